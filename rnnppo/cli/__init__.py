@@ -1,0 +1,1 @@
+"""The Typer command-line interface: one thin command per user verb."""

@@ -1,0 +1,1 @@
+"""The trainer: config, environments, model, rollout, sequences, PPO and curiosity."""

@@ -1,0 +1,455 @@
+"""The run configuration: one frozen dataclass, `name=value` parsing, aliases and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALIASES: dict[str, str] = {
+    "seq_len": "max_seq_len",
+    "cell": "lstm_cell_size",
+    "emb": "encoder_out_size",
+    "lambda": "lambda_",
+    "steps": "total_steps",
+}
+
+ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "linear")
+RNN_TYPES = ("lstm", "gru", "none")
+STATE_IN_MODES = ("stored", "refresh")
+DEVICES = ("cpu", "cuda", "auto")
+
+ENV_KWARG_PREFIX = "env."
+
+
+class ConfigError(ValueError):
+    """A configuration value or name that cannot be used; the message says what to change."""
+
+
+def _f(default: Any, group: str, doc: str) -> Any:
+    if isinstance(default, list | dict):
+        raise TypeError("use a tuple or a default_factory for mutable defaults")
+    return field(default=default, metadata={"group": group, "doc": doc})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run. Names follow RLlib where RLlib has one."""
+
+    # --- environment -------------------------------------------------------------------------
+    env: str = _f("rnnppo/StatelessCartPole-v0", "env", "gymnasium id or package.module:ClassName")
+    env_kwargs: Mapping[str, Any] = field(
+        default_factory=dict,
+        metadata={"group": "env", "doc": "keyword arguments for the env, set as env.NAME=VALUE"},
+    )
+    wrappers: tuple[str, ...] = _f((), "env", "gymnasium wrappers (package.module:Wrapper) applied in order")
+    total_steps: int = _f(100_000, "env", "env steps to train for (over all envs)")
+
+    # --- model -------------------------------------------------------------------------------
+    fcnet_hiddens: tuple[int, ...] = _f((64,), "model", "encoder MLP widths; E is the last one unless encoder_out_size is set")
+    fcnet_activation: str = _f("tanh", "model", f"encoder activation: {', '.join(ACTIVATIONS)}")
+    encoder_out_size: int | None = _f(
+        None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
+    )
+    lstm_cell_size: int = _f(64, "model", "H: hidden size of the recurrent cell")
+    max_seq_len: int = _f(16, "model", "T: truncated-BPTT chunk length in training (not a look-back window)")
+    lstm_use_prev_action: bool = _f(False, "model", "feed the previous action to the LSTM (zeros at episode start)")
+    lstm_use_prev_reward: bool = _f(False, "model", "feed the previous reward to the LSTM (zero at episode start)")
+    vf_share_layers: bool = _f(True, "model", "value head on the shared LSTM; false: a separate encoder+LSTM critic")
+    rnn_type: str = _f("lstm", "model", "recurrent cell: lstm, gru, or none (a dense layer of the same width)")
+    state_in: str = _f("stored", "model", "sequence start state: stored (RLlib) or refresh (recomputed each epoch)")
+    frame_stack: int = _f(1, "model", "feed the last k observations (memory-off controls use k > 1)")
+
+    # --- rollout -----------------------------------------------------------------------------
+    num_envs: int = _f(8, "rollout", "parallel environments")
+    rollout_len: int = _f(128, "rollout", "steps per env per iteration")
+
+    # --- PPO ---------------------------------------------------------------------------------
+    lr: float = _f(1e-3, "ppo", "Adam learning rate")
+    gamma: float = _f(0.99, "ppo", "discount factor")
+    lambda_: float = _f(0.95, "ppo", "GAE lambda")
+    clip_param: float = _f(0.2, "ppo", "PPO ratio clip epsilon")
+    vf_clip_param: float | None = _f(None, "ppo", "clamp the squared value error to [0, vf_clip_param] (RLlib); none: off")
+    vf_loss_coeff: float = _f(0.5, "ppo", "value loss weight")
+    entropy_coeff: float = _f(0.01, "ppo", "entropy bonus weight")
+    num_epochs: int = _f(4, "ppo", "passes over each rollout")
+    minibatch_size: int = _f(256, "ppo", "env steps per minibatch (whole sequences; >= max_seq_len)")
+    grad_clip: float | None = _f(0.5, "ppo", "global gradient-norm clip; none: off")
+    kl_target: float | None = _f(None, "ppo", "stop the update when approx KL exceeds 1.5 x this; none: off")
+    anneal_lr: bool = _f(True, "ppo", "anneal the learning rate linearly to zero over total_steps")
+
+    # --- curiosity (ICM) -----------------------------------------------------------------------
+    curiosity: bool = _f(False, "curiosity", "add an Intrinsic Curiosity Module reward")
+    curiosity_feature_dim: int = _f(288, "curiosity", "ICM feature size")
+    curiosity_feature_hiddens: tuple[int, ...] = _f((), "curiosity", "ICM feature net hidden widths ([] = linear)")
+    curiosity_inverse_hiddens: tuple[int, ...] = _f((256,), "curiosity", "ICM inverse model hidden widths")
+    curiosity_forward_hiddens: tuple[int, ...] = _f((256,), "curiosity", "ICM forward model hidden widths")
+    curiosity_beta: float = _f(0.2, "curiosity", "forward-loss weight in (1-beta)*L_inv + beta*L_fwd")
+    curiosity_eta: float = _f(1.0, "curiosity", "intrinsic reward scale")
+    curiosity_lr: float = _f(1e-3, "curiosity", "ICM Adam learning rate")
+
+    # --- run ---------------------------------------------------------------------------------
+    seed: int = _f(0, "run", "random seed (torch, numpy, envs)")
+    device: str = _f("cpu", "run", "cpu, cuda or auto")
+    eval_episodes: int = _f(10, "run", "evaluation episodes after training")
+    eval_deterministic: bool = _f(True, "run", "greedy actions in evaluation")
+    num_threads: int = _f(1, "run", "torch intra-op threads")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+        _validate(self)
+
+    # Convenience -------------------------------------------------------------------------------
+    @property
+    def encoder_widths(self) -> tuple[int, ...]:
+        """Widths of the encoder's layers, last one = E (empty: the flattened observation is E)."""
+        if self.encoder_out_size is None:
+            return self.fcnet_hiddens
+        return (*self.fcnet_hiddens, self.encoder_out_size)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-friendly dict (lists instead of tuples; None kept)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a dict of full names (as written by to_dict); values are type-checked."""
+        return cls(**{name: coerce(name, value) for name, value in _canonical_items(data)})
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def canonical_name(name: str) -> str:
+    """Full field name for a name or alias; `env.X` stays as is. Unknown names raise ConfigError."""
+    name = name.strip()
+    if name.startswith(ENV_KWARG_PREFIX) and len(name) > len(ENV_KWARG_PREFIX):
+        return name
+    if name in FIELDS:
+        return name
+    if name in ALIASES:
+        return ALIASES[name]
+    candidates = [*FIELDS, *ALIASES]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else "; `rnnppo inspect --help` lists the fields"
+    raise ConfigError(f"unknown setting '{name}'{hint}")
+
+
+def _canonical_items(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    env_kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        full = canonical_name(name)
+        if full.startswith(ENV_KWARG_PREFIX):
+            env_kwargs[full[len(ENV_KWARG_PREFIX) :]] = value
+        elif full == "env_kwargs":
+            if not isinstance(value, Mapping):
+                raise ConfigError("env_kwargs must be a table of NAME = VALUE")
+            env_kwargs.update(value)
+        else:
+            yield full, value
+    if env_kwargs:
+        yield "env_kwargs", env_kwargs
+
+
+# --- values --------------------------------------------------------------------------------------
+
+_NONE_WORDS = ("none", "null")
+
+
+def _field_kind(name: str) -> tuple[type, bool, bool]:
+    """(base type, optional?, is a tuple of ints?) for a field."""
+    hint = _HINTS[name]
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return item, optional, True
+    if typing.get_origin(hint) is not None:  # Mapping
+        return dict, optional, False
+    return hint, optional, False
+
+
+def parse_scalar(text: str) -> Any:
+    """Best-effort literal for env kwargs: bool, int, float, none, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in _NONE_WORDS:
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _to_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                as_float = math.nan
+            if math.isfinite(as_float) and as_float.is_integer():
+                return int(as_float)
+    raise ConfigError(f"{name}={value!r} is not an integer")
+
+
+def _to_float(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not a number")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise ConfigError(f"{name}={value!r} must be a finite number")
+    return out
+
+
+def _to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"{name}={value!r} must be true or false")
+
+
+def _to_int_tuple(name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.startswith("[") and text.endswith("]")):
+            raise ConfigError(f"{name}={value!r} must be a bracketed list, e.g. {name}=[64,64]")
+        inner = text[1:-1].strip()
+        items: list[Any] = [] if not inner else [part.strip() for part in inner.split(",")]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        raise ConfigError(f"{name}={value!r} must be a bracketed list, e.g. {name}=[64,64]")
+    if any(item == "" for item in items):
+        raise ConfigError(f"{name}={value!r} has an empty list item")
+    return tuple(_to_int(name, item) for item in items)
+
+
+def _to_str_tuple(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{name}={value!r} must be a list of names")
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a raw value (a CLI string or a TOML/JSON value) to the field's type."""
+    if name == "env_kwargs":
+        if not isinstance(value, Mapping):
+            raise ConfigError("env_kwargs must be a table of NAME = VALUE")
+        return {str(k): (parse_scalar(v) if isinstance(v, str) else v) for k, v in value.items()}
+    base, optional, is_tuple = _field_kind(name)
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)):
+        return None
+    if is_tuple:
+        return _to_int_tuple(name, value) if base is int else _to_str_tuple(name, value)
+    if base is bool:
+        return _to_bool(name, value)
+    if base is int:
+        return _to_int(name, value)
+    if base is float:
+        return _to_float(name, value)
+    if base is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r} must be text")
+        return value.strip()
+    raise ConfigError(f"{name} cannot be set from {value!r}")
+
+
+def format_value(value: Any) -> str:
+    """The `name=value` text form of a value (inverse of coerce for CLI words)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def _require(ok: bool, name: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={format_value(value)} is invalid: {why}")
+
+
+def _validate(c: TrainConfig) -> None:
+    positive_ints = ("total_steps", "lstm_cell_size", "max_seq_len", "frame_stack", "num_envs", "rollout_len",
+                     "num_epochs", "minibatch_size", "curiosity_feature_dim", "num_threads")
+    for name in positive_ints:
+        value = getattr(c, name)
+        _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, value,
+                 "must be an integer >= 1")
+    for name in ("fcnet_hiddens", "curiosity_feature_hiddens", "curiosity_inverse_hiddens",
+                 "curiosity_forward_hiddens"):
+        widths = getattr(c, name)
+        _require(all(w >= 1 for w in widths), name, widths, "every width must be >= 1")
+    if c.encoder_out_size is not None:
+        _require(c.encoder_out_size >= 1, "encoder_out_size", c.encoder_out_size, "must be >= 1 (or none)")
+    _require(c.eval_episodes >= 0, "eval_episodes", c.eval_episodes, "must be >= 0")
+    _require(c.fcnet_activation in ACTIVATIONS, "fcnet_activation", c.fcnet_activation,
+             f"choose one of {', '.join(ACTIVATIONS)}")
+    _require(c.rnn_type in RNN_TYPES, "rnn_type", c.rnn_type, f"choose one of {', '.join(RNN_TYPES)}")
+    _require(c.state_in in STATE_IN_MODES, "state_in", c.state_in, f"choose one of {', '.join(STATE_IN_MODES)}")
+    _require(c.device in DEVICES or c.device.startswith("cuda:"), "device", c.device,
+             "choose cpu, cuda, cuda:N or auto")
+    _require(c.lr > 0, "lr", c.lr, "must be > 0")
+    _require(0 <= c.gamma <= 1, "gamma", c.gamma, "must be in [0, 1]")
+    _require(0 <= c.lambda_ <= 1, "lambda_", c.lambda_, "must be in [0, 1]")
+    _require(c.clip_param > 0, "clip_param", c.clip_param, "must be > 0")
+    if c.vf_clip_param is not None:
+        _require(c.vf_clip_param > 0, "vf_clip_param", c.vf_clip_param, "must be > 0 (or none)")
+    _require(c.vf_loss_coeff >= 0, "vf_loss_coeff", c.vf_loss_coeff, "must be >= 0")
+    _require(c.entropy_coeff >= 0, "entropy_coeff", c.entropy_coeff, "must be >= 0")
+    if c.grad_clip is not None:
+        _require(c.grad_clip > 0, "grad_clip", c.grad_clip, "must be > 0 (or none)")
+    if c.kl_target is not None:
+        _require(c.kl_target > 0, "kl_target", c.kl_target, "must be > 0 (or none)")
+    _require(0 <= c.curiosity_beta <= 1, "curiosity_beta", c.curiosity_beta, "must be in [0, 1]")
+    _require(c.curiosity_eta >= 0, "curiosity_eta", c.curiosity_eta, "must be >= 0")
+    _require(c.curiosity_lr > 0, "curiosity_lr", c.curiosity_lr, "must be > 0")
+    _require(c.minibatch_size >= c.max_seq_len, "minibatch_size", c.minibatch_size,
+             f"must be >= max_seq_len ({c.max_seq_len}): a minibatch holds whole sequences")
+    _require(bool(c.env.strip()), "env", c.env, "give a gymnasium id or package.module:ClassName")
+
+
+# --- building configs from words and files ---------------------------------------------------------
+
+
+def split_assignment(word: str) -> tuple[str, str]:
+    """'name=value' -> (name, value); a word without '=' raises ConfigError."""
+    if "=" not in word:
+        raise ConfigError(f"'{word}' is not NAME=VALUE (e.g. max_seq_len=16)")
+    name, value = word.split("=", 1)
+    if not name.strip():
+        raise ConfigError(f"'{word}' has no name before '='")
+    return name.strip(), value.strip()
+
+
+def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
+    """CLI words `name=value` -> {full name: typed value}; env.X words go into env_kwargs."""
+    out: dict[str, Any] = {}
+    env_kwargs: dict[str, Any] = {}
+    for word in words:
+        name, text = split_assignment(word)
+        full = canonical_name(name)
+        if full.startswith(ENV_KWARG_PREFIX):
+            env_kwargs[full[len(ENV_KWARG_PREFIX) :]] = parse_scalar(text)
+        else:
+            out[full] = coerce(full, text)
+    if env_kwargs:
+        out["env_kwargs"] = {**out.get("env_kwargs", {}), **env_kwargs}
+    return out
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """A config TOML (flat `name = value`, or grouped in tables) -> {full name: typed value}."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and key not in ("env_kwargs",) and key not in FIELDS:
+            flat.update(value)  # a [group] table
+        else:
+            flat[key] = value
+    return {name: coerce(name, value) for name, value in _canonical_items(flat)}
+
+
+def build_config(base: Mapping[str, Any] | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults <- base <- overrides, all by full name; returns a validated TrainConfig."""
+    values: dict[str, Any] = {}
+    for layer in (base or {}), overrides:
+        for name, value in layer.items():
+            if name == "env_kwargs":
+                values["env_kwargs"] = {**values.get("env_kwargs", {}), **value}
+            else:
+                values[name] = value
+    try:
+        return TrainConfig(**values)
+    except TypeError as err:  # should not happen after canonical_name, but say it plainly
+        raise ConfigError(str(err)) from None
+
+
+def to_toml(config: TrainConfig) -> str:
+    """Serialise a config to TOML that load_toml reads back unchanged."""
+    lines = []
+    data = config.to_dict()
+    env_kwargs = data.pop("env_kwargs")
+    for name, value in data.items():
+        if value is None:
+            value = "none"  # TOML has no null; coerce() reads "none" back as None
+        lines.append(f"{name} = {_toml_value(value)}")
+    if env_kwargs:
+        lines.append("")
+        lines.append("[env_kwargs]")
+        for key, value in env_kwargs.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {value!r} to TOML")

@@ -1,0 +1,127 @@
+"""Making environments: gymnasium ids or `package.module:ClassName`, wrappers, and vector envs.
+
+Vector envs use gymnasium's SAME_STEP autoreset: every step is a real transition, and when env i
+ends, `obs[i]` is already the next episode's first observation while the final observation sits
+in `infos["final_obs"][i]` (needed to bootstrap a truncated episode).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
+
+from rnnppo.core import builtin_envs
+from rnnppo.core.config import TrainConfig
+from rnnppo.core.spaces import ActionHead, flat_obs_size
+
+
+class EnvError(ValueError):
+    """An environment that cannot be made or used; the message says what to change."""
+
+
+def _import_object(path: str, what: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise EnvError(f"{what} '{path}' must look like package.module:Name")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise EnvError(f"cannot import module '{module_name}' for {what} '{path}': {err}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise EnvError(f"module '{module_name}' has no '{attr}' (from {what} '{path}')") from None
+
+
+def env_factory(config: TrainConfig) -> Callable[[], gym.Env]:
+    """A zero-argument function that makes one wrapped env for this config."""
+    builtin_envs.register()
+    env_id, kwargs = config.env, dict(config.env_kwargs)
+    wrappers = [_import_object(path, "wrapper") for path in config.wrappers]
+    for path, wrapper in zip(config.wrappers, wrappers, strict=True):
+        if not callable(wrapper):
+            raise EnvError(f"wrapper '{path}' is not callable")
+
+    if ":" in env_id and "/" not in env_id.split(":")[0].replace(".", ""):
+        cls = _import_object(env_id, "environment class")
+        if not (isinstance(cls, type) and issubclass(cls, gym.Env)):
+            raise EnvError(f"'{env_id}' is not a gymnasium.Env subclass")
+
+        def make_base() -> gym.Env:
+            return cls(**kwargs)
+    else:
+        _check_registered(env_id)
+
+        def make_base() -> gym.Env:
+            return gym.make(env_id, **kwargs)
+
+    def make() -> gym.Env:
+        env = make_base()
+        for wrapper in wrappers:
+            env = wrapper(env)
+        return env
+
+    return make
+
+
+def _check_registered(env_id: str) -> None:
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else "; `rnnppo envs` lists the built-in ones"
+    raise EnvError(f"unknown environment '{env_id}'{hint}")
+
+
+def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> VectorEnv:
+    """N copies of the env with SAME_STEP autoreset; the built-in envs use batched numpy versions."""
+    if not config.wrappers and ":" not in config.env:
+        batched = builtin_envs.make_batched(config.env, num_envs, seed, **config.env_kwargs)
+        if batched is not None:
+            batched.reset(seed=seed)
+            return batched
+    factory = env_factory(config)
+    try:
+        env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    except EnvError:
+        raise
+    except Exception as err:  # the user's env constructor failed
+        raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from err
+    env.reset(seed=seed)
+    return env
+
+
+def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
+    """Make one env, check its spaces are supported, and return (observation_space, action_space)."""
+    factory = env_factory(config)
+    try:
+        env = factory()
+    except EnvError:
+        raise
+    except TypeError as err:
+        raise EnvError(f"could not create environment '{config.env}' with {dict(config.env_kwargs)}: {err}") from None
+    except Exception as err:
+        raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from None
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+        flat_obs_size(obs_space)
+        ActionHead.for_space(action_space)
+    except ValueError as err:
+        raise EnvError(str(err)) from None
+    finally:
+        env.close()
+    return obs_space, action_space
+
+
+def final_observations(infos: dict, done: np.ndarray) -> list[tuple[int, Any]]:
+    """(env index, final observation) for every env that ended this step (SAME_STEP autoreset)."""
+    if "final_obs" not in infos:
+        return []
+    final = infos["final_obs"]
+    present = infos.get("_final_obs", done)
+    return [(int(i), final[i]) for i in np.flatnonzero(present)]

@@ -1,0 +1,163 @@
+"""The recurrent policy: encoder MLP -> [prev action, prev reward] -> LSTM/GRU -> policy and value heads.
+
+One code path serves rollout and training: a tower runs over `[S, L, ·]` inputs from a per-sequence
+start state. The rollout calls it with L = 1 (one env step, state chained by the caller); training
+calls it with L = the padded sequence length, so the LSTM runs over time in one kernel call.
+
+The recurrent state is one flat tensor `[B, state_size]` (LSTM: h then c; with a separate critic,
+the actor's then the critic's), so buffers and chunking never need to know the cell type.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rnnppo.core.config import TrainConfig
+from rnnppo.core.spaces import ActionHead
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
+    linear = nn.Linear(inputs, outputs)
+    nn.init.orthogonal_(linear.weight, gain=gain)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def mlp(inputs: int, widths: tuple[int, ...], activation: str) -> nn.Sequential:
+    """Linear+activation for every width, the last layer included (RLlib's fcnet without logits)."""
+    layers: list[nn.Module] = []
+    gain = math.sqrt(2) if activation in ("relu", "elu", "gelu", "silu") else 5 / 3
+    if activation == "linear":
+        gain = 1.0
+    for width in widths:
+        layers.append(_layer(inputs, width, gain))
+        if activation != "linear":
+            layers.append(_ACTIVATIONS[activation]())
+        inputs = width
+    return nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The sizes of the data flow, for `inspect` and for tests."""
+
+    obs: int  # O: flattened (and frame-stacked) observation
+    encoder_out: int  # E
+    prev_action: int  # A, 0 when off
+    prev_reward: int  # 1 or 0
+    rnn_in: int  # E + A + 1
+    hidden: int  # H
+    dist: int  # policy head width
+    state: int  # flat state width per env
+
+
+class Tower(nn.Module):
+    """Encoder + recurrent core for one network (the actor, or the critic when not shared)."""
+
+    def __init__(self, obs_dim: int, prev_action_dim: int, config: TrainConfig):
+        super().__init__()
+        self.encoder = mlp(obs_dim, config.encoder_widths, config.fcnet_activation)
+        self.encoder_out = config.encoder_widths[-1] if config.encoder_widths else obs_dim
+        self.use_prev_action = config.lstm_use_prev_action
+        self.use_prev_reward = config.lstm_use_prev_reward
+        self.rnn_in = self.encoder_out + prev_action_dim * self.use_prev_action + int(self.use_prev_reward)
+        self.hidden = config.lstm_cell_size
+        self.rnn_type = config.rnn_type
+        if self.rnn_type == "lstm":
+            self.rnn: nn.Module = nn.LSTM(self.rnn_in, self.hidden, batch_first=True)
+        elif self.rnn_type == "gru":
+            self.rnn = nn.GRU(self.rnn_in, self.hidden, batch_first=True)
+        else:  # memory-off control: a dense layer of the same width, no state
+            self.rnn = nn.Sequential(_layer(self.rnn_in, self.hidden, 5 / 3), nn.Tanh())
+        if self.rnn_type != "none":
+            for name, param in self.rnn.named_parameters():
+                if name.startswith("weight"):
+                    nn.init.orthogonal_(param, gain=1.0)
+                else:
+                    nn.init.zeros_(param)
+
+    @property
+    def state_size(self) -> int:
+        return {"lstm": 2 * self.hidden, "gru": self.hidden, "none": 0}[self.rnn_type]
+
+    def forward(self, obs, prev_action, prev_reward, state_in):
+        """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
+        -> features [S, L, H], state_out [S, state_size] (after the L-th step, padding included)."""
+        num_seqs, seq_len = obs.shape[:2]
+        # Time does not matter to the encoder: run it on all S*L rows at once.
+        x = self.encoder(obs.reshape(num_seqs * seq_len, -1)).reshape(num_seqs, seq_len, -1)  # [S, L, E]
+        extra = []
+        if self.use_prev_action:
+            extra.append(prev_action)
+        if self.use_prev_reward:
+            extra.append(prev_reward.unsqueeze(-1))
+        if extra:
+            x = torch.cat([x, *extra], dim=-1)  # [S, L, E + A + 1]
+        if self.rnn_type == "none":
+            return self.rnn(x), state_in
+        if self.rnn_type == "lstm":
+            h0, c0 = state_in.split(self.hidden, dim=-1)
+            out, (h, c) = self.rnn(x, (h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous()))
+            return out, torch.cat([h[0], c[0]], dim=-1)
+        out, h = self.rnn(x, state_in.unsqueeze(0).contiguous())
+        return out, h[0]
+
+
+class RecurrentPolicy(nn.Module):
+    """Actor-critic with a recurrent core; see the module docstring for the data flow."""
+
+    def __init__(self, obs_dim: int, action_head: ActionHead, config: TrainConfig):
+        super().__init__()
+        self.config = config
+        self.action_head = action_head
+        self.actor = Tower(obs_dim, action_head.prev_action_dim, config)
+        self.critic = None if config.vf_share_layers else Tower(obs_dim, action_head.prev_action_dim, config)
+        self.pi = _layer(config.lstm_cell_size, action_head.dist_dim, 0.01)
+        self.vf = _layer(config.lstm_cell_size, 1, 1.0)
+        self.log_std = nn.Parameter(torch.zeros(action_head.dist_dim)) if action_head.kind == "box" else None
+        self.shapes = Shapes(
+            obs=obs_dim,
+            encoder_out=self.actor.encoder_out,
+            prev_action=action_head.prev_action_dim if config.lstm_use_prev_action else 0,
+            prev_reward=int(config.lstm_use_prev_reward),
+            rnn_in=self.actor.rnn_in,
+            hidden=config.lstm_cell_size,
+            dist=action_head.dist_dim,
+            state=self.state_size,
+        )
+
+    @property
+    def state_size(self) -> int:
+        return self.actor.state_size + (self.critic.state_size if self.critic is not None else 0)
+
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The state at an episode start: zeros [batch, state_size]."""
+        return torch.zeros(batch, self.state_size, device=device)
+
+    def forward(self, obs, prev_action, prev_reward, state_in):
+        """Sequences: obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
+        -> dist_inputs [S, L, D], values [S, L], state_out [S, state_size]."""
+        actor_state = state_in[:, : self.actor.state_size]
+        features, actor_out = self.actor(obs, prev_action, prev_reward, actor_state)  # [S, L, H]
+        dist_inputs = self.pi(features)
+        if self.critic is None:
+            values = self.vf(features).squeeze(-1)
+            return dist_inputs, values, actor_out
+        critic_state = state_in[:, self.actor.state_size :]
+        critic_features, critic_out = self.critic(obs, prev_action, prev_reward, critic_state)
+        values = self.vf(critic_features).squeeze(-1)
+        return dist_inputs, values, torch.cat([actor_out, critic_out], dim=-1)
+
+    def step(self, obs, prev_action, prev_reward, state):
+        """One env step for a batch of envs: obs [B, O], prev_action [B, A], prev_reward [B],
+        state [B, state_size] -> dist_inputs [B, D], value [B], state_out [B, state_size]."""
+        dist_inputs, values, state_out = self(
+            obs.unsqueeze(1), prev_action.unsqueeze(1), prev_reward.unsqueeze(1), state
+        )
+        return dist_inputs[:, 0], values[:, 0], state_out

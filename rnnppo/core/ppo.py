@@ -1,0 +1,92 @@
+"""PPO maths as pure functions: GAE over unpadded rollouts and the masked clipped-surrogate loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def next_values(values: torch.Tensor, dones: torch.Tensor, bootstrap: torch.Tensor) -> torch.Tensor:
+    """[T, N] value of the state after each step: V(s_{t+1}) inside an episode, else `bootstrap[t]`.
+
+    bootstrap[t] must be 0 where step t terminated, V(final observation) where it was truncated,
+    and V(next observation, carried state) at the rollout's last step.
+    """
+    out = bootstrap.clone()
+    inside = ~dones[:-1]
+    out[:-1] = torch.where(inside, values[1:], bootstrap[:-1])
+    return out
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, bootstrap: torch.Tensor,
+        gamma: float, lambda_: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over `[T, N]` unpadded rollouts in time order.
+
+    dones[t] ends the advantage chain (terminated or truncated); see `next_values` for bootstrap.
+    Returns (advantages, value_targets = advantages + values).
+    """
+    following = next_values(values, dones, bootstrap)
+    deltas = rewards + gamma * following - values
+    carry = (~dones).float()
+    carry[-1] = 0.0  # the rollout's last step: the bootstrap value already stands for the future
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = deltas[t] + gamma * lambda_ * carry[t] * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid steps only; padded entries are never read, so their gradient is exactly zero."""
+    return values[mask].mean()
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    total: torch.Tensor
+    policy: torch.Tensor
+    value: torch.Tensor
+    entropy: torch.Tensor
+    approx_kl: torch.Tensor
+    clip_frac: torch.Tensor
+
+
+def ppo_loss(
+    new_logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    values: torch.Tensor,
+    value_targets: torch.Tensor,
+    entropy: torch.Tensor,
+    mask: torch.Tensor,
+    clip_param: float,
+    vf_clip_param: float | None,
+    vf_loss_coeff: float,
+    entropy_coeff: float,
+) -> LossTerms:
+    """Clipped-surrogate PPO loss; every input is `[S, L]` and every term a mean over `mask`.
+
+    The value loss is the squared error, clamped to [0, vf_clip_param] when that is set (RLlib's
+    form: beyond the clamp the value gets no gradient).
+    """
+    log_ratio = new_logp - old_logp
+    ratio = log_ratio.exp()
+    surrogate = torch.min(advantages * ratio, advantages * ratio.clamp(1 - clip_param, 1 + clip_param))
+    value_error = (values - value_targets).pow(2)
+    if vf_clip_param is not None:
+        value_error = value_error.clamp(max=vf_clip_param)
+    policy_loss = -masked_mean(surrogate, mask)
+    value_loss = masked_mean(value_error, mask)
+    entropy_mean = masked_mean(entropy, mask)
+    total = policy_loss + vf_loss_coeff * value_loss - entropy_coeff * entropy_mean
+    with torch.no_grad():
+        approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
+        clip_frac = masked_mean(((ratio - 1).abs() > clip_param).float(), mask)
+    return LossTerms(total, policy_loss, value_loss, entropy_mean, approx_kl, clip_frac)
+
+
+def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Standardise over the whole rollout's real steps, once per iteration (as RLlib does)."""
+    return (advantages - advantages.mean()) / advantages.std().clamp(min=1e-4)

@@ -1,0 +1,193 @@
+"""Observation flattening and action distributions for the gymnasium spaces rnnppo supports."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch.distributions import Categorical, Normal
+
+
+class UnsupportedSpaceError(ValueError):
+    """A gymnasium space rnnppo cannot handle; the message names it."""
+
+
+# --- observations --------------------------------------------------------------------------------
+
+
+def flat_obs_size(space: spaces.Space) -> int:
+    """Length of the flat float vector an observation of `space` becomes."""
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape)) if space.shape else 1
+    if isinstance(space, spaces.Discrete):
+        return int(space.n)
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.sum(space.nvec))
+    if isinstance(space, spaces.MultiBinary):
+        return int(np.prod(space.shape))
+    if isinstance(space, spaces.Dict):
+        return sum(flat_obs_size(sub) for sub in space.spaces.values())
+    if isinstance(space, spaces.Tuple):
+        return sum(flat_obs_size(sub) for sub in space.spaces)
+    raise UnsupportedSpaceError(
+        f"observation space {space} is not supported: use Box, Discrete, MultiDiscrete, MultiBinary, "
+        "Dict or Tuple, or add a --wrapper that converts it"
+    )
+
+
+def _one_hot(indices: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((indices.shape[0], n), dtype=np.float32)
+    out[np.arange(indices.shape[0]), indices] = 1.0
+    return out
+
+
+def flatten_batch(space: spaces.Space, obs: object, batch: int) -> np.ndarray:
+    """A batch of observations (as a gymnasium vector env returns them) -> float32 [batch, flat_obs_size]."""
+    if isinstance(space, spaces.Box):
+        return np.asarray(obs, dtype=np.float32).reshape(batch, -1)
+    if isinstance(space, spaces.Discrete):
+        return _one_hot(np.asarray(obs, dtype=np.int64).reshape(batch) - int(space.start), int(space.n))
+    if isinstance(space, spaces.MultiDiscrete):
+        values = np.asarray(obs, dtype=np.int64).reshape(batch, -1) - space.start.reshape(1, -1)
+        nvec = space.nvec.reshape(-1)
+        return np.concatenate([_one_hot(values[:, i], int(n)) for i, n in enumerate(nvec)], axis=1)
+    if isinstance(space, spaces.MultiBinary):
+        return np.asarray(obs, dtype=np.float32).reshape(batch, -1)
+    if isinstance(space, spaces.Dict):
+        return np.concatenate([flatten_batch(sub, obs[key], batch) for key, sub in space.spaces.items()], axis=1)
+    if isinstance(space, spaces.Tuple):
+        return np.concatenate([flatten_batch(sub, obs[i], batch) for i, sub in enumerate(space.spaces)], axis=1)
+    flat_obs_size(space)  # raises the clear error
+    raise AssertionError("unreachable")
+
+
+def flatten_single(space: spaces.Space, obs: object) -> np.ndarray:
+    """One observation -> float32 [flat_obs_size]."""
+    return flatten_batch(space, _add_batch_dim(space, obs), 1)[0]
+
+
+def _add_batch_dim(space: spaces.Space, obs: object) -> object:
+    if isinstance(space, spaces.Dict):
+        return {key: _add_batch_dim(sub, obs[key]) for key, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return tuple(_add_batch_dim(sub, obs[i]) for i, sub in enumerate(space.spaces))
+    return np.asarray(obs)[None]
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionHead:
+    """How the policy head's output becomes a distribution over one action space.
+
+    kind: "discrete", "multi_discrete" or "box". `dist_dim` is the policy head's width,
+    `action_dim` the width of a stored action (1 for Discrete, len(nvec) for MultiDiscrete,
+    prod(shape) for Box), `prev_action_dim` the width of the encoded previous action.
+    """
+
+    kind: str
+    nvec: tuple[int, ...]
+    shape: tuple[int, ...]
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    start: np.ndarray | None = None
+
+    @staticmethod
+    def for_space(space: spaces.Space) -> ActionHead:
+        if isinstance(space, spaces.Discrete):
+            return ActionHead("discrete", (int(space.n),), (), start=np.asarray([int(space.start)]))
+        if isinstance(space, spaces.MultiDiscrete):
+            if space.nvec.ndim != 1:
+                raise UnsupportedSpaceError(f"action space {space} is not supported: MultiDiscrete must be 1-D")
+            return ActionHead("multi_discrete", tuple(int(n) for n in space.nvec), space.shape,
+                              start=np.asarray(space.start).reshape(-1))
+        if isinstance(space, spaces.Box):
+            if not np.issubdtype(space.dtype, np.floating):
+                raise UnsupportedSpaceError(f"action space {space} is not supported: Box actions must be float")
+            return ActionHead("box", (), space.shape, low=space.low.reshape(-1).astype(np.float32),
+                              high=space.high.reshape(-1).astype(np.float32))
+        raise UnsupportedSpaceError(
+            f"action space {space} is not supported: use Discrete, MultiDiscrete or Box"
+        )
+
+    @property
+    def dist_dim(self) -> int:
+        return self.action_dim if self.kind == "box" else sum(self.nvec)
+
+    @property
+    def action_dim(self) -> int:
+        if self.kind == "discrete":
+            return 1
+        if self.kind == "multi_discrete":
+            return len(self.nvec)
+        return int(math.prod(self.shape)) if self.shape else 1
+
+    @property
+    def prev_action_dim(self) -> int:
+        return self.action_dim if self.kind == "box" else sum(self.nvec)
+
+    @property
+    def action_dtype(self) -> torch.dtype:
+        return torch.float32 if self.kind == "box" else torch.int64
+
+    # All methods below take dist_inputs [..., dist_dim] and actions [..., action_dim].
+
+    def _split_logits(self, dist_inputs: torch.Tensor) -> list[torch.Tensor]:
+        return list(torch.split(dist_inputs, list(self.nvec), dim=-1))
+
+    def sample(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, deterministic: bool = False):
+        """-> (actions [..., action_dim], log_prob [...])."""
+        if self.kind == "box":
+            std = log_std.exp().expand_as(dist_inputs)
+            actions = dist_inputs if deterministic else dist_inputs + std * torch.randn_like(dist_inputs)
+            return actions, self.log_prob(dist_inputs, log_std, actions)
+        chosen = []
+        for logits in self._split_logits(dist_inputs):
+            if deterministic:
+                chosen.append(logits.argmax(dim=-1))
+            else:
+                chosen.append(Categorical(logits=logits).sample())
+        actions = torch.stack(chosen, dim=-1)
+        return actions, self.log_prob(dist_inputs, log_std, actions)
+
+    def log_prob(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, actions: torch.Tensor):
+        if self.kind == "box":
+            return Normal(dist_inputs, log_std.exp().expand_as(dist_inputs)).log_prob(actions).sum(-1)
+        total = torch.zeros(dist_inputs.shape[:-1], device=dist_inputs.device)
+        for i, logits in enumerate(self._split_logits(dist_inputs)):
+            log_p = torch.log_softmax(logits, dim=-1)
+            total = total + log_p.gather(-1, actions[..., i : i + 1].long()).squeeze(-1)
+        return total
+
+    def entropy(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> torch.Tensor:
+        if self.kind == "box":
+            per_dim = 0.5 + 0.5 * math.log(2 * math.pi) + log_std
+            return per_dim.expand_as(dist_inputs).sum(-1)
+        total = torch.zeros(dist_inputs.shape[:-1], device=dist_inputs.device)
+        for logits in self._split_logits(dist_inputs):
+            log_p = torch.log_softmax(logits, dim=-1)
+            total = total - (log_p.exp() * log_p).sum(-1)
+        return total
+
+    def encode_prev(self, actions: torch.Tensor) -> torch.Tensor:
+        """Stored actions [..., action_dim] -> previous-action input [..., prev_action_dim]."""
+        if self.kind == "box":
+            return actions.float()
+        parts = [torch.nn.functional.one_hot(actions[..., i].long(), n).float() for i, n in enumerate(self.nvec)]
+        return torch.cat(parts, dim=-1)
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        """Batched policy actions [N, action_dim] -> what the vector env's step() expects.
+
+        Box actions are clipped to the bounds here; the log-prob stays that of the unclipped sample.
+        """
+        if self.kind == "discrete":
+            return actions[:, 0] + self.start[0]
+        if self.kind == "multi_discrete":
+            return actions + self.start.reshape(1, -1)
+        clipped = np.clip(actions, self.low, self.high)
+        return clipped.reshape((actions.shape[0], *self.shape))

@@ -1,0 +1,1 @@
+"""Sweeps: search-space parsing, Optuna studies, workers and nightly runs."""
