@@ -1,0 +1,1 @@
+"""The results store (runs and studies) and reports."""
