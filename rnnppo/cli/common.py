@@ -1,0 +1,76 @@
+"""What every command shares: the console, one-line errors with exit code 2, and config assembly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from rnnppo.core.config import ConfigError, TrainConfig, build_config, load_toml, parse_overrides
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+USAGE_EXIT = 2
+
+
+def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
+    """One red line on stderr naming what is wrong and how to fix it, then exit (2 = bad input)."""
+    first = str(message).strip().splitlines()[0] if str(message).strip() else "error"
+    err_console.print(f"[bold red]error:[/] {first}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the user's input is wrong" (exit code 2)."""
+    from rnnppo.core.envs import EnvError
+    from rnnppo.core.runio import RunFileError
+    from rnnppo.core.spaces import UnsupportedSpaceError
+
+    return ConfigError, EnvError, RunFileError, UnsupportedSpaceError
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn bad-input exceptions raised inside the block into one line and exit code 2."""
+    try:
+        yield
+    except bad_input_errors() as err:
+        fail(str(err))
+
+
+def assemble_config(words: list[str] | None, config_file: Path | None = None, **options: object) -> TrainConfig:
+    """Defaults <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
+    base = load_toml(config_file) if config_file is not None else {}
+    overrides = parse_overrides(words or [])
+    explicit = {name: value for name, value in options.items() if value is not None}
+    for name, value in explicit.items():
+        if name in ("wrappers",):
+            explicit[name] = tuple(value)  # type: ignore[arg-type]
+    merged = {**base, **overrides}
+    if "env_kwargs" in base and "env_kwargs" in overrides:
+        merged["env_kwargs"] = {**base["env_kwargs"], **overrides["env_kwargs"]}
+    return build_config(merged, **explicit)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail (exit 2) before anything is written if `folder` (or its nearest existing parent) is not writable."""
+    probe = Path(folder).resolve()
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        fail(f"{folder} is not a folder (it is a file); choose another --out")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        fail(f"results folder {folder} is not writable; choose another --out or fix its permissions")
+
+
+def is_interactive() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,180 @@
+"""`rnnppo train`, `eval`, `inspect` and `envs`: parse, call the core, print."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rnnppo.cli.common import assemble_config, check_writable, console, fail, user_errors
+
+ENV_HELP = "gymnasium id (e.g. rnnppo/StatelessCartPole-v0) or package.module:ClassName"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "run"
+
+
+def train(
+    overrides: list[str] = typer.Argument(None, help="NAME=VALUE settings, e.g. max_seq_len=16 cell=64"),
+    env: str = typer.Option(None, "--env", help=ENV_HELP),
+    steps: int = typer.Option(None, "--steps", help="env steps to train for"),
+    seed: int = typer.Option(None, "--seed"),
+    out: Path = typer.Option(Path("results"), "--out", help="results folder; the run goes to OUT/runs/NAME"),
+    name: str = typer.Option(None, "--name", help="run folder name (default: env, seed and time)"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
+    config_file: Path = typer.Option(None, "--config", help="TOML file of NAME = VALUE settings"),
+    wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper applied to every env (repeatable)"),
+) -> None:
+    """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
+    from rnnppo.core.envs import describe_spaces
+    from rnnppo.core.trainer import TrainingError
+    from rnnppo.core.trainer import train as run_training
+
+    with user_errors():
+        config = assemble_config(overrides, config_file, env=env, total_steps=steps, seed=seed, device=device,
+                                 wrappers=wrapper or None)
+        describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        from rnnppo.core.trainer import resolve_device
+
+        resolve_device(config.device)
+    check_writable(out)
+    run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = out / "runs" / run_name
+    if run_dir.exists():
+        fail(f"run folder {run_dir} already exists; pass another --name")
+
+    progress = Progress(
+        TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TextColumn("{task.fields[speed]:>7} steps/s"), TextColumn("return {task.fields[ret]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+    )
+    with progress:
+        task = progress.add_task("train", total=config.total_steps, speed="-", ret="-")
+
+        def on_iteration(row: dict) -> None:
+            ret = row["return_mean_100"]
+            progress.update(task, completed=min(row["env_steps"], config.total_steps), speed=f"{row['steps_per_s']:,.0f}",
+                            ret="-" if math.isnan(ret) else f"{ret:.1f}")
+
+        try:
+            result = run_training(config, out_dir=run_dir, on_iteration=on_iteration)
+        except TrainingError as err:
+            fail(str(err), code=1)
+    _print_summary(result.summary, run_dir)
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    table = Table(title="run summary", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    if summary.get("eval_return_mean") is not None:
+        table.add_row("eval return", f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
+                                     f"({len(summary.get('eval_returns', []))} episodes)")
+    if summary.get("eval_success_mean") is not None:
+        table.add_row("eval success", f"{summary['eval_success_mean']:.2f}")
+    table.add_row("train return (last 100 episodes)", f"{summary['final_train_return']:.2f}")
+    table.add_row("env steps", f"{summary['env_steps']:,} in {summary['train_time_s']:.1f} s "
+                               f"({summary['steps_per_s']:,.0f} steps/s)")
+    saw = summary["lstm_saw"]
+    table.add_row("what the LSTM saw", f"{saw['num_seqs']:.0f} sequences/iteration, mean length "
+                                        f"{saw['seq_len_mean']:.1f} (max {saw['seq_len_max']:.0f}), "
+                                        f"{100 * saw['pad_frac']:.0f}% padding")
+    table.add_row("sequences cut by", f"episode end {100 * saw['cut_by_episode_end']:.0f}%, max_seq_len "
+                                      f"{100 * saw['cut_by_max_seq_len']:.0f}%, rollout end "
+                                      f"{100 * saw['cut_by_rollout_end']:.0f}%")
+    table.add_row("run folder", str(run_dir))
+    console.print(table)
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="a run folder written by train or sweep"),
+    episodes: int = typer.Option(20, "--episodes", min=1),
+    seed: int = typer.Option(12345, "--seed"),
+    stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the greedy one"),
+) -> None:
+    """Replay a trained policy (recurrent state chained step to step) and print mean ± std return."""
+    from rnnppo.core.evaluation import load_run_policy
+    from rnnppo.core.trainer import evaluate as run_eval
+
+    with user_errors():
+        config, policy = load_run_policy(run_dir)
+        result = run_eval(policy, config, episodes, seed, deterministic=not stochastic)
+    line = (f"{config.env}: return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} "
+            f"over {episodes} episodes ({'stochastic' if stochastic else 'greedy'} actions)")
+    if result.get("eval_success_mean") is not None:
+        line += f", success {result['eval_success_mean']:.2f}"
+    console.print(line)
+
+
+def inspect(
+    overrides: list[str] = typer.Argument(None, help="NAME=VALUE settings"),
+    env: str = typer.Option(None, "--env", help=ENV_HELP),
+    obs_shape: str = typer.Option(None, "--obs-shape", help="without an env: observation shape, e.g. 640 or 4,84,84"),
+    actions: int = typer.Option(None, "--actions", min=1, help="without an env: number of discrete actions"),
+    config_file: Path = typer.Option(None, "--config"),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="measure sequences on a short rollout (needs --env)"),
+) -> None:
+    """Print the model's data flow with this configuration's shapes, parameter counts and sequence stats."""
+    from rnnppo.core import inspect as core_inspect
+
+    with user_errors():
+        if env is None and obs_shape is None:
+            fail("give --env ID, or --obs-shape N [--actions K] to inspect without an environment")
+        config = assemble_config(overrides, config_file, env=env)
+        if obs_shape is not None:
+            try:
+                shape = tuple(int(part) for part in obs_shape.replace("x", ",").split(",") if part.strip())
+            except ValueError:
+                fail(f"--obs-shape {obs_shape!r} must be integers like 640 or 4,84,84")
+            if not shape or min(shape) < 1:
+                fail(f"--obs-shape {obs_shape!r} must be positive integers like 640 or 4,84,84")
+            obs_space, action_space = core_inspect.synthetic_spaces(shape, actions or 2)
+            description = core_inspect.describe(config, obs_space, action_space)
+            stats = None
+        else:
+            description = core_inspect.describe_env(config)
+            stats = core_inspect.probe(config) if probe else None
+
+    for title, rows in (("rollout: one env step per call, state chained per env", description.rollout),
+                        ("training: sequences of at most max_seq_len steps", description.training)):
+        table = Table(title=title, title_justify="left")
+        table.add_column("stage", style="bold")
+        table.add_column("shape", style="cyan")
+        table.add_column("")
+        for row in rows:
+            table.add_row(row.stage, row.shape, row.note)
+        console.print(table)
+    params = Table(title="parameters", title_justify="left")
+    params.add_column("part", style="bold")
+    params.add_column("count", justify="right")
+    for part, count in description.parameters:
+        params.add_row(part, f"{count:,}")
+    console.print(params)
+    if stats is not None:
+        console.print(
+            f"[bold]probe rollout[/] ({config.num_envs} envs × {config.rollout_len} steps, untrained policy): "
+            f"{stats['num_seqs']:.0f} sequences, mean length {stats['seq_len_mean']:.1f} "
+            f"(max {stats['seq_len_max']:.0f}), {100 * stats['pad_frac']:.0f}% padding; cut by episode end "
+            f"{100 * stats['cut_by_episode_end']:.0f}%, by max_seq_len {100 * stats['cut_by_max_seq_len']:.0f}%, "
+            f"by rollout end {100 * stats['cut_by_rollout_end']:.0f}%"
+        )
+    for answer in description.answers:
+        console.print(f"• {answer}")
+
+
+def envs() -> None:
+    """List the built-in environments."""
+    from rnnppo.core.builtin_envs import BUILTIN_ENVS
+
+    table = Table(title="built-in environments", title_justify="left")
+    table.add_column("id", style="bold")
+    table.add_column("what it tests")
+    for env_id, text in BUILTIN_ENVS.items():
+        table.add_row(env_id, text)
+    console.print(table)

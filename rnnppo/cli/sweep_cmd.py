@@ -1,0 +1,247 @@
+"""`rnnppo sweep`: parse the space and options, run the sweep with live progress, print the comparison."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import typer
+from optuna.trial import FrozenTrial, TrialState
+from rich.live import Live
+from rich.table import Table
+
+from rnnppo.cli.common import check_writable, console, fail, is_interactive, user_errors
+
+STATE_STYLE = {
+    TrialState.COMPLETE: "green", TrialState.RUNNING: "yellow", TrialState.FAIL: "red",
+    TrialState.PRUNED: "magenta", TrialState.WAITING: "dim",
+}
+
+
+def sweep(
+    space: list[str] = typer.Argument(None, help="NAME=SPACE words: v1,v2,.. (choices), lo..hi, lo..hi:log, value"),
+    env: str = typer.Option(None, "--env", help="gymnasium id or package.module:ClassName"),
+    steps: int = typer.Option(None, "--steps", help="env steps per run"),
+    trials: int = typer.Option(None, "--trials", min=1, help="trials in the study (default: the grid's size, else 20)"),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per configuration (the same seeds for every one)"),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="trials at once, each in its own process"),
+    study: str = typer.Option(None, "--study", help="study name (default: from the env and the swept names)"),
+    storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite:///OUT/rnnppo.db)"),
+    out: Path = typer.Option(Path("results"), "--out", help="results folder"),
+    sampler: str = typer.Option("auto", "--sampler", help="auto, grid, tpe, random or cmaes"),
+    sampler_seed: int = typer.Option(0, "--sampler-seed", help="seeds the sampler and the grid's order"),
+    pruner: str = typer.Option("none", "--pruner", help="none, median or hyperband"),
+    timeout: float = typer.Option(None, "--timeout", min=1, help="time budget in seconds for the whole sweep"),
+    trial_timeout: float = typer.Option(None, "--trial-timeout", min=1, help="seconds one trial may take"),
+    objective: str = typer.Option("final", "--objective", help="final (evaluation return) or auc"),
+    warm_start: str = typer.Option(None, "--warm-start", help="queue another study's best configurations first"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would run and an estimated time; store nothing"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
+    config_file: Path = typer.Option(None, "--config", help="TOML file of base settings"),
+    wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper for every env (repeatable)"),
+) -> None:
+    """Run an Optuna sweep; re-running the same command resumes the same study."""
+    from rnnppo.sweeps import runner
+    from rnnppo.sweeps.plan import make_plan
+    from rnnppo.sweeps.storage import StorageError, mask_url
+    from rnnppo.sweeps.study import SweepError
+
+    with user_errors():
+        try:
+            spec = _build_spec(space, env=env, steps=steps, trials=trials, seeds=seeds, jobs=jobs, study=study,
+                               storage=storage, out=out, sampler=sampler, sampler_seed=sampler_seed, pruner=pruner,
+                               timeout=timeout, trial_timeout=trial_timeout, objective=objective,
+                               warm_start=warm_start, device=device, config_file=config_file, wrapper=wrapper)
+        except SweepError as err:
+            fail(str(err))
+    if dry_run:
+        with user_errors():
+            _print_plan(spec, make_plan(spec))
+        return
+    check_writable(out)
+    table_state: dict = {"last": 0.0}
+    console.print(f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
+                  f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}")
+    try:
+        if is_interactive():
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                outcome = runner.run(spec, on_poll=lambda trials: live.update(_progress_table(spec, trials)))
+        else:
+            outcome = runner.run(spec, on_poll=lambda trials: _print_finished(trials, table_state))
+    except (SweepError, StorageError) as err:
+        fail(str(err))
+    _print_outcome(spec, outcome)
+
+
+def _build_spec(space_words: list[str] | None, *, env, steps, trials, seeds, jobs, study, storage, out: Path,
+                sampler, sampler_seed, pruner, timeout, trial_timeout, objective, warm_start, device, config_file,
+                wrapper):
+    """Check every input and build the SweepSpec; raises ConfigError/EnvError/SweepError (exit 2)."""
+    from rnnppo.cli.common import assemble_config
+    from rnnppo.core.config import build_config
+    from rnnppo.core.envs import describe_spaces
+    from rnnppo.sweeps.space import SearchSpace
+    from rnnppo.sweeps.storage import default_storage_url
+    from rnnppo.sweeps.study import (
+        DEFAULT_TRIALS,
+        OBJECTIVES,
+        SweepError,
+        SweepSpec,
+        check_study_name,
+        default_study_name,
+        make_pruner,
+        resolve_sampler_name,
+    )
+
+    if objective not in OBJECTIVES:
+        raise SweepError(f"--objective {objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
+    make_pruner(pruner, 1)
+    parsed = SearchSpace.parse(list(space_words or []))
+    base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device,
+                                  wrappers=wrapper or None)
+    base = {k: v for k, v in base_config.to_dict().items()}
+    base = _with_fixed(base, parsed.fixed())
+    build_config(base)  # the fixed values must make a valid config
+    describe_spaces(build_config(base))  # unknown env: fail now
+    sampler_name = resolve_sampler_name(sampler, parsed)
+    if sampler_name == "grid":
+        size = parsed.grid_size
+        if trials is not None and trials > size:
+            raise SweepError(f"--trials {trials} is more than the grid's {size} points; use --seeds to add seeds, "
+                             "or a range (lo..hi) with --sampler tpe to sample more")
+        n_trials = trials or size
+    else:
+        if not parsed.swept_names:
+            raise SweepError("nothing to sweep: give at least one NAME=v1,v2 or NAME=lo..hi")
+        n_trials = trials or DEFAULT_TRIALS
+    name = check_study_name(study) if study else default_study_name(base["env"], list(parsed.swept_names))
+    if warm_start is not None:
+        check_study_name(warm_start)
+    cores = os.cpu_count() or 1
+    base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // jobs))
+    return SweepSpec(
+        base=base, space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
+        study_name=name, storage_url=storage or default_storage_url(out), results_dir=str(out.resolve()),
+        seeds=tuple(range(seeds)), trials=n_trials, sampler=sampler, sampler_seed=sampler_seed, pruner=pruner,
+        objective=objective, jobs=jobs, timeout_s=timeout, trial_timeout_s=trial_timeout, warm_start=warm_start,
+        started_at=time.time(),
+    )
+
+
+def _with_fixed(base: dict, fixed: dict) -> dict:
+    out = dict(base)
+    for name, value in fixed.items():
+        if name.startswith("env."):
+            out["env_kwargs"] = {**out.get("env_kwargs", {}), name[4:]: value}
+        else:
+            out[name] = value
+    return out
+
+
+def _print_plan(spec, plan) -> None:
+    table = Table(title=f"dry run: study {spec.study_name} ({plan.sampler} sampler)", title_justify="left")
+    table.add_column("setting", style="bold")
+    table.add_column("space")
+    for name, text in plan.space_rows:
+        table.add_row(name, text)
+    console.print(table)
+    console.print(f"{plan.trials} trials × {len(spec.seeds)} seeds = {plan.runs} runs, "
+                  f"{plan.env_steps:,} env steps in all ({plan.iterations_per_run} iterations per run)")
+    eta = plan.estimated_seconds(spec.jobs)
+    if eta is not None:
+        console.print(f"probe iteration: {plan.probe_steps_per_s:,.0f} env steps/s → about {_duration(eta)} "
+                      f"with --jobs {spec.jobs}")
+    console.print("nothing was stored (dry run)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _score(trial: FrozenTrial) -> str:
+    if trial.value is not None:
+        return f"{trial.value:.2f}"
+    if trial.intermediate_values:
+        last = trial.intermediate_values[max(trial.intermediate_values)]
+        return f"{last:.2f}…"
+    return "-"
+
+
+def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
+    counted = [t for t in trials if t.state != TrialState.WAITING]
+    done = [t for t in counted if t.state.is_finished()]
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done
+                 if t.datetime_complete and t.datetime_start and t.state == TrialState.COMPLETE]
+    remaining = max(0, spec.trials - len(done))
+    eta = _duration(sum(durations) / len(durations) * remaining / spec.jobs) if durations and remaining else "-"
+    failed = sum(1 for t in done if t.state == TrialState.FAIL)
+    table = Table(title=f"{spec.study_name}: {len(done)}/{spec.trials} trials done, {failed} failed, ETA {eta}",
+                  title_justify="left")
+    table.add_column("#", justify="right")
+    names = list(spec.space.swept_names)
+    for name in names:
+        table.add_column(name)
+    table.add_column("state")
+    table.add_column("seeds", justify="right")
+    table.add_column("score", justify="right")
+    shown = sorted(counted, key=lambda t: t.number)[-20:]
+    for trial in shown:
+        params = [str(trial.params.get(name, "")) for name in names]
+        seeds_done = trial.user_attrs.get("seeds_done", 0)
+        state = trial.state
+        table.add_row(str(trial.number), *params, f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
+                      f"{seeds_done}/{len(spec.seeds)}", _score(trial))
+    return table
+
+
+def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
+    """Non-interactive progress: one plain line per trial as it finishes."""
+    seen = state.setdefault("seen", set())
+    for trial in trials:
+        if trial.state.is_finished() and trial.number not in seen:
+            seen.add(trial.number)
+            params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+            extra = f" ({trial.user_attrs['error']})" if trial.user_attrs.get("error") else ""
+            console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
+
+
+def _print_outcome(spec, outcome) -> None:
+    complete = outcome.count(TrialState.COMPLETE)
+    failed = outcome.failures
+    pruned = outcome.count(TrialState.PRUNED)
+    waiting = outcome.count(TrialState.WAITING)
+    verb = "stopped (Ctrl-C)" if outcome.interrupted else "finished"
+    console.print(f"[bold]sweep {verb}[/] in {_duration(outcome.elapsed_s)}: {complete} complete, {len(failed)} failed, "
+                  f"{pruned} pruned, {waiting} queued" + (f"; re-queued dead trials {outcome.reclaimed}"
+                                                         if outcome.reclaimed else ""))
+    for number, error in failed[:10]:
+        console.print(f"  [red]trial {number} failed:[/] {error}")
+    for error in outcome.worker_errors:
+        console.print(f"  [red]{error}[/]")
+    if outcome.interrupted:
+        console.print("finished trials are kept; run the same command again to resume the study")
+    try:
+        from rnnppo.results.report_entry import print_study_report
+    except ImportError:
+        _fallback_table(spec, outcome.trials)
+        return
+    print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir))
+
+
+def _fallback_table(spec, trials: list[FrozenTrial]) -> None:
+    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+                and math.isfinite(t.value)]
+    finished.sort(key=lambda t: t.value, reverse=True)
+    table = Table(title="trials, best first", title_justify="left")
+    names = list(spec.space.swept_names)
+    for name in ["#", *names, "score"]:
+        table.add_column(name)
+    for trial in finished:
+        table.add_row(str(trial.number), *[str(trial.params.get(n)) for n in names], f"{trial.value:.2f}")
+    console.print(table)

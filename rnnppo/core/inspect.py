@@ -1,0 +1,132 @@
+"""What the model does with this config: the data flow with its shapes, parameter counts, and a probe
+rollout that measures what the LSTM sees in training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rnnppo.core.config import TrainConfig
+from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.rollout import Collector
+from rnnppo.core.sequences import chunk, sequence_stats
+from rnnppo.core.spaces import ActionHead, flat_obs_size
+
+
+@dataclass(frozen=True)
+class FlowRow:
+    stage: str
+    shape: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    rollout: list[FlowRow]
+    training: list[FlowRow]
+    parameters: list[tuple[str, int]]
+    answers: list[str]
+
+
+def _act(config: TrainConfig) -> str:
+    return config.fcnet_activation
+
+
+def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space) -> ModelDescription:
+    head = ActionHead.for_space(action_space)
+    raw_obs = flat_obs_size(obs_space)
+    obs_dim = raw_obs * config.frame_stack
+    policy = RecurrentPolicy(obs_dim, head, config)
+    s = policy.shapes
+    n = config.num_envs
+    batch = config.num_envs * config.rollout_len
+    seq = config.max_seq_len
+    min_seqs = -(-batch // seq)
+    cell = {"lstm": "LSTM", "gru": "GRU", "none": "dense (no memory)"}[config.rnn_type]
+    state_text = {"lstm": f"h, c [{n}, {s.hidden}] each", "gru": f"h [{n}, {s.hidden}]", "none": "none"}[config.rnn_type]
+    widths = " → ".join(str(w) for w in (obs_dim, *config.encoder_widths)) if config.encoder_widths else str(obs_dim)
+    extra_in = []
+    if config.lstm_use_prev_action:
+        extra_in.append(f"prev action {s.prev_action}")
+    if config.lstm_use_prev_reward:
+        extra_in.append("prev reward 1")
+    concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
+    dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
+    obs_note = f"flattened from {obs_space}" + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
+
+    rollout = [
+        FlowRow("observation", f"[{n}, {obs_dim}]", obs_note),
+        FlowRow("encoder MLP", f"[{n}, {s.encoder_out}]", f"{widths} ({_act(config)}); E = {s.encoder_out}"),
+        FlowRow(f"{cell} input", f"[{n}, {s.rnn_in}]", concat),
+        FlowRow(f"{cell} one step", f"[{n}, {s.hidden}]", f"state_in {state_text} → state_out, chained to the next step"),
+        FlowRow("policy head", dist.format(B=n), ""),
+        FlowRow("value head", f"[{n}]", "shared LSTM" if config.vf_share_layers else "separate encoder + LSTM critic"),
+    ]
+    training = [
+        FlowRow("rollout batch", f"[{batch}, {obs_dim}]",
+                f"B = num_envs × rollout_len = {n} × {config.rollout_len} real steps"),
+        FlowRow("cut into sequences", f"[S, L] with S ≥ {min_seqs}, L ≤ {seq}",
+                f"cut at episode starts and every max_seq_len = {seq} steps; right zero-padding, mask"),
+        FlowRow("encoder MLP (all rows)", f"[S·L, {s.encoder_out}]", "time does not matter to the encoder"),
+        FlowRow(f"reshape for the {cell}", f"[S, L, {s.rnn_in}]", f"B/T = {batch}/{seq} = {batch / seq:g} when no episode ends"),
+        FlowRow(f"{cell} over time", f"[S, L, {s.hidden}]",
+                "each sequence starts from its stored state_in [S, ·]; no gradient crosses sequences"),
+        FlowRow("reshape back + heads", f"[S·L, {s.hidden}] → [S·L, {s.dist}], values [S·L]",
+                "loss = mean over valid (unpadded) steps only"),
+    ]
+    parameters = [
+        ("encoder", _count(policy.actor.encoder)),
+        (cell, _count(policy.actor.rnn)),
+        ("policy head", _count(policy.pi) + (policy.log_std.numel() if policy.log_std is not None else 0)),
+        ("value head", _count(policy.vf)),
+    ]
+    if policy.critic is not None:
+        parameters.append(("critic encoder + cell", _count(policy.critic)))
+    parameters.append(("total", _count(policy)))
+    answers = [
+        f"The flow is obs → encoder MLP → {cell} → heads; each step's whole {s.encoder_out}-wide embedding "
+        f"enters the {cell} (it is never split into {seq} pieces).",
+        f"In rollouts the {cell} runs one step at a time and carries its state through the whole episode: "
+        "max_seq_len is not a look-back window.",
+        f"max_seq_len = {seq} only sets truncated back-propagation in training: gradients flow back at most "
+        f"{seq} steps, and each sequence starts from the state recorded while sampling.",
+    ]
+    return ModelDescription(rollout, training, parameters, answers)
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def describe_env(config: TrainConfig) -> ModelDescription:
+    obs_space, action_space = describe_spaces(config)
+    return describe(config, obs_space, action_space)
+
+
+def synthetic_spaces(obs_shape: tuple[int, ...], actions: int) -> tuple[gym.Space, gym.Space]:
+    return gym.spaces.Box(-np.inf, np.inf, shape=obs_shape, dtype=np.float32), gym.spaces.Discrete(actions)
+
+
+def probe(config: TrainConfig, iterations: int = 1) -> dict[str, float]:
+    """Roll out the untrained policy for `iterations` rollouts and measure the sequences it yields."""
+    torch.manual_seed(config.seed)
+    obs_space, action_space = describe_spaces(config)
+    head = ActionHead.for_space(action_space)
+    policy = RecurrentPolicy(flat_obs_size(obs_space) * config.frame_stack, head, config)
+    env = make_vector_env(config, config.num_envs, config.seed)
+    try:
+        collector = Collector(env, policy, head, config.frame_stack, torch.device("cpu"))
+        totals: dict[str, float] = {}
+        for _ in range(iterations):
+            rollout = collector.collect(config.rollout_len)
+            stats = sequence_stats(chunk(rollout.episode_start, config.max_seq_len), rollout.dones,
+                                   config.max_seq_len)
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + value / iterations
+        return totals
+    finally:
+        env.close()

@@ -1,0 +1,47 @@
+"""What a sweep would do, without storing anything: the expanded space, counts and a time estimate."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rnnppo.core.trainer import train
+from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    sampler: str
+    space_rows: list[tuple[str, str]]
+    trials: int
+    runs: int
+    env_steps: int
+    iterations_per_run: int
+    probe_steps_per_s: float | None
+    probe_overhead_s: float | None
+
+    def estimated_seconds(self, jobs: int) -> float | None:
+        if not self.probe_steps_per_s:
+            return None
+        per_run = self.env_steps / self.runs / self.probe_steps_per_s + (self.probe_overhead_s or 0.0)
+        return per_run * self.runs / max(1, jobs)
+
+
+def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
+    space = spec.space
+    sampler = resolve_sampler_name(spec.sampler, space)
+    base = spec.base_config()
+    runs = spec.trials * len(spec.seeds)
+    steps_per_run = iterations_per_run(base) * base.num_envs * base.rollout_len
+    speed = overhead = None
+    if probe:
+        first = space.grid_points()[0] if space.is_grid else {}
+        config = spec.config_for(first, spec.seeds[0])
+        one_iteration = config.num_envs * config.rollout_len
+        began = time.perf_counter()
+        result = train(config.replace(total_steps=one_iteration, eval_episodes=0))
+        elapsed = time.perf_counter() - began
+        speed = result.summary["steps_per_s"]
+        overhead = max(0.0, elapsed - result.summary["train_time_s"])
+    return SweepPlan(sampler, space.describe(), spec.trials, runs, runs * steps_per_run, iterations_per_run(base),
+                     speed, overhead)

@@ -1,0 +1,76 @@
+"""Opening Optuna storages from a URL: SQLite by default, PostgreSQL for many machines.
+
+Every RDB storage gets a heartbeat, so a trial whose worker died is marked failed and retried once
+by a surviving worker (Optuna's heartbeat + RetryFailedTrialCallback). Passwords never leave here
+unmasked: use `mask_url` for anything printed or written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+HEARTBEAT_INTERVAL_S = 5
+GRACE_PERIOD_S = 20
+DB_FILE = "rnnppo.db"
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
+
+
+class StorageError(ValueError):
+    """A storage URL that cannot be used; the message has the password masked."""
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def default_storage_url(results_dir: Path) -> str:
+    return f"sqlite:///{Path(results_dir).resolve() / DB_FILE}"
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else ""
+
+
+def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
+    """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError."""
+    scheme = _scheme(url)
+    if scheme not in SUPPORTED_SCHEMES:
+        raise StorageError(
+            f"storage URL {mask_url(url)!r} has an unsupported scheme {scheme or '(none)'!r}; "
+            "use sqlite:///path/to/file.db or postgresql://user:password@host/db"
+        )
+    engine_kwargs: dict = {}
+    if scheme == "sqlite":
+        # Several worker processes share one file: wait for the lock instead of failing.
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    kwargs: dict = {"engine_kwargs": engine_kwargs}
+    if heartbeat:
+        kwargs.update(
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=GRACE_PERIOD_S,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        )
+    try:
+        return RDBStorage(url, **kwargs)
+    except ImportError as err:
+        raise StorageError(f"storage {mask_url(url)} needs a database driver: {err}; "
+                           "install rnnppo[postgres] for PostgreSQL") from None
+    except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+        first = reason[0] if reason else type(err).__name__
+        raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines and caught-exception tracebacks would drown the live table."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -1,0 +1,316 @@
+"""A sweep's specification and its Optuna study: create or resume, check conflicts, queue the grid.
+
+A grid is queued whole, in a seeded shuffled order, by whichever process creates the study; every
+worker then pops queued trials (an atomic state change in the RDB storage), so each grid point is
+run once however many workers join. See docs/storage-contract.md for what each trial stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from rnnppo.core import runio
+from rnnppo.core.config import ConfigError, TrainConfig, build_config
+from rnnppo.sweeps.space import SearchSpace
+
+SPEC_VERSION = 1
+SAMPLERS = ("auto", "grid", "tpe", "random", "cmaes")
+PRUNERS = ("none", "median", "hyperband")
+OBJECTIVES = ("final", "auc")
+DEFAULT_TRIALS = 20
+STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
+SPARE = "spare"
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start as asked; the message says what to change."""
+
+
+def check_study_name(name: str) -> str:
+    if not STUDY_NAME_RE.match(name) or ".." in name:
+        raise SweepError(f"study name {name[:60]!r} is not allowed: use letters, digits, '.', '_' and '-' "
+                         "(at most 120, starting with a letter or digit)")
+    return name
+
+
+def default_study_name(env: str, swept: list[str]) -> str:
+    env_part = re.sub(r"[^A-Za-z0-9._-]+", "-", env.split(":")[-1]).strip("-.") or "env"
+    return check_study_name((f"{env_part}--{'-'.join(swept) or 'fixed'}")[:120])
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything a worker needs to run trials of one study (plain data: it crosses process boundaries)."""
+
+    base: dict[str, Any]  # full-name config values from --config, options and fixed dims (not swept)
+    space_words: tuple[str, ...]
+    study_name: str
+    storage_url: str
+    results_dir: str
+    seeds: tuple[int, ...]
+    trials: int
+    sampler: str
+    sampler_seed: int
+    pruner: str
+    objective: str
+    jobs: int = 1
+    timeout_s: float | None = None
+    trial_timeout_s: float | None = None
+    warm_start: str | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def space(self) -> SearchSpace:
+        return SearchSpace.parse(list(self.space_words))
+
+    def base_config(self) -> TrainConfig:
+        return build_config(self.base)
+
+    def config_for(self, params: dict[str, Any], seed: int) -> TrainConfig:
+        return build_config(self.base, **{**_split_env(params), "seed": seed})
+
+    def stored_spec(self) -> dict[str, Any]:
+        base = self.base_config()
+        space = self.space
+        return {
+            "version": SPEC_VERSION,
+            "env": base.env,
+            "env_kwargs": dict(base.env_kwargs),
+            "total_steps": base.total_steps,
+            "space": space.spec(),
+            "swept": list(space.swept_names),
+            "fixed": {k: _jsonable(v) for k, v in space.fixed().items()},
+            "seeds": list(self.seeds),
+            "objective": self.objective,
+            "sampler": self.sampler,
+            "sampler_seed": self.sampler_seed,
+            "pruner": self.pruner,
+            "base_config": base.to_dict(),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _split_env(params: dict[str, Any]) -> dict[str, Any]:
+    """Swept `env.X` params go into env_kwargs."""
+    out: dict[str, Any] = {}
+    env_kwargs: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.startswith("env."):
+            env_kwargs[name[4:]] = value
+        else:
+            out[name] = value
+    if env_kwargs:
+        out["env_kwargs"] = env_kwargs
+    return out
+
+
+def resolve_sampler_name(sampler: str, space: SearchSpace) -> str:
+    if sampler not in SAMPLERS:
+        raise SweepError(f"--sampler {sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "auto":
+        return "grid" if space.is_grid else "tpe"
+    if sampler == "grid" and not space.is_grid:
+        raise SweepError("--sampler grid needs every swept setting to be a list of choices (v1,v2,...); "
+                         "ranges (lo..hi) need tpe, random or cmaes")
+    return sampler
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)  # grid trials are queued; random covers the rest
+
+
+def make_pruner(name: str, iterations: int) -> optuna.pruners.BasePruner:
+    if name not in PRUNERS:
+        raise SweepError(f"--pruner {name!r} is unknown; choose one of {', '.join(PRUNERS)}")
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, iterations // 3))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, iterations // 9), max_resource=max(2, iterations))
+    return optuna.pruners.NopPruner()
+
+
+def iterations_per_run(config: TrainConfig) -> int:
+    return max(1, -(-config.total_steps // (config.num_envs * config.rollout_len)))
+
+
+def validate_grid(spec: SweepSpec) -> None:
+    """Every grid point must make a valid config (e.g. minibatch_size >= max_seq_len) before anything runs."""
+    space = spec.space
+    if not space.is_grid:
+        return
+    for point in space.grid_points():
+        try:
+            spec.config_for(point, spec.seeds[0])
+        except ConfigError as err:
+            shown = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise SweepError(f"grid point {shown} is invalid: {err}") from None
+
+
+def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective")
+    diffs = []
+    for key in keys:
+        if stored.get(key) != new.get(key):
+            diffs.append(f"{key}: stored {_short(stored.get(key))}, now {_short(new.get(key))}")
+    return diffs
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
+    """The study for this spec: created (and its grid queued) if new, else loaded and checked."""
+    sampler_name = resolve_sampler_name(spec.sampler, spec.space)
+    base = spec.base_config()
+    sampler = make_sampler(sampler_name, spec.sampler_seed)
+    pruner = make_pruner(spec.pruner, iterations_per_run(base) * len(spec.seeds))
+    new_spec = spec.stored_spec()
+    try:
+        study = optuna.create_study(storage=storage, study_name=spec.study_name, direction="maximize",
+                                    sampler=sampler, pruner=pruner, load_if_exists=False)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(storage=storage, study_name=spec.study_name, sampler=sampler, pruner=pruner)
+        created = False
+    if created:
+        study.set_user_attr("rnnppo_created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        study.set_user_attr("rnnppo_provenance", {"git": runio.git_commit(), "versions": runio.package_versions()})
+        study.set_user_attr("rnnppo_spec", new_spec)
+        if sampler_name == "grid":
+            queue_grid(study, spec)
+        elif spec.warm_start:
+            queue_warm_start(study, spec, storage, limit=3)
+        study.set_user_attr("rnnppo_ready", True)
+        return study, True
+    stored = wait_for_spec(study)
+    diffs = describe_conflict(stored, new_spec)
+    if diffs:
+        raise SweepError(f"study {spec.study_name!r} already exists with a different spec ({'; '.join(diffs)}); "
+                         "name a new study with --study NAME")
+    return study, False
+
+
+def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any]:
+    """A study created a moment ago by another worker gets its spec and queue just after creation."""
+    deadline = time.time() + timeout_s
+    while True:
+        attrs = study.user_attrs
+        if "rnnppo_spec" in attrs and attrs.get("rnnppo_ready"):
+            return attrs["rnnppo_spec"]
+        if time.time() > deadline:
+            if "rnnppo_spec" in attrs:
+                return attrs["rnnppo_spec"]
+            raise SweepError(f"study {study.study_name!r} exists but is not an rnnppo study (no spec stored); "
+                             "name another study with --study NAME")
+        time.sleep(0.5)
+
+
+def queue_grid(study: optuna.Study, spec: SweepSpec) -> None:
+    """Enqueue every grid point once, in a seeded shuffled order (warm-start configurations first)."""
+    space = spec.space
+    points = space.grid_points()
+    random.Random(spec.sampler_seed).shuffle(points)
+    if spec.warm_start:
+        preferred = [_encode(space, p) for p in best_params(study, spec.warm_start, limit=3)]
+        encoded = [_encode(space, p) for p in points]
+        first = [i for i, e in enumerate(encoded) if e in preferred]
+        points = [points[i] for i in first] + [p for i, p in enumerate(points) if i not in first]
+    for point in points:
+        study.enqueue_trial(_encode(space, point), skip_if_exists=False)
+
+
+def _encode(space: SearchSpace, point: dict[str, Any]) -> dict[str, Any]:
+    return {name: space.encode_param(name, value) for name, value in point.items()}
+
+
+def best_params(study: optuna.Study, other_name: str, limit: int) -> list[dict[str, Any]]:
+    """Decoded params of the `limit` best finished trials of another study in the same storage."""
+    from rnnppo.sweeps.space import decode_param
+
+    try:
+        other = optuna.load_study(study_name=other_name, storage=study._storage)
+    except KeyError:
+        raise SweepError(f"--warm-start study {other_name!r} does not exist in this storage") from None
+    done = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    done.sort(key=lambda t: t.value, reverse=True)
+    return [{k: decode_param(k, v) for k, v in t.params.items()} for t in done[:limit]]
+
+
+def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: int) -> None:
+    space = spec.space
+    names = set(space.swept_names)
+    for params in best_params(study, spec.warm_start or "", limit):
+        kept = {k: v for k, v in params.items() if k in names}
+        if set(kept) == names:
+            study.enqueue_trial(_encode(space, kept))
+
+
+# --- bookkeeping shared by workers and the coordinator ------------------------------------------------
+
+
+def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count towards --trials: everything but queued (WAITING) ones and race spares."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE]
+
+
+def reclaim_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+    """RUNNING trials started on this host by a process that no longer exists (killed): mark them
+    failed and queue their params again. Trials of other hosts are left to the heartbeat."""
+    host = socket.gethostname()
+    reclaimed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker") or {}
+        if worker.get("host") != host or _pid_alive(worker.get("pid")):
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another process got there first
+        requeue(study, trial, reason="worker process died")
+        reclaimed.append(trial.number)
+    return reclaimed
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
+    if trial.params:
+        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retry_reason": reason})
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def study_folder(results_dir: str | Path, study_name: str) -> Path:
+    folder = (Path(results_dir) / check_study_name(study_name)).resolve()
+    if Path(results_dir).resolve() not in folder.parents:
+        raise SweepError(f"study folder {folder} would leave the results folder")
+    return folder
