@@ -29,7 +29,9 @@ def train(
     name: str = typer.Option(None, "--name", help="run folder name (default: env, seed and time)"),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
     config_file: Path = typer.Option(None, "--config", help="TOML file of NAME = VALUE settings"),
-    wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper applied to every env (repeatable)"),
+    wrapper: list[str] = typer.Option(
+        None, "--wrapper", help="package.module:Wrapper applied to every env (repeatable)"
+    ),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
@@ -37,8 +39,9 @@ def train(
     from rnnppo.core.trainer import train as run_training
 
     with user_errors():
-        config = assemble_config(overrides, config_file, env=env, total_steps=steps, seed=seed, device=device,
-                                 wrappers=wrapper or None)
+        config = assemble_config(
+            overrides, config_file, env=env, total_steps=steps, seed=seed, device=device, wrappers=wrapper or None
+        )
         describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
         from rnnppo.core.trainer import resolve_device
 
@@ -50,17 +53,26 @@ def train(
         fail(f"run folder {run_dir} already exists; pass another --name")
 
     progress = Progress(
-        TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps"),
-        TextColumn("{task.fields[speed]:>7} steps/s"), TextColumn("return {task.fields[ret]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]train[/]"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TextColumn("{task.fields[speed]:>7} steps/s"),
+        TextColumn("return {task.fields[ret]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
     )
     with progress:
         task = progress.add_task("train", total=config.total_steps, speed="-", ret="-")
 
         def on_iteration(row: dict) -> None:
             ret = row["return_mean_100"]
-            progress.update(task, completed=min(row["env_steps"], config.total_steps), speed=f"{row['steps_per_s']:,.0f}",
-                            ret="-" if math.isnan(ret) else f"{ret:.1f}")
+            progress.update(
+                task,
+                completed=min(row["env_steps"], config.total_steps),
+                speed=f"{row['steps_per_s']:,.0f}",
+                ret="-" if math.isnan(ret) else f"{ret:.1f}",
+            )
 
         try:
             result = run_training(config, out_dir=run_dir, on_iteration=on_iteration)
@@ -74,20 +86,31 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
     table.add_column("", style="bold")
     table.add_column("")
     if summary.get("eval_return_mean") is not None:
-        table.add_row("eval return", f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
-                                     f"({len(summary.get('eval_returns', []))} episodes)")
+        table.add_row(
+            "eval return",
+            f"{summary['eval_return_mean']:.2f} ± {summary['eval_return_std']:.2f} "
+            f"({len(summary.get('eval_returns', []))} episodes)",
+        )
     if summary.get("eval_success_mean") is not None:
         table.add_row("eval success", f"{summary['eval_success_mean']:.2f}")
     table.add_row("train return (last 100 episodes)", f"{summary['final_train_return']:.2f}")
-    table.add_row("env steps", f"{summary['env_steps']:,} in {summary['train_time_s']:.1f} s "
-                               f"({summary['steps_per_s']:,.0f} steps/s)")
+    table.add_row(
+        "env steps",
+        f"{summary['env_steps']:,} in {summary['train_time_s']:.1f} s ({summary['steps_per_s']:,.0f} steps/s)",
+    )
     saw = summary["lstm_saw"]
-    table.add_row("what the LSTM saw", f"{saw['num_seqs']:.0f} sequences/iteration, mean length "
-                                        f"{saw['seq_len_mean']:.1f} (max {saw['seq_len_max']:.0f}), "
-                                        f"{100 * saw['pad_frac']:.0f}% padding")
-    table.add_row("sequences cut by", f"episode end {100 * saw['cut_by_episode_end']:.0f}%, max_seq_len "
-                                      f"{100 * saw['cut_by_max_seq_len']:.0f}%, rollout end "
-                                      f"{100 * saw['cut_by_rollout_end']:.0f}%")
+    table.add_row(
+        "what the LSTM saw",
+        f"{saw['num_seqs']:.0f} sequences/iteration, mean length "
+        f"{saw['seq_len_mean']:.1f} (max {saw['seq_len_max']:.0f}), "
+        f"{100 * saw['pad_frac']:.0f}% padding",
+    )
+    table.add_row(
+        "sequences cut by",
+        f"episode end {100 * saw['cut_by_episode_end']:.0f}%, max_seq_len "
+        f"{100 * saw['cut_by_max_seq_len']:.0f}%, rollout end "
+        f"{100 * saw['cut_by_rollout_end']:.0f}%",
+    )
     table.add_row("run folder", str(run_dir))
     console.print(table)
 
@@ -105,8 +128,10 @@ def evaluate(
     with user_errors():
         config, policy = load_run_policy(run_dir)
         result = run_eval(policy, config, episodes, seed, deterministic=not stochastic)
-    line = (f"{config.env}: return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} "
-            f"over {episodes} episodes ({'stochastic' if stochastic else 'greedy'} actions)")
+    line = (
+        f"{config.env}: return {result['eval_return_mean']:.2f} ± {result['eval_return_std']:.2f} "
+        f"over {episodes} episodes ({'stochastic' if stochastic else 'greedy'} actions)"
+    )
     if result.get("eval_success_mean") is not None:
         line += f", success {result['eval_success_mean']:.2f}"
     console.print(line)
@@ -141,8 +166,10 @@ def inspect(
             description = core_inspect.describe_env(config)
             stats = core_inspect.probe(config) if probe else None
 
-    for title, rows in (("rollout: one env step per call, state chained per env", description.rollout),
-                        ("training: sequences of at most max_seq_len steps", description.training)):
+    for title, rows in (
+        ("rollout: one env step per call, state chained per env", description.rollout),
+        ("training: sequences of at most max_seq_len steps", description.training),
+    ):
         table = Table(title=title, title_justify="left")
         table.add_column("stage", style="bold")
         table.add_column("shape", style="cyan")

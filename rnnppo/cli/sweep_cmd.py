@@ -15,8 +15,11 @@ from rich.table import Table
 from rnnppo.cli.common import check_writable, console, fail, is_interactive, user_errors
 
 STATE_STYLE = {
-    TrialState.COMPLETE: "green", TrialState.RUNNING: "yellow", TrialState.FAIL: "red",
-    TrialState.PRUNED: "magenta", TrialState.WAITING: "dim",
+    TrialState.COMPLETE: "green",
+    TrialState.RUNNING: "yellow",
+    TrialState.FAIL: "red",
+    TrialState.PRUNED: "magenta",
+    TrialState.WAITING: "dim",
 }
 
 
@@ -50,10 +53,27 @@ def sweep(
 
     with user_errors():
         try:
-            spec = _build_spec(space, env=env, steps=steps, trials=trials, seeds=seeds, jobs=jobs, study=study,
-                               storage=storage, out=out, sampler=sampler, sampler_seed=sampler_seed, pruner=pruner,
-                               timeout=timeout, trial_timeout=trial_timeout, objective=objective,
-                               warm_start=warm_start, device=device, config_file=config_file, wrapper=wrapper)
+            spec = _build_spec(
+                space,
+                env=env,
+                steps=steps,
+                trials=trials,
+                seeds=seeds,
+                jobs=jobs,
+                study=study,
+                storage=storage,
+                out=out,
+                sampler=sampler,
+                sampler_seed=sampler_seed,
+                pruner=pruner,
+                timeout=timeout,
+                trial_timeout=trial_timeout,
+                objective=objective,
+                warm_start=warm_start,
+                device=device,
+                config_file=config_file,
+                wrapper=wrapper,
+            )
         except SweepError as err:
             fail(str(err))
     if dry_run:
@@ -62,8 +82,10 @@ def sweep(
         return
     check_writable(out)
     table_state: dict = {"last": 0.0}
-    console.print(f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
-                  f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}")
+    console.print(
+        f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
+        f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
+    )
     try:
         if is_interactive():
             with Live(console=console, refresh_per_second=2, transient=False) as live:
@@ -75,9 +97,28 @@ def sweep(
     _print_outcome(spec, outcome)
 
 
-def _build_spec(space_words: list[str] | None, *, env, steps, trials, seeds, jobs, study, storage, out: Path,
-                sampler, sampler_seed, pruner, timeout, trial_timeout, objective, warm_start, device, config_file,
-                wrapper):
+def _build_spec(
+    space_words: list[str] | None,
+    *,
+    env,
+    steps,
+    trials,
+    seeds,
+    jobs,
+    study,
+    storage,
+    out: Path,
+    sampler,
+    sampler_seed,
+    pruner,
+    timeout,
+    trial_timeout,
+    objective,
+    warm_start,
+    device,
+    config_file,
+    wrapper,
+):
     """Check every input and build the SweepSpec; raises ConfigError/EnvError/SweepError (exit 2)."""
     from rnnppo.cli.common import assemble_config
     from rnnppo.core.config import build_config
@@ -99,8 +140,7 @@ def _build_spec(space_words: list[str] | None, *, env, steps, trials, seeds, job
         raise SweepError(f"--objective {objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
     make_pruner(pruner, 1)
     parsed = SearchSpace.parse(list(space_words or []))
-    base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device,
-                                  wrappers=wrapper or None)
+    base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device, wrappers=wrapper or None)
     base = {k: v for k, v in base_config.to_dict().items()}
     base = _with_fixed(base, parsed.fixed())
     build_config(base)  # the fixed values must make a valid config
@@ -109,8 +149,10 @@ def _build_spec(space_words: list[str] | None, *, env, steps, trials, seeds, job
     if sampler_name == "grid":
         size = parsed.grid_size
         if trials is not None and trials > size:
-            raise SweepError(f"--trials {trials} is more than the grid's {size} points; use --seeds to add seeds, "
-                             "or a range (lo..hi) with --sampler tpe to sample more")
+            raise SweepError(
+                f"--trials {trials} is more than the grid's {size} points; use --seeds to add seeds, "
+                "or a range (lo..hi) with --sampler tpe to sample more"
+            )
         n_trials = trials or size
     else:
         if not parsed.swept_names:
@@ -122,10 +164,21 @@ def _build_spec(space_words: list[str] | None, *, env, steps, trials, seeds, job
     cores = os.cpu_count() or 1
     base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // jobs))
     return SweepSpec(
-        base=base, space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
-        study_name=name, storage_url=storage or default_storage_url(out), results_dir=str(out.resolve()),
-        seeds=tuple(range(seeds)), trials=n_trials, sampler=sampler, sampler_seed=sampler_seed, pruner=pruner,
-        objective=objective, jobs=jobs, timeout_s=timeout, trial_timeout_s=trial_timeout, warm_start=warm_start,
+        base=base,
+        space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
+        study_name=name,
+        storage_url=storage or default_storage_url(out),
+        results_dir=str(out.resolve()),
+        seeds=tuple(range(seeds)),
+        trials=n_trials,
+        sampler=sampler,
+        sampler_seed=sampler_seed,
+        pruner=pruner,
+        objective=objective,
+        jobs=jobs,
+        timeout_s=timeout,
+        trial_timeout_s=trial_timeout,
+        warm_start=warm_start,
         started_at=time.time(),
     )
 
@@ -147,12 +200,16 @@ def _print_plan(spec, plan) -> None:
     for name, text in plan.space_rows:
         table.add_row(name, text)
     console.print(table)
-    console.print(f"{plan.trials} trials × {len(spec.seeds)} seeds = {plan.runs} runs, "
-                  f"{plan.env_steps:,} env steps in all ({plan.iterations_per_run} iterations per run)")
+    console.print(
+        f"{plan.trials} trials × {len(spec.seeds)} seeds = {plan.runs} runs, "
+        f"{plan.env_steps:,} env steps in all ({plan.iterations_per_run} iterations per run)"
+    )
     eta = plan.estimated_seconds(spec.jobs)
     if eta is not None:
-        console.print(f"probe iteration: {plan.probe_steps_per_s:,.0f} env steps/s → about {_duration(eta)} "
-                      f"with --jobs {spec.jobs}")
+        console.print(
+            f"probe iteration: {plan.probe_steps_per_s:,.0f} env steps/s → about {_duration(eta)} "
+            f"with --jobs {spec.jobs}"
+        )
     console.print("nothing was stored (dry run)")
 
 
@@ -176,13 +233,18 @@ def _score(trial: FrozenTrial) -> str:
 def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
     counted = [t for t in trials if t.state != TrialState.WAITING]
     done = [t for t in counted if t.state.is_finished()]
-    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done
-                 if t.datetime_complete and t.datetime_start and t.state == TrialState.COMPLETE]
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in done
+        if t.datetime_complete and t.datetime_start and t.state == TrialState.COMPLETE
+    ]
     remaining = max(0, spec.trials - len(done))
     eta = _duration(sum(durations) / len(durations) * remaining / spec.jobs) if durations and remaining else "-"
     failed = sum(1 for t in done if t.state == TrialState.FAIL)
-    table = Table(title=f"{spec.study_name}: {len(done)}/{spec.trials} trials done, {failed} failed, ETA {eta}",
-                  title_justify="left")
+    table = Table(
+        title=f"{spec.study_name}: {len(done)}/{spec.trials} trials done, {failed} failed, ETA {eta}",
+        title_justify="left",
+    )
     table.add_column("#", justify="right")
     names = list(spec.space.swept_names)
     for name in names:
@@ -195,8 +257,13 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
         params = [str(trial.params.get(name, "")) for name in names]
         seeds_done = trial.user_attrs.get("seeds_done", 0)
         state = trial.state
-        table.add_row(str(trial.number), *params, f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
-                      f"{seeds_done}/{len(spec.seeds)}", _score(trial))
+        table.add_row(
+            str(trial.number),
+            *params,
+            f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
+            f"{seeds_done}/{len(spec.seeds)}",
+            _score(trial),
+        )
     return table
 
 
@@ -217,9 +284,11 @@ def _print_outcome(spec, outcome) -> None:
     pruned = outcome.count(TrialState.PRUNED)
     waiting = outcome.count(TrialState.WAITING)
     verb = "stopped (Ctrl-C)" if outcome.interrupted else "finished"
-    console.print(f"[bold]sweep {verb}[/] in {_duration(outcome.elapsed_s)}: {complete} complete, {len(failed)} failed, "
-                  f"{pruned} pruned, {waiting} queued" + (f"; re-queued dead trials {outcome.reclaimed}"
-                                                         if outcome.reclaimed else ""))
+    console.print(
+        f"[bold]sweep {verb}[/] in {_duration(outcome.elapsed_s)}: {complete} complete, {len(failed)} failed, "
+        f"{pruned} pruned, {waiting} queued"
+        + (f"; re-queued dead trials {outcome.reclaimed}" if outcome.reclaimed else "")
+    )
     for number, error in failed[:10]:
         console.print(f"  [red]trial {number} failed:[/] {error}")
     for error in outcome.worker_errors:
@@ -235,8 +304,7 @@ def _print_outcome(spec, outcome) -> None:
 
 
 def _fallback_table(spec, trials: list[FrozenTrial]) -> None:
-    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None
-                and math.isfinite(t.value)]
+    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
     finished.sort(key=lambda t: t.value, reverse=True)
     table = Table(title="trials, best first", title_justify="left")
     names = list(spec.space.swept_names)

@@ -53,7 +53,9 @@ class TrainConfig:
     total_steps: int = _f(100_000, "env", "env steps to train for (over all envs)")
 
     # --- model -------------------------------------------------------------------------------
-    fcnet_hiddens: tuple[int, ...] = _f((64,), "model", "encoder MLP widths; E is the last one unless encoder_out_size is set")
+    fcnet_hiddens: tuple[int, ...] = _f(
+        (64,), "model", "encoder MLP widths; E is the last one unless encoder_out_size is set"
+    )
     fcnet_activation: str = _f("tanh", "model", f"encoder activation: {', '.join(ACTIVATIONS)}")
     encoder_out_size: int | None = _f(
         None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
@@ -76,7 +78,9 @@ class TrainConfig:
     gamma: float = _f(0.99, "ppo", "discount factor")
     lambda_: float = _f(0.95, "ppo", "GAE lambda")
     clip_param: float = _f(0.2, "ppo", "PPO ratio clip epsilon")
-    vf_clip_param: float | None = _f(None, "ppo", "clamp the squared value error to [0, vf_clip_param] (RLlib); none: off")
+    vf_clip_param: float | None = _f(
+        None, "ppo", "clamp the squared value error to [0, vf_clip_param] (RLlib); none: off"
+    )
     vf_loss_coeff: float = _f(0.5, "ppo", "value loss weight")
     entropy_coeff: float = _f(0.01, "ppo", "entropy bonus weight")
     num_epochs: int = _f(4, "ppo", "passes over each rollout")
@@ -321,25 +325,48 @@ def _require(ok: bool, name: str, value: Any, why: str) -> None:
 
 
 def _validate(c: TrainConfig) -> None:
-    positive_ints = ("total_steps", "lstm_cell_size", "max_seq_len", "frame_stack", "num_envs", "rollout_len",
-                     "num_epochs", "minibatch_size", "curiosity_feature_dim", "num_threads")
+    positive_ints = (
+        "total_steps",
+        "lstm_cell_size",
+        "max_seq_len",
+        "frame_stack",
+        "num_envs",
+        "rollout_len",
+        "num_epochs",
+        "minibatch_size",
+        "curiosity_feature_dim",
+        "num_threads",
+    )
     for name in positive_ints:
         value = getattr(c, name)
-        _require(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, value,
-                 "must be an integer >= 1")
-    for name in ("fcnet_hiddens", "curiosity_feature_hiddens", "curiosity_inverse_hiddens",
-                 "curiosity_forward_hiddens"):
+        _require(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            name,
+            value,
+            "must be an integer >= 1",
+        )
+    for name in (
+        "fcnet_hiddens",
+        "curiosity_feature_hiddens",
+        "curiosity_inverse_hiddens",
+        "curiosity_forward_hiddens",
+    ):
         widths = getattr(c, name)
         _require(all(w >= 1 for w in widths), name, widths, "every width must be >= 1")
     if c.encoder_out_size is not None:
         _require(c.encoder_out_size >= 1, "encoder_out_size", c.encoder_out_size, "must be >= 1 (or none)")
     _require(c.eval_episodes >= 0, "eval_episodes", c.eval_episodes, "must be >= 0")
-    _require(c.fcnet_activation in ACTIVATIONS, "fcnet_activation", c.fcnet_activation,
-             f"choose one of {', '.join(ACTIVATIONS)}")
+    _require(
+        c.fcnet_activation in ACTIVATIONS,
+        "fcnet_activation",
+        c.fcnet_activation,
+        f"choose one of {', '.join(ACTIVATIONS)}",
+    )
     _require(c.rnn_type in RNN_TYPES, "rnn_type", c.rnn_type, f"choose one of {', '.join(RNN_TYPES)}")
     _require(c.state_in in STATE_IN_MODES, "state_in", c.state_in, f"choose one of {', '.join(STATE_IN_MODES)}")
-    _require(c.device in DEVICES or c.device.startswith("cuda:"), "device", c.device,
-             "choose cpu, cuda, cuda:N or auto")
+    _require(
+        c.device in DEVICES or c.device.startswith("cuda:"), "device", c.device, "choose cpu, cuda, cuda:N or auto"
+    )
     _require(c.lr > 0, "lr", c.lr, "must be > 0")
     _require(0 <= c.gamma <= 1, "gamma", c.gamma, "must be in [0, 1]")
     _require(0 <= c.lambda_ <= 1, "lambda_", c.lambda_, "must be in [0, 1]")
@@ -355,8 +382,12 @@ def _validate(c: TrainConfig) -> None:
     _require(0 <= c.curiosity_beta <= 1, "curiosity_beta", c.curiosity_beta, "must be in [0, 1]")
     _require(c.curiosity_eta >= 0, "curiosity_eta", c.curiosity_eta, "must be >= 0")
     _require(c.curiosity_lr > 0, "curiosity_lr", c.curiosity_lr, "must be > 0")
-    _require(c.minibatch_size >= c.max_seq_len, "minibatch_size", c.minibatch_size,
-             f"must be >= max_seq_len ({c.max_seq_len}): a minibatch holds whole sequences")
+    _require(
+        c.minibatch_size >= c.max_seq_len,
+        "minibatch_size",
+        c.minibatch_size,
+        f"must be >= max_seq_len ({c.max_seq_len}): a minibatch holds whole sequences",
+    )
     _require(bool(c.env.strip()), "env", c.env, "give a gymnasium id or package.module:ClassName")
 
 

@@ -27,8 +27,10 @@ def load_run_policy(run_dir: Path) -> tuple[TrainConfig, RecurrentPolicy]:
     obs_space, action_space = describe_spaces(config)
     policy, _, obs_dim = build_policy(config, obs_space, action_space)
     if obs_dim != payload.get("obs_dim"):
-        raise RunFileError(f"{checkpoint_path} was trained on observations of size {payload.get('obs_dim')}, "
-                           f"but {config.env} now gives {obs_dim}")
+        raise RunFileError(
+            f"{checkpoint_path} was trained on observations of size {payload.get('obs_dim')}, "
+            f"but {config.env} now gives {obs_dim}"
+        )
     try:
         policy.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError) as err:

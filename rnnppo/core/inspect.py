@@ -47,7 +47,9 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     seq = config.max_seq_len
     min_seqs = -(-batch // seq)
     cell = {"lstm": "LSTM", "gru": "GRU", "none": "dense (no memory)"}[config.rnn_type]
-    state_text = {"lstm": f"h, c [{n}, {s.hidden}] each", "gru": f"h [{n}, {s.hidden}]", "none": "none"}[config.rnn_type]
+    state_text = {"lstm": f"h, c [{n}, {s.hidden}] each", "gru": f"h [{n}, {s.hidden}]", "none": "none"}[
+        config.rnn_type
+    ]
     widths = " → ".join(str(w) for w in (obs_dim, *config.encoder_widths)) if config.encoder_widths else str(obs_dim)
     extra_in = []
     if config.lstm_use_prev_action:
@@ -56,27 +58,47 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         extra_in.append("prev reward 1")
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
     dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
-    obs_note = f"flattened from {obs_space}" + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
+    obs_note = f"flattened from {obs_space}" + (
+        f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else ""
+    )
 
     rollout = [
         FlowRow("observation", f"[{n}, {obs_dim}]", obs_note),
         FlowRow("encoder MLP", f"[{n}, {s.encoder_out}]", f"{widths} ({_act(config)}); E = {s.encoder_out}"),
         FlowRow(f"{cell} input", f"[{n}, {s.rnn_in}]", concat),
-        FlowRow(f"{cell} one step", f"[{n}, {s.hidden}]", f"state_in {state_text} → state_out, chained to the next step"),
+        FlowRow(
+            f"{cell} one step", f"[{n}, {s.hidden}]", f"state_in {state_text} → state_out, chained to the next step"
+        ),
         FlowRow("policy head", dist.format(B=n), ""),
         FlowRow("value head", f"[{n}]", "shared LSTM" if config.vf_share_layers else "separate encoder + LSTM critic"),
     ]
     training = [
-        FlowRow("rollout batch", f"[{batch}, {obs_dim}]",
-                f"B = num_envs × rollout_len = {n} × {config.rollout_len} real steps"),
-        FlowRow("cut into sequences", f"[S, L] with S ≥ {min_seqs}, L ≤ {seq}",
-                f"cut at episode starts and every max_seq_len = {seq} steps; right zero-padding, mask"),
+        FlowRow(
+            "rollout batch",
+            f"[{batch}, {obs_dim}]",
+            f"B = num_envs × rollout_len = {n} × {config.rollout_len} real steps",
+        ),
+        FlowRow(
+            "cut into sequences",
+            f"[S, L] with S ≥ {min_seqs}, L ≤ {seq}",
+            f"cut at episode starts and every max_seq_len = {seq} steps; right zero-padding, mask",
+        ),
         FlowRow("encoder MLP (all rows)", f"[S·L, {s.encoder_out}]", "time does not matter to the encoder"),
-        FlowRow(f"reshape for the {cell}", f"[S, L, {s.rnn_in}]", f"B/T = {batch}/{seq} = {batch / seq:g} when no episode ends"),
-        FlowRow(f"{cell} over time", f"[S, L, {s.hidden}]",
-                "each sequence starts from its stored state_in [S, ·]; no gradient crosses sequences"),
-        FlowRow("reshape back + heads", f"[S·L, {s.hidden}] → [S·L, {s.dist}], values [S·L]",
-                "loss = mean over valid (unpadded) steps only"),
+        FlowRow(
+            f"reshape for the {cell}",
+            f"[S, L, {s.rnn_in}]",
+            f"B/T = {batch}/{seq} = {batch / seq:g} when no episode ends",
+        ),
+        FlowRow(
+            f"{cell} over time",
+            f"[S, L, {s.hidden}]",
+            "each sequence starts from its stored state_in [S, ·]; no gradient crosses sequences",
+        ),
+        FlowRow(
+            "reshape back + heads",
+            f"[S·L, {s.hidden}] → [S·L, {s.dist}], values [S·L]",
+            "loss = mean over valid (unpadded) steps only",
+        ),
     ]
     parameters = [
         ("encoder", _count(policy.actor.encoder)),
@@ -123,8 +145,7 @@ def probe(config: TrainConfig, iterations: int = 1) -> dict[str, float]:
         totals: dict[str, float] = {}
         for _ in range(iterations):
             rollout = collector.collect(config.rollout_len)
-            stats = sequence_stats(chunk(rollout.episode_start, config.max_seq_len), rollout.dones,
-                                   config.max_seq_len)
+            stats = sequence_stats(chunk(rollout.episode_start, config.max_seq_len), rollout.dones, config.max_seq_len)
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value / iterations
         return totals

@@ -19,8 +19,14 @@ def next_values(values: torch.Tensor, dones: torch.Tensor, bootstrap: torch.Tens
     return out
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, bootstrap: torch.Tensor,
-        gamma: float, lambda_: float) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    bootstrap: torch.Tensor,
+    gamma: float,
+    lambda_: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over `[T, N]` unpadded rollouts in time order.
 
     dones[t] ends the advantage chain (terminated or truncated); see `next_values` for bootstrap.
@@ -71,7 +77,8 @@ def ppo_loss(
     The value loss is the squared error, clamped to [0, vf_clip_param] when that is set (RLlib's
     form: beyond the clamp the value gets no gradient).
     """
-    log_ratio = new_logp - old_logp
+    # Padded entries are zeroed before exp(): an overflow there would give 0 * inf = NaN gradients.
+    log_ratio = torch.where(mask, new_logp - old_logp, torch.zeros_like(new_logp))
     ratio = log_ratio.exp()
     surrogate = torch.min(advantages * ratio, advantages * ratio.clamp(1 - clip_param, 1 + clip_param))
     value_error = (values - value_targets).pow(2)

@@ -75,8 +75,15 @@ class Rollout:
 class Collector:
     """Steps a vector env with a policy, carrying obs, state and prev action/reward across rollouts."""
 
-    def __init__(self, env: VectorEnv, policy: RecurrentPolicy, head: ActionHead, frame_stack: int,
-                 device: torch.device, keep_next_obs: bool = False):
+    def __init__(
+        self,
+        env: VectorEnv,
+        policy: RecurrentPolicy,
+        head: ActionHead,
+        frame_stack: int,
+        device: torch.device,
+        keep_next_obs: bool = False,
+    ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
         self.obs_space = env.single_observation_space
@@ -153,8 +160,10 @@ class Collector:
                     true_next[env_i] = final
                 buf.next_obs[t] = torch.as_tensor(true_next, device=dev)
             prev_action = head.encode_prev(action)
-            if truncated.any():
-                buf.bootstrap[t] = self._truncation_values(finals, truncated, state_out, prev_action, reward_t)
+            # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
+            truncated_only = np.logical_and(truncated, np.logical_not(terminated))
+            if truncated_only.any():
+                buf.bootstrap[t] = self._truncation_values(finals, truncated_only, state_out, prev_action, reward_t)
 
             self._track_episodes(reward, done, infos, buf)
             done_t = torch.as_tensor(done, device=dev)
@@ -167,16 +176,22 @@ class Collector:
 
         # A rollout cut mid-episode bootstraps from V(next obs) with the carried state.
         with torch.inference_mode():
-            _, last_value, _ = policy.step(torch.as_tensor(self.obs, device=dev), self.prev_action,
-                                           self.prev_reward, self.state)
+            _, last_value, _ = policy.step(
+                torch.as_tensor(self.obs, device=dev), self.prev_action, self.prev_reward, self.state
+            )
         last_done = buf.terminated[-1] | buf.truncated[-1]
         buf.bootstrap[-1] = torch.where(last_done, buf.bootstrap[-1], last_value)
         buf.final_state = self.state.clone()
         return buf
 
-    def _truncation_values(self, finals: dict[int, np.ndarray], truncated: np.ndarray,
-                           state_out: torch.Tensor, prev_action: torch.Tensor, reward_t: torch.Tensor
-                           ) -> torch.Tensor:
+    def _truncation_values(
+        self,
+        finals: dict[int, np.ndarray],
+        truncated: np.ndarray,
+        state_out: torch.Tensor,
+        prev_action: torch.Tensor,
+        reward_t: torch.Tensor,
+    ) -> torch.Tensor:
         """V(final observation) for envs truncated this step, from the state after their last step."""
         values = torch.zeros(self.num_envs, device=self.device)
         rows = [i for i in finals if truncated[i]]

@@ -124,8 +124,9 @@ def sequence_stats(seqs: Sequences, dones: np.ndarray | torch.Tensor, max_seq_le
     }
 
 
-def minibatches(seq_lens: torch.Tensor, minibatch_size: int, generator: torch.Generator | None = None
-                ) -> list[torch.Tensor]:
+def minibatches(
+    seq_lens: torch.Tensor, minibatch_size: int, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
     """Shuffle whole sequences and group them into minibatches of about `minibatch_size` real steps.
 
     Every sequence lands in exactly one minibatch (nothing is dropped). A sequence joins the

@@ -103,16 +103,23 @@ class ActionHead:
         if isinstance(space, spaces.MultiDiscrete):
             if space.nvec.ndim != 1:
                 raise UnsupportedSpaceError(f"action space {space} is not supported: MultiDiscrete must be 1-D")
-            return ActionHead("multi_discrete", tuple(int(n) for n in space.nvec), space.shape,
-                              start=np.asarray(space.start).reshape(-1))
+            return ActionHead(
+                "multi_discrete",
+                tuple(int(n) for n in space.nvec),
+                space.shape,
+                start=np.asarray(space.start).reshape(-1),
+            )
         if isinstance(space, spaces.Box):
             if not np.issubdtype(space.dtype, np.floating):
                 raise UnsupportedSpaceError(f"action space {space} is not supported: Box actions must be float")
-            return ActionHead("box", (), space.shape, low=space.low.reshape(-1).astype(np.float32),
-                              high=space.high.reshape(-1).astype(np.float32))
-        raise UnsupportedSpaceError(
-            f"action space {space} is not supported: use Discrete, MultiDiscrete or Box"
-        )
+            return ActionHead(
+                "box",
+                (),
+                space.shape,
+                low=space.low.reshape(-1).astype(np.float32),
+                high=space.high.reshape(-1).astype(np.float32),
+            )
+        raise UnsupportedSpaceError(f"action space {space} is not supported: use Discrete, MultiDiscrete or Box")
 
     @property
     def dist_dim(self) -> int:

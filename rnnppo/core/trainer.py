@@ -82,8 +82,7 @@ class TrainBatch:
     continues: torch.Tensor  # [S] bool: sequence s picks up where sequence s-1 was cut by max_seq_len
 
 
-def make_batch(rollout: Rollout, advantages: torch.Tensor, targets: torch.Tensor, max_seq_len: int
-               ) -> TrainBatch:
+def make_batch(rollout: Rollout, advantages: torch.Tensor, targets: torch.Tensor, max_seq_len: int) -> TrainBatch:
     steps, envs = rollout.rewards.shape
     seqs = chunk(rollout.episode_start.cpu(), max_seq_len)
     device = rollout.obs.device
@@ -121,24 +120,36 @@ def refresh_state_in(policy: RecurrentPolicy, batch: TrainBatch) -> torch.Tensor
     state_in = batch.state_in.clone()
     cont = batch.continues.long()
     # index within its piece: length of the run of continuations ending at s
-    run_id = torch.cumsum(1 - cont, 0)
+    run_id = torch.cumsum(1 - cont, 0) - 1  # 0-based: one id per run, so ids stay < len(cont)
+    positions = torch.arange(len(cont), device=cont.device)
     first_of_run = torch.zeros_like(run_id)
-    first_of_run.scatter_reduce_(0, run_id, torch.arange(len(cont)), reduce="amin", include_self=False)
-    wave = torch.arange(len(cont)) - first_of_run[run_id]
+    first_of_run.scatter_reduce_(0, run_id, positions, reduce="amin", include_self=False)
+    wave = positions - first_of_run[run_id]
     for k in range(1, int(wave.max()) + 1 if len(wave) else 1):
         current = (wave == k).nonzero().squeeze(1)
         previous = current - 1
-        _, _, state_out = policy(batch.obs[previous], batch.prev_actions[previous],
-                                 batch.prev_rewards[previous], state_in[previous])
+        _, _, state_out = policy(
+            batch.obs[previous], batch.prev_actions[previous], batch.prev_rewards[previous], state_in[previous]
+        )
         state_in[current] = state_out
     return state_in
 
 
-def update(policy: RecurrentPolicy, optimizer: torch.optim.Optimizer, batch: TrainBatch, config: TrainConfig,
-           generator: torch.Generator) -> dict[str, float]:
+def update(
+    policy: RecurrentPolicy,
+    optimizer: torch.optim.Optimizer,
+    batch: TrainBatch,
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> dict[str, float]:
     head = policy.action_head
-    stat_names = {"policy_loss": "policy", "value_loss": "value", "entropy": "entropy", "approx_kl": "approx_kl",
-                  "clip_frac": "clip_frac"}
+    stat_names = {
+        "policy_loss": "policy",
+        "value_loss": "value",
+        "entropy": "entropy",
+        "approx_kl": "approx_kl",
+        "clip_frac": "clip_frac",
+    }
     stats: dict[str, list[float]] = {name: [] for name in stat_names}
     stopped_early = False
     epochs_done = 0
@@ -152,13 +163,24 @@ def update(policy: RecurrentPolicy, optimizer: torch.optim.Optimizer, batch: Tra
                 return x[members, :length]
 
             mask = take(batch.seqs.mask)
-            dist_inputs, values, _ = policy(take(batch.obs), take(batch.prev_actions), take(batch.prev_rewards),
-                                            state_in[members])  # [M, length, ·]
+            dist_inputs, values, _ = policy(
+                take(batch.obs), take(batch.prev_actions), take(batch.prev_rewards), state_in[members]
+            )  # [M, length, ·]
             new_logp = head.log_prob(dist_inputs, policy.log_std, take(batch.actions))
             entropy = head.entropy(dist_inputs, policy.log_std)
-            terms = ppo_loss(new_logp, take(batch.old_logp), take(batch.advantages), values,
-                             take(batch.value_targets), entropy, mask, config.clip_param, config.vf_clip_param,
-                             config.vf_loss_coeff, config.entropy_coeff)
+            terms = ppo_loss(
+                new_logp,
+                take(batch.old_logp),
+                take(batch.advantages),
+                values,
+                take(batch.value_targets),
+                entropy,
+                mask,
+                config.clip_param,
+                config.vf_clip_param,
+                config.vf_loss_coeff,
+                config.entropy_coeff,
+            )
             if not torch.isfinite(terms.total):
                 raise TrainingError("the PPO loss became NaN/inf (try a lower lr, or grad_clip)")
             optimizer.zero_grad(set_to_none=True)
@@ -189,8 +211,14 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(policy: RecurrentPolicy, config: TrainConfig, episodes: int, seed: int,
-             deterministic: bool = True, max_steps: int = 100_000) -> dict[str, Any]:
+def evaluate(
+    policy: RecurrentPolicy,
+    config: TrainConfig,
+    episodes: int,
+    seed: int,
+    deterministic: bool = True,
+    max_steps: int = 100_000,
+) -> dict[str, Any]:
     """Play `episodes` episodes (each env's first one, so short episodes are not favoured) with the
     state chained step to step and reset at each env's episode start. Returns returns and stats."""
     returns: list[float] = []
@@ -206,10 +234,13 @@ def evaluate(policy: RecurrentPolicy, config: TrainConfig, episodes: int, seed: 
             finished = np.zeros(n, dtype=bool)
             for _ in range(max_steps):
                 obs_t = torch.as_tensor(collector.obs, device=device)
-                dist_inputs, _, state_out = policy.step(obs_t, collector.prev_action, collector.prev_reward,
-                                                        collector.state)
+                dist_inputs, _, state_out = policy.step(
+                    obs_t, collector.prev_action, collector.prev_reward, collector.state
+                )
                 action, _ = policy.action_head.sample(dist_inputs, policy.log_std, deterministic=deterministic)
-                raw_obs, reward, terminated, truncated, infos = env.step(policy.action_head.to_env(action.cpu().numpy()))
+                raw_obs, reward, terminated, truncated, infos = env.step(
+                    policy.action_head.to_env(action.cpu().numpy())
+                )
                 done = np.logical_or(terminated, truncated)
                 total += np.where(finished, 0.0, reward)
                 success = infos.get("success")
@@ -225,7 +256,9 @@ def evaluate(policy: RecurrentPolicy, config: TrainConfig, episodes: int, seed: 
                 keep = torch.as_tensor(~done, device=device).float().unsqueeze(1)
                 collector.state = state_out * keep
                 collector.prev_action = policy.action_head.encode_prev(action) * keep
-                collector.prev_reward = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=device) * keep[:, 0]
+                collector.prev_reward = (
+                    torch.as_tensor(np.asarray(reward, dtype=np.float32), device=device) * keep[:, 0]
+                )
             else:
                 for i in np.flatnonzero(~finished):
                     returns.append(float(total[i]))
@@ -245,8 +278,12 @@ def evaluate(policy: RecurrentPolicy, config: TrainConfig, episodes: int, seed: 
 # --- the loop --------------------------------------------------------------------------------------
 
 
-def train(config: TrainConfig, out_dir: Path | None = None, on_iteration: IterationCallback | None = None,
-          extra_meta: dict[str, Any] | None = None) -> RunResult:
+def train(
+    config: TrainConfig,
+    out_dir: Path | None = None,
+    on_iteration: IterationCallback | None = None,
+    extra_meta: dict[str, Any] | None = None,
+) -> RunResult:
     """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop)."""
     device = resolve_device(config.device)
     torch.set_num_threads(config.num_threads)
@@ -289,8 +326,9 @@ def train(config: TrainConfig, out_dir: Path | None = None, on_iteration: Iterat
             if icm is not None:
                 intrinsic, icm_stats = icm.intrinsic_rewards_and_update(rollout)
                 rewards = rewards + intrinsic
-            advantages, targets = gae(rewards, rollout.values, rollout.dones, rollout.bootstrap,
-                                      config.gamma, config.lambda_)
+            advantages, targets = gae(
+                rewards, rollout.values, rollout.dones, rollout.bootstrap, config.gamma, config.lambda_
+            )
             batch = make_batch(rollout, normalize_advantages(advantages), targets, config.max_seq_len)
             seq_stats = sequence_stats(batch.seqs, rollout.dones.cpu(), config.max_seq_len)
             t2 = time.perf_counter()
@@ -326,8 +364,11 @@ def train(config: TrainConfig, out_dir: Path | None = None, on_iteration: Iterat
         env.close()
 
     train_time = time.perf_counter() - start
-    evaluation = evaluate(policy, config, config.eval_episodes, config.seed + 1_000_003,
-                          config.eval_deterministic) if config.eval_episodes > 0 else {}
+    evaluation = (
+        evaluate(policy, config, config.eval_episodes, config.seed + 1_000_003, config.eval_deterministic)
+        if config.eval_episodes > 0
+        else {}
+    )
     summary = _summarise(config, metrics, evaluation, train_time, env_steps)
     if out_dir is not None:
         runio.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
@@ -340,12 +381,21 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-SEQ_KEYS = ("num_seqs", "seq_len_mean", "seq_len_max", "pad_frac", "pad_frac_max_seq_len", "cut_by_episode_end",
-            "cut_by_max_seq_len", "cut_by_rollout_end")
+SEQ_KEYS = (
+    "num_seqs",
+    "seq_len_mean",
+    "seq_len_max",
+    "pad_frac",
+    "pad_frac_max_seq_len",
+    "cut_by_episode_end",
+    "cut_by_max_seq_len",
+    "cut_by_rollout_end",
+)
 
 
-def _summarise(config: TrainConfig, metrics: list[dict[str, Any]], evaluation: dict[str, Any], train_time: float,
-               env_steps: int) -> dict[str, Any]:
+def _summarise(
+    config: TrainConfig, metrics: list[dict[str, Any]], evaluation: dict[str, Any], train_time: float, env_steps: int
+) -> dict[str, Any]:
     curve = [(m["env_steps"], m["return_mean_100"]) for m in metrics if not math.isnan(m["return_mean_100"])]
     auc = math.nan
     if len(curve) == 1:

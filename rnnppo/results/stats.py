@@ -307,9 +307,7 @@ def auc(steps: ArrayLike, values: ArrayLike) -> float:
     step_array = np.asarray(steps, dtype=float).ravel()
     value_array = np.asarray(values, dtype=float).ravel()
     if step_array.size != value_array.size:
-        raise ValueError(
-            f"steps and values must have the same length, got {step_array.size} and {value_array.size}"
-        )
+        raise ValueError(f"steps and values must have the same length, got {step_array.size} and {value_array.size}")
     keep = ~(np.isnan(step_array) | np.isnan(value_array))
     order = np.argsort(step_array[keep], kind="stable")
     step_array, value_array = step_array[keep][order], value_array[keep][order]

@@ -43,5 +43,6 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
         elapsed = time.perf_counter() - began
         speed = result.summary["steps_per_s"]
         overhead = max(0.0, elapsed - result.summary["train_time_s"])
-    return SweepPlan(sampler, space.describe(), spec.trials, runs, runs * steps_per_run, iterations_per_run(base),
-                     speed, overhead)
+    return SweepPlan(
+        sampler, space.describe(), spec.trials, runs, runs * steps_per_run, iterations_per_run(base), speed, overhead
+    )

@@ -40,9 +40,14 @@ class SweepOutcome:
 
     @property
     def failures(self) -> list[tuple[int, str]]:
-        return [(t.number, t.user_attrs.get("error") or ("interrupted" if t.user_attrs.get("interrupted")
-                                                          else "worker died"))
-                for t in self.trials if t.state == TrialState.FAIL]
+        return [
+            (
+                t.number,
+                t.user_attrs.get("error") or ("interrupted" if t.user_attrs.get("interrupted") else "worker died"),
+            )
+            for t in self.trials
+            if t.state == TrialState.FAIL
+        ]
 
 
 def visible_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -63,8 +63,9 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
     try:
         return RDBStorage(url, **kwargs)
     except ImportError as err:
-        raise StorageError(f"storage {mask_url(url)} needs a database driver: {err}; "
-                           "install rnnppo[postgres] for PostgreSQL") from None
+        raise StorageError(
+            f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"
+        ) from None
     except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()
         first = reason[0] if reason else type(err).__name__

@@ -39,8 +39,10 @@ class SweepError(ValueError):
 
 def check_study_name(name: str) -> str:
     if not STUDY_NAME_RE.match(name) or ".." in name:
-        raise SweepError(f"study name {name[:60]!r} is not allowed: use letters, digits, '.', '_' and '-' "
-                         "(at most 120, starting with a letter or digit)")
+        raise SweepError(
+            f"study name {name[:60]!r} is not allowed: use letters, digits, '.', '_' and '-' "
+            "(at most 120, starting with a letter or digit)"
+        )
     return name
 
 
@@ -124,8 +126,10 @@ def resolve_sampler_name(sampler: str, space: SearchSpace) -> str:
     if sampler == "auto":
         return "grid" if space.is_grid else "tpe"
     if sampler == "grid" and not space.is_grid:
-        raise SweepError("--sampler grid needs every swept setting to be a list of choices (v1,v2,...); "
-                         "ranges (lo..hi) need tpe, random or cmaes")
+        raise SweepError(
+            "--sampler grid needs every swept setting to be a list of choices (v1,v2,...); "
+            "ranges (lo..hi) need tpe, random or cmaes"
+        )
     return sampler
 
 
@@ -186,8 +190,14 @@ def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tup
     pruner = make_pruner(spec.pruner, iterations_per_run(base) * len(spec.seeds))
     new_spec = spec.stored_spec()
     try:
-        study = optuna.create_study(storage=storage, study_name=spec.study_name, direction="maximize",
-                                    sampler=sampler, pruner=pruner, load_if_exists=False)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=spec.study_name,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=False,
+        )
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=spec.study_name, sampler=sampler, pruner=pruner)
@@ -205,8 +215,10 @@ def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tup
     stored = wait_for_spec(study)
     diffs = describe_conflict(stored, new_spec)
     if diffs:
-        raise SweepError(f"study {spec.study_name!r} already exists with a different spec ({'; '.join(diffs)}); "
-                         "name a new study with --study NAME")
+        raise SweepError(
+            f"study {spec.study_name!r} already exists with a different spec ({'; '.join(diffs)}); "
+            "name a new study with --study NAME"
+        )
     return study, False
 
 
@@ -220,8 +232,10 @@ def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any
         if time.time() > deadline:
             if "rnnppo_spec" in attrs:
                 return attrs["rnnppo_spec"]
-            raise SweepError(f"study {study.study_name!r} exists but is not an rnnppo study (no spec stored); "
-                             "name another study with --study NAME")
+            raise SweepError(
+                f"study {study.study_name!r} exists but is not an rnnppo study (no spec stored); "
+                "name another study with --study NAME"
+            )
         time.sleep(0.5)
 
 
@@ -270,8 +284,11 @@ def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Trials that count towards --trials: everything but queued (WAITING) ones and race spares."""
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE
+    ]
 
 
 def reclaim_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:

@@ -34,8 +34,17 @@ from rnnppo.sweeps.study import (
 )
 
 CURVE_POINTS = 500
-RUN_KEYS = ("final_return", "eval_return_std", "eval_success_mean", "final_train_return", "auc", "steps_per_s",
-            "train_time_s", "env_steps", "lstm_saw")
+RUN_KEYS = (
+    "final_return",
+    "eval_return_std",
+    "eval_success_mean",
+    "final_train_return",
+    "auc",
+    "steps_per_s",
+    "train_time_s",
+    "env_steps",
+    "lstm_saw",
+)
 
 
 class TrialTimeout(RuntimeError):
@@ -93,7 +102,9 @@ class Objective:
             run_dir = self.folder / str(trial.number) / str(seed)
             curve: list[list[float]] = []
 
-            def on_iteration(row: dict[str, Any], index: int = index, curve: list = curve) -> None:
+            def on_iteration(
+                row: dict[str, Any], index: int = index, seed: int = seed, curve: list = curve
+            ) -> None:
                 value = row["return_mean_100"]
                 if math.isfinite(value):
                     curve.append([row["env_steps"], value])
@@ -105,8 +116,12 @@ class Objective:
                     raise TrialTimeout(f"trial ran past trial_timeout={limit:g}s")
 
             try:
-                result = train(config, out_dir=run_dir, on_iteration=on_iteration,
-                               extra_meta={"study": self.spec.study_name, "trial": trial.number})
+                result = train(
+                    config,
+                    out_dir=run_dir,
+                    on_iteration=on_iteration,
+                    extra_meta={"study": self.spec.study_name, "trial": trial.number},
+                )
             finally:
                 trial.set_user_attr(f"curve_{seed}", _downsample(curve))
             summary = result.summary

@@ -15,8 +15,15 @@ from rnnppo.core.config import (
 )
 
 
-@pytest.mark.parametrize(("alias", "full"), [("seq_len", "max_seq_len"), ("cell", "lstm_cell_size"),
-                                             ("emb", "encoder_out_size"), ("max_seq_len", "max_seq_len")])
+@pytest.mark.parametrize(
+    ("alias", "full"),
+    [
+        ("seq_len", "max_seq_len"),
+        ("cell", "lstm_cell_size"),
+        ("emb", "encoder_out_size"),
+        ("max_seq_len", "max_seq_len"),
+    ],
+)
 def test_aliases_resolve_to_full_names(alias, full):
     assert canonical_name(alias) == full
 
@@ -27,10 +34,26 @@ def test_unknown_name_suggests_the_closest():
 
 
 def test_overrides_are_typed():
-    values = parse_overrides(["seq_len=8", "fcnet_hiddens=[64,32]", "lr=3e-4", "vf_share_layers=false",
-                              "grad_clip=none", "env.cue_distance=12", "total_steps=1e5"])
-    assert values == {"max_seq_len": 8, "fcnet_hiddens": (64, 32), "lr": 3e-4, "vf_share_layers": False,
-                      "grad_clip": None, "env_kwargs": {"cue_distance": 12}, "total_steps": 100000}
+    values = parse_overrides(
+        [
+            "seq_len=8",
+            "fcnet_hiddens=[64,32]",
+            "lr=3e-4",
+            "vf_share_layers=false",
+            "grad_clip=none",
+            "env.cue_distance=12",
+            "total_steps=1e5",
+        ]
+    )
+    assert values == {
+        "max_seq_len": 8,
+        "fcnet_hiddens": (64, 32),
+        "lr": 3e-4,
+        "vf_share_layers": False,
+        "grad_clip": None,
+        "env_kwargs": {"cue_distance": 12},
+        "total_steps": 100000,
+    }
 
 
 @pytest.mark.parametrize(
@@ -65,8 +88,18 @@ def test_encoder_out_size_adds_a_layer_after_fcnet_hiddens():
 
 
 def test_toml_round_trip_keeps_every_field(tmp_path):
-    config = build_config(parse_overrides(["seq_len=4", "grad_clip=none", "fcnet_hiddens=[]",
-                                           "env.cue_distance=7", "encoder_out_size=16", "kl_target=0.02"]))
+    config = build_config(
+        parse_overrides(
+            [
+                "seq_len=4",
+                "grad_clip=none",
+                "fcnet_hiddens=[]",
+                "env.cue_distance=7",
+                "encoder_out_size=16",
+                "kl_target=0.02",
+            ]
+        )
+    )
     path = tmp_path / "c.toml"
     path.write_text(to_toml(config))
     assert build_config(load_toml(path)) == config
@@ -74,7 +107,7 @@ def test_toml_round_trip_keeps_every_field(tmp_path):
 
 def test_toml_accepts_group_tables_and_aliases(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[model]\nseq_len = 8\ncell = 32\n[env_kwargs]\ncue_distance = 5\n')
+    path.write_text("[model]\nseq_len = 8\ncell = 32\n[env_kwargs]\ncue_distance = 5\n")
     config = build_config(load_toml(path))
     assert (config.max_seq_len, config.lstm_cell_size, config.env_kwargs) == (8, 32, {"cue_distance": 5})
 

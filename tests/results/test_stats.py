@@ -248,11 +248,7 @@ def _sweep_frame() -> pd.DataFrame:
         32: [0.0, 1.0, -1.0, 0.5, -0.5, 0.0],
     }
     return pd.DataFrame(
-        [
-            {"lstm_cell_size": cell, "max_seq_len": 20, "ret": ret}
-            for cell, rets in returns.items()
-            for ret in rets
-        ]
+        [{"lstm_cell_size": cell, "max_seq_len": 20, "ret": ret} for cell, rets in returns.items() for ret in rets]
     )
 
 
