@@ -8,10 +8,11 @@ unmasked: use `mask_url` for anything printed or written.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage
 
 HEARTBEAT_INTERVAL_S = 5
 GRACE_PERIOD_S = 20
@@ -36,6 +37,19 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else ""
 
 
+def _retry_stale_trials() -> dict:
+    """The heartbeat callback that re-queues a dead worker's trial once (Optuna renamed it in 4.9)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the callback is marked experimental; it is what Optuna recommends
+        try:
+            from optuna.storages import RetryHeartbeatStaleTrialCallback
+        except ImportError:
+            from optuna.storages import RetryFailedTrialCallback
+
+            return {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+        return {"heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1)}
+
+
 def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
     """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError."""
     scheme = _scheme(url)
@@ -58,10 +72,12 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            **_retry_stale_trials(),
         )
     try:
-        return RDBStorage(url, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, **kwargs)
     except ImportError as err:
         raise StorageError(
             f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"

@@ -31,6 +31,7 @@ OBJECTIVES = ("final", "auc")
 DEFAULT_TRIALS = 20
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 SPARE = "spare"
+QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid points, warm starts, retries)
 
 
 class SweepError(ValueError):
@@ -250,7 +251,7 @@ def queue_grid(study: optuna.Study, spec: SweepSpec) -> None:
         first = [i for i, e in enumerate(encoded) if e in preferred]
         points = [points[i] for i in first] + [p for i, p in enumerate(points) if i not in first]
     for point in points:
-        study.enqueue_trial(_encode(space, point), skip_if_exists=False)
+        study.enqueue_trial(_encode(space, point), user_attrs={QUEUED: True}, skip_if_exists=False)
 
 
 def _encode(space: SearchSpace, point: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: 
     for params in best_params(study, spec.warm_start or "", limit):
         kept = {k: v for k, v in params.items() if k in names}
         if set(kept) == names:
-            study.enqueue_trial(_encode(space, kept))
+            study.enqueue_trial(_encode(space, kept), user_attrs={QUEUED: True})
 
 
 # --- bookkeeping shared by workers and the coordinator ------------------------------------------------
@@ -310,8 +311,10 @@ def reclaim_dead_local_trials(study: optuna.Study, storage: optuna.storages.Base
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
-    if trial.params:
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number, "retry_reason": reason})
+    # A trial that died before suggesting still holds its queued grid point in fixed_params.
+    params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+    if params:
+        study.enqueue_trial(params, user_attrs={QUEUED: True, "retry_of": trial.number, "retry_reason": reason})
 
 
 def _pid_alive(pid: Any) -> bool:

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from rnnppo.core.trainer import train
 from rnnppo.sweeps.storage import open_storage, quiet_optuna
 from rnnppo.sweeps.study import (
+    QUEUED,
     SPARE,
     SweepSpec,
     counted_trials,
@@ -74,7 +75,7 @@ class Objective:
         self.iterations = iterations_per_run(spec.base_config())
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if self.grid and "fixed_params" not in trial.system_attrs:
+        if self.grid and not trial.user_attrs.get(QUEUED):
             # A worker raced past the last queued grid point: this trial has no point to run.
             trial.set_user_attr("rnnppo_role", SPARE)
             raise optuna.TrialPruned("no grid point left")
@@ -102,9 +103,7 @@ class Objective:
             run_dir = self.folder / str(trial.number) / str(seed)
             curve: list[list[float]] = []
 
-            def on_iteration(
-                row: dict[str, Any], index: int = index, seed: int = seed, curve: list = curve
-            ) -> None:
+            def on_iteration(row: dict[str, Any], index: int = index, seed: int = seed, curve: list = curve) -> None:
                 value = row["return_mean_100"]
                 if math.isfinite(value):
                     curve.append([row["env_steps"], value])
