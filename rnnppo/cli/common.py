@@ -32,8 +32,10 @@ def bad_input_errors() -> tuple[type[BaseException], ...]:
     from rnnppo.core.envs import EnvError
     from rnnppo.core.runio import RunFileError
     from rnnppo.core.spaces import UnsupportedSpaceError
+    from rnnppo.sweeps.storage import StorageError
+    from rnnppo.sweeps.study import SweepError
 
-    return ConfigError, EnvError, RunFileError, UnsupportedSpaceError
+    return ConfigError, EnvError, RunFileError, UnsupportedSpaceError, StorageError, SweepError
 
 
 @contextlib.contextmanager

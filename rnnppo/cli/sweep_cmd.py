@@ -124,7 +124,7 @@ def _build_spec(
     from rnnppo.core.config import build_config
     from rnnppo.core.envs import describe_spaces
     from rnnppo.sweeps.space import SearchSpace
-    from rnnppo.sweeps.storage import default_storage_url
+    from rnnppo.sweeps.storage import check_url, default_storage_url
     from rnnppo.sweeps.study import (
         DEFAULT_TRIALS,
         OBJECTIVES,
@@ -161,6 +161,8 @@ def _build_spec(
     name = check_study_name(study) if study else default_study_name(base["env"], list(parsed.swept_names))
     if warm_start is not None:
         check_study_name(warm_start)
+    if storage is not None:
+        check_url(storage)
     cores = os.cpu_count() or 1
     base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // jobs))
     return SweepSpec(

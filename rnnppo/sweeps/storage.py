@@ -37,6 +37,17 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else ""
 
 
+def check_url(url: str) -> str:
+    """The URL's scheme, or StorageError when rnnppo cannot use it (checked before anything is written)."""
+    scheme = _scheme(url)
+    if scheme not in SUPPORTED_SCHEMES:
+        raise StorageError(
+            f"storage URL {mask_url(url)!r} has an unsupported scheme {scheme or '(none)'!r}; "
+            "use sqlite:///path/to/file.db or postgresql://user:password@host/db"
+        )
+    return scheme
+
+
 def _retry_stale_trials() -> dict:
     """The heartbeat callback that re-queues a dead worker's trial once (Optuna renamed it in 4.9)."""
     with warnings.catch_warnings():
@@ -52,12 +63,7 @@ def _retry_stale_trials() -> dict:
 
 def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
     """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError."""
-    scheme = _scheme(url)
-    if scheme not in SUPPORTED_SCHEMES:
-        raise StorageError(
-            f"storage URL {mask_url(url)!r} has an unsupported scheme {scheme or '(none)'!r}; "
-            "use sqlite:///path/to/file.db or postgresql://user:password@host/db"
-        )
+    scheme = check_url(url)
     engine_kwargs: dict = {}
     if scheme == "sqlite":
         # Several worker processes share one file: wait for the lock instead of failing.

@@ -284,11 +284,14 @@ def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: 
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that count towards --trials: everything but queued (WAITING) ones and race spares."""
+    """Trials that count towards --trials: everything but queued (WAITING) ones, race spares, and
+    failed trials that were queued again (their retry counts instead)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
     return [
         t
-        for t in study.get_trials(deepcopy=False)
-        if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE
+        for t in trials
+        if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE and t.number not in retried
     ]
 
 
@@ -326,7 +329,12 @@ def _pid_alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed worker whose parent died too can linger as a zombie until init reaps it.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def study_folder(results_dir: str | Path, study_name: str) -> Path:
