@@ -1,0 +1,110 @@
+"""The built-in environments: gymnasium's checker, the batched VectorEnv's autoreset contract, and
+the dynamics each one promises (what a memory task must and must not reveal)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from rnnppo.core import builtin_envs
+from rnnppo.core.config import build_config
+from rnnppo.core.envs import EnvError, make_vector_env
+
+IDS = list(builtin_envs.BUILTIN_ENVS)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_every_builtin_env_passes_gymnasiums_checker(env_id):
+    builtin_envs.register()
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_batched_env_autoresets_on_the_same_step_and_keeps_the_final_observation(env_id):
+    env = builtin_envs.make_batched(env_id, 3, seed=0)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(700):
+        obs, reward, terminated, truncated, infos = env.step(rng.integers(2, size=3))
+        assert obs.shape == (3, *env.single_observation_space.shape) and reward.shape == (3,)
+        assert not (terminated & truncated).any()
+        done = terminated | truncated
+        if done.any():
+            ended += int(done.sum())
+            assert (infos["_final_obs"] == done).all()
+            for i in np.flatnonzero(done):
+                assert infos["final_obs"][i].shape == env.single_observation_space.shape
+        else:
+            assert "final_obs" not in infos
+    assert ended > 0
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_the_same_seed_gives_the_same_episodes(env_id):
+    def trace(seed):
+        env = builtin_envs.make_batched(env_id, 2, seed=seed)
+        actions = np.random.default_rng(1).integers(2, size=(200, 2))
+        return np.concatenate([np.concatenate([env.step(a)[0].ravel(), env.step(a)[1]]) for a in actions])
+
+    assert np.array_equal(trace(5), trace(5))
+    if env_id != "rnnppo/SparseChain-v0":  # the chain has no randomness at all
+        assert not np.array_equal(trace(5), trace(6))
+
+
+def test_stateless_cartpole_hides_the_velocities_and_truncates_at_500():
+    env = builtin_envs.make_batched("rnnppo/StatelessCartPole-v0", 1, seed=0)
+    assert env.single_observation_space.shape == (2,)
+    core = env.core
+    steps = 0
+    while True:
+        core.state[:] = 0.0  # hold the pole upright so only the step limit can end the episode
+        _, reward, terminated, truncated, _ = env.step(np.array([steps % 2]))
+        steps += 1
+        assert reward[0] == 1.0
+        if terminated[0] or truncated[0]:
+            break
+    assert steps == 500 and truncated[0] and not terminated[0]
+
+
+def test_stateless_cartpole_terminates_when_the_pole_falls():
+    env = builtin_envs.make_batched("rnnppo/StatelessCartPole-v0", 1, seed=0)
+    for steps in range(1, 200):
+        _, _, terminated, truncated, _ = env.step(np.array([1]))  # always push right: the pole falls left
+        if terminated[0]:
+            break
+    assert terminated[0] and not truncated[0] and steps < 100
+
+
+@pytest.mark.parametrize("distance", [1, 4, 10])
+def test_cue_recall_shows_the_cue_only_first_and_rewards_the_cued_turn(distance):
+    env = builtin_envs.make_batched("rnnppo/CueRecall-v0", 64, seed=3, cue_distance=distance)
+    obs, _ = env.reset(seed=3)
+    cue = obs[:, :2].argmax(axis=1)
+    assert (obs[:, :2].sum(axis=1) == 1).all() and set(cue) == {0, 1}
+    for k in range(1, distance + 1):  # walk the corridor; the last step arrives at the junction
+        obs, reward, terminated, _, _ = env.step(np.zeros(64, dtype=np.int64))
+        assert not terminated.any() and (reward == 0).all() and (obs[:, :2] == 0).all()
+        assert (obs[:, 2 if k < distance else 3] == 1).all()
+    turn = np.where(np.arange(64) % 2 == 0, cue, 1 - cue)  # half right, half wrong
+    _, reward, terminated, _, infos = env.step(turn)
+    assert terminated.all()
+    assert np.array_equal(reward, (np.arange(64) % 2 == 0).astype(float))
+    assert np.array_equal(infos["success"], reward)
+
+
+def test_sparse_chain_pays_the_distractor_on_the_left_and_one_on_the_right():
+    env = builtin_envs.make_batched("rnnppo/SparseChain-v0", 2, seed=0, length=5)
+    _, reward, terminated, _, _ = env.step(np.array([0, 1]))
+    assert reward[0] == pytest.approx(0.01) and terminated[0] and not terminated[1]
+    for _ in range(2):
+        _, reward, terminated, _, _ = env.step(np.array([1, 1]))
+    assert reward[1] == 1.0 and terminated[1]
+
+
+def test_bad_kwargs_for_a_builtin_env_name_the_env():
+    config = build_config(env="rnnppo/CueRecall-v0", env_kwargs={"cue_distance": 0})
+    with pytest.raises(EnvError, match="CueRecall-v0.*cue_distance"):
+        make_vector_env(config, 2, seed=0)
