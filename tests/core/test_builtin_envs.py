@@ -71,7 +71,9 @@ def test_stateless_cartpole_hides_the_velocities_and_truncates_at_500():
 
 def test_stateless_cartpole_terminates_when_the_pole_falls():
     env = builtin_envs.make_batched("rnnppo/StatelessCartPole-v0", 1, seed=0)
-    for steps in range(1, 200):
+    steps = 0
+    while steps < 200:
+        steps += 1
         _, _, terminated, truncated, _ = env.step(np.array([1]))  # always push right: the pole falls left
         if terminated[0]:
             break
