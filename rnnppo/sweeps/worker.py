@@ -72,7 +72,11 @@ class Objective:
         self.space = spec.space
         self.grid = grid
         self.folder = study_folder(spec.results_dir, spec.study_name)
-        self.iterations = iterations_per_run(spec.base_config())
+        base = spec.base_config()
+        # Intermediate values are indexed in iterations of the *base* config, so trials that sweep
+        # num_envs or rollout_len still report comparable steps (equal env steps, equal step) to pruners.
+        self.iterations = iterations_per_run(base)
+        self.steps_per_unit = base.num_envs * base.rollout_len
 
     def __call__(self, trial: optuna.Trial) -> float:
         if self.grid and not trial.user_attrs.get(QUEUED):
@@ -103,11 +107,19 @@ class Objective:
             run_dir = self.folder / str(trial.number) / str(seed)
             curve: list[list[float]] = []
 
-            def on_iteration(row: dict[str, Any], index: int = index, seed: int = seed, curve: list = curve) -> None:
+            last_step = [index * self.iterations]
+
+            def on_iteration(
+                row: dict[str, Any], index: int = index, seed: int = seed, curve: list = curve, last_step=last_step
+            ) -> None:
                 value = row["return_mean_100"]
+                unit = min(self.iterations, -(-row["env_steps"] // self.steps_per_unit))
+                step = index * self.iterations + unit
                 if math.isfinite(value):
                     curve.append([row["env_steps"], value])
-                    trial.report(value, index * self.iterations + row["iteration"])
+                if math.isfinite(value) and step > last_step[0]:
+                    last_step[0] = step
+                    trial.report(value, step)
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at {row['env_steps']} env steps of seed {seed}")
                 limit = self.spec.trial_timeout_s

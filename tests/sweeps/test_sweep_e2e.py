@@ -208,3 +208,40 @@ def test_an_unknown_env_exits_2(tmp_path):
     result = runner.invoke(app, ["sweep", "seq_len=4,8", "--env", "CartPol-v1", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "did you mean 'CartPole-v1'" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_sweeping_rollout_len_keeps_each_seeds_learning_curve_in_its_own_steps(tmp_path):
+    words = [
+        "rollout_len=16,64",
+        "num_envs=2",
+        "fcnet_hiddens=[8]",
+        "cell=4",
+        "seq_len=4",
+        "minibatch_size=16",
+        "num_epochs=1",
+        "eval_episodes=1",
+    ]
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            *words,
+            "--env",
+            "rnnppo/CueRecall-v0",
+            "env.cue_distance=2",
+            "--steps",
+            "512",
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--study",
+            "rl",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    per_seed = -(-512 // (2 * 128))  # iterations of the base config (rollout_len default 128)
+    for trial in complete(load(tmp_path, "rl")):
+        steps = sorted(trial.intermediate_values)
+        assert steps[0] >= 1 and steps[-1] <= 2 * per_seed
+        assert any(s > per_seed for s in steps), "the second seed reports after the first"
