@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, load_toml, parse_overrides
 
@@ -23,7 +24,7 @@ USAGE_EXIT = 2
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     """One red line on stderr naming what is wrong and how to fix it, then exit (2 = bad input)."""
     first = str(message).strip().splitlines()[0] if str(message).strip() else "error"
-    err_console.print(f"[bold red]error:[/] {first}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

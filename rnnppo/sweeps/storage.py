@@ -7,7 +7,9 @@ unmasked: use `mask_url` for anything printed or written.
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from optuna.storages import RDBStorage
 HEARTBEAT_INTERVAL_S = 5
 GRACE_PERIOD_S = 20
 DB_FILE = "rnnppo.db"
-SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
+SCHEMA_RACE_RETRIES = 5
+SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "mysql+pymysql")
 
 
 class StorageError(ValueError):
@@ -80,18 +83,25 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
             grace_period=GRACE_PERIOD_S,
             **_retry_stale_trials(),
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, **kwargs)
-    except ImportError as err:
-        raise StorageError(
-            f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"
-        ) from None
-    except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()
-        first = reason[0] if reason else type(err).__name__
-        raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, **kwargs)
+        except ImportError as err:
+            raise StorageError(
+                f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"
+            ) from None
+        except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()
+            first = reason[0] if reason else type(err).__name__
+            # Machines starting together on an empty database race to create Optuna's tables; the
+            # loser sees a duplicate-object error and only has to try again.
+            if attempt < SCHEMA_RACE_RETRIES and ("duplicate key" in first or "already exists" in first):
+                time.sleep(0.5 + random.random() * (attempt + 1))
+                continue
+            raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None
+    raise AssertionError("unreachable")
 
 
 def quiet_optuna() -> None:
