@@ -108,7 +108,8 @@ def main() -> None:
         name = "sb3-contrib RecurrentPPO" if which == "sb3" else "rnnppo train"
         rate = r["env_steps"] / r["wall_s"]
         print(f"| {name} | {r['env_steps']:,} | {r['wall_s']:.1f} | {rate:,.0f} | {r['peak_rss_mb']:.0f} |")
-    ratio = (rows["rnnppo"]["env_steps"] / rows["rnnppo"]["wall_s"]) / (rows["sb3"]["env_steps"] / rows["sb3"]["wall_s"])
+    rates = {which: r["env_steps"] / r["wall_s"] for which, r in rows.items()}
+    ratio = rates["rnnppo"] / rates["sb3"]
     print(f"\nrnnppo / sb3-contrib env steps per second: {ratio:.2f}x")
 
 
