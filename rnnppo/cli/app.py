@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rnnppo.cli import run_cmds, sweep_cmd
+from rnnppo.cli import report_cmd, run_cmds, sweep_cmd
 
 app = typer.Typer(
     name="rnnppo",
@@ -19,6 +19,8 @@ app.command("eval")(run_cmds.evaluate)
 app.command("inspect")(run_cmds.inspect)
 app.command("envs")(run_cmds.envs)
 app.command("sweep")(sweep_cmd.sweep)
+app.command("report")(report_cmd.report)
+app.command("best")(report_cmd.best)
 
 
 def main() -> None:

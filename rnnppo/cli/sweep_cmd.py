@@ -302,7 +302,7 @@ def _print_outcome(spec, outcome) -> None:
     except ImportError:
         _fallback_table(spec, outcome.trials)
         return
-    print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir))
+    print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
 
 
 def _fallback_table(spec, trials: list[FrozenTrial]) -> None:
