@@ -75,7 +75,7 @@ class TrainConfig:
 
     # --- PPO ---------------------------------------------------------------------------------
     lr: float = _f(1e-3, "ppo", "Adam learning rate")
-    gamma: float = _f(0.99, "ppo", "discount factor")
+    gamma: float = _f(0.98, "ppo", "discount factor")
     lambda_: float = _f(0.95, "ppo", "GAE lambda")
     clip_param: float = _f(0.2, "ppo", "PPO ratio clip epsilon")
     vf_clip_param: float | None = _f(
