@@ -31,7 +31,10 @@ ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "256", "
 
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")  # rich wraps at 80 columns otherwise, splitting the words we look for
+    from rnnppo.cli import common
+
+    # rich wraps at 80 columns when not on a terminal, splitting the words we look for
+    monkeypatch.setattr(common.console, "width", 250)
 
 
 def invoke(*args: str):
