@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rnnppo.cli import report_cmd, run_cmds, sweep_cmd
+from rnnppo.cli import nightly_cmd, report_cmd, run_cmds, sweep_cmd
 
 app = typer.Typer(
     name="rnnppo",
@@ -21,6 +21,7 @@ app.command("envs")(run_cmds.envs)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)
+app.command("nightly")(nightly_cmd.nightly)
 
 
 def main() -> None:

@@ -143,8 +143,10 @@ def _build_spec(
     base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device, wrappers=wrapper or None)
     base = {k: v for k, v in base_config.to_dict().items()}
     base = _with_fixed(base, parsed.fixed())
-    build_config(base)  # the fixed values must make a valid config
-    describe_spaces(build_config(base))  # unknown env: fail now
+    # The fixed values must make a valid config together with a point of the space (the defaults of
+    # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
+    probe = build_config(_with_fixed(base, parsed.first_point()))
+    describe_spaces(probe)  # unknown env: fail now
     sampler_name = resolve_sampler_name(sampler, parsed)
     if sampler_name == "grid":
         size = parsed.grid_size

@@ -44,8 +44,11 @@ def _check_alone(name: str, value: Any) -> None:
     """Fail on a value that is impossible for its field whatever else is set (max_seq_len=0)."""
     if _is_env_kwarg(name) or name in ("env", "env_kwargs"):
         return
+    # The other side of cross-field checks (minibatch_size >= max_seq_len) is set to a value that
+    # always passes: only what is impossible for this field alone fails here.
+    permissive = {k: v for k, v in {"max_seq_len": 1, "minibatch_size": 1 << 30}.items() if k != name}
     try:
-        TrainConfig(**{name: value})
+        TrainConfig(**permissive, **{name: value})
     except ConfigError as err:
         if str(err).startswith(f"{name}="):
             raise
@@ -280,6 +283,10 @@ class SearchSpace:
             dict(zip([d.name for d in choices], combo, strict=True))
             for combo in itertools.product(*(d.values for d in choices))
         ]
+
+    def first_point(self) -> dict[str, Any]:
+        """One point of the space (first choices, low ends of ranges), for checking a config early."""
+        return {d.name: d.values[0] if isinstance(d, Choice) else d.low for d in self.swept}
 
     def optuna_grid_search_space(self) -> dict[str, list[Any]]:
         return {d.name: [encode_param(d.name, v) for v in d.values] for d in self.swept if isinstance(d, Choice)}

@@ -78,7 +78,9 @@ class SweepSpec:
         return SearchSpace.parse(list(self.space_words))
 
     def base_config(self) -> TrainConfig:
-        return build_config(self.base)
+        """The base config completed with the space's first point (swept fields' defaults may not fit the
+        fixed values: `seq_len=2,4 minibatch_size=8`)."""
+        return build_config(self.base, **_split_env(self.space.first_point()))
 
     def config_for(self, params: dict[str, Any], seed: int) -> TrainConfig:
         return build_config(self.base, **{**_split_env(params), "seed": seed})

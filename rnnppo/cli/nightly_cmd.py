@@ -1,0 +1,111 @@
+"""`rnnppo nightly`: tonight's sweep from a TOML file, its report, the history of nights, regressions."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rnnppo.cli.common import check_writable, console, err_console, fail, user_errors
+
+
+def nightly(
+    config: Path = typer.Argument(..., help="nightly TOML file (see sweeps/nightly.toml)"),
+    fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="exit 1 when tonight regressed"),
+    print_schedule: bool = typer.Option(False, "--print-schedule", help="print a crontab line and systemd units"),
+    date: str = typer.Option(None, "--date", help="run or continue this night (YYYY-MM-DD; default today)"),
+) -> None:
+    """Run tonight's sweep (or join/continue it), write its report, print the history and flag regressions."""
+    from rnnppo.cli.sweep_cmd import _build_spec
+    from rnnppo.core.config import format_value
+    from rnnppo.results import plots
+    from rnnppo.results.render import render
+    from rnnppo.results.report import build_report
+    from rnnppo.results.store import load_study, open_readonly
+    from rnnppo.sweeps import nightly as night_mod
+    from rnnppo.sweeps import runner
+    from rnnppo.sweeps.storage import StorageError
+
+    with user_errors():
+        spec_file = night_mod.load_spec(config)
+        if print_schedule:
+            console.out(night_mod.schedule_text(config), end="", highlight=False)
+            return
+        tonight = night_mod.night_date(date)
+        name = night_mod.night_name(spec_file.study_prefix, tonight)
+        results = Path(spec_file.results)
+        words = [*spec_file.space, *(f"{k}={format_value(v)}" for k, v in spec_file.settings.items())]
+        spec = _build_spec(
+            words,
+            env=spec_file.env,
+            steps=spec_file.steps,
+            trials=spec_file.trials,
+            seeds=spec_file.seeds,
+            jobs=spec_file.jobs,
+            study=name,
+            storage=spec_file.storage,
+            out=results,
+            sampler=spec_file.sampler,
+            sampler_seed=0,
+            pruner=spec_file.pruner,
+            timeout=spec_file.time_budget_s,
+            trial_timeout=None,
+            objective="final",
+            warm_start=None,
+            device=None,
+            config_file=None,
+            wrapper=None,
+        )
+    check_writable(results)
+    console.print(f"[bold]night[/] {tonight}  [bold]study[/] {name}")
+    try:
+        outcome = runner.run(spec)
+    except (StorageError, ValueError) as err:
+        fail(str(err))
+    console.print(
+        f"sweep {'interrupted' if outcome.interrupted else 'finished'}: "
+        f"{sum(t.state.name == 'COMPLETE' for t in outcome.trials)} trials complete"
+    )
+
+    storage = open_readonly(spec.storage_url)
+    report = build_report(load_study(storage, name, results))
+    folder = results / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.md").write_text(render(report, "markdown"))
+    images = plots.write_all(report, Path(tempfile.mkdtemp(prefix="rnnppo-nightly-")))
+    (folder / "report.html").write_text(render(report, "html", images))
+    console.print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")
+
+    history = night_mod.load_nights(storage, spec_file.study_prefix, upto=tonight)
+    _print_history(night_mod.history_table(history, spec_file.reference))
+    problems = night_mod.regressions(history, spec_file)
+    for message in problems:
+        err_console.print(f"[bold red]regression:[/] {escape(message)}")
+    if not problems:
+        console.print("no regression against the previous nights")
+    if problems and fail_on_regression:
+        raise typer.Exit(1)
+
+
+def _print_history(frame) -> None:
+    table = Table(title="nights", title_justify="left")
+    for column in ("night", "trials", "best", "reference", "IQM", "95% CI", "change", "env steps/s", "commit", "torch"):
+        table.add_column(column)
+    for _, row in frame.iterrows():
+        change = "–" if row["change"] != row["change"] else f"{row['change']:+.3g}"
+        table.add_row(
+            row["night"],
+            row["trials"],
+            row["best"],
+            row["reference"],
+            f"{row['iqm']:.3g}",
+            row["ci"],
+            change,
+            f"{row['steps_per_s']:,.0f}",
+            row["commit"],
+            str(row["torch"]),
+        )
+    console.print(table)

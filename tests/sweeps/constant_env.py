@@ -1,0 +1,23 @@
+"""A deterministic environment: every episode is 5 steps of `reward`, whatever the policy does, so a
+planted change of `reward` is a certain, seed-independent change of the final return."""
+
+import gymnasium as gym
+import numpy as np
+
+
+class ConstantReward(gym.Env):
+    observation_space = gym.spaces.Box(0, 1, (2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, reward: float = 1.0):
+        self.reward = reward
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(2, self.t / 5, np.float32), self.reward, self.t >= 5, False, {}
