@@ -3,7 +3,8 @@
 # Runs the server as the `postgres` user when called as root (postgres refuses to run as root).
 # Usage: eval "$(bash .ci/start-postgres.sh)"   -> exports RNNPPO_TEST_POSTGRES_URL
 set -euo pipefail
-PORT="${RNNPPO_PG_PORT:-55432}"
+# A free port unless one is given (a server left running on a fixed port would make this one fail).
+PORT="${RNNPPO_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 PGBIN="$(find_bin)"

@@ -240,7 +240,7 @@ def test_sweeping_rollout_len_keeps_each_seeds_learning_curve_in_its_own_steps(t
         ],
     )
     assert result.exit_code == 0, result.output
-    per_seed = -(-512 // (2 * 128))  # iterations of the base config (rollout_len default 128)
+    per_seed = -(-512 // (2 * 16))  # iterations of the base config (completed with the first point, 16)
     for trial in complete(load(tmp_path, "rl")):
         steps = sorted(trial.intermediate_values)
         assert steps[0] >= 1 and steps[-1] <= 2 * per_seed
