@@ -15,7 +15,19 @@ from rich.markup import escape
 
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, load_toml, parse_overrides
 
-console = Console(highlight=False)
+
+
+def piped_width(stream: object = None) -> int | None:
+    """Wide tables stay readable when output goes to a file or a pipe (rich would assume 80 columns):
+    None (rich's own detection) on a terminal or when COLUMNS is set, else 160."""
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    if os.environ.get("COLUMNS") or (isatty is not None and isatty()):
+        return None
+    return 160
+
+
+console = Console(highlight=False, width=piped_width())
 err_console = Console(stderr=True, highlight=False)
 
 USAGE_EXIT = 2

@@ -1,4 +1,4 @@
-"""`rnnppo report` and `rnnppo best`: read a study back and print, export or plot it."""
+"""`rnnppo report` and `rnnppo best`: read a study back, then print, export or plot it."""
 
 from __future__ import annotations
 
@@ -6,113 +6,164 @@ import tempfile
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from rnnppo.cli.common import console, err_console, fail, user_errors
 
-
-def _open(results: Path, storage: str | None):
-    from rnnppo.results.store import open_readonly, storage_for_results
-
-    return open_readonly(storage or storage_for_results(results))
+RESULTS_HELP = "results folder of a sweep (default: results); with --storage it only adds run-file detail"
+STORAGE_HELP = "Optuna storage URL, e.g. postgresql://user:pw@host/db (default: RESULTS/rnnppo.db)"
 
 
-def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}")
+def _open(results: Path | None, storage: str | None):
+    """The storage to read and the folder whose run files add detail (None: the storage alone)."""
+    from rnnppo.results.store import ReportError, open_readonly, storage_for_results
+
+    try:
+        if storage is not None:
+            return open_readonly(storage), results
+        folder = results if results is not None else Path("results")
+        return open_readonly(storage_for_results(folder)), folder
+    except ReportError as err:
+        fail(str(err))
+
+
+def _studies(compare: list[str] | None) -> list[str]:
+    """--compare A --compare B, or --compare A,B."""
+    names = [name.strip() for word in compare or [] for name in word.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as err:
+        fail(f"cannot write --out {out}: {err.strerror or err}")
+    err_console.print(f"wrote {out}")
 
 
 def report(
-    results: Path = typer.Argument(Path("results"), help="results folder of a sweep"),
-    study: str = typer.Option(None, "--study", help="study to report (default: the only or latest one)"),
-    storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: RESULTS/rnnppo.db)"),
+    results: Path = typer.Argument(None, help=RESULTS_HELP, show_default=False, metavar="RESULTS_DIR"),
+    study: str = typer.Option(None, "--study", help="study to report (default: the only or the latest one)"),
+    storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
     fmt: str = typer.Option("table", "--format", help="table, markdown, csv, json or html"),
     out: Path = typer.Option(None, "--out", help="write the report to this file instead of the terminal"),
-    plots: Path = typer.Option(None, "--plots", help="folder for PNG figures"),
-    compare: list[str] = typer.Option(None, "--compare", help="studies to put side by side (repeat, 2 or more)"),
+    plots: Path = typer.Option(None, "--plots", help="folder for PNG figures (curves, heatmap, importance, cost)"),
+    compare: list[str] = typer.Option(
+        None,
+        "--compare",
+        help="put the same configurations of 2+ studies side by side: --compare A --compare B",
+    ),
 ) -> None:
-    """Compare the configurations of a study: IQM with 95% bootstrap intervals, marginals, importance."""
-    from rnnppo.results import plots as plotting
-    from rnnppo.results.render import FORMATS, print_tables, render
-    from rnnppo.results.report import build_report, compare_studies
+    """Compare a study's configurations: IQM with 95% bootstrap intervals, marginals, importance, verdict."""
+    from rnnppo.results import plots as figures
+    from rnnppo.results.render import FORMATS, frame_section, print_report, print_sections, render
+    from rnnppo.results.report import build_report
+    from rnnppo.results.report_entry import print_warnings
     from rnnppo.results.store import ReportError, list_studies, load_study, pick_study
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
-    if compare is not None and len(compare) == 1:
-        fail("--compare needs two or more studies: --compare A --compare B")
+    names = _studies(compare)
+    if compare is not None and len(names) < 2:
+        fail("--compare needs two or more studies: --compare A --compare B (or --compare A,B)")
+    if out is not None and out.is_dir():
+        fail(f"--out {out} is a folder; give a file name such as {out / ('report.' + fmt)}")
+    if plots is not None and plots.exists() and not plots.is_dir():
+        fail(f"--plots {plots} is a file; give a folder for the PNG figures")
     with user_errors():
+        store, results_dir = _open(results, storage)
         try:
-            store = _open(results, storage)
-            results_dir = None if storage else results
-            if compare:
-                datas = [load_study(store, pick_study(store, name), results_dir, _warn) for name in compare]
-                _print_frame(compare_studies(datas), f"the same configurations in {', '.join(compare)}")
-                return
-            listing = list_studies(store)
-            name = pick_study(store, study)
-            report_data = build_report(load_study(store, name, results_dir, _warn))
+            if names:
+                datas = [load_study(store, pick_study(store, name), results_dir) for name in names]
+            else:
+                listing = list_studies(store)
+                data = load_study(store, pick_study(store, study), results_dir)
+                built = build_report(data)
         except ReportError as err:
             fail(str(err))
-    if out is not None and out.exists() and out.is_dir():
-        fail(f"--out {out} is a folder; give a file name such as report.{fmt if fmt != 'table' else 'md'}")
-    if len(listing) > 1 and fmt == "table" and out is None:
-        _print_frame(listing, "studies in this storage")
+
+    if names:
+        _compare(datas, fmt, out)
+        return
+    print_warnings(data.warnings, err_console)
     images: list[Path] = []
     if plots is not None:
-        images = plotting.write_all(report_data, plots)
-        console.print(f"wrote {len(images)} figures to {plots}")
-    elif fmt == "html":
-        images = plotting.write_all(report_data, Path(tempfile.mkdtemp(prefix="rnnppo-plots-")))
-    if fmt == "table":
-        if out is None:
-            print_tables(report_data, console)
-            return
-        fmt = "markdown"
-    text = render(report_data, fmt, images)
-    if out is None:
-        console.out(text, end="", highlight=False)
+        try:
+            images = figures.write_all(built, plots)
+        except OSError as err:
+            fail(f"cannot write figures to --plots {plots}: {err.strerror or err}")
+        err_console.print(f"wrote {len(images)} figures to {plots}")
+    if fmt == "table" and out is None:
+        listing = listing.assign(last_update=listing["last_update"].map(_stamp))
+        print_sections(console, [frame_section(listing, "studies in this storage")])
+        print_report(built, console)
+        return
+    if fmt == "html" and not images:
+        with tempfile.TemporaryDirectory(prefix="rnnppo-plots-") as folder:
+            _emit(render(built, fmt, figures.write_all(built, Path(folder))), out)
+        return
+    _emit(render(built, fmt, images), out)
+
+
+def _compare(datas, fmt: str, out: Path | None) -> None:
+    """The configurations the studies share, side by side, in the chosen format."""
+    from rnnppo.results.render import frame_section, print_sections, render_frame
+    from rnnppo.results.report import compare_studies
+    from rnnppo.results.report_entry import print_warnings
+
+    for data in datas:
+        print_warnings(data.warnings, err_console)
+    names = [data.name for data in datas]
+    title = f"the same configurations in {', '.join(names)} (change against {names[0]}, paired by seed)"
+    frame = compare_studies(datas)
+    note = "" if not frame.empty else "the studies share no configuration"
+    if fmt == "table" and out is None:
+        print_sections(console, [frame_section(frame, title, note)])
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        console.print(f"wrote {out}")
+        _emit(render_frame(frame, title, fmt, note), out)
+
+
+def _stamp(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None and hasattr(value, "strftime") else "–"
 
 
 def best(
-    results: Path = typer.Argument(Path("results"), help="results folder of a sweep"),
-    study: str = typer.Option(None, "--study", help="study (default: the only or latest one)"),
-    storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: RESULTS/rnnppo.db)"),
-    export: Path = typer.Option(None, "--export", help="write the best configuration as TOML (for train --config)"),
+    results: Path = typer.Argument(None, help=RESULTS_HELP, show_default=False, metavar="RESULTS_DIR"),
+    study: str = typer.Option(None, "--study", help="study (default: the only or the latest one)"),
+    storage: str = typer.Option(None, "--storage", help=STORAGE_HELP),
+    export: Path = typer.Option(None, "--export", help="write the configuration as TOML for `rnnppo train --config`"),
 ) -> None:
-    """The best configuration of a study, as the exact resolved settings `rnnppo train --config` accepts."""
-    from rnnppo.core.config import TrainConfig, to_toml
-    from rnnppo.results.report import comparison_table
+    """The best configuration of a study as the exact settings it trained with (TOML)."""
+    from rnnppo.core.config import to_toml
+    from rnnppo.results.render import interval
+    from rnnppo.results.report import comparison_table, resolved_config, verdict
     from rnnppo.results.store import ReportError, load_study, pick_study
 
+    if export is not None and export.is_dir():
+        fail(f"--export {export} is a folder; give a file name such as {export / 'best.toml'}")
     with user_errors():
+        store, _ = _open(results, storage)
         try:
-            store = _open(results, storage)
             data = load_study(store, pick_study(store, study))
         except ReportError as err:
             fail(str(err))
-    table = comparison_table(data)
-    if table.empty:
-        fail(f"study {data.name} has no finished trial yet")
-    key = table.iloc[0]["config"]
-    config = TrainConfig.from_dict({k: v for k, v in data.configs[key].items() if k != "seed"})
-    text = to_toml(config)
+        table = comparison_table(data)
+        if table.empty or table["iqm"].isna().all():
+            fail(f"study {data.name} has no finished configuration yet; wait for a trial to complete")
+        top = table.iloc[0]
+        try:
+            text = to_toml(resolved_config(data, str(top["config"])))
+        except ReportError as err:
+            fail(str(err))
+    score = f"IQM {top['iqm']:.3g}, 95% CI {interval(top)}, {top['n']} seeds"
+    summary = f"best of {data.name}: {top['config']} ({score})"
+    err_console.print(summary, soft_wrap=True)
+    err_console.print(f"verdict: {verdict(table, data.counts)}", soft_wrap=True)
     if export is None:
-        console.out(text, end="", highlight=False)
+        typer.echo(text, nl=False)
         return
-    export.parent.mkdir(parents=True, exist_ok=True)
-    export.write_text(text)
-    console.print(f"best of {data.name}: {key} (IQM {table.iloc[0]['iqm']:.3g}) → {export}")
-
-
-def _print_frame(frame, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        table.add_column(str(column))
-    for _, row in frame.iterrows():
-        table.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    _emit(text, export)
+    err_console.print(f"train it with: rnnppo train --config {export}")

@@ -1,5 +1,5 @@
-"""Report figures (PNG): learning curves with confidence bands, a score heatmap over two swept
-parameters, parameter importance, and score against cost with the Pareto front."""
+"""The report's figures as PNG (matplotlib, Agg backend): learning curves with a confidence band, the
+score over two swept parameters, parameter importance, and score against cost with the Pareto front."""
 
 from __future__ import annotations
 
@@ -12,127 +12,197 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rnnppo.results.report import Report  # noqa: E402
+from rnnppo.core.config import format_value  # noqa: E402
+from rnnppo.results import stats  # noqa: E402
+from rnnppo.results.report import Report, per_seed  # noqa: E402
 
-GRID_POINTS = 100
+GRID_POINTS = 200
+MAX_CURVES = 8
+"""More lines than this are unreadable; the best ones are drawn."""
+DPI = 120
+MAX_KEY = 20
+"""Configurations named in the key of the score-against-cost plot."""
+FILES = ("learning_curves.png", "heatmap.png", "importance.png", "score_vs_cost.png")
 
 
-def learning_curves(report: Report, path: Path) -> Path:
-    """Mean training return over seeds per configuration, with a 95% band (normal approximation
-    over seeds, drawn only with 3 or more seeds), on a shared env-step grid."""
+def learning_curves(report: Report, path: Path) -> Path | None:
+    """Mean training return over seeds per configuration (best first), against env steps, with a 95%
+    band (mean ± 1.96 standard errors over seeds; drawn with 3 or more seeds)."""
     curves = report.data.curves
-    fig, ax = plt.subplots(figsize=(8, 5))
-    order = list(report.comparison["config"]) if not report.comparison.empty else []
-    for key in order:
-        group = curves[curves["config"] == key]
-        if group.empty:
-            continue
-        grid = np.linspace(group["env_steps"].min(), group["env_steps"].max(), GRID_POINTS)
-        per_seed = [np.interp(grid, g["env_steps"], g["return"]) for _, g in group.groupby("seed")]
-        values = np.vstack(per_seed)
+    order = [key for key in report.comparison["config"] if (curves["config"] == key).any()]
+    if not order:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for key in order[:MAX_CURVES]:
+        seeds = [group.sort_values("env_steps") for _, group in curves[curves["config"] == key].groupby("seed")]
+        # Only the span every seed covers: no seed is extrapolated.
+        low = max(group["env_steps"].min() for group in seeds)
+        high = min(group["env_steps"].max() for group in seeds)
+        grid = np.linspace(low, high, GRID_POINTS) if high > low else np.array([low])
+        values = np.vstack([np.interp(grid, g["env_steps"], g["return"]) for g in seeds])  # [seeds, grid]
         mean = values.mean(axis=0)
-        line = ax.plot(grid, mean, label=key)[0]
-        if len(per_seed) >= 3:
-            half = 1.96 * values.std(axis=0, ddof=1) / np.sqrt(len(per_seed))
-            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        (line,) = ax.plot(grid, mean, label=f"{key} ({len(seeds)} seeds)", linewidth=1.8)
+        if len(seeds) >= stats.MIN_SEEDS:
+            half = 1.96 * values.std(axis=0, ddof=1) / np.sqrt(len(seeds))
+            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.18, linewidth=0)
+    shown = f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
+    ax.set_title(f"learning curves, {report.data.name}{shown}: mean over seeds, 95% band")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("training return (mean of last 100 episodes)")
-    ax.set_title(f"learning curves: {report.data.name}")
+    ax.set_ylabel("training return (mean of the last 100 episodes)")
     ax.grid(alpha=0.3)
-    if order:
-        ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
     return _save(fig, path)
 
 
+def _heatmap_axes(report: Report) -> list[str]:
+    runs = report.data.runs
+    varied = [n for n in report.data.swept if runs[n].map(format_value).nunique() > 1]
+    if report.importance:
+        varied.sort(key=lambda n: -report.importance.get(n, 0.0))
+    return varied[:2]
+
+
 def heatmap(report: Report, path: Path) -> Path | None:
-    """IQM final return over the first two swept parameters (averaged over any others)."""
-    swept = [n for n in report.data.swept if report.data.runs[n].astype(str).nunique() > 1]
-    if len(swept) < 2:
+    """IQM score over the two most important swept parameters (each seed averaged over any others)."""
+    names = _heatmap_axes(report)
+    if len(names) < 2:
         return None
-    x_name, y_name = swept[:2]
-    runs = report.data.runs.assign(x=report.data.runs[x_name].astype(str), y=report.data.runs[y_name].astype(str))
-    pivot = runs.pivot_table(index="y", columns="x", values="final_return", aggfunc="mean")
-    pivot = pivot.reindex(index=_sorted(pivot.index), columns=_sorted(pivot.columns))
-    fig, ax = plt.subplots(figsize=(1.4 * len(pivot.columns) + 3, 1.0 * len(pivot.index) + 2.5))
-    image = ax.imshow(pivot.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(pivot.columns)), pivot.columns)
-    ax.set_yticks(range(len(pivot.index)), pivot.index)
+    x_name, y_name = names
+    data = report.data
+    values = data.runs.drop_duplicates("config").set_index("config")[[x_name, y_name]]
+    seeds = per_seed(data).join(values, on="config")
+    seeds["x"], seeds["y"] = seeds[x_name].map(format_value), seeds[y_name].map(format_value)
+    by_seed = seeds.groupby(["y", "x", "seed"])[report.score].mean().reset_index()
+    grid = by_seed.groupby(["y", "x"])[report.score].agg(stats.iqm).unstack("x")
+    grid = grid.reindex(index=_natural(grid.index, seeds, y_name), columns=_natural(grid.columns, seeds, x_name))
+    cells = grid.to_numpy(dtype=float)  # [y values, x values]
+    fig, ax = plt.subplots(figsize=(1.3 * cells.shape[1] + 3.5, 0.9 * cells.shape[0] + 2.5))
+    image = ax.imshow(cells, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(cells.shape[1]), list(grid.columns))
+    ax.set_yticks(range(cells.shape[0]), list(grid.index))
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
-    for (i, j), value in np.ndenumerate(pivot.to_numpy(dtype=float)):
+    middle = np.nanmean(cells) if np.isfinite(cells).any() else 0.0
+    for (i, j), value in np.ndenumerate(cells):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", color="white", fontsize=9)
-    fig.colorbar(image, ax=ax, label="mean final return")
-    ax.set_title(f"final return: {x_name} × {y_name}")
+            color = "black" if value > middle else "white"
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", color=color, fontsize=10)
+    score = "final return" if report.score == "final_return" else "AUC"
+    fig.colorbar(image, ax=ax, label=f"IQM {score}")
+    ax.set_title(f"IQM {score} by {x_name} and {y_name}")
     return _save(fig, path)
 
 
 def importance_bars(report: Report, path: Path) -> Path | None:
     if not report.importance:
         return None
-    names, values = zip(*sorted(report.importance.items(), key=lambda kv: kv[1]), strict=True)
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
+    names, values = zip(*sorted(report.importance.items(), key=lambda item: item[1]), strict=True)
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(names) + 1.8))
     ax.barh(names, values, color="tab:blue")
-    ax.set_xlabel("importance (Optuna)")
-    ax.set_title("which settings matter")
+    for index, value in enumerate(values):
+        ax.text(value, index, f" {value:.2f}", va="center", fontsize=9)
+    ax.set_xlim(0, max(1.0, max(values) * 1.15))
+    ax.set_xlabel("importance (Optuna PED-ANOVA, sums to 1)")
+    ax.set_title(f"which swept parameters matter, {report.data.name}")
     return _save(fig, path)
 
 
-def pareto(report: Report, path: Path) -> Path | None:
-    """Score against speed; the Pareto front (no configuration both faster and better) is marked."""
-    table = report.comparison
-    if table.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.scatter(table["steps_per_s"], table["iqm"], color="tab:gray")
-    front = _front(table)
-    ax.plot(front["steps_per_s"], front["iqm"], "o-", color="tab:red", label="Pareto front")
-    for _, row in table.iterrows():
-        ax.annotate(
-            row["config"], (row["steps_per_s"], row["iqm"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-        )
-    ax.set_xlabel("env steps per second (higher is cheaper)")
-    ax.set_ylabel("IQM final return")
-    ax.set_title("score against cost")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
-
-
-def _front(table: pd.DataFrame) -> pd.DataFrame:
-    ordered = table.sort_values("steps_per_s", ascending=False)
+def pareto_front(table: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """Configurations no other configuration beats on both score and cost, cheapest first."""
+    cheaper_first = table.sort_values(cost, ascending=cost == "wall_s", kind="stable")
     best, keep = -np.inf, []
-    for index, row in ordered.iterrows():
+    for index, row in cheaper_first.iterrows():
         if row["iqm"] > best:
             keep.append(index)
             best = row["iqm"]
-    return ordered.loc[keep]
+    return cheaper_first.loc[keep]
 
 
-def _sorted(labels: pd.Index) -> list[str]:
-    def key(text: str) -> tuple:
-        try:
-            return (0, float(text), text)
-        except ValueError:
-            return (1, 0.0, text)
+def score_vs_cost(report: Report, path: Path) -> Path | None:
+    """IQM (with its interval) against env steps/s, or wall time when speed is unknown."""
+    table = report.comparison.dropna(subset=["iqm"])
+    cost = "steps_per_s" if table["steps_per_s"].notna().any() else "wall_s"
+    table = table.dropna(subset=[cost])
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    meaningful = table["ci_meaningful"].astype(bool)
+    errors = np.vstack([table["iqm"] - table["ci_low"], table["ci_high"] - table["iqm"]])
+    errors[:, ~meaningful.to_numpy()] = 0.0
+    ax.errorbar(table[cost], table["iqm"], yerr=errors, fmt="o", color="tab:gray", ecolor="lightgray", capsize=3)
+    front = pareto_front(table, cost)
+    ax.plot(front[cost], front["iqm"], "-", color="tab:red", alpha=0.6, label="Pareto front")
+    ax.scatter(front[cost], front["iqm"], color="tab:red", zorder=3)
+    best = table.iloc[0]
+    ax.scatter(
+        [best[cost]],
+        [best["iqm"]],
+        marker="*",
+        s=250,
+        color="gold",
+        edgecolor="black",
+        zorder=4,
+        label="best",
+    )
+    if report.cheapest is not None and report.cheapest != best["config"]:
+        cheap = table[table["config"] == report.cheapest].iloc[0]
+        ax.scatter(
+            [cheap[cost]],
+            [cheap["iqm"]],
+            s=220,
+            facecolor="none",
+            edgecolor="tab:green",
+            linewidth=2,
+            zorder=4,
+            label="cheapest not significantly worse",
+        )
+    # Points carry their rank; the key beside the plot names them (names would overlap in clusters).
+    for _, row in table.iterrows():
+        ax.annotate(
+            str(int(row["rank"])),
+            (row[cost], row["iqm"]),
+            fontsize=8,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    key = [f"{int(row['rank']):>2}  {row['config']}" for _, row in table.head(MAX_KEY).iterrows()]
+    if len(table) > MAX_KEY:
+        key.append(f"    ... {len(table) - MAX_KEY} more")
+    ax.text(1.02, 1.0, "\n".join(key), transform=ax.transAxes, va="top", fontsize=8, family="monospace")
+    ax.set_xlabel("env steps per second (right is cheaper)" if cost == "steps_per_s" else "wall seconds per run")
+    if cost == "wall_s":
+        ax.invert_xaxis()  # cheaper to the right either way
+    score = "final return" if report.score == "final_return" else "AUC"
+    ax.set_ylabel(f"IQM {score} (bars: 95% CI)")
+    ax.set_title(f"score against cost, {report.data.name}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def _natural(labels: pd.Index, frame: pd.DataFrame, name: str) -> list[str]:
+    """Labels in the order of their typed values (4, 8, 20 rather than 20, 4, 8)."""
+    typed = {format_value(v): v for v in frame[name]}
+
+    def key(label: str) -> tuple:
+        value = typed.get(label, label)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return (0, value, "") if is_number else (1, 0, str(value))
 
     return sorted(labels, key=key)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
 def write_all(report: Report, folder: Path) -> list[Path]:
+    """Every figure that has data, as PNG files in `folder`; returns the paths written."""
     folder = Path(folder)
-    made = [
-        learning_curves(report, folder / "learning_curves.png"),
-        heatmap(report, folder / "heatmap.png"),
-        importance_bars(report, folder / "importance.png"),
-        pareto(report, folder / "score_vs_cost.png"),
-    ]
-    return [p for p in made if p is not None]
+    makers = (learning_curves, heatmap, importance_bars, score_vs_cost)
+    made = [make(report, folder / name) for make, name in zip(makers, FILES, strict=True)]
+    return [path for path in made if path is not None]

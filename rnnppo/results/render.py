@@ -1,11 +1,14 @@
-"""Writing a report out: rich tables for the terminal, markdown, CSV/JSON (every run), self-contained HTML."""
+"""Writing a report out: rich tables for the terminal, plain text, markdown, CSV and JSON (every run, for
+pandas), and one self-contained HTML file with the figures embedded as base64 PNG."""
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,197 +16,351 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from rnnppo.core.config import format_value
+from rnnppo.results import stats
 from rnnppo.results.report import Report
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
+SCORE_NAMES = {"final_return": "final return", "auc": "AUC"}
+NOT_MEANINGFUL = f"n/a (<{stats.MIN_SEEDS} seeds)"
 
 
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+@dataclass
+class Section:
+    """One table of the report, already as text cells, in reading order."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    left: int = 1
+    """Leading columns that hold names (left-aligned); the rest are numbers."""
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A number for a table cell: 3 significant digits, thousands grouped, '–' for missing."""
+    if value is None or value is pd.NA:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
     return str(value)
 
 
-def _interval(row: pd.Series) -> str:
-    if not row["ci_meaningful"]:
-        return "n/a (<3 seeds)"
-    return f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+def _pct(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100 * value:.0f}%"
 
 
-def comparison_rows(report: Report) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "rank",
-        "configuration",
-        "seeds",
-        "IQM final return",
-        "95% CI",
-        "mean ± std",
-        "AUC",
-        "env steps/s",
-        "wall s",
-        "vs best",
-    ]
-    rows = []
-    for _, row in report.comparison.iterrows():
-        tie = row["overlaps_best"]
-        mark = "best" if row["rank"] == 1 else ("≈ best" if tie is True else ("worse" if tie is False else "?"))
-        rows.append(
-            [
-                str(row["rank"]),
-                row["config"],
-                str(row["seeds"]),
-                _num(row["iqm"]),
-                _interval(row),
-                f"{_num(row['mean'])} ± {_num(row['std'])}",
-                _num(row["auc"]),
-                _num(row["steps_per_s"]),
-                _num(row["wall_s"]),
-                mark,
-            ]
-        )
-    return header, rows
+def interval(row: Any) -> str:
+    if not bool(row["ci_meaningful"]):
+        return NOT_MEANINGFUL
+    return f"[{num(row['ci_low'])}, {num(row['ci_high'])}]"
 
 
-def sections(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) for every table of the report, in reading order."""
-    out = [("comparison (best first; '≈ best': interval overlaps the best one's)", *comparison_rows(report))]
-    for name, table in report.marginals.items():
-        rows = [
-            [
-                _num(r[name]) if not isinstance(r[name], str) else r[name],
-                str(r["n"]),
-                _num(r["iqm"]),
-                _interval(r),
-                f"{_num(r['mean'])} ± {_num(r['std'])}",
-            ]
-            for _, r in table.iterrows()
-        ]
-        out.append(
-            (f"{name} (averaged over everything else, per seed)", [name, "seeds", "IQM", "95% CI", "mean ± std"], rows)
-        )
-    if report.importance:
-        out.append(
-            (
-                "parameter importance (Optuna)",
-                ["parameter", "importance"],
-                [[k, f"{v:.2f}"] for k, v in report.importance.items()],
-            )
-        )
-    saw = report.lstm_saw
-    out.append(
-        (
-            "what the LSTM saw (per configuration, mean over runs)",
-            ["configuration", "mean seq len", "max seq len", "padding", "cut by episode end", "cut by max_seq_len"],
-            [
-                [
-                    r["config"],
-                    _num(r["seq_len_mean"]),
-                    _num(r["seq_len_max"]),
-                    _pct(r["pad_frac"]),
-                    _pct(r["cut_by_episode_end"]),
-                    _pct(r["cut_by_max_seq_len"]),
-                ]
-                for _, r in saw.iterrows()
-            ],
-        )
-    )
-    if report.controls is not None:
-        out.append(
-            (
-                "gain over the memory-off control (paired by seed)",
-                ["configuration", "control", "gain (IQM)", "95% CI"],
-                [[r["config"], r["control"], _num(r["gain"]), _interval(r)] for _, r in report.controls.iterrows()],
-            )
-        )
-    return out
-
-
-def _pct(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.0f}%"
+def _versus_best(row: pd.Series, rank: int) -> str:
+    if rank == 1:
+        return "best"
+    tie = row["overlaps_best"]
+    if tie is pd.NA or pd.isna(tie):
+        return "? (<3 seeds)"
+    return "not sig. different" if bool(tie) else "worse"
 
 
 def header_line(report: Report) -> str:
     spec, counts = report.data.spec, report.data.counts
-    pending = ", ".join(f"{v} {k}" for k, v in counts.items() if k != "complete" and v)
+    rest = ", ".join(f"{n} {state}" for state, n in counts.items() if state != "complete" and n)
+    steps = spec.get("total_steps")
     return (
-        f"study {report.data.name}: env {spec.get('env', '?')}, {spec.get('total_steps', '?')} env steps per run, "
-        f"objective {spec.get('objective', 'final')}; {counts['complete']} trials complete"
-        + (f" ({pending} not counted)" if pending else "")
+        f"study {report.data.name}: env {spec.get('env', '?')}, "
+        f"{num(steps) if isinstance(steps, int) else '?'} env steps per run, "
+        f"objective {spec.get('objective', 'final')}; {counts.get('complete', 0)} trials complete"
+        + (f" ({rest}: not in the tables)" if rest else "")
     )
 
 
-def print_tables(report: Report, console: Console) -> None:
+def comparison_section(report: Report) -> Section:
+    score = SCORE_NAMES.get(report.score, report.score)
+    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "mean ± std", "AUC"]
+    header += ["env steps/s", "wall s/run", "vs best"]
+    rows = []
+    for _, row in report.comparison.iterrows():
+        rank = int(row["rank"])
+        rows.append(
+            [
+                str(rank),
+                str(row["config"]),
+                str(int(row["n"])),
+                num(row["iqm"]),
+                interval(row),
+                f"{num(row['mean'])} ± {num(row['std'])}",
+                num(row["auc"]),
+                num(row["steps_per_s"]),
+                num(row["wall_s"]),
+                _versus_best(row, rank),
+            ]
+        )
+    note = "'not sig. different': its 95% interval overlaps the best one's"
+    if report.comparison.empty:
+        note = "no configuration has finished yet"
+    elif not report.comparison["ci_meaningful"].all():
+        note += f"; with fewer than {stats.MIN_SEEDS} seeds an interval is not meaningful and is not shown"
+    return Section("comparison (best first)", header, rows, note, left=2)
+
+
+def marginal_section(name: str, table: pd.DataFrame) -> Section:
+    rows = [
+        [
+            format_value(r[name]) if not isinstance(r[name], str) else r[name],
+            str(int(r["n"])),
+            num(r["iqm"]),
+            interval(r),
+            f"{num(r['mean'])} ± {num(r['std'])}",
+            _versus_best(r, 1 if bool(r["best"]) else 2),
+        ]
+        for _, r in table.iterrows()
+    ]
+    header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs best"]
+    note = "each seed is averaged over the other swept parameters first"
+    return Section(f"{name} (averaged over everything else)", header, rows, note)
+
+
+def importance_section(report: Report) -> Section:
+    rows = []
+    for name, value in (report.importance or {}).items():
+        rows.append([name, f"{value:.2f}", "█" * round(20 * value)])
+    return Section(
+        "parameter importance (Optuna, PED-ANOVA)",
+        ["parameter", "importance", ""],
+        rows,
+        report.importance_note,
+    )
+
+
+def lstm_saw_section(report: Report) -> Section:
+    rows = [
+        [
+            str(r["config"]),
+            num(r["seq_len_mean"]),
+            num(r["seq_len_max"]),
+            _pct(r["pad_frac"]),
+            _pct(r["cut_by_episode_end"]),
+            _pct(r["cut_by_max_seq_len"]),
+        ]
+        for _, r in report.lstm_saw.iterrows()
+    ]
+    header = [
+        "configuration",
+        "mean seq len",
+        "max seq len",
+        "padding",
+        "ended by episode end",
+        "cut at max_seq_len",
+    ]
+    note = "real sequence lengths in training (mean over iterations and seeds); padding: share of padded steps"
+    if not rows:
+        note = "no configuration has finished yet"
+    return Section("what the LSTM saw", header, rows, note)
+
+
+def controls_section(report: Report) -> Section | None:
+    if report.controls is None:
+        return None
+    rows = [
+        [
+            str(r["config"]),
+            str(r["control"]),
+            num(r["gain"]),
+            interval(r),
+            "not meaningful" if not r["ci_meaningful"] else ("yes" if r["significant"] else "no"),
+        ]
+        for _, r in report.controls.iterrows()
+    ]
+    header = ["configuration", "memory-off control", "gain (IQM)", "95% CI", "significant"]
+    return Section("gain over the memory-off control (paired by seed)", header, rows, left=2)
+
+
+def sections(report: Report) -> list[Section]:
+    """Every table of the report, in reading order."""
+    out = [comparison_section(report)]
+    out += [marginal_section(name, table) for name, table in report.marginals.items()]
+    out.append(importance_section(report))
+    out.append(lstm_saw_section(report))
+    controls = controls_section(report)
+    if controls is not None:
+        out.append(controls)
+    return out
+
+
+def frame_section(frame: pd.DataFrame, title: str, note: str = "") -> Section:
+    """Any frame (the study list, a study comparison) as a section; its leading text columns align left."""
+    rows = [
+        [num(value) if not isinstance(value, str) else value for value in row] for row in frame.itertuples(index=False)
+    ]
+    left = 0
+    for column in frame.columns:
+        if not frame[column].map(lambda value: isinstance(value, str)).all():
+            break
+        left += 1
+    return Section(title, [str(c) for c in frame.columns], rows, note, left=max(left, 1))
+
+
+# --- terminal -------------------------------------------------------------------------------------
+
+
+def rich_table(section: Section) -> Table:
+    table = Table(title=section.title, title_justify="left", caption=section.note or None, caption_justify="left")
+    for index, column in enumerate(section.header):
+        table.add_column(column, justify="left" if index < section.left else "right", overflow="fold")
+    for row in section.rows:
+        table.add_row(*row)
+    return table
+
+
+def print_sections(console: Console, parts: list[Section]) -> None:
+    for section in parts:
+        if section.rows:
+            console.print(rich_table(section))
+        elif section.note:
+            console.print(f"[bold]{section.title}[/]: {section.note}")
+
+
+def print_report(report: Report, console: Console, full: bool = True) -> None:
+    """The report on the terminal; `full=False` prints only the comparison and the verdict."""
     console.print(f"[bold]{header_line(report)}[/]")
-    for title, header, rows in sections(report):
-        table = Table(title=title, title_justify="left")
-        for column in header:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
+    print_sections(console, sections(report) if full else [comparison_section(report)])
     console.print(f"[bold green]verdict:[/] {report.verdict}")
 
 
+def to_text(report: Report, width: int = 160) -> str:
+    """The terminal tables as plain text (for `--format table --out FILE`)."""
+    buffer = io.StringIO()
+    print_report(report, Console(file=buffer, width=width, color_system=None, highlight=False))
+    return buffer.getvalue()
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
 def to_markdown(report: Report) -> str:
-    lines = [f"# {header_line(report)}", ""]
-    for title, header, rows in sections(report):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-        lines.append("")
-    lines.append(f"**verdict:** {report.verdict}")
-    return "\n".join(lines) + "\n"
+    return _markdown(f"rnnppo report: {header_line(report)}", sections(report), report.verdict)
+
+
+def _markdown(title: str, parts: list[Section], verdict: str = "") -> str:
+    lines = [f"# {title}", ""]
+    for section in parts:
+        lines += [f"## {section.title}", ""]
+        if section.rows:
+            lines += [
+                "| " + " | ".join(_cell(h) for h in section.header) + " |",
+                "|" + "---|" * len(section.header),
+            ]
+            lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in section.rows]
+            lines.append("")
+        if section.note:
+            lines += [f"_{section.note}_", ""]
+    if verdict:
+        lines.append(f"**verdict:** {verdict}")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def runs_frame(report: Report) -> pd.DataFrame:
-    """Every run: one row per configuration and seed (the CSV/JSON export)."""
-    runs = report.data.runs.drop(columns=["rnn_type_"])
-    return runs.assign(study=report.data.name)
+    """Every run, one row per configuration and seed (the CSV and JSON export); list values as text."""
+    runs = report.data.runs.copy()
+    for column in runs.columns:
+        if runs[column].map(lambda v: isinstance(v, tuple | list)).any():
+            runs[column] = runs[column].map(format_value)
+    runs.insert(0, "study", report.data.name)
+    return runs
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+    if frame is None:
+        return None
+    return json.loads(frame.to_json(orient="records", default_handler=str))
 
 
 def to_json(report: Report) -> str:
-    summary = report.comparison.drop(columns=[c for c in report.comparison.columns if c.startswith("_")])
     payload = {
         "study": report.data.name,
         "spec": report.data.spec,
         "counts": report.data.counts,
+        "score": report.score,
         "verdict": report.verdict,
-        "comparison": json.loads(summary.to_json(orient="records")),
-        "runs": json.loads(runs_frame(report).to_json(orient="records")),
+        "cheapest_not_worse": report.cheapest,
+        "comparison": _records(report.comparison),
+        "marginals": {name: _records(table) for name, table in report.marginals.items()},
         "importance": report.importance,
+        "importance_note": report.importance_note,
+        "lstm_saw": _records(report.lstm_saw),
+        "controls": _records(report.controls),
+        "runs": _records(runs_frame(report)),
+        "warnings": report.data.warnings,
     }
-    return json.dumps(payload, indent=2)
+    return json.dumps(_finite(payload), indent=2, default=str, allow_nan=False) + "\n"
 
 
-def to_html(report: Report, images: list[Path]) -> str:
-    parts = [f"<h1>{html.escape(header_line(report))}</h1>", f"<p><b>verdict:</b> {html.escape(report.verdict)}</p>"]
-    for title, header, rows in sections(report):
-        parts.append(
-            f"<h2>{html.escape(title)}</h2><table><tr>"
-            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            + "</tr>"
-        )
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
-    for image in images:
-        data = base64.b64encode(image.read_bytes()).decode("ascii")
-        parts.append(
-            f"<h2>{html.escape(image.stem.replace('_', ' '))}</h2>"
-            f'<img alt="{html.escape(image.stem)}" src="data:image/png;base64,{data}">'
-        )
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%}"
-    )
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:nth-child(-n+2),th{text-align:left}"
+    "th{background:#f3f3f3}caption,.note{color:#666;font-size:90%;text-align:left}img{max-width:100%}"
+    ".verdict{font-size:110%;background:#eef7ee;padding:.6em;border-left:4px solid #4a4}"
+)
+
+
+def _html(title: str, parts: list[Section], verdict: str = "", images: list[Path] | None = None) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if verdict:
+        body.append(f'<p class="verdict"><b>verdict:</b> {html.escape(verdict)}</p>')
+    for section in parts:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.rows:
+            body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in section.header))
+            body.append("</tr></thead><tbody>")
+            for row in section.rows:
+                body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+            body.append("</tbody></table>")
+        if section.note:
+            body.append(f'<p class="note">{html.escape(section.note)}</p>')
+    for image in images or []:
+        data = base64.b64encode(Path(image).read_bytes()).decode("ascii")
+        label = html.escape(Path(image).stem.replace("_", " "))
+        body.append(f'<h2>{label}</h2><img alt="{label}" src="data:image/png;base64,{data}">')
     return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>rnnppo report {html.escape(report.data.name)}'
-        f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def to_html(report: Report, images: list[Path] | None = None) -> str:
+    """One file that opens without network: tables, verdict and the figures inlined as base64 PNG."""
+    return _html(f"rnnppo report: {header_line(report)}", sections(report), report.verdict, images)
 
 
 def render(report: Report, fmt: str, images: list[Path] | None = None) -> str:
+    """The report as text in one of FORMATS (`table` is the plain-text terminal rendering)."""
+    if fmt == "table":
+        return to_text(report)
     if fmt == "markdown":
         return to_markdown(report)
     if fmt == "csv":
@@ -211,5 +368,23 @@ def render(report: Report, fmt: str, images: list[Path] | None = None) -> str:
     if fmt == "json":
         return to_json(report)
     if fmt == "html":
-        return to_html(report, images or [])
-    raise ValueError(f"unknown format {fmt!r}")
+        return to_html(report, images)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def render_frame(frame: pd.DataFrame, title: str, fmt: str, note: str = "") -> str:
+    """A plain frame (e.g. the study comparison) in one of FORMATS."""
+    section = frame_section(frame, title, note)
+    if fmt == "table":
+        buffer = io.StringIO()
+        print_sections(Console(file=buffer, width=200, color_system=None, highlight=False), [section])
+        return buffer.getvalue()
+    if fmt == "markdown":
+        return _markdown(title, [section])
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(_records(frame), indent=2, allow_nan=False) + "\n"
+    if fmt == "html":
+        return _html(title, [section])
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

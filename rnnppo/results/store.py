@@ -1,21 +1,24 @@
-"""Reading sweeps back: studies in a storage, and their runs and learning curves as tidy pandas frames.
+"""Reading sweeps back: the studies in a storage, and one study's runs and learning curves as tidy frames.
 
-The Optuna storage is the source of truth (docs/storage-contract.md); the run folders only add detail
-(fields a storage row lacks). A missing or unreadable run file is reported through `warn` and skipped.
+The Optuna storage is the source of truth (docs/storage-contract.md), so everything here works from a
+storage URL alone. Run folders only add detail: fields the storage lacks (from summary.json) and
+full-resolution learning curves (from metrics.csv; the storage keeps at most 500 points per run). A
+missing or unreadable run file becomes a warning that names it, and the storage's copy is used.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from rnnppo.core.config import format_value
 
@@ -29,8 +32,25 @@ RUN_FIELDS = (
     "train_time_s",
     "env_steps",
 )
-SAW_FIELDS = ("seq_len_mean", "seq_len_max", "pad_frac", "cut_by_episode_end", "cut_by_max_seq_len")
-Warn = Callable[[str], None]
+SAW_FIELDS = (
+    "num_seqs",
+    "seq_len_mean",
+    "seq_len_max",
+    "pad_frac",
+    "pad_frac_max_seq_len",
+    "cut_by_episode_end",
+    "cut_by_max_seq_len",
+    "cut_by_rollout_end",
+)
+CURVE_COLUMNS = ["config", "trial", "seed", "env_steps", "return"]
+STATE_NAMES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.PRUNED: "pruned",
+    TrialState.WAITING: "waiting",
+}
+SPARE = "spare"
 
 
 class ReportError(ValueError):
@@ -39,7 +59,7 @@ class ReportError(ValueError):
 
 @dataclass
 class StudyData:
-    """One study read back: its spec, runs [one row per (trial, seed)], curves, and trial counts."""
+    """One study read back. `runs`: one row per (finished trial, seed); `curves`: one row per curve point."""
 
     name: str
     spec: dict[str, Any]
@@ -48,147 +68,31 @@ class StudyData:
     curves: pd.DataFrame
     counts: dict[str, int]
     study: optuna.Study
-    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # config key -> resolved config
+    """The Optuna study itself (its user attributes hold the spec and provenance)."""
+    trials: list[FrozenTrial]
+    """Every trial but the spares, in any state (importance and counts use them)."""
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Configuration name -> its resolved `TrainConfig.to_dict()` (from the lowest-numbered trial)."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def objective(self) -> str:
+        """The run field the study optimises: `final_return` or `auc`."""
+        return "auc" if self.spec.get("objective") == "auc" else "final_return"
+
+
+# --- storages and studies ---------------------------------------------------------------------------
 
 
 def open_readonly(storage_url: str) -> optuna.storages.BaseStorage:
-    from rnnppo.sweeps.storage import open_storage
+    """Open a storage to read; a SQLite file that does not exist is a ReportError (it is not created)."""
+    from rnnppo.sweeps.storage import mask_url, open_storage
 
+    if storage_url.startswith("sqlite:///"):
+        path = storage_url.split(":///", 1)[1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise ReportError(f"storage {mask_url(storage_url)} does not exist: nothing to report")
     return open_storage(storage_url, heartbeat=False)
-
-
-def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    return [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-
-
-def _counts(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
-    counts = {"complete": 0, "failed": 0, "running": 0, "pruned": 0, "waiting": 0}
-    names = {
-        TrialState.COMPLETE: "complete",
-        TrialState.FAIL: "failed",
-        TrialState.RUNNING: "running",
-        TrialState.PRUNED: "pruned",
-        TrialState.WAITING: "waiting",
-    }
-    for trial in trials:
-        if trial.user_attrs.get("rnnppo_role") == "spare":
-            continue
-        counts[names[trial.state]] += 1
-    return counts
-
-
-def list_studies(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
-    """One row per study: name, env, trial counts, best score and last update."""
-    rows = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-        spec = study.user_attrs.get("rnnppo_spec", {})
-        values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        stamps = [t.datetime_complete or t.datetime_start for t in trials if t.datetime_start]
-        rows.append(
-            {
-                "study": summary.study_name,
-                "env": spec.get("env", "?"),
-                **_counts(trials),
-                "best": max(values) if values else math.nan,
-                "last_update": max(stamps).isoformat(sep=" ", timespec="seconds") if stamps else "",
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def pick_study(storage: optuna.storages.BaseStorage, name: str | None) -> str:
-    """The named study, or the only / most recently updated one; unknown names get a did-you-mean."""
-    import difflib
-
-    names = study_names(storage)
-    if not names:
-        raise ReportError("the storage holds no study yet; run `rnnppo sweep ...` first")
-    if name is not None:
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; studies: {', '.join(names)}"
-            raise ReportError(f"no study named '{name}'{hint}")
-        return name
-    if len(names) == 1:
-        return names[0]
-    listing = list_studies(storage)
-    return str(listing.sort_values("last_update").iloc[-1]["study"])
-
-
-def config_key(params: dict[str, Any], swept: list[str]) -> str:
-    """`max_seq_len=8, lstm_cell_size=64`: how a configuration is named in every table."""
-    if not swept:
-        return "(base config)"
-    return ", ".join(f"{name}={format_value(params.get(name))}" for name in swept)
-
-
-def _read_summary(path: Path, warn: Warn) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        warn(f"run file {path} is missing; using the storage's copy")
-    except (OSError, ValueError) as err:
-        warn(f"run file {path} is unreadable ({type(err).__name__}); using the storage's copy")
-    return None
-
-
-def load_study(
-    storage: optuna.storages.BaseStorage, name: str, results_dir: Path | None = None, warn: Warn | None = None
-) -> StudyData:
-    """Every finished seed run of the study's trials (complete ones, and finished seeds of others)."""
-    from rnnppo.sweeps.space import decode_param
-
-    warn = warn or (lambda message: None)
-    study = optuna.load_study(study_name=name, storage=storage)
-    spec = study.user_attrs.get("rnnppo_spec", {})
-    trials = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("rnnppo_role") != "spare"]
-    swept = list(spec.get("swept") or sorted({k for t in trials for k in t.params}))
-    rows, curve_rows, configs = [], [], {}
-    for trial in trials:
-        if trial.state != TrialState.COMPLETE:
-            continue
-        params = {k: decode_param(k, v) for k, v in trial.params.items()}
-        key = config_key(params, swept)
-        configs.setdefault(key, trial.user_attrs.get("config", {}))
-        rnn_type = trial.user_attrs.get("config", {}).get("rnn_type", params.get("rnn_type", "lstm"))
-        for attr, run in trial.user_attrs.items():
-            if not attr.startswith("run_"):
-                continue
-            seed = int(attr[4:])
-            run = dict(run)
-            if results_dir is not None and run.get("run_dir"):
-                on_disk = _read_summary(Path(results_dir) / run["run_dir"] / "summary.json", warn)
-                for name_ in RUN_FIELDS:
-                    if run.get(name_) is None and on_disk is not None:
-                        run[name_] = on_disk.get(name_)
-            saw = run.get("lstm_saw") or {}
-            rows.append(
-                {
-                    "trial": trial.number,
-                    "config": key,
-                    **params,
-                    "seed": seed,
-                    "rnn_type_": rnn_type,
-                    **{f: _num(run.get(f)) for f in RUN_FIELDS},
-                    **{f: _num(saw.get(f)) for f in SAW_FIELDS},
-                }
-            )
-            for env_steps, value in trial.user_attrs.get(f"curve_{seed}", []):
-                curve_rows.append(
-                    {"config": key, "trial": trial.number, "seed": seed, "env_steps": env_steps, "return": value}
-                )
-    runs = pd.DataFrame(rows, columns=["trial", "config", *swept, "seed", "rnn_type_", *RUN_FIELDS, *SAW_FIELDS])
-    curves = pd.DataFrame(curve_rows, columns=["config", "trial", "seed", "env_steps", "return"])
-    return StudyData(name, spec, swept, runs, curves, _counts(trials), study, configs)
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def storage_for_results(results_dir: Path) -> str:
@@ -201,3 +105,212 @@ def storage_for_results(results_dir: Path) -> str:
     if not (folder / DB_FILE).is_file():
         raise ReportError(f"no {DB_FILE} in {folder}: nothing to report; run a sweep there or pass --storage URL")
     return default_storage_url(folder)
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return list(optuna.get_all_study_names(storage))
+
+
+def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials a report counts: all but spares (a worker race left them without a grid point)."""
+    return [t for t in trials if t.user_attrs.get("rnnppo_role") != SPARE]
+
+
+def trial_counts(trials: list[FrozenTrial]) -> dict[str, int]:
+    counts = dict.fromkeys(STATE_NAMES.values(), 0)
+    for trial in counted(trials):
+        counts[STATE_NAMES[trial.state]] += 1
+    return counts
+
+
+def _last_update(study: optuna.Study, trials: list[FrozenTrial]) -> datetime | None:
+    stamps = [t.datetime_complete or t.datetime_start for t in trials]
+    stamps = [s for s in stamps if s is not None]
+    if stamps:
+        return max(stamps)
+    created = study.user_attrs.get("rnnppo_created")
+    try:
+        return datetime.fromisoformat(created).replace(tzinfo=None) if created else None
+    except (TypeError, ValueError):
+        return None
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
+    """One row per study: name, env, trial counts by state, best objective value, last update."""
+    rows = []
+    for name in study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = counted(study.get_trials(deepcopy=False))
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        values = [v for v in values if math.isfinite(v)]
+        spec = study.user_attrs.get("rnnppo_spec") or {}
+        rows.append(
+            {
+                "study": name,
+                "env": spec.get("env", "?"),
+                **trial_counts(trials),
+                "best": max(values) if values else math.nan,
+                "last_update": _last_update(study, trials),
+            }
+        )
+    columns = ["study", "env", *STATE_NAMES.values(), "best", "last_update"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pick_study(storage: optuna.storages.BaseStorage, name: str | None) -> str:
+    """The named study, or the only / most recently updated one; an unknown name gets a did-you-mean."""
+    names = study_names(storage)
+    if not names:
+        raise ReportError("the storage holds no study: nothing to report; run `rnnppo sweep ...` first")
+    if name is not None:
+        if name in names:
+            return name
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"the studies are: {', '.join(sorted(names))}"
+        raise ReportError(f"no study named '{name}'; {hint}")
+    if len(names) == 1:
+        return names[0]
+    listing = list_studies(storage)
+    listing["order"] = listing["last_update"].map(lambda stamp: stamp or datetime.min)
+    return str(listing.sort_values("order", kind="stable").iloc[-1]["study"])
+
+
+# --- one study --------------------------------------------------------------------------------------
+
+
+def decode(name: str, value: Any) -> Any:
+    """A parameter as Optuna stored it, back to its typed value ("[64,64]" -> (64, 64))."""
+    try:
+        from rnnppo.sweeps.space import decode_param
+    except ImportError:  # the sweeps package is optional for reading: keep the stored value
+        return value
+    return decode_param(name, value)
+
+
+def config_key(params: dict[str, Any], swept: list[str]) -> str:
+    """`max_seq_len=8, lstm_cell_size=64`: how a configuration is named in every table."""
+    if not swept:
+        return "(base config)"
+    return ", ".join(f"{name}={format_value(params.get(name))}" for name in swept)
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _RunFiles:
+    """What a run folder adds to the storage's copy of a run; every problem is a warning naming the file."""
+
+    def __init__(self, results_dir: Path | None, warnings: list[str]):
+        self.results_dir = results_dir
+        self.warnings = warnings
+
+    def folder(self, run: dict[str, Any]) -> Path | None:
+        if self.results_dir is None or not run.get("run_dir"):
+            return None
+        folder = self.results_dir / str(run["run_dir"])
+        if not folder.is_dir():
+            self.warnings.append(f"run folder {folder} is missing; using the storage's copy")
+            return None
+        return folder
+
+    def summary(self, folder: Path) -> dict[str, Any]:
+        path = folder / "summary.json"
+        try:
+            summary = json.loads(path.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError("not a JSON object")
+            return summary
+        except FileNotFoundError:
+            self.warnings.append(f"run file {path} is missing; using the storage's copy")
+        except (OSError, ValueError) as err:
+            self.warnings.append(f"run file {path} is unreadable ({err}); using the storage's copy")
+        return {}
+
+    def curve(self, folder: Path) -> list[tuple[float, float]] | None:
+        path = folder / "metrics.csv"
+        try:
+            metrics = pd.read_csv(path, usecols=["env_steps", "return_mean_100"])
+            points = metrics.astype(float).dropna()
+        except FileNotFoundError:
+            self.warnings.append(f"run file {path} is missing; using the storage's learning curve")
+        except (OSError, ValueError, pd.errors.ParserError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.warnings.append(f"run file {path} is unreadable ({reason}); using the storage's learning curve")
+        else:
+            return list(points.itertuples(index=False, name=None))
+        return None
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Path | None = None) -> StudyData:
+    """Every finished run of the study's complete trials, from the storage, with detail from the run
+    folders under `results_dir` when given. Running, pruned and failed trials are only counted."""
+    study = optuna.load_study(study_name=name, storage=storage)
+    spec = dict(study.user_attrs.get("rnnppo_spec") or {})
+    trials = counted(study.get_trials(deepcopy=False))
+    swept = list(spec.get("swept") or sorted({key for t in trials for key in t.params}))
+    warnings: list[str] = []
+    files = _RunFiles(Path(results_dir) if results_dir is not None else None, warnings)
+    rows, points, configs = [], [], {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.state != TrialState.COMPLETE:
+            continue
+        params = {key: decode(key, value) for key, value in trial.params.items()}
+        key = config_key(params, swept)
+        config = trial.user_attrs.get("config") or {}
+        configs.setdefault(key, config)
+        for attr, stored in trial.user_attrs.items():
+            if not attr.startswith("run_") or not isinstance(stored, dict):
+                continue
+            try:
+                seed = int(attr.removeprefix("run_"))
+            except ValueError:
+                continue
+            run = dict(stored)
+            curve = [tuple(point) for point in trial.user_attrs.get(f"curve_{seed}") or []]
+            folder = files.folder(run)
+            if folder is not None:
+                on_disk = files.summary(folder)
+                for field_name in (*RUN_FIELDS, "lstm_saw"):
+                    if _missing(run.get(field_name)) and not _missing(on_disk.get(field_name)):
+                        run[field_name] = on_disk[field_name]
+                curve = files.curve(folder) or curve
+            saw = run.get("lstm_saw") or {}
+            rows.append(
+                {
+                    "trial": trial.number,
+                    "config": key,
+                    **{n: params.get(n) for n in swept},
+                    "rnn_type": params.get("rnn_type", config.get("rnn_type", "lstm")),
+                    "seed": seed,
+                    **{f: _number(run.get(f)) for f in RUN_FIELDS},
+                    **{f: _number(saw.get(f)) for f in SAW_FIELDS},
+                    "run_dir": run.get("run_dir") or "",
+                }
+            )
+            points += [(key, trial.number, seed, _number(x), _number(y)) for x, y in curve]
+    columns = [
+        "trial",
+        "config",
+        *dict.fromkeys([*swept, "rnn_type"]),
+        "seed",
+        *RUN_FIELDS,
+        *SAW_FIELDS,
+        "run_dir",
+    ]
+    runs = pd.DataFrame(rows, columns=columns)
+    for name_ in swept:
+        values = [row[name_] for row in rows]
+        if any(value is None for value in values):
+            # pandas would turn None into NaN and ints into floats: `encoder_out_size=none` is a value
+            runs[name_] = pd.Series(values, index=runs.index, dtype=object)
+    curves = pd.DataFrame(points, columns=CURVE_COLUMNS)
+    return StudyData(name, spec, swept, runs, curves, trial_counts(trials), study, trials, configs, warnings)

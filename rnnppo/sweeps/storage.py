@@ -64,6 +64,9 @@ def _retry_stale_trials() -> dict:
         return {"heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1)}
 
 
+SCHEMA_RACE_SIGNS = ("duplicate key", "already exists", "UNIQUE constraint failed", "database is locked")
+
+
 def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
     """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError."""
     scheme = check_url(url)
@@ -95,9 +98,9 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
         except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
             reason = str(getattr(err, "orig", None) or err).strip().splitlines()
             first = reason[0] if reason else type(err).__name__
-            # Machines starting together on an empty database race to create Optuna's tables; the
-            # loser sees a duplicate-object error and only has to try again.
-            if attempt < SCHEMA_RACE_RETRIES and ("duplicate key" in first or "already exists" in first):
+            # Processes starting together on an empty database race to create Optuna's tables; the
+            # loser sees a duplicate-object error (or SQLite's lock) and only has to try again.
+            if attempt < SCHEMA_RACE_RETRIES and any(sign in first for sign in SCHEMA_RACE_SIGNS):
                 time.sleep(0.5 + random.random() * (attempt + 1))
                 continue
             raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None

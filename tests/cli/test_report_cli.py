@@ -1,0 +1,196 @@
+"""`rnnppo report` and `rnnppo best` through the command line, on the fixture study: the study list and
+every section, every format to a file and to stdout, plots, storage-only reports, comparison, the
+best-config round trip through `rnnppo train`, and the robustness cases (one line, exit 2, nothing
+written)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from html.parser import HTMLParser
+
+import matplotlib.image
+import optuna
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rnnppo.cli import report_cmd, run_cmds
+from rnnppo.core.config import TrainConfig, load_toml
+from tests.results.fixtures import build_study
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+app = typer.Typer()
+app.command("report")(report_cmd.report)
+app.command("best")(report_cmd.best)
+app.command("train")(run_cmds.train)
+runner = CliRunner()
+BEST = "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm"
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    from rnnppo.cli import common
+
+    # rich wraps at 80 columns off a terminal, splitting the words the tests look for
+    monkeypatch.setattr(common.console, "width", 250)
+    monkeypatch.setattr(common.err_console, "width", 250)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    build_study(folder)
+    build_study(folder, "night2", rnn_types=("lstm",), extras=False, shift={4: -0.25})
+    return folder
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_report_lists_the_studies_and_prints_every_section(results):
+    result = invoke("report", results, "--study", "cue-seqlen")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for expected in (
+        "studies in this storage",
+        "night2",
+        "comparison (best first)",
+        "IQM final return",
+        "not sig. different",
+        "max_seq_len (averaged over everything else)",
+        "lstm_cell_size (averaged",
+        "parameter importance",
+        "what the LSTM saw",
+        "gain over the memory-off control",
+        f"verdict: {BEST} is best",
+    ):
+        assert expected in text, expected
+    assert "12 trials complete (1 failed, 1 running, 1 pruned" in text
+
+
+def test_without_a_study_name_the_latest_study_is_reported(results):
+    result = invoke("report", results)
+    assert result.exit_code == 0, result.output
+    assert "study night2:" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json", "html"])
+def test_every_format_written_with_out_parses(results, tmp_path, fmt):
+    out = tmp_path / "deep" / f"report.{fmt}"
+    result = invoke("report", results, "--study", "cue-seqlen", "--format", fmt, "--out", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    if fmt == "csv":
+        runs = pd.read_csv(out)
+        assert len(runs) == 36 and runs.groupby("config")["seed"].nunique().eq(3).all()
+    elif fmt == "json":
+        assert len(pd.DataFrame(json.loads(text)["runs"])) == 36
+    elif fmt == "html":
+        images = []
+
+        class Images(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                images.extend(value for name, value in attrs if tag == "img" and name == "src")
+
+        Images().feed(text)
+        assert len(images) == 4 and all(src.startswith("data:image/png;base64,") for src in images)
+    else:
+        assert "comparison (best first)" in text and "verdict" in text
+    assert f"wrote {out}" in result.stderr
+
+
+def test_csv_to_stdout_is_clean_for_pandas(results):
+    result = invoke("report", results, "--study", "cue-seqlen", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 36
+
+
+def test_plots_are_written_and_open(results, tmp_path):
+    result = invoke("report", results, "--study", "cue-seqlen", "--plots", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert names == ["heatmap.png", "importance.png", "learning_curves.png", "score_vs_cost.png"]
+    for path in (tmp_path / "plots").glob("*.png"):
+        assert matplotlib.image.imread(path).ndim == 3
+
+
+def test_storage_alone_gives_the_same_runs_as_the_results_folder(results, tmp_path):
+    url = f"sqlite:///{results / 'rnnppo.db'}"
+    with_files = invoke("report", results, "--study", "cue-seqlen", "--format", "csv")
+    alone = invoke("report", "--storage", url, "--study", "cue-seqlen", "--format", "csv")
+    assert with_files.exit_code == alone.exit_code == 0, alone.output
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(with_files.stdout)), pd.read_csv(io.StringIO(alone.stdout)))
+
+
+def test_a_corrupt_run_file_is_a_warning_naming_it_and_the_report_goes_on(results, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    victim = copy / "cue-seqlen" / "0" / "1" / "summary.json"
+    victim.write_text('{"final_return": ')
+    result = invoke("report", copy, "--study", "cue-seqlen")
+    assert result.exit_code == 0, result.output
+    assert f"warning: run file {victim} is unreadable" in result.stderr
+    assert f"verdict: {BEST} is best" in result.stdout
+
+
+def test_compare_shows_the_change_and_its_significance(results):
+    result = invoke("report", results, "--compare", "cue-seqlen", "--compare", "night2")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "max_seq_len=4, lstm_cell_size=16" in line]
+    assert len(lines) == 1 and "yes: worse" in lines[0]
+    comma = invoke("report", results, "--compare", "cue-seqlen,night2", "--format", "csv")
+    frame = pd.read_csv(io.StringIO(comma.stdout))
+    assert len(frame) == 6 and (frame["night2 seeds"] == 3).all()
+
+
+def test_best_exports_a_config_that_train_accepts_unchanged(results, tmp_path):
+    exported = tmp_path / "best.toml"
+    result = invoke("best", results, "--study", "cue-seqlen", "--export", exported)
+    assert result.exit_code == 0, result.output
+    assert f"best of cue-seqlen: {BEST}" in result.stderr
+    config = TrainConfig.from_dict(load_toml(exported))
+    stored = optuna.load_study(study_name="cue-seqlen", storage=f"sqlite:///{results / 'rnnppo.db'}")
+    trial = next(t for t in stored.trials if t.params == {"max_seq_len": 20, "lstm_cell_size": 64, "rnn_type": "lstm"})
+    assert config.to_dict() == trial.user_attrs["config"]
+
+    run = invoke("train", "--config", exported, "--out", tmp_path / "out", "--name", "best")
+    assert run.exit_code == 0, run.output
+    saved = json.loads((tmp_path / "out" / "runs" / "best" / "config.json").read_text())["config"]
+    assert saved == config.to_dict()
+
+
+def test_best_without_export_prints_the_toml(results):
+    result = invoke("best", "--storage", f"sqlite:///{results / 'rnnppo.db'}", "--study", "night2")
+    assert result.exit_code == 0, result.output
+    assert 'env = "rnnppo/CueRecall-v0"' in result.stdout and "max_seq_len = 20" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "{missing}"], "does not exist"),
+        (["report", "{empty}"], "nothing to report"),
+        (["report", "--storage", "sqlite:///{empty}/none.db"], "does not exist"),
+        (["report", "{results}", "--study", "cue-seqlne"], "did you mean 'cue-seqlen'?"),
+        (["report", "{results}", "--format", "pdf"], "--format 'pdf' is unknown"),
+        (["report", "{results}", "--compare", "night2"], "two or more studies"),
+        (["report", "{results}", "--compare", "night2", "--compare", "nope"], "no study named 'nope'"),
+        (["best", "{results}", "--study", "nope"], "no study named 'nope'"),
+        (["best", "{missing}"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(results, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "results": results}
+    out, figures = tmp_path / "report.md", tmp_path / "plots"
+    extra = ["--out", out, "--plots", figures] if args[0] == "report" else ["--export", tmp_path / "b.toml"]
+    result = invoke(*[a.format(**paths) for a in args], *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    assert list((tmp_path / "empty").iterdir()) == []

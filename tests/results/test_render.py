@@ -1,0 +1,186 @@
+"""Every output format parses (CSV with pandas, JSON with json, HTML with html.parser, PNG with
+matplotlib) and carries what it promises: every run for CSV/JSON, embedded figures for HTML."""
+
+from __future__ import annotations
+
+import io
+import json
+from html.parser import HTMLParser
+
+import matplotlib.image
+import optuna
+import pandas as pd
+import pytest
+
+from rnnppo.results import plots
+from rnnppo.results.render import FORMATS, NOT_MEANINGFUL, render, render_frame, sections
+from rnnppo.results.report import build_report, compare_studies
+from rnnppo.results.store import load_study, open_readonly
+from rnnppo.sweeps.storage import default_storage_url
+from tests.results.fixtures import SEEDS, build_study
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    build_study(folder)
+    build_study(folder, "two-seeds", seeds=(0, 1), cells=(64,), rnn_types=("lstm",), extras=False)
+    return folder
+
+
+def report_of(results, name="cue-seqlen"):
+    return build_report(load_study(open_readonly(default_storage_url(results)), name, results))
+
+
+@pytest.fixture(scope="module")
+def report(results):
+    return report_of(results)
+
+
+@pytest.fixture(scope="module")
+def figures(report, tmp_path_factory):
+    return plots.write_all(report, tmp_path_factory.mktemp("plots"))
+
+
+class Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.sources: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.sources += [value for name, value in attrs if name in ("src", "href")]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_csv_has_one_row_per_configuration_and_seed(report):
+    runs = pd.read_csv(io.StringIO(render(report, "csv")))
+    assert len(runs) == 12 * len(SEEDS)
+    assert runs.groupby("config")["seed"].nunique().eq(len(SEEDS)).all()
+    expected = {
+        "study",
+        "trial",
+        "config",
+        "max_seq_len",
+        "lstm_cell_size",
+        "rnn_type",
+        "seed",
+        "final_return",
+    }
+    expected |= {"auc", "steps_per_s", "train_time_s", "seq_len_mean", "pad_frac", "run_dir"}
+    assert expected <= set(runs.columns)
+    assert (runs["study"] == "cue-seqlen").all()
+
+
+def test_json_carries_runs_tables_and_verdict_without_nan(report):
+    text = render(report, "json")
+
+    def no_constants(name):
+        raise AssertionError(f"JSON must not contain {name}")
+
+    payload = json.loads(text, parse_constant=no_constants)
+    assert len(payload["runs"]) == 12 * len(SEEDS) and len(payload["comparison"]) == 12
+    assert payload["verdict"] == report.verdict
+    assert payload["counts"]["failed"] == 1 and payload["counts"]["running"] == 1
+    assert set(payload["marginals"]) == {"max_seq_len", "lstm_cell_size", "rnn_type"}
+    assert payload["cheapest_not_worse"] == report.cheapest
+    assert len(payload["controls"]) == 6 and payload["importance"]
+    frame = pd.DataFrame(payload["runs"])
+    assert frame.groupby("config")["seed"].nunique().eq(len(SEEDS)).all()
+
+
+def test_markdown_has_every_table_and_the_verdict(report):
+    text = render(report, "markdown")
+    for section in sections(report):
+        assert f"## {section.title}" in text
+    assert "| rank | configuration | seeds | IQM final return | 95% CI |" in text
+    assert text.rstrip().endswith(f"**verdict:** {report.verdict}")
+
+
+def test_plain_table_text_has_the_sections_and_the_verdict(report):
+    text = render(report, "table")
+    for title in (
+        "comparison (best first)",
+        "max_seq_len (averaged",
+        "parameter importance",
+        "what the LSTM saw",
+    ):
+        assert title in text
+    assert "gain over the memory-off control" in text and "not sig. different" in text
+    assert "verdict:" in text and "\x1b[" not in text  # no terminal colour codes in a file
+
+
+def test_html_is_self_contained_with_tables_and_embedded_figures(report, figures):
+    parser = Collect()
+    parser.feed(render(report, "html", figures))
+    assert parser.tags.count("table") == len(sections(report))
+    assert parser.tags.count("img") == len(figures) == 4
+    assert parser.sources and all(src.startswith("data:image/png;base64,") for src in parser.sources)
+    assert "link" not in parser.tags and "script" not in parser.tags  # nothing fetched when opened
+    assert report.verdict in "".join(parser.text)
+
+
+def test_every_figure_is_a_readable_png(figures):
+    assert sorted(p.name for p in figures) == sorted(plots.FILES)
+    for path in figures:
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
+
+
+def test_a_single_swept_parameter_gives_no_heatmap_and_small_studies_no_importance(results, tmp_path):
+    made = {p.name for p in plots.write_all(report_of(results, "two-seeds"), tmp_path)}
+    assert made == {"learning_curves.png", "score_vs_cost.png"}
+
+
+def test_tables_say_an_interval_is_not_meaningful_below_three_seeds(results):
+    report = report_of(results, "two-seeds")
+    comparison = sections(report)[0]
+    assert all(row[4] == NOT_MEANINGFUL for row in comparison.rows)
+    assert "fewer than 3 seeds" in comparison.note
+    assert all(row[3] == NOT_MEANINGFUL for row in sections(report)[1].rows)  # the marginal table too
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_study_comparison_renders_in_every_format(results, fmt):
+    storage = open_readonly(default_storage_url(results))
+    frame = compare_studies([load_study(storage, "cue-seqlen"), load_study(storage, "two-seeds")])
+    text = render_frame(frame, "cue-seqlen against two-seeds", fmt)
+    if fmt == "csv":
+        assert len(pd.read_csv(io.StringIO(text))) == len(frame) == 3
+    elif fmt == "json":
+        assert len(json.loads(text)) == 3
+    elif fmt == "html":
+        parser = Collect()
+        parser.feed(text)
+        assert parser.tags.count("tr") == 1 + 3
+    else:
+        assert "cue-seqlen against two-seeds" in text and "significant (two-seeds)" in text
+
+
+def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
+    from rich.console import Console
+
+    from rnnppo.results.report_entry import print_study_report
+
+    buffer = io.StringIO()
+    print_study_report(default_storage_url(results), "cue-seqlen", results, Console(file=buffer, width=250))
+    text = buffer.getvalue()
+    assert "comparison (best first)" in text and "verdict: max_seq_len=20, lstm_cell_size=64" in text
+    assert "what the LSTM saw" not in text
+    assert f"full report (marginals, importance, plots): rnnppo report {results} --study cue-seqlen" in text
+
+
+def test_the_end_of_sweep_summary_never_fails_the_sweep(results):
+    from rich.console import Console
+
+    from rnnppo.results.report_entry import print_study_report
+
+    buffer = io.StringIO()
+    print_study_report(default_storage_url(results), "no-such-study", results, Console(file=buffer, width=250))
+    assert "warning: no report for study no-such-study" in buffer.getvalue()

@@ -1,0 +1,188 @@
+"""The report's conclusions on a study whose truth is known (tests/results/fixtures.py): the comparison,
+marginals, importance, what the LSTM saw, gains over controls, the verdict, and study against study."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import create_trial
+
+from rnnppo.core.config import TrainConfig
+from rnnppo.results.report import (
+    MIN_TRIALS_FOR_IMPORTANCE,
+    build_report,
+    compare_studies,
+    comparison_table,
+    resolved_config,
+    verdict,
+)
+from rnnppo.results.store import ReportError, load_study, open_readonly
+from rnnppo.sweeps.storage import default_storage_url
+from tests.results.fixtures import SEEDS, build_study
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+BEST = "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm"
+TIES = {"max_seq_len=8, lstm_cell_size=64, rnn_type=lstm", "max_seq_len=20, lstm_cell_size=16, rnn_type=lstm"}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    build_study(folder)
+    build_study(folder, "night2", rnn_types=("lstm",), extras=False, shift={4: -0.25})
+    build_study(folder, "two-seeds", seeds=(0, 1), cells=(64,), rnn_types=("lstm",), extras=False)
+    return folder
+
+
+def load(results, name="cue-seqlen", files=True):
+    return load_study(open_readonly(default_storage_url(results)), name, results if files else None)
+
+
+@pytest.fixture(scope="module")
+def report(results):
+    return build_report(load(results))
+
+
+def test_comparison_ranks_configurations_best_first_with_intervals(report):
+    table = report.comparison
+    assert len(table) == 12 and list(table["rank"]) == list(range(1, 13))
+    assert table.iloc[0]["config"] == BEST
+    assert table["iqm"].is_monotonic_decreasing
+    assert (table["n"] == len(SEEDS)).all() and table["ci_meaningful"].all()
+    assert (table["ci_low"] <= table["iqm"]).all() and (table["iqm"] <= table["ci_high"]).all()
+    ties = set(table.loc[table["overlaps_best"].fillna(False).astype(bool), "config"]) - {BEST}
+    assert ties == TIES
+    assert table.loc[table["config"] == BEST, "max_seq_len"].item() == 20
+    assert (table["steps_per_s"] > 0).all() and (table["wall_s"] > 0).all() and table["auc"].notna().all()
+
+
+def test_a_configuration_run_twice_counts_each_seed_once(results, tmp_path):
+    shutil.copytree(results, tmp_path / "copy")
+    study = optuna.load_study(study_name="two-seeds", storage=default_storage_url(tmp_path / "copy"))
+    first = study.trials[0]
+    study.add_trial(
+        create_trial(
+            value=first.value,
+            params=first.params,
+            distributions=first.distributions,
+            user_attrs=first.user_attrs,
+        )
+    )
+    data = load(tmp_path / "copy", "two-seeds")
+    assert len(data.runs) == 2 * 3 + 2  # the CSV keeps every run...
+    table = comparison_table(data)
+    assert (table["n"] == 2).all()  # ...the statistics count seeds
+
+
+def test_marginals_average_each_seed_over_the_other_parameters(report):
+    assert list(report.marginals) == ["max_seq_len", "lstm_cell_size", "rnn_type"]
+    seq_len = report.marginals["max_seq_len"]
+    assert list(seq_len["max_seq_len"]) == ["4", "8", "20"]
+    assert (seq_len["n"] == len(SEEDS)).all()
+    assert seq_len.loc[seq_len["best"], "max_seq_len"].item() == "20"
+    assert not bool(seq_len.set_index("max_seq_len").loc["4", "overlaps_best"])
+    memory = report.marginals["rnn_type"].set_index("rnn_type")
+    assert memory.loc["lstm", "iqm"] > memory.loc["none", "iqm"]
+
+
+def test_importance_ranks_the_parameters_with_enough_trials(report, results):
+    assert report.importance is not None and report.importance_note == ""
+    assert set(report.importance) == {"max_seq_len", "lstm_cell_size", "rnn_type"}
+    assert sum(report.importance.values()) == pytest.approx(1.0)
+    assert report.importance["lstm_cell_size"] < max(report.importance["max_seq_len"], report.importance["rnn_type"])
+    small = build_report(load(results, "two-seeds"))
+    assert small.importance is None
+    assert f"{MIN_TRIALS_FOR_IMPORTANCE} or more finished trials" in small.importance_note
+
+
+def test_lstm_saw_follows_the_comparison_order(report):
+    saw = report.lstm_saw.set_index("config")
+    assert list(saw.index) == list(report.comparison["config"])
+    assert saw.loc[BEST, "seq_len_mean"] == pytest.approx(9.0)
+    assert saw.loc["max_seq_len=4, lstm_cell_size=16, rnn_type=lstm", "pad_frac"] == pytest.approx(0.1)
+
+
+def test_each_memory_configuration_is_paired_with_its_memory_off_control(report):
+    controls = report.controls.set_index("config")
+    assert len(controls) == 6
+    for config, row in controls.iterrows():
+        assert row["control"] == config.replace("rnn_type=lstm", "rnn_type=none")
+    assert (controls["pairs"] == len(SEEDS)).all()
+    assert controls["significant"].all() and (controls["ci_low"] > 0).all()
+    assert controls.loc[BEST, "gain"] == pytest.approx(0.75, abs=0.05)
+
+
+def test_no_controls_without_memory_off_trials(results):
+    assert build_report(load(results, "night2")).controls is None
+
+
+def test_verdict_names_the_best_the_ties_and_the_cheapest(report):
+    assert report.verdict.startswith(f"{BEST} is best (IQM ")
+    assert "max_seq_len=8 and lstm_cell_size=16 are within its confidence interval" in report.verdict
+    assert "the cheapest not significantly worse is max_seq_len=8 (" in report.verdict
+    assert report.cheapest == "max_seq_len=8, lstm_cell_size=64, rnn_type=lstm"
+
+
+def test_with_fewer_than_three_seeds_intervals_are_not_meaningful(results):
+    report = build_report(load(results, "two-seeds"))
+    assert not report.comparison["ci_meaningful"].any()
+    assert report.comparison["overlaps_best"].isna().all()
+    assert "fewer than 3 seeds" in report.verdict and "not meaningful" in report.verdict
+    assert report.cheapest is None
+
+
+def test_verdict_without_finished_trials_counts_the_rest():
+    empty = pd.DataFrame(columns=["config", "iqm"])
+    assert verdict(empty, {"complete": 0, "running": 2, "failed": 1}) == (
+        "no finished configuration yet (2 running, 1 failed)"
+    )
+
+
+def test_an_auc_objective_ranks_by_auc(results):
+    data = load(results)
+    data = dataclasses.replace(data, spec={**data.spec, "objective": "auc"})
+    report = build_report(data)
+    assert report.score == "auc"
+    best_runs = data.runs[data.runs["config"] == report.comparison.iloc[0]["config"]]
+    assert report.comparison.iloc[0]["iqm"] == pytest.approx(best_runs["auc"].mean())
+
+
+def test_compare_lines_up_the_same_configurations_and_flags_significant_changes(results):
+    table = compare_studies([load(results), load(results, "night2")]).set_index("config")
+    assert len(table) == 6  # night2 fixed rnn_type=lstm: it shares the six lstm configurations
+    assert all(key.endswith("rnn_type=lstm") for key in table.index)
+    worse = table[table.index.str.startswith("max_seq_len=4,")]
+    assert (worse["significant (night2)"] == "yes: worse").all()
+    assert worse["change (night2)"].to_numpy() == pytest.approx([-0.25, -0.25])
+    same = table[~table.index.str.startswith("max_seq_len=4,")]
+    assert (same["significant (night2)"] == "no").all()
+    assert (table["cue-seqlen seeds"] == 3).all() and (table["night2 seeds"] == 3).all()
+
+
+def test_compare_with_fewer_than_three_seeds_says_so(results):
+    table = compare_studies([load(results, "night2"), load(results, "two-seeds")])
+    assert len(table) == 3
+    assert (table["significant (two-seeds)"] == "not meaningful (<3 seeds)").all()
+
+
+def test_resolved_config_is_the_trials_exact_config(results):
+    data = load(results)
+    config = resolved_config(data, BEST)
+    assert config == TrainConfig.from_dict(data.configs[BEST])
+    assert (config.max_seq_len, config.lstm_cell_size, config.env_kwargs) == (20, 64, {"cue_distance": 3})
+
+
+def test_resolved_config_without_a_config_attribute_uses_the_base_config(tmp_path):
+    sweep = build_study(tmp_path, extras=False, store_config=False)
+    data = load(tmp_path, sweep.name)
+    assert data.configs[BEST] == {}
+    config = resolved_config(data, BEST)
+    assert (config.max_seq_len, config.lstm_cell_size, config.rnn_type) == (20, 64, "lstm")
+    assert config.total_steps == 256 and config.env_kwargs == {"cue_distance": 3} and config.seed == 0
+    foreign = dataclasses.replace(data, spec={k: v for k, v in data.spec.items() if k != "base_config"})
+    with pytest.raises(ReportError, match="stored no resolved configuration"):
+        resolved_config(foreign, BEST)
