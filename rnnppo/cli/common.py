@@ -16,7 +16,6 @@ from rich.markup import escape
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, load_toml, parse_overrides
 
 
-
 def piped_width(stream: object = None) -> int | None:
     """Wide tables stay readable when output goes to a file or a pipe (rich would assume 80 columns):
     None (rich's own detection) on a terminal or when COLUMNS is set, else 160."""

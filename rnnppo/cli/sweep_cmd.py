@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from pathlib import Path
@@ -299,21 +298,8 @@ def _print_outcome(spec, outcome) -> None:
         console.print(f"  [red]{error}[/]")
     if outcome.interrupted:
         console.print("finished trials are kept; run the same command again to resume the study")
-    try:
-        from rnnppo.results.report_entry import print_study_report
-    except ImportError:
-        _fallback_table(spec, outcome.trials)
-        return
+    from rnnppo.results.report_entry import print_study_report
+
     print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
-
-
-def _fallback_table(spec, trials: list[FrozenTrial]) -> None:
-    finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
-    finished.sort(key=lambda t: t.value, reverse=True)
-    table = Table(title="trials, best first", title_justify="left")
-    names = list(spec.space.swept_names)
-    for name in ["#", *names, "score"]:
-        table.add_column(name)
-    for trial in finished:
-        table.add_row(str(trial.number), *[str(trial.params.get(n)) for n in names], f"{trial.value:.2f}")
-    console.print(table)
+    if outcome.interrupted:
+        raise typer.Exit(130)  # the shell's code for Ctrl-C, so scripts can tell a stop from a finish

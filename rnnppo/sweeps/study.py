@@ -192,6 +192,8 @@ def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tup
     sampler = make_sampler(sampler_name, spec.sampler_seed)
     pruner = make_pruner(spec.pruner, iterations_per_run(base) * len(spec.seeds))
     new_spec = spec.stored_spec()
+    if spec.warm_start and spec.warm_start not in optuna.get_all_study_names(storage=storage):
+        raise SweepError(f"--warm-start study {spec.warm_start!r} does not exist in this storage")
     try:
         study = optuna.create_study(
             storage=storage,

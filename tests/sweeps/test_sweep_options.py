@@ -1,0 +1,151 @@
+"""`rnnppo sweep` options beyond the grid: extending a finished study, --warm-start, a seeded sampler,
+--timeout, and a clean stop on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from rnnppo.cli.app import app
+
+runner = CliRunner()
+TINY = [
+    "num_envs=2",
+    "rollout_len=16",
+    "fcnet_hiddens=[8]",
+    "cell=4",
+    "minibatch_size=16",
+    "num_epochs=1",
+    "eval_episodes=1",
+]
+ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
+
+
+def sweep(out: Path, study: str, *words: str):
+    result = runner.invoke(app, ["sweep", *words, *TINY, *ENV, "--out", str(out), "--study", study])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def trials(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{out / 'rnnppo.db'}").trials
+
+
+def done(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials(out, study) if t.state == TrialState.COMPLETE]
+
+
+def test_a_finished_study_is_extended_by_a_larger_trials_count(tmp_path):
+    words = ["lr=1e-4..1e-2:log", "--sampler", "random"]
+    sweep(tmp_path, "ext", *words, "--trials", "2")
+    first = {t.number: (t.params, t.value) for t in done(tmp_path, "ext")}
+    assert len(first) == 2
+
+    sweep(tmp_path, "ext", *words, "--trials", "3")
+    after = done(tmp_path, "ext")
+    assert len(after) == 3
+    assert {t.number: (t.params, t.value) for t in after if t.number in first} == first, "old trials untouched"
+
+    sweep(tmp_path, "ext", *words, "--trials", "3")
+    assert len(done(tmp_path, "ext")) == 3, "the same count again runs nothing"
+
+
+def test_the_same_spec_and_sampler_seed_suggest_the_same_configurations(tmp_path):
+    words = ["lr=1e-4..1e-2:log", "gamma=0.9..0.999", "--sampler", "tpe", "--trials", "3", "--sampler-seed", "7"]
+    sweep(tmp_path / "a", "tpe", *words)
+    sweep(tmp_path / "b", "tpe", *words)
+
+    def suggested(out: Path) -> list[dict]:
+        return [t.params for t in sorted(trials(out, "tpe"), key=lambda t: t.number)]
+
+    assert suggested(tmp_path / "a") == suggested(tmp_path / "b")
+    assert len({t["lr"] for t in suggested(tmp_path / "a")}) == 3
+    other = tmp_path / "c"
+    sweep(other, "tpe", *words[:-1], "8")
+    assert suggested(other) != suggested(tmp_path / "a"), "another sampler seed, other suggestions"
+
+
+def test_warm_start_runs_the_other_studys_best_configurations_first(tmp_path):
+    sweep(tmp_path, "first", "seq_len=2,4,8", "--seeds", "1")
+    ranked = sorted(done(tmp_path, "first"), key=lambda t: t.value, reverse=True)
+    best = ranked[0].params["max_seq_len"]
+
+    sweep(tmp_path, "second", "seq_len=2..8", "--sampler", "random", "--trials", "1", "--warm-start", "first")
+    (trial,) = done(tmp_path, "second")
+    assert trial.number == 0 and trial.params["max_seq_len"] == best
+    waiting = [t for t in trials(tmp_path, "second") if t.state == TrialState.WAITING]
+    queued = [t.system_attrs["fixed_params"]["max_seq_len"] for t in waiting]
+    assert queued == [t.params["max_seq_len"] for t in ranked[1:3]], "the next best wait their turn"
+
+
+def test_warm_start_from_a_missing_study_exits_2_and_creates_nothing(tmp_path):
+    result = runner.invoke(
+        app, ["sweep", "seq_len=2..8", "--warm-start", "nope", *TINY, *ENV, "--out", str(tmp_path), "--study", "s"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "nope" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert optuna.get_all_study_names(storage=f"sqlite:///{tmp_path / 'rnnppo.db'}") == [], "no study created"
+
+
+def test_a_time_budget_stops_starting_trials_and_still_reports(tmp_path):
+    began = time.monotonic()
+    result = sweep(tmp_path, "budget", "seq_len=2..64", "--sampler", "random", "--trials", "500", "--timeout", "10")
+    took = time.monotonic() - began
+    finished = done(tmp_path, "budget")
+    assert len(finished) < 500
+    assert took < 10 + 20, "no trial starts that cannot finish inside the budget (a tiny trial takes well under 1 s)"
+    if finished:  # none when starting the worker took the whole budget on a loaded machine
+        assert "comparison" in result.output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_cleanly_keeps_finished_trials_and_the_next_run_finishes(tmp_path):
+    command = [
+        sys.executable,
+        "-c",
+        "from rnnppo.cli.app import main; main()",
+        "sweep",
+        "seq_len=2,3,4,5,6,7",
+        *[w for w in TINY if w.split("=")[0] not in ("num_envs", "rollout_len", "minibatch_size")],
+        "num_envs=8",
+        "rollout_len=32",
+        "minibatch_size=64",
+        *ENV[:-1],
+        "6000",
+        "--out",
+        str(tmp_path),
+        "--study",
+        "sigint",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while len(list((tmp_path / "sigint").glob("*/0/summary.json"))) < 1:
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("the sweep did not finish its first trial")
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the second trial
+        os.kill(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    assert "kept" in output.lower() or "interrupted" in output.lower(), output
+    kept = {t.params["max_seq_len"] for t in done(tmp_path, "sigint")}
+    assert kept, "the finished trial is kept"
+
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    after = done(tmp_path, "sigint")
+    assert sorted(t.params["max_seq_len"] for t in after) == [2, 3, 4, 5, 6, 7], "each point once"
