@@ -7,8 +7,10 @@ unmasked: use `mask_url` for anything printed or written.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -16,8 +18,23 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage
 
-HEARTBEAT_INTERVAL_S = 5
-GRACE_PERIOD_S = 20
+
+def _heartbeat_interval() -> int:
+    """Seconds between a running trial's heartbeats; RNNPPO_HEARTBEAT_S overrides the default 5 (tests
+    use 1 so that a dead worker is noticed in seconds). A trial is stale after 4 missed heartbeats."""
+    raw = os.environ.get("RNNPPO_HEARTBEAT_S", "5")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        print(f"error: RNNPPO_HEARTBEAT_S={raw!r} must be a whole number of seconds >= 1", file=sys.stderr)
+        raise SystemExit(2)
+    return value
+
+
+HEARTBEAT_INTERVAL_S = _heartbeat_interval()
+GRACE_PERIOD_S = 4 * HEARTBEAT_INTERVAL_S
 DB_FILE = "rnnppo.db"
 SCHEMA_RACE_RETRIES = 5
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "mysql+pymysql")

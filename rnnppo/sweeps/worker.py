@@ -14,6 +14,7 @@ import signal
 import socket
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from rnnppo.core.trainer import train
-from rnnppo.sweeps.storage import open_storage, quiet_optuna
+from rnnppo.sweeps.storage import HEARTBEAT_INTERVAL_S, open_storage, quiet_optuna
 from rnnppo.sweeps.study import (
     QUEUED,
     SPARE,
@@ -185,7 +186,25 @@ def run_worker(spec: SweepSpec, child: bool = True) -> None:
     grid = resolve_sampler_name(spec.sampler, spec.space) == "grid"
     objective = Objective(spec, grid)
     durations: list[float] = []
-    while budget_left(study, spec, grid, statistics.fmean(durations) if durations else None):
-        began = time.monotonic()
-        study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
-        durations.append(time.monotonic() - began)
+    while True:
+        if budget_left(study, spec, grid, statistics.fmean(durations) if durations else None):
+            began = time.monotonic()
+            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            durations.append(time.monotonic() - began)
+            continue
+        if not others_running(study, spec):
+            break
+        # Nothing left to start, but other workers (here or on other machines) still hold trials: stay
+        # until they finish, so that a trial whose worker died (no heartbeat for GRACE_PERIOD_S) is
+        # failed and retried by this surviving worker instead of being left unfinished.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        time.sleep(HEARTBEAT_INTERVAL_S)
+
+
+def others_running(study: optuna.Study, spec: SweepSpec) -> bool:
+    """Whether trials of other workers are still running and the time budget allows waiting for them."""
+    if spec.timeout_s is not None and time.time() - spec.started_at >= spec.timeout_s:
+        return False
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))

@@ -6,9 +6,12 @@ missing server is a failure rather than a silent skip.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -53,31 +56,33 @@ def grid_points(url: str, name: str) -> list[tuple]:
     return sorted((t.params["max_seq_len"], t.params["encoder_out_size"]) for t in done)
 
 
-def test_two_machines_share_one_grid_and_run_each_point_once(url, tmp_path):
-    name = study_name()
-    command = [
+def sweep_command(name: str, url: str, *words: str) -> list[str]:
+    return [
         sys.executable,
         "-c",
         "from rnnppo.cli.app import main; main()",
         "sweep",
-        *GRID,
-        *TINY,
-        *ENV,
+        *words,
         "--study",
         name,
         "--storage",
         url,
     ]
-    # Two independent coordinators with their own results folders stand in for two machines.
+
+
+def test_three_machines_started_together_run_each_grid_point_once(url, tmp_path):
+    name = study_name()
+    command = sweep_command(name, url, "seq_len=2,4,8", "emb=4,8", *TINY, *ENV)
+    # Independent coordinators with their own results folders stand in for three machines.
     machines = [
         subprocess.Popen(
             [*command, "--out", str(tmp_path / f"m{i}")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        for i in range(2)
+        for i in range(3)
     ]
     outputs = [m.communicate(timeout=300)[0] for m in machines]
-    assert [m.returncode for m in machines] == [0, 0], outputs
-    assert grid_points(url, name) == [(2, 4), (2, 8), (4, 4), (4, 8)]
+    assert [m.returncode for m in machines] == [0, 0, 0], outputs
+    assert grid_points(url, name) == [(2, 4), (2, 8), (4, 4), (4, 8), (8, 4), (8, 8)]
     study = optuna.load_study(study_name=name, storage=url)
     workers = {
         (t.user_attrs["worker"]["host"], t.user_attrs["worker"]["pid"])
@@ -85,6 +90,72 @@ def test_two_machines_share_one_grid_and_run_each_point_once(url, tmp_path):
         if t.state == TrialState.COMPLETE
     }
     assert len(workers) >= 1
+    study = optuna.load_study(study_name=name, storage=url)
+    assert len(study.trials) == 6, "no duplicates, no spares left behind"
+
+    # The report from the storage alone (no results folder) matches the trials.
+    result = CliRunner().invoke(app, ["report", "--storage", url, "--study", name, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["runs"]
+    stored = {
+        (t.params["max_seq_len"], t.params["encoder_out_size"], seed): t.user_attrs[f"run_{seed}"]["final_return"]
+        for t in study.trials
+        for seed in (0, 1)
+    }
+    reported = {(r["max_seq_len"], r["encoder_out_size"], r["seed"]): r["final_return"] for r in rows}
+    assert reported == stored
+
+
+def test_a_machine_killed_mid_trial_has_its_trial_retried_by_a_survivor(url, tmp_path):
+    """Machine A is SIGKILLed during a trial while machine B works on; A's trial has no heartbeat any
+    more, so B fails it and runs it again (Optuna's heartbeat + retry callback)."""
+    name = study_name()
+    words = ["seq_len=2,4,8", "emb=4,8", *TINY, "--env", "rnnppo/CueRecall-v0", "env.cue_distance=2"]
+    command = sweep_command(name, url, *words, "--steps", "3000", "--seeds", "1")
+    env = {**os.environ, "RNNPPO_HEARTBEAT_S": "1"}
+    first = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "a")],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while not running_trials(url, name):
+            if time.monotonic() > deadline or first.poll() is not None:
+                pytest.fail("machine A never started a trial")
+            time.sleep(0.2)
+        second = subprocess.Popen(
+            [*command, "--out", str(tmp_path / "b")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        time.sleep(1.0)
+        killed = running_trials(url, name)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    output = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, output
+
+    study = optuna.load_study(study_name=name, storage=url)
+    assert grid_points(url, name) == [(2, 4), (2, 8), (4, 4), (4, 8), (8, 4), (8, 8)], "every point once"
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed, "the killed trial is marked failed"
+    retried = {t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) for t in study.trials}
+    assert {t.number for t in failed} <= retried, "and run again"
+    assert killed, "A held a trial when it was killed"
+
+
+def running_trials(url: str, name: str) -> list[int]:
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError:
+        return []
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
 
 
 def test_jobs_2_against_postgres_and_the_password_never_printed(url, tmp_path):
