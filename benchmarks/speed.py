@@ -1,14 +1,24 @@
-"""Speed benchmark: end-to-end env steps per second of training, rnnppo against sb3-contrib's RecurrentPPO.
+"""Speed benchmark: rnnppo against sb3-contrib's RecurrentPPO, where rnnppo's time goes, and how its
+cost grows with max_seq_len, lstm_cell_size and num_envs.
 
     pip install -e '.[bench]'
-    python benchmarks/speed.py                 # 50k env steps each, 1 torch thread
-    python benchmarks/speed.py --steps 100000 --threads 2
+    python benchmarks/speed.py                              # all parts, 50k env steps, 3 repeats
+    python benchmarks/speed.py --part compare --repeats 5   # only the side-by-side table
+    python benchmarks/speed.py --part scaling --scaling-steps 20000
+    python benchmarks/speed.py --device cuda                # rnnppo on the GPU (sb3-contrib stays on the CPU)
 
-Both train recurrent PPO on StatelessCartPole with the same shape of work: 8 envs, 128-step rollouts,
-4 epochs, minibatches of 256 steps, an MLP encoder [64], an LSTM of 64 cells (sb3-contrib: separate
-actor and critic LSTMs, its default; rnnppo: shared, its default), sequences of at most 16 steps for
-rnnppo (sb3-contrib pads whole episodes instead). Each run happens in a fresh process so peak memory
-(max RSS) is its own. Prints a table and the ratio; asserts nothing.
+Matched settings (the issue's anchor): 8 envs; rollouts of 128 steps per env (sb3 n_steps=128);
+minibatches of 256 env steps (sb3 batch_size=256; rnnppo cuts them into whole sequences of at most
+max_seq_len=16 steps, sb3-contrib pads whole episodes instead); 4 epochs; an MLP encoder [64] and an
+LSTM of 64 cells, with a separate critic encoder + LSTM on both sides (sb3 enable_critic_lstm=True, its
+default; rnnppo vf_share_layers=false, its default); 1 torch thread; no evaluation episodes.
+
+Every run is a fresh process (so peak RSS is its own), the two trainers alternate within each repeat,
+and the table shows the median of the repeats. The breakdown splits rnnppo's wall time into env
+stepping, policy forward in the rollout, the rest of the rollout, chunking (GAE + sequences), the
+update (forward + backward + optimizer) and everything else (logging, setup). The bounds are
+measured in the same sitting: raw vectorised env stepping with random actions, and the policy's
+single-step forward alone on a batch of 8. Prints markdown tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,34 +30,43 @@ import subprocess
 import sys
 import time
 
+ENVS = {"StatelessCartPole": "rnnppo/StatelessCartPole-v0", "CartPole-v1": "CartPole-v1"}
+MATCHED = {
+    "num_envs": 8,
+    "rollout_len": 128,
+    "num_epochs": 4,
+    "minibatch_size": 256,
+    "fcnet_hiddens": (64,),
+    "lstm_cell_size": 64,
+    "max_seq_len": 16,
+    "eval_episodes": 0,
+}
 
-def run_rnnppo(steps: int, threads: int, extra: list[str]) -> dict:
-    from rnnppo.core.config import build_config, parse_overrides
+
+def rnnppo_config(env: str, steps: int, threads: int, device: str, overrides: dict):
+    from rnnppo.core.config import build_config
+
+    settings = {**MATCHED, "env": env, "total_steps": steps, "num_threads": threads, **overrides}
+    if device != "cpu":
+        settings["device"] = device
+    return build_config(settings)
+
+
+def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict) -> dict:
     from rnnppo.core.trainer import train
 
-    config = build_config(
-        {
-            "env": "rnnppo/StatelessCartPole-v0",
-            "total_steps": steps,
-            "num_envs": 8,
-            "rollout_len": 128,
-            "num_epochs": 4,
-            "minibatch_size": 256,
-            "fcnet_hiddens": (64,),
-            "lstm_cell_size": 64,
-            "max_seq_len": 16,
-            "num_threads": threads,
-            "eval_episodes": 0,
-            **parse_overrides(extra),
-        }
-    )
+    config = rnnppo_config(env, steps, threads, device, overrides)
     began = time.perf_counter()
     result = train(config)
     wall = time.perf_counter() - began
-    return {"env_steps": result.summary["env_steps"], "wall_s": wall}
+    parts = {
+        key: sum(row[key] for row in result.metrics)
+        for key in ("time_rollout", "time_rollout_env", "time_rollout_policy", "time_chunking", "time_update")
+    }
+    return {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
 
 
-def run_sb3(steps: int, threads: int) -> dict:
+def run_sb3(env: str, steps: int, threads: int) -> dict:
     import gymnasium as gym
     import torch
     from sb3_contrib import RecurrentPPO
@@ -57,10 +76,10 @@ def run_sb3(steps: int, threads: int) -> dict:
 
     builtin_envs.register()
     torch.set_num_threads(threads)
-    env = make_vec_env(lambda: gym.make("rnnppo/StatelessCartPole-v0"), n_envs=8, seed=0)
+    vec = make_vec_env(lambda: gym.make(env), n_envs=8, seed=0)
     model = RecurrentPPO(
         "MlpLstmPolicy",
-        env,
+        vec,
         n_steps=128,
         batch_size=256,
         n_epochs=4,
@@ -75,42 +94,181 @@ def run_sb3(steps: int, threads: int) -> dict:
     return {"env_steps": int(model.num_timesteps), "wall_s": wall}
 
 
-def child(which: str, steps: int, threads: int, extra: list[str]) -> None:
-    result = run_rnnppo(steps, threads, extra) if which == "rnnppo" else run_sb3(steps, threads)
+def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dict:
+    """Raw vectorised env stepping with random actions, and the policy's one-step forward alone."""
+    import numpy as np
+    import torch
+
+    from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.trainer import build_policy
+
+    torch.set_num_threads(threads)
+    config = rnnppo_config(env, 10_000, threads, device, {})
+    vec = make_vector_env(config, config.num_envs, 0)
+    vec.action_space.seed(0)
+    steps, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        vec.step(vec.action_space.sample())
+        steps += config.num_envs
+    env_rate = steps / (time.perf_counter() - began)
+    vec.close()
+
+    obs_space, action_space = describe_spaces(config)
+    policy, head, obs_dim = build_policy(config, obs_space, action_space)
+    dev = torch.device(device if device != "auto" else "cpu")
+    policy.to(dev)
+    n = config.num_envs
+    obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32), device=dev)
+    prev_action = torch.zeros(n, head.prev_action_dim, device=dev)
+    prev_reward = torch.zeros(n, device=dev)
+    state = policy.initial_state(n, dev)
+    calls, began = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - began < seconds:
+            dist_inputs, _, state = policy.step(obs, prev_action, prev_reward, state)
+            action, _ = head.sample(dist_inputs, policy.log_std)
+            action.cpu().numpy()
+            calls += 1
+    forward_rate = calls * n / (time.perf_counter() - began)
+    return {"env_only_steps_per_s": env_rate, "forward_only_steps_per_s": forward_rate}
+
+
+def child(args: argparse.Namespace) -> None:
+    from rnnppo.core.config import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.child == "rnnppo":
+        result = run_rnnppo(args.env, args.steps, args.threads, args.device, overrides)
+    elif args.child == "sb3":
+        result = run_sb3(args.env, args.steps, args.threads)
+    else:
+        result = run_bounds(args.env, args.threads, args.device)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def measure(which: str, steps: int, threads: int, extra: list[str]) -> dict:
-    command = [sys.executable, __file__, "--child", which, "--steps", str(steps), "--threads", str(threads), *extra]
+def measure(which: str, env: str, steps: int, threads: int, device: str, overrides: list[str]) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        which,
+        "--env",
+        env,
+        "--steps",
+        str(steps),
+        "--threads",
+        str(threads),
+        "--device",
+        device,
+        *overrides,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
+def rate(run: dict) -> float:
+    return run["env_steps"] / run["wall_s"]
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median env steps/s (so its memory and breakdown belong to one real run)."""
+    ordered = sorted(runs, key=rate)
+    return ordered[len(ordered) // 2]
+
+
+def compare(args: argparse.Namespace) -> dict[str, dict]:
+    medians: dict[str, dict] = {}
+    for label, env in ENVS.items():
+        runs: dict[str, list[dict]] = {"sb3": [], "rnnppo": []}
+        for _ in range(args.repeats):
+            for which in ("sb3", "rnnppo"):
+                runs[which].append(measure(which, env, args.steps, args.threads, args.device, args.overrides))
+        bounds = measure("bounds", env, 0, args.threads, args.device, [])
+        sb3, ours = median_run(runs["sb3"]), median_run(runs["rnnppo"])
+        medians[label] = {"sb3": sb3, "rnnppo": ours, "bounds": bounds, "all": runs}
+        print(f"\n## {label} ({env}): {args.steps:,} env steps, {args.threads} torch thread(s), ", end="")
+        print(f"median of {args.repeats}")
+        print("| trainer | env steps/s (median) | all runs | peak RSS MB |")
+        print("|---|---:|---|---:|")
+        for which, name in (("sb3", "sb3-contrib RecurrentPPO (cpu)"), ("rnnppo", f"rnnppo train ({args.device})")):
+            every = ", ".join(f"{rate(r):,.0f}" for r in runs[which])
+            best = median_run(runs[which])
+            print(f"| {name} | {rate(best):,.0f} | {every} | {best['peak_rss_mb']:.0f} |")
+        print(f"\nrnnppo / sb3-contrib: **{rate(ours) / rate(sb3):.2f}x** env steps/s; ", end="")
+        print(f"peak RSS {ours['peak_rss_mb']:.0f} vs {sb3['peak_rss_mb']:.0f} MB")
+    return medians
+
+
+def breakdown(medians: dict[str, dict]) -> None:
+    print("\n## Where rnnppo's time goes (the median run of each env, fractions of wall time)")
+    print("| env | env stepping | policy forward (rollout) | rest of rollout | chunking (GAE, sequences) ", end="")
+    print("| update | other |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, m in medians.items():
+        r = m["rnnppo"]
+        wall = r["wall_s"]
+        rest = r["time_rollout"] - r["time_rollout_env"] - r["time_rollout_policy"]
+        other = wall - r["time_rollout"] - r["time_chunking"] - r["time_update"]
+        cells = [r["time_rollout_env"], r["time_rollout_policy"], rest, r["time_chunking"], r["time_update"], other]
+        print(f"| {label} | " + " | ".join(f"{c / wall:.0%}" for c in cells) + " |")
+    print("\n## Rollout throughput against its bounds (same sitting)")
+    print(
+        "| env | rollout-only steps/s | env stepping alone (random actions) | policy forward alone | "
+        "rollout / tighter bound |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for label, m in medians.items():
+        r, b = m["rnnppo"], m["bounds"]
+        rollout_rate = r["env_steps"] / r["time_rollout"]
+        tighter = min(b["env_only_steps_per_s"], b["forward_only_steps_per_s"])
+        print(
+            f"| {label} | {rollout_rate:,.0f} | {b['env_only_steps_per_s']:,.0f} | "
+            f"{b['forward_only_steps_per_s']:,.0f} | {rollout_rate / tighter:.0%} |"
+        )
+
+
+def scaling(args: argparse.Namespace) -> None:
+    env = ENVS["StatelessCartPole"]
+    axes = {
+        "max_seq_len": [4, 8, 16, 32, 64],
+        "lstm_cell_size": [32, 64, 128, 256],
+        "num_envs": [1, 8, 32, 64],
+    }
+    for name, values in axes.items():
+        print(f"\n## Scaling over {name} (StatelessCartPole, {args.scaling_steps:,} env steps, others as matched)")
+        print(f"| {name} | env steps/s | relative | peak RSS MB | update share |")
+        print("|---:|---:|---:|---:|---:|")
+        base = None
+        for value in values:
+            words = [f"{name}={value}", *args.overrides]
+            run = measure("rnnppo", env, args.scaling_steps, args.threads, args.device, words)
+            base = base or rate(run)
+            print(
+                f"| {value} | {rate(run):,.0f} | {rate(run) / base:.2f} | {run['peak_rss_mb']:.0f} | "
+                f"{run['time_update'] / run['wall_s']:.0%} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--part", choices=("all", "compare", "scaling"), default="all")
+    parser.add_argument("--steps", type=int, default=50_000, help="env steps per comparison run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scaling-steps", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--child", choices=("rnnppo", "sb3"), help=argparse.SUPPRESS)
-    parser.add_argument("overrides", nargs="*", help="extra NAME=VALUE settings for the rnnppo run")
+    parser.add_argument("--device", default="cpu", help="rnnppo's device: cpu, cuda or auto")
+    parser.add_argument("--child", choices=("rnnppo", "sb3", "bounds"), help=argparse.SUPPRESS)
+    parser.add_argument("--env", default=ENVS["StatelessCartPole"], help=argparse.SUPPRESS)
+    parser.add_argument("overrides", nargs="*", help="extra NAME=VALUE settings for the rnnppo runs")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.steps, args.threads, args.overrides)
+        child(args)
         return
-
-    rows = {}
-    for which in ("sb3", "rnnppo"):
-        rows[which] = measure(which, args.steps, args.threads, args.overrides)
-    print(f"\n## Training speed, StatelessCartPole, {args.steps:,} env steps, {args.threads} torch thread(s)")
-    print("| trainer | env steps | wall s | env steps/s | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
-    for which, r in rows.items():
-        name = "sb3-contrib RecurrentPPO" if which == "sb3" else "rnnppo train"
-        rate = r["env_steps"] / r["wall_s"]
-        print(f"| {name} | {r['env_steps']:,} | {r['wall_s']:.1f} | {rate:,.0f} | {r['peak_rss_mb']:.0f} |")
-    rates = {which: r["env_steps"] / r["wall_s"] for which, r in rows.items()}
-    ratio = rates["rnnppo"] / rates["sb3"]
-    print(f"\nrnnppo / sb3-contrib env steps per second: {ratio:.2f}x")
+    if args.part in ("all", "compare"):
+        breakdown(compare(args))
+    if args.part in ("all", "scaling"):
+        scaling(args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the policy was given), so a sequence starting at step t reads its `state_in` the
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,6 +100,10 @@ class Collector:
         self.episode_start = torch.ones(self.num_envs, dtype=torch.bool, device=device)
         self.running_return = np.zeros(self.num_envs)
         self.running_length = np.zeros(self.num_envs, dtype=np.int64)
+        # Seconds spent in the policy's forward + sampling and in env.step, summed over collect() calls
+        # (the speed benchmark's breakdown; the trainer logs the per-iteration difference).
+        self.time_policy = 0.0
+        self.time_env = 0.0
 
     def _alloc(self, steps: int) -> Rollout:
         n, dev = self.num_envs, self.device
@@ -131,11 +136,15 @@ class Collector:
             buf.prev_rewards[t] = self.prev_reward
             buf.states[t] = self.state
             buf.episode_start[t] = self.episode_start
+            began = time.perf_counter()
             with torch.inference_mode():
                 dist_inputs, value, state_out = policy.step(obs_t, self.prev_action, self.prev_reward, self.state)
                 action, logp = head.sample(dist_inputs, log_std)
             action_np = action.cpu().numpy()
+            stepped = time.perf_counter()
             raw_obs, reward, terminated, truncated, infos = self.env.step(head.to_env(action_np))
+            self.time_env += time.perf_counter() - stepped
+            self.time_policy += stepped - began
             reward = np.asarray(reward, dtype=np.float32)
             done = np.logical_or(terminated, truncated)
 

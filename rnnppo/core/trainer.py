@@ -319,6 +319,7 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
             t0 = time.perf_counter()
+            env_before, policy_before = collector.time_env, collector.time_policy
             rollout = collector.collect(config.rollout_len)
             t1 = time.perf_counter()
             rewards = rollout.rewards
@@ -352,6 +353,8 @@ def train(
                 **seq_stats,
                 **icm_stats,
                 "time_rollout": t1 - t0,
+                "time_rollout_env": collector.time_env - env_before,
+                "time_rollout_policy": collector.time_policy - policy_before,
                 "time_chunking": t2 - t1,
                 "time_update": t3 - t2,
             }
