@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch.distributions import Categorical, Normal
+from torch.distributions import Normal
 
 
 class UnsupportedSpaceError(ValueError):
@@ -156,8 +156,9 @@ class ActionHead:
         for logits in self._split_logits(dist_inputs):
             if deterministic:
                 chosen.append(logits.argmax(dim=-1))
-            else:
-                chosen.append(Categorical(logits=logits).sample())
+            else:  # what Categorical(logits).sample() does, without its argument checks (rollout hot path)
+                probs = torch.softmax(logits.reshape(-1, logits.shape[-1]), dim=-1)
+                chosen.append(torch.multinomial(probs, 1).reshape(logits.shape[:-1]))
         actions = torch.stack(chosen, dim=-1)
         return actions, self.log_prob(dist_inputs, log_std, actions)
 
