@@ -113,3 +113,15 @@ def test_training_runs_on_every_space_combination(tmp_path, obs, act):
     result = train(config, out_dir=tmp_path)
     assert result.summary["env_steps"] == 96
     assert np.isfinite(result.summary["final_return"])
+
+
+def test_sampled_discrete_actions_follow_the_softmax_of_the_logits():
+    torch.manual_seed(0)
+    head = ActionHead.for_space(spaces.MultiDiscrete([3, 2]))
+    logits = torch.tensor([0.0, 1.0, 2.0, -1.0, 0.5]).expand(40_000, 5)
+    actions, logp = head.sample(logits, None)
+    for column, part in enumerate((logits[0, :3], logits[0, 3:])):
+        expected = torch.softmax(part, dim=-1)
+        seen = torch.bincount(actions[:, column].long(), minlength=len(part)).float() / len(actions)
+        assert torch.allclose(seen, expected, atol=0.01), (seen, expected)
+    assert torch.allclose(logp, head.log_prob(logits, None, actions))
