@@ -1,7 +1,7 @@
 """Curiosity benchmark: success on SparseChain (reward 1 at the far end, a 0.01 distractor next to the
 start) with and without ICM, same budget, 5 seeds.
 
-    python benchmarks/curiosity.py                       # length 20, 100k env steps, 5 seeds
+    python benchmarks/curiosity.py                       # length 40, 100k env steps, 5 seeds
     python benchmarks/curiosity.py --length 30 --steps 200000
 
 Success = the greedy policy reaches the far end (eval_success_mean over 20 episodes). Prints a table.
@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--length", type=int, default=20)
+    parser.add_argument("--length", type=int, default=40)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("overrides", nargs="*", help="extra NAME=VALUE settings for every run")
     args = parser.parse_args()

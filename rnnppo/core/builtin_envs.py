@@ -24,8 +24,8 @@ BUILTIN_ENVS: dict[str, str] = {
     "rnnppo/RepeatPrevious-v0": "reward 1 for repeating the symbol shown `delay` steps ago (delay=1); 50 steps",
     "rnnppo/CueRecall-v0": "a cue (left/right) at the start, then `cue_distance` blank corridor steps (10), "
     "then a junction: reward 1 for turning to the cued side; info['success']",
-    "rnnppo/SparseChain-v0": "a chain of `length` cells (20): reward 1 at the far right end, 0.01 at the left "
-    "end; an exploration test for curiosity; 100-step limit",
+    "rnnppo/SparseChain-v0": "a chain of `length` cells (40): reward 1 at the far right end, 0.01 at the left "
+    "end; random play almost never reaches the right end in its 60-step limit: an exploration test for curiosity",
 }
 
 
@@ -172,7 +172,7 @@ class SparseChainCore(_Core):
     """A chain of `length` cells, starting next to the left end. Moving left into cell 0 ends the
     episode with a small `distractor` reward; reaching the right end ends it with reward 1."""
 
-    def __init__(self, num_envs: int, length: int = 20, distractor: float = 0.01, max_steps: int = 100):
+    def __init__(self, num_envs: int, length: int = 40, distractor: float = 0.01, max_steps: int = 60):
         super().__init__(num_envs, max_steps)
         if length < 3:
             raise ValueError(f"length={length} must be >= 3")

@@ -98,6 +98,9 @@ class TrainConfig:
     curiosity_beta: float = _f(0.2, "curiosity", "forward-loss weight in (1-beta)*L_inv + beta*L_fwd")
     curiosity_eta: float = _f(1.0, "curiosity", "intrinsic reward scale")
     curiosity_lr: float = _f(1e-3, "curiosity", "ICM Adam learning rate")
+    curiosity_updates: int = _f(
+        16, "curiosity", "ICM optimizer steps per rollout: one on the whole rollout (RLlib's only one), then minibatches"
+    )
 
     # --- run ---------------------------------------------------------------------------------
     seed: int = _f(0, "run", "random seed (torch, numpy, envs)")
@@ -382,6 +385,7 @@ def _validate(c: TrainConfig) -> None:
     _require(0 <= c.curiosity_beta <= 1, "curiosity_beta", c.curiosity_beta, "must be in [0, 1]")
     _require(c.curiosity_eta >= 0, "curiosity_eta", c.curiosity_eta, "must be >= 0")
     _require(c.curiosity_lr > 0, "curiosity_lr", c.curiosity_lr, "must be > 0")
+    _require(c.curiosity_updates >= 1, "curiosity_updates", c.curiosity_updates, "must be >= 1")
     _require(
         c.minibatch_size >= c.max_seq_len,
         "minibatch_size",

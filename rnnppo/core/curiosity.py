@@ -53,6 +53,14 @@ class Curiosity(nn.Module):
         self.inverse = _relu_mlp(2 * dim, config.curiosity_inverse_hiddens, head.dist_dim)
         self.forward_model = _relu_mlp(dim + head.prev_action_dim, config.curiosity_forward_hiddens, dim)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=config.curiosity_lr)
+        self.updates = config.curiosity_updates
+        self.minibatch_size = config.minibatch_size
+
+    def _step(self, inverse_loss: torch.Tensor, forward_loss: torch.Tensor) -> None:
+        loss = (1 - self.beta) * inverse_loss + self.beta * forward_loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
 
     def losses(self, obs: torch.Tensor, next_obs: torch.Tensor, actions: torch.Tensor):
         """Rows [B, ·] -> (per-row forward error [B], inverse loss, forward loss)."""
@@ -76,10 +84,12 @@ class Curiosity(nn.Module):
         actions = rollout.actions.reshape(steps * envs, -1)
         forward_error, inverse_loss, forward_loss = self.losses(obs, next_obs, actions)
         intrinsic = (self.eta * forward_error.detach()).reshape(steps, envs)
-        loss = (1 - self.beta) * inverse_loss + self.beta * forward_loss
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self._step(inverse_loss, forward_loss)
+        size = min(self.minibatch_size, steps * envs)
+        for _ in range(self.updates - 1):  # further steps on random minibatches of the same rollout
+            rows = torch.randperm(steps * envs, device=obs.device)[:size]
+            _, more_inverse, more_forward = self.losses(obs[rows], next_obs[rows], actions[rows])
+            self._step(more_inverse, more_forward)
         return intrinsic, {
             "intrinsic_reward_mean": float(intrinsic.mean()),
             "icm_inverse_loss": float(inverse_loss.detach()),

@@ -105,3 +105,25 @@ def test_an_observation_too_large_for_the_feature_net_is_refused_with_the_number
     config = build_config(curiosity=True)
     with pytest.raises(ConfigError, match="curiosity=true is invalid here.*--wrapper"):
         Curiosity(int(np.prod((480, 640, 3))), ActionHead.for_space(ACTION_SPACES["discrete"]), config)
+
+
+def test_more_icm_updates_per_rollout_fit_the_forward_model_faster():
+    """One optimizer step per rollout (RLlib) barely trains the module on small rollouts, so its reward
+    never fades on familiar states; curiosity_updates adds minibatch steps on the same rollout."""
+
+    class ChainRollout:  # one-hot positions on a chain of 6 cells, moving right: a fixed, learnable dynamics
+        rewards = torch.zeros(8, 8)
+        positions = torch.randint(0, 5, (64,), generator=torch.Generator().manual_seed(0))
+        obs = torch.eye(6)[positions].reshape(8, 8, 6)
+        next_obs = torch.eye(6)[positions + 1].reshape(8, 8, 6)
+        actions = torch.ones(8, 8, 1, dtype=torch.long)
+
+    losses = {}
+    for updates in (1, 8):
+        torch.manual_seed(0)
+        config = build_config(curiosity=True, curiosity_updates=updates, minibatch_size=16)
+        icm = Curiosity(6, ActionHead.for_space(ACTION_SPACES["discrete"]), config)
+        for _ in range(5):
+            _, stats = icm.intrinsic_rewards_and_update(ChainRollout)
+        losses[updates] = stats["icm_forward_loss"]
+    assert losses[8] < 0.5 * losses[1], losses
