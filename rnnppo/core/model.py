@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.spaces import ActionHead
@@ -110,6 +111,19 @@ class Tower(nn.Module):
         out, h = self.rnn(x, state_in.unsqueeze(0).contiguous())
         return out, h[0]
 
+    def step(self, obs, prev_action, prev_reward, state_in):
+        """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, H], state_out [B, state_size]."""
+        x = obs
+        for layer in self.encoder:
+            x = F.linear(x, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else layer(x)
+        if self.use_prev_action or self.use_prev_reward:
+            extra = [prev_action] if self.use_prev_action else []
+            if self.use_prev_reward:
+                extra.append(prev_reward.unsqueeze(-1))
+            x = torch.cat([x, *extra], dim=-1)
+        features, state_out = self._one_step(x, state_in)
+        return features[:, 0], state_out
+
     def _one_step(self, x, state_in):
         """The rollout's L = 1 case through the fused cell kernels with the same weights: several times
         cheaper than nn.LSTM/nn.GRU on a sequence of one (their per-call setup dominates at this size)."""
@@ -170,8 +184,21 @@ class RecurrentPolicy(nn.Module):
 
     def step(self, obs, prev_action, prev_reward, state):
         """One env step for a batch of envs: obs [B, O], prev_action [B, A], prev_reward [B],
-        state [B, state_size] -> dist_inputs [B, D], value [B], state_out [B, state_size]."""
-        dist_inputs, values, state_out = self(
-            obs.unsqueeze(1), prev_action.unsqueeze(1), prev_reward.unsqueeze(1), state
-        )
-        return dist_inputs[:, 0], values[:, 0], state_out
+        state [B, state_size] -> dist_inputs [B, D], value [B], state_out [B, state_size].
+
+        The same computation as forward() with L = 1 (tests pin the equality), written as plain tensor
+        calls without the sequence reshapes: the rollout calls it once per env step, where Python
+        overhead is a large share of the cost."""
+        if self.actor.rnn_type == "none":
+            dist_inputs, values, state_out = self(
+                obs.unsqueeze(1), prev_action.unsqueeze(1), prev_reward.unsqueeze(1), state
+            )
+            return dist_inputs[:, 0], values[:, 0], state_out
+        size = self.actor.state_size
+        features, actor_out = self.actor.step(obs, prev_action, prev_reward, state[:, :size])
+        dist_inputs = F.linear(features, self.pi.weight, self.pi.bias)
+        if self.critic is None:
+            return dist_inputs, F.linear(features, self.vf.weight, self.vf.bias)[:, 0], actor_out
+        critic_features, critic_out = self.critic.step(obs, prev_action, prev_reward, state[:, size:])
+        values = F.linear(critic_features, self.vf.weight, self.vf.bias)[:, 0]
+        return dist_inputs, values, torch.cat([actor_out, critic_out], dim=-1)

@@ -412,3 +412,24 @@ def test_rollout_end_bootstraps_from_the_next_rollouts_first_value():
     assert torch.equal(second.episode_start[0], first.dones[-1])
     torch.testing.assert_close(first.bootstrap[-1][carried], second.values[0][carried], **TOL)
     torch.testing.assert_close(second.states[0][carried], first.final_state[carried], rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "none"])
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("prev", [True, False])
+def test_the_rollouts_one_step_path_equals_the_sequence_forward(rnn_type, shared, prev):
+    """Two calls of step() (fused cell kernels) against forward() on a sequence of two (nn.LSTM/GRU)."""
+    config = tiny_config(
+        rnn_type=rnn_type, vf_share_layers=shared, lstm_use_prev_action=prev, lstm_use_prev_reward=prev
+    )
+    torch.manual_seed(1)
+    head = ActionHead.for_space(ACTION_SPACES["multi_discrete"])
+    policy = RecurrentPolicy(4, head, config)
+    obs, prev_action = torch.randn(5, 2, 4), torch.randn(5, 2, head.prev_action_dim)
+    prev_reward, state = torch.randn(5, 2), torch.randn(5, policy.state_size)
+    ref_dist, ref_value, ref_state = policy(obs, prev_action, prev_reward, state)
+    for t in range(2):
+        dist, value, state = policy.step(obs[:, t], prev_action[:, t], prev_reward[:, t], state)
+        torch.testing.assert_close(dist, ref_dist[:, t], **TOL)
+        torch.testing.assert_close(value, ref_value[:, t], **TOL)
+    torch.testing.assert_close(state, ref_state, **TOL)
