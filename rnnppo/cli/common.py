@@ -33,9 +33,10 @@ USAGE_EXIT = 2
 
 
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
-    """One red line on stderr naming what is wrong and how to fix it, then exit (2 = bad input)."""
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "error"
-    err_console.print(f"[bold red]error:[/] {escape(first)}", soft_wrap=True)
+    """One red line on stderr naming what is wrong and how to fix it, then exit (2 = bad input). A line
+    break inside (from echoed input, e.g. a word with a newline) shows as \\n: the line is not cut."""
+    text = "\\n".join(str(message).strip().splitlines()) or "error"
+    err_console.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -75,12 +76,16 @@ def assemble_config(words: list[str] | None, config_file: Path | None = None, **
 
 def check_writable(folder: Path) -> None:
     """Fail (exit 2) before anything is written if `folder` (or its nearest existing parent) is not writable."""
-    probe = Path(folder).resolve()
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
+    try:
+        probe = Path(folder).resolve()
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        is_file = probe.exists() and not probe.is_dir()
+    except (OSError, ValueError) as err:  # a name too long, a NUL character
+        fail(f"results folder {str(folder)[:200]!r} cannot be used: {getattr(err, 'strerror', None) or err}")
+    if is_file:
         fail(f"{folder} is not a folder (it is a file); choose another --out")
     if not os.access(probe, os.W_OK | os.X_OK):
         fail(f"results folder {folder} is not writable; choose another --out or fix its permissions")

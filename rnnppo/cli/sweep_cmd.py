@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -81,18 +82,26 @@ def sweep(
         return
     check_writable(out)
     table_state: dict = {"last": 0.0}
-    console.print(
-        f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
-        f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
-    )
+
+    def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
+        console.print(
+            f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
+            f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
+        )
+
     try:
         if is_interactive():
             with Live(console=console, refresh_per_second=2, transient=False) as live:
-                outcome = runner.run(spec, on_poll=lambda trials: live.update(_progress_table(spec, trials)))
+                outcome = runner.run(
+                    spec, on_poll=lambda trials: live.update(_progress_table(spec, trials)), on_start=announce
+                )
         else:
-            outcome = runner.run(spec, on_poll=lambda trials: _print_finished(trials, table_state))
+            outcome = runner.run(spec, on_poll=lambda trials: _print_finished(trials, table_state), on_start=announce)
     except (SweepError, StorageError) as err:
         fail(str(err))
+    except KeyboardInterrupt:  # before the workers started (after, the runner stops them and returns)
+        console.print("sweep stopped (Ctrl-C) before any trial ran; run the same command again to start it")
+        raise typer.Exit(130) from None
     _print_outcome(spec, outcome)
 
 
@@ -159,11 +168,15 @@ def _build_spec(
         if not parsed.swept_names:
             raise SweepError("nothing to sweep: give at least one NAME=v1,v2 or NAME=lo..hi")
         n_trials = trials or DEFAULT_TRIALS
-    name = check_study_name(study) if study else default_study_name(base["env"], list(parsed.swept_names))
+    name = check_study_name(study) if study is not None else default_study_name(base["env"], list(parsed.swept_names))
     if warm_start is not None:
         check_study_name(warm_start)
     if storage is not None:
         check_url(storage)
+    try:
+        results_dir = str(out.resolve())
+    except (OSError, ValueError) as err:  # a NUL character (from a TOML file), a name too long
+        raise SweepError(f"results folder {str(out)[:200]!r} cannot be used: {err}") from None
     cores = os.cpu_count() or 1
     base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // jobs))
     return SweepSpec(
@@ -171,7 +184,7 @@ def _build_spec(
         space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
         study_name=name,
         storage_url=storage or default_storage_url(out),
-        results_dir=str(out.resolve()),
+        results_dir=results_dir,
         seeds=tuple(range(seeds)),
         trials=n_trials,
         sampler=sampler,
@@ -286,7 +299,10 @@ def _print_outcome(spec, outcome) -> None:
     failed = outcome.failures
     pruned = outcome.count(TrialState.PRUNED)
     waiting = outcome.count(TrialState.WAITING)
-    verb = "stopped (Ctrl-C)" if outcome.interrupted else "finished"
+    stopped_by = "Ctrl-C" if outcome.stop_signal == signal.SIGINT else signal.Signals(outcome.stop_signal).name
+    verb = "stopped early" if outcome.worker_errors else "finished"
+    if outcome.interrupted:
+        verb = f"stopped ({stopped_by})"
     console.print(
         f"[bold]sweep {verb}[/] in {_duration(outcome.elapsed_s)}: {complete} complete, {len(failed)} failed, "
         f"{pruned} pruned, {waiting} queued"
@@ -297,9 +313,14 @@ def _print_outcome(spec, outcome) -> None:
     for error in outcome.worker_errors:
         console.print(f"  [red]{error}[/]")
     if outcome.interrupted:
-        console.print("finished trials are kept; run the same command again to resume the study")
+        console.print(
+            f"{complete} finished trials kept; run the same command again for the {waiting} queued "
+            "(interrupted ones included)"
+        )
     from rnnppo.results.report_entry import print_study_report
 
     print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
     if outcome.interrupted:
-        raise typer.Exit(130)  # the shell's code for Ctrl-C, so scripts can tell a stop from a finish
+        raise typer.Exit(128 + outcome.stop_signal)  # the shell's code (130 for Ctrl-C): a stop is no finish
+    if outcome.worker_errors:
+        raise typer.Exit(1)

@@ -99,7 +99,9 @@ class TrainConfig:
     curiosity_eta: float = _f(1.0, "curiosity", "intrinsic reward scale")
     curiosity_lr: float = _f(1e-3, "curiosity", "ICM Adam learning rate")
     curiosity_updates: int = _f(
-        16, "curiosity", "ICM optimizer steps per rollout: one on the whole rollout (RLlib's only one), then minibatches"
+        16,
+        "curiosity",
+        "ICM optimizer steps per rollout: one on the whole rollout (RLlib's only one), then minibatches",
     )
 
     # --- run ---------------------------------------------------------------------------------
@@ -202,7 +204,8 @@ def _field_kind(name: str) -> tuple[type, bool, bool]:
 
 
 def parse_scalar(text: str) -> Any:
-    """Best-effort literal for env kwargs: bool, int, float, none, else the string."""
+    """Best-effort literal for env kwargs: bool, int, finite float, none, else the string. `nan` and `inf`
+    stay text: a NaN is not equal to itself, so a study storing one would conflict with its own re-run."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
@@ -210,9 +213,11 @@ def parse_scalar(text: str) -> Any:
         return None
     for cast in (int, float):
         try:
-            return cast(text)
+            value = cast(text)
         except ValueError:
-            pass
+            continue
+        if not (isinstance(value, float) and not math.isfinite(value)):
+            return value
     return text.strip()
 
 

@@ -242,7 +242,13 @@ def evaluate(
                     policy.action_head.to_env(action.cpu().numpy())
                 )
                 done = np.logical_or(terminated, truncated)
-                total += np.where(finished, 0.0, reward)
+                counted = np.where(finished, 0.0, reward)  # an env's episodes after its first do not count
+                if not np.isfinite(counted).all():
+                    raise TrainingError(
+                        "the environment returned a NaN or infinite reward during evaluation; "
+                        "check its step() (rewards must be finite numbers)"
+                    )
+                total += counted
                 success = infos.get("success")
                 for i in np.flatnonzero(done & ~finished):
                     returns.append(float(total[i]))
@@ -322,6 +328,11 @@ def train(
             env_before, policy_before = collector.time_env, collector.time_policy
             rollout = collector.collect(config.rollout_len)
             t1 = time.perf_counter()
+            if not bool(torch.isfinite(rollout.rewards).all()):
+                raise TrainingError(
+                    f"the environment returned a NaN or infinite reward in iteration {iteration}; "
+                    "check its step() (rewards must be finite numbers)"
+                )
             rewards = rollout.rewards
             icm_stats: dict[str, float] = {}
             if icm is not None:

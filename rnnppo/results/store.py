@@ -86,12 +86,11 @@ class StudyData:
 
 def open_readonly(storage_url: str) -> optuna.storages.BaseStorage:
     """Open a storage to read; a SQLite file that does not exist is a ReportError (it is not created)."""
-    from rnnppo.sweeps.storage import mask_url, open_storage
+    from rnnppo.sweeps.storage import mask_url, open_storage, sqlite_path
 
-    if storage_url.startswith("sqlite:///"):
-        path = storage_url.split(":///", 1)[1]
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise ReportError(f"storage {mask_url(storage_url)} does not exist: nothing to report")
+    path = sqlite_path(storage_url)
+    if path is not None and not path.is_file():
+        raise ReportError(f"storage {mask_url(storage_url)} does not exist: nothing to report")
     return open_storage(storage_url, heartbeat=False)
 
 
@@ -235,11 +234,18 @@ class _RunFiles:
             self.warnings.append(f"run file {path} is unreadable ({err}); using the storage's copy")
         return {}
 
-    def curve(self, folder: Path) -> list[tuple[float, float]] | None:
+    def curve(self, folder: Path, env_steps: float) -> list[tuple[float, float]] | None:
+        """The full learning curve, unless the file is missing, unreadable or cut short: a complete
+        metrics.csv ends with a newline and its last row is at the run's `env_steps`."""
         path = folder / "metrics.csv"
         try:
-            metrics = pd.read_csv(path, usecols=["env_steps", "return_mean_100"])
-            points = metrics.astype(float).dropna()
+            if not path.read_bytes().endswith(b"\n"):
+                raise ValueError("truncated: no end of line at its end")
+            metrics = pd.read_csv(path, usecols=["env_steps", "return_mean_100"]).astype(float)
+            last = metrics["env_steps"].iloc[-1] if len(metrics) else math.nan
+            if math.isfinite(env_steps) and last != env_steps:
+                raise ValueError(f"truncated: it ends at {last:g} of the run's {env_steps:g} env steps")
+            points = metrics.dropna()
         except FileNotFoundError:
             self.warnings.append(f"run file {path} is missing; using the storage's learning curve")
         except (OSError, ValueError, pd.errors.ParserError) as err:
@@ -282,7 +288,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
                 for field_name in (*RUN_FIELDS, "lstm_saw"):
                     if _missing(run.get(field_name)) and not _missing(on_disk.get(field_name)):
                         run[field_name] = on_disk[field_name]
-                curve = files.curve(folder) or curve
+                curve = files.curve(folder, _number(run.get("env_steps"))) or curve
             saw = run.get("lstm_saw") or {}
             rows.append(
                 {

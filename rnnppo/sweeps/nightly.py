@@ -4,12 +4,14 @@ and regression checks (score and speed of a reference configuration against the 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import os
 import shutil
 import statistics
 import sys
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,9 @@ class NightlySpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+_HINTS = typing.get_type_hints(NightlySpec)
+
+
 def load_spec(path: Path) -> NightlySpec:
     try:
         data = tomllib.loads(Path(path).read_text())
@@ -57,17 +62,20 @@ def load_spec(path: Path) -> NightlySpec:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"nightly file {path} is not valid TOML: {err}") from None
     unknown_tables = set(data) - {"nightly", "settings"}
-    if unknown_tables or "nightly" not in data:
+    if unknown_tables or not isinstance(data.get("nightly"), dict):
+        name = sorted(unknown_tables)[0] if unknown_tables else ""
+        close = difflib.get_close_matches(name, ["nightly", "settings"], n=1)
         raise ConfigError(
             f"{path} needs a [nightly] table (and optionally [settings]); "
             f"unexpected: {', '.join(sorted(unknown_tables)) or 'no [nightly] table'}"
+            + (f"; did you mean [{close[0]}]?" if close else "")
         )
+    if not isinstance(data.get("settings", {}), dict):
+        raise ConfigError(f"{path}: [settings] must be a table of NAME = VALUE")
     nightly = dict(data["nightly"])
     known = set(NightlySpec.__dataclass_fields__) - {"settings"}
     extra = set(nightly) - known
     if extra:
-        import difflib
-
         name = sorted(extra)[0]
         close = difflib.get_close_matches(name, sorted(known), n=1)
         raise ConfigError(
@@ -79,8 +87,30 @@ def load_spec(path: Path) -> NightlySpec:
     if not isinstance(nightly["space"], list) or not all(isinstance(w, str) for w in nightly["space"]):
         raise ConfigError(f'{path}: space must be a list of NAME=SPACE strings, e.g. ["seq_len=4,8,16"]')
     nightly["space"] = tuple(nightly["space"])
+    for name, value in nightly.items():
+        _check_type(path, name, value)
     check_study_name(f"{nightly['study_prefix']}-2000-01-01")
     return NightlySpec(**nightly, settings=dict(data.get("settings", {})))
+
+
+_KINDS = {str: "text", int: "a whole number", float: "a number"}
+_AT_LEAST_ONE = ("steps", "seeds", "jobs", "trials", "history_nights")
+
+
+def _check_type(path: Path, name: str, value: Any) -> None:
+    """A [nightly] value of the field's type (ints count as floats), with whole-number counts >= 1."""
+    if name == "space":
+        return
+    kind = next(k for k in typing.get_args(_HINTS[name]) or [_HINTS[name]] if k is not type(None))
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok:
+        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must be {_KINDS[kind]}")
+    if name in _AT_LEAST_ONE and value < 1:
+        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must be 1 or more")
+    if kind is float and value < 0:
+        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must not be negative")
 
 
 def night_date(override: str | None = None) -> str:

@@ -8,21 +8,23 @@ cleanly: finished trials are kept, running ones are marked interrupted and queue
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.sweeps.storage import open_storage, quiet_optuna
+from rnnppo.sweeps.storage import StorageError, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.sweeps.study import SPARE, SweepSpec, create_or_load, reclaim_dead_local_trials, validate_grid
 
 PollCallback = Callable[[list[FrozenTrial]], None]
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass
@@ -32,6 +34,8 @@ class SweepOutcome:
     reclaimed: list[int]
     trials: list[FrozenTrial] = field(default_factory=list)
     interrupted: bool = False
+    stop_signal: int = signal.SIGINT
+    """The signal that stopped an interrupted sweep (Ctrl-C's SIGINT, or SIGTERM)."""
     worker_errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -59,45 +63,74 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     quiet_optuna()
     validate_grid(spec)
     storage = open_storage(spec.storage_url)
-    study, created = create_or_load(spec, storage)
-    reclaimed = [] if created else reclaim_dead_local_trials(study, storage)
+    try:
+        study, created = create_or_load(spec, storage)
+        reclaimed = [] if created else reclaim_dead_local_trials(study, storage)
+    except Exception as err:
+        problem = storage_write_error(err)
+        if problem is None:
+            raise
+        raise StorageError(f"storage {mask_url(spec.storage_url)} cannot be written: {problem}") from None
     return study, created, reclaimed
 
 
 def _worker_entry(spec: SweepSpec) -> None:
-    from rnnppo.sweeps.worker import run_worker
+    # SIGINT and SIGTERM were ignored until here (see _children_ignore_stop_signals); the coordinator
+    # repeats its stop until this process ends.
+    from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
-    state = {"stopping": False}
-
-    def stop(signum: int, frame: object) -> None:
-        if state["stopping"]:
-            return  # one interrupt is enough; a second must not break the clean-up
-        state["stopping"] = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop_request)
+    signal.signal(signal.SIGTERM, stop_request)
     try:
         run_worker(spec)
     except KeyboardInterrupt:
         sys.exit(130)
+    except ResultsUnwritable as err:
+        print(f"worker {os.getpid()} stopped: {err}; fix that and run the same command again", file=sys.stderr)
+        sys.exit(1)
     except Exception as err:  # noqa: BLE001 - reported by the coordinator as one line
         print(f"worker {os.getpid()}: {type(err).__name__}: {err}", file=sys.stderr)
         sys.exit(1)
 
 
-def run(spec: SweepSpec, on_poll: PollCallback | None = None, poll_s: float = 1.0) -> SweepOutcome:
+@contextlib.contextmanager
+def _children_ignore_stop_signals() -> Iterator[None]:
+    """Processes started inside start with SIGINT and SIGTERM ignored, until their own handlers are set: a
+    Ctrl-C while Python starts them would break their start-up with a traceback. (This process ignores
+    the two for the milliseconds the starts take.)"""
+    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def run(
+    spec: SweepSpec,
+    on_poll: PollCallback | None = None,
+    poll_s: float = 1.0,
+    on_start: Callable[[], None] | None = None,
+) -> SweepOutcome:
+    """Prepare the study, call `on_start()`, run the workers until they finish or a signal stops them."""
     started = time.monotonic()
     study, created, reclaimed = prepare(spec)
+    if on_start is not None:
+        on_start()
     outcome = SweepOutcome(spec.study_name, created, reclaimed)
     ctx = mp.get_context("spawn")
     workers = [ctx.Process(target=_worker_entry, args=(spec,), name=f"rnnppo-worker-{i}") for i in range(spec.jobs)]
 
+    def on_term(signum: int, frame: object) -> None:
+        outcome.stop_signal = signum
+        raise KeyboardInterrupt
+
     previous_term = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, on_term)
     try:
-        for worker in workers:
-            worker.start()
+        with _children_ignore_stop_signals():
+            for worker in workers:
+                worker.start()
         while any(worker.is_alive() for worker in workers):
             if on_poll is not None:
                 on_poll(visible_trials(study))
@@ -105,14 +138,17 @@ def run(spec: SweepSpec, on_poll: PollCallback | None = None, poll_s: float = 1.
                 worker.join(timeout=poll_s / max(1, len(workers)))
     except KeyboardInterrupt:
         outcome.interrupted = True
+        deadline = time.monotonic() + 60
         for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
+            if worker.pid is None:
+                continue  # never started
+            # Sent again until it ends: a worker still starting up ignores it (see above).
+            while worker.is_alive() and time.monotonic() < deadline:
                 try:
                     os.kill(worker.pid, signal.SIGINT)
                 except ProcessLookupError:
-                    pass
-        for worker in workers:
-            worker.join(timeout=60)
+                    break
+                worker.join(timeout=0.5)
             if worker.is_alive():
                 worker.terminate()
                 worker.join(timeout=10)
@@ -121,6 +157,11 @@ def run(spec: SweepSpec, on_poll: PollCallback | None = None, poll_s: float = 1.
     for worker in workers:
         if worker.exitcode not in (0, 130, -signal.SIGINT, None) and not outcome.interrupted:
             outcome.worker_errors.append(f"worker {worker.name} exited with code {worker.exitcode}")
+    if outcome.worker_errors:
+        # A worker that stopped mid-trial left it running: fail it and queue it again now (the next run
+        # does it if the storage refuses).
+        with contextlib.suppress(Exception):
+            outcome.reclaimed += reclaim_dead_local_trials(study, study._storage)
     outcome.trials = visible_trials(study)
     if on_poll is not None:
         on_poll(outcome.trials)

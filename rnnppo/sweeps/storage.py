@@ -14,9 +14,12 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import RDBStorage
+from sqlalchemy.engine import make_url
 
 
 def _heartbeat_interval() -> int:
@@ -45,12 +48,24 @@ class StorageError(ValueError):
 
 
 def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db; also ?password=secret. Everything
+    up to the last '@' is masked, so a password with a raw '@' in it does not leak its end."""
+    masked = re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s'\"]*", r"\1***", masked)
 
 
 def default_storage_url(results_dir: Path) -> str:
-    return f"sqlite:///{Path(results_dir).resolve() / DB_FILE}"
+    # Quoted: SQLAlchemy reads `?` as the start of URL options and unquotes the path it opens.
+    return f"sqlite:///{quote(str(Path(results_dir).resolve() / DB_FILE))}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a sqlite:/// URL opens, as SQLAlchemy reads it (None: in memory, or not a SQLite URL)."""
+    try:
+        database = make_url(url).database if _scheme(url) == "sqlite" else None
+    except Exception:  # noqa: BLE001 - a malformed URL: opening it says what is wrong
+        return None
+    return Path(database) if database and database != ":memory:" else None
 
 
 def _scheme(url: str) -> str:
@@ -91,9 +106,12 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
     if scheme == "sqlite":
         # Several worker processes share one file: wait for the lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 120}}
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StorageError(f"cannot create the folder of storage {mask_url(url)}: {err.strerror}") from None
     else:
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     kwargs: dict = {"engine_kwargs": engine_kwargs}
@@ -122,6 +140,18 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
                 continue
             raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None
     raise AssertionError("unreachable")
+
+
+def storage_write_error(err: BaseException) -> str | None:
+    """The database's own words when `err` is the storage failing (a full disk, a read-only or locked
+    database, a lost server), else None."""
+    if not isinstance(err, optuna.exceptions.StorageInternalError | sqlalchemy.exc.OperationalError):
+        return None
+    cause: BaseException = err
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    lines = str(getattr(cause, "orig", None) or cause).strip().splitlines()
+    return mask_url(lines[0]) if lines else type(cause).__name__
 
 
 def quiet_optuna() -> None:

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from rnnppo.core import runio
 from rnnppo.core.config import ConfigError, TrainConfig, build_config
 from rnnppo.sweeps.space import SearchSpace
+from rnnppo.sweeps.storage import GRACE_PERIOD_S
 
 SPEC_VERSION = 1
 SAMPLERS = ("auto", "grid", "tpe", "random", "cmaes")
@@ -32,6 +33,8 @@ DEFAULT_TRIALS = 20
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 SPARE = "spare"
 QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid points, warm starts, retries)
+CREATOR = "rnnppo_creator"  # study user attr: {"host", "pid"} of the process that created it
+RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
 
 
 class SweepError(ValueError):
@@ -208,35 +211,56 @@ def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tup
         study = optuna.load_study(storage=storage, study_name=spec.study_name, sampler=sampler, pruner=pruner)
         created = False
     if created:
+        study.set_user_attr(CREATOR, {"host": socket.gethostname(), "pid": os.getpid()})
+    else:
+        stored = wait_for_spec(study)
+        if stored is not None:
+            diffs = describe_conflict(stored, new_spec)
+            if diffs:
+                raise SweepError(
+                    f"study {spec.study_name!r} already exists with a different spec ({'; '.join(diffs)}); "
+                    "name a new study with --study NAME"
+                )
+            if study.user_attrs.get("rnnppo_ready"):
+                return study, False
+        # The process creating the study was killed before it stored the spec or queued the whole grid:
+        # finish its work (what it already queued is not queued twice).
+    finish_creation(study, spec, storage, sampler_name, resume=not created)
+    return study, created
+
+
+def finish_creation(
+    study: optuna.Study, spec: SweepSpec, storage: optuna.storages.BaseStorage, sampler_name: str, resume: bool
+) -> None:
+    """Store the spec and provenance, queue the grid (or warm-start points), then mark the study ready."""
+    attrs = study.user_attrs
+    if "rnnppo_created" not in attrs:
         study.set_user_attr("rnnppo_created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    if "rnnppo_provenance" not in attrs:
         study.set_user_attr("rnnppo_provenance", {"git": runio.git_commit(), "versions": runio.package_versions()})
-        study.set_user_attr("rnnppo_spec", new_spec)
-        if sampler_name == "grid":
-            queue_grid(study, spec)
-        elif spec.warm_start:
-            queue_warm_start(study, spec, storage, limit=3)
-        study.set_user_attr("rnnppo_ready", True)
-        return study, True
-    stored = wait_for_spec(study)
-    diffs = describe_conflict(stored, new_spec)
-    if diffs:
-        raise SweepError(
-            f"study {spec.study_name!r} already exists with a different spec ({'; '.join(diffs)}); "
-            "name a new study with --study NAME"
-        )
-    return study, False
+    if "rnnppo_spec" not in attrs:
+        study.set_user_attr("rnnppo_spec", spec.stored_spec())
+    if sampler_name == "grid":
+        queue_grid(study, spec, skip_queued=resume)
+    elif spec.warm_start:
+        queue_warm_start(study, spec, storage, limit=3, skip_queued=resume)
+    study.set_user_attr("rnnppo_ready", True)
 
 
-def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any]:
-    """A study created a moment ago by another worker gets its spec and queue just after creation."""
+def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any] | None:
+    """A study created a moment ago by another worker gets its spec and queue just after creation.
+    Returns the stored spec, or None when its creator died before storing one."""
     deadline = time.time() + timeout_s
     while True:
         attrs = study.user_attrs
         if "rnnppo_spec" in attrs and attrs.get("rnnppo_ready"):
             return attrs["rnnppo_spec"]
-        if time.time() > deadline:
+        creator_died = _local_process_died(attrs.get(CREATOR))
+        if time.time() > deadline or creator_died:
             if "rnnppo_spec" in attrs:
                 return attrs["rnnppo_spec"]
+            if creator_died:
+                return None
             raise SweepError(
                 f"study {study.study_name!r} exists but is not an rnnppo study (no spec stored); "
                 "name another study with --study NAME"
@@ -244,8 +268,9 @@ def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any
         time.sleep(0.5)
 
 
-def queue_grid(study: optuna.Study, spec: SweepSpec) -> None:
-    """Enqueue every grid point once, in a seeded shuffled order (warm-start configurations first)."""
+def queue_grid(study: optuna.Study, spec: SweepSpec, skip_queued: bool = False) -> None:
+    """Enqueue every grid point once, in a seeded shuffled order (warm-start configurations first);
+    with `skip_queued`, points some trial already holds are left out."""
     space = spec.space
     points = space.grid_points()
     random.Random(spec.sampler_seed).shuffle(points)
@@ -255,7 +280,7 @@ def queue_grid(study: optuna.Study, spec: SweepSpec) -> None:
         first = [i for i, e in enumerate(encoded) if e in preferred]
         points = [points[i] for i in first] + [p for i, p in enumerate(points) if i not in first]
     for point in points:
-        study.enqueue_trial(_encode(space, point), user_attrs={QUEUED: True}, skip_if_exists=False)
+        study.enqueue_trial(_encode(space, point), user_attrs={QUEUED: True}, skip_if_exists=skip_queued)
 
 
 def _encode(space: SearchSpace, point: dict[str, Any]) -> dict[str, Any]:
@@ -275,13 +300,13 @@ def best_params(study: optuna.Study, other_name: str, limit: int) -> list[dict[s
     return [{k: decode_param(k, v) for k, v in t.params.items()} for t in done[:limit]]
 
 
-def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: int) -> None:
+def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: int, skip_queued: bool = False) -> None:
     space = spec.space
     names = set(space.swept_names)
     for params in best_params(study, spec.warm_start or "", limit):
         kept = {k: v for k, v in params.items() if k in names}
         if set(kept) == names:
-            study.enqueue_trial(_encode(space, kept), user_attrs={QUEUED: True})
+            study.enqueue_trial(_encode(space, kept), user_attrs={QUEUED: True}, skip_if_exists=skip_queued)
 
 
 # --- bookkeeping shared by workers and the coordinator ------------------------------------------------
@@ -300,15 +325,24 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def reclaim_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
-    """RUNNING trials started on this host by a process that no longer exists (killed): mark them
-    failed and queue their params again. Trials of other hosts are left to the heartbeat."""
+    """RUNNING trials started on this host by a process that no longer exists (killed), or left unsigned
+    by a worker killed as it popped them: mark them failed and queue their params again. Signed trials of
+    other hosts are left to the heartbeat."""
     host = socket.gethostname()
     reclaimed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("worker") or {}
-        if worker.get("host") != host or _pid_alive(worker.get("pid")):
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.user_attrs.get(RECLAIMED) and trial.number not in retried:
+            # Failed by an earlier reclaim whose retry the storage refused (a full disk): queue it now.
+            requeue(study, trial, reason="worker process died")
+            reclaimed.append(trial.number)
+            continue
+        if trial.state != TrialState.RUNNING or not _owner_gone(trial, host):
             continue
         try:
+            # Marked before it is failed: if the storage then refuses the retry, the next run queues it.
+            storage.set_trial_user_attr(trial._trial_id, RECLAIMED, True)
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another process got there first
@@ -322,6 +356,25 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -
     params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
     if params:
         study.enqueue_trial(params, user_attrs={QUEUED: True, "retry_of": trial.number, "retry_reason": reason})
+
+
+def _owner_gone(trial: optuna.trial.FrozenTrial, host: str) -> bool:
+    """Whether a running trial's worker is gone: a process of this host that no longer exists, or none
+    at all after 3 x GRACE_PERIOD_S (a worker signs the trial it pops at once, so only one killed in between
+    leaves it unsigned, and without the heartbeat that would let Optuna fail it)."""
+    worker = trial.user_attrs.get("worker")
+    if worker is None:
+        started = trial.datetime_start
+        # Three grace periods: a live worker stalled on a busy SQLite lock must not lose its trial.
+        return started is not None and (dt.datetime.now() - started).total_seconds() > 3 * GRACE_PERIOD_S
+    return isinstance(worker, dict) and worker.get("host") == host and not _pid_alive(worker.get("pid"))
+
+
+def _local_process_died(process: Any) -> bool:
+    """Whether `{"host", "pid"}` names a process of this host that no longer exists."""
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return False
+    return not _pid_alive(process.get("pid"))
 
 
 def _pid_alive(pid: Any) -> bool:

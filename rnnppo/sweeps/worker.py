@@ -2,19 +2,26 @@
 
 Workers run in their own processes (`--jobs J` starts J; other machines start more with the same
 command). They share nothing but the storage. A failing trial is recorded with its error and the
-worker goes on; Ctrl-C marks the running trial interrupted and queues it again for the next run.
+worker goes on; a trial past --trial-timeout is ended, even inside a hung env step. Ctrl-C marks the
+running trial interrupted and queues it again for the next run. A full disk or a storage that refuses
+writes is no trial's fault: the worker stops, and its trial is failed and queued again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import math
 import os
 import signal
 import socket
 import statistics
+import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,7 @@ import optuna
 from optuna.trial import TrialState
 
 from rnnppo.core.trainer import train
-from rnnppo.sweeps.storage import HEARTBEAT_INTERVAL_S, open_storage, quiet_optuna
+from rnnppo.sweeps.storage import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.sweeps.study import (
     QUEUED,
     SPARE,
@@ -30,12 +37,14 @@ from rnnppo.sweeps.study import (
     counted_trials,
     create_or_load,
     iterations_per_run,
+    reclaim_dead_local_trials,
     requeue,
     resolve_sampler_name,
     study_folder,
 )
 
 CURVE_POINTS = 500
+WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks whether others' trials are done
 RUN_KEYS = (
     "final_return",
     "eval_return_std",
@@ -49,8 +58,66 @@ RUN_KEYS = (
 )
 
 
+UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
 class TrialTimeout(RuntimeError):
     """The trial ran past trial_timeout."""
+
+
+class StopRequest:
+    """The worker's SIGINT/SIGTERM handler. It raises KeyboardInterrupt at once where the worker may be
+    interrupted: inside a trial (which is then queued again) and between trials. Inside Optuna's own
+    bookkeeping (popping a queued trial, recording a finished one) it only notes the request, acted on as
+    soon as that is done: an interrupt there would leave a running trial that no worker owns."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = True
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.requested:
+            return  # one is enough; a second must not break the clean-up
+        self.requested = True
+        if self.interruptible:
+            raise KeyboardInterrupt
+
+    def _allow(self, interruptible: bool) -> None:
+        self.interruptible = interruptible
+        if interruptible and self.requested:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interruptible_if(self, interruptible: bool) -> Iterator[None]:
+        before = self.interruptible
+        self._allow(interruptible)
+        try:
+            yield
+        except BaseException:
+            self.interruptible = before
+            raise
+        self._allow(before)
+
+
+stop_request = StopRequest()
+
+
+class ResultsUnwritable(BaseException):
+    """Nothing more can be stored: a full disk, a read-only results folder, a storage refusing writes. Not
+    the trial's failure, so not an Exception that Optuna would record as one: the trial is left running,
+    as if its worker was killed, and the coordinator fails it and queues it again (now, or on the next
+    run if the storage refuses that too). The worker stops."""
+
+
+def unwritable_reason(err: BaseException, spec: SweepSpec) -> str | None:
+    """Why nothing more can be stored, when `err` says so; None for an error of the trial itself."""
+    if isinstance(err, OSError) and err.errno in UNWRITABLE_ERRNOS and err.filename:
+        if str(err.filename).startswith(spec.results_dir):
+            return f"cannot write {err.filename}: {err.strerror}"
+    problem = storage_write_error(err)
+    if problem is not None:
+        return f"cannot write to storage {mask_url(spec.storage_url)}: {problem}"
+    return None
 
 
 def _downsample(points: list[list[float]], limit: int = CURVE_POINTS) -> list[list[float]]:
@@ -84,9 +151,11 @@ class Objective:
             # A worker raced past the last queued grid point: this trial has no point to run.
             trial.set_user_attr("rnnppo_role", SPARE)
             raise optuna.TrialPruned("no grid point left")
-        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
         try:
-            return self._run(trial)
+            with stop_request.interruptible_if(True):
+                trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+                with time_limit(self.spec.trial_timeout_s):
+                    return self._run(trial)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
@@ -94,8 +163,13 @@ class Objective:
             requeue(trial.study, trial_as_frozen(trial), reason="interrupted")
             raise
         except Exception as err:
-            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-            raise
+            reason = unwritable_reason(err, self.spec)
+            if reason is None:
+                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+                raise
+            with contextlib.suppress(Exception):  # the storage may refuse this too
+                trial.set_user_attr("error", reason)
+            raise ResultsUnwritable(reason) from None
 
     def _run(self, trial: optuna.Trial) -> float:
         params = self.space.suggest(trial)
@@ -149,6 +223,26 @@ class Objective:
         return statistics.fmean(scores)
 
 
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise TrialTimeout after `seconds`, even inside an env step() that never returns (SIGALRM; the check
+    between iterations alone cannot end that). Only in a main thread on POSIX: elsewhere that check is all."""
+    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TrialTimeout(f"trial ran past trial_timeout={seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def trial_as_frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     return trial.study._storage.get_trial(trial._trial_id)
 
@@ -186,10 +280,23 @@ def run_worker(spec: SweepSpec, child: bool = True) -> None:
     grid = resolve_sampler_name(spec.sampler, spec.space) == "grid"
     objective = Objective(spec, grid)
     durations: list[float] = []
+    last_stale_check = time.monotonic()
     while True:
         if budget_left(study, spec, grid, statistics.fmean(durations) if durations else None):
             began = time.monotonic()
-            study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            try:
+                with stop_request.interruptible_if(False):  # the objective allows it inside the trial
+                    study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+            except Exception as err:  # outside the trial: Optuna could not create or finish it
+                if isinstance(err, ValueError) and "Cannot tell a" in str(err):
+                    # Another process already ended this trial (e.g. failed it as stale while this
+                    # worker was stalled on a lock) and queued it again: its retry runs; go on.
+                    print(f"worker {os.getpid()}: {err}; its retry runs instead", file=sys.stderr)
+                    continue
+                reason = unwritable_reason(err, spec)
+                if reason is None:
+                    raise
+                raise ResultsUnwritable(reason) from None
             durations.append(time.monotonic() - began)
             continue
         if not others_running(study, spec):
@@ -197,10 +304,14 @@ def run_worker(spec: SweepSpec, child: bool = True) -> None:
         # Nothing left to start, but other workers (here or on other machines) still hold trials: stay
         # until they finish, so that a trial whose worker died (no heartbeat for GRACE_PERIOD_S) is
         # failed and retried by this surviving worker instead of being left unfinished.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        time.sleep(HEARTBEAT_INTERVAL_S)
+        # Poll often (the coordinator waits for this worker to exit), check heartbeats once per interval.
+        if time.monotonic() - last_stale_check >= HEARTBEAT_INTERVAL_S:
+            last_stale_check = time.monotonic()
+            with warnings.catch_warnings(), stop_request.interruptible_if(False):
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+                reclaim_dead_local_trials(study, study._storage)  # also trials a killed worker left unsigned
+        time.sleep(WAIT_POLL_S)
 
 
 def others_running(study: optuna.Study, spec: SweepSpec) -> bool:

@@ -1,0 +1,181 @@
+"""Run files that are corrupt, truncated, the wrong thing, or hostile: `report` names the file in a
+warning and goes on with the storage's copy; `eval` names the file and stops with exit 2; neither ever
+shows a traceback. A crafted pickle in model.pt cannot run code (checkpoints load with weights_only)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from rnnppo.cli.app import app
+from rnnppo.core.config import build_config
+from rnnppo.core.trainer import train
+from tests.faults.harness import runner
+from tests.results.fixtures import build_study
+
+STUDY = "files"
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    """A finished sweep's storage and run files (written as a sweep writes them, without training)."""
+    build_study(tmp_path / "results", STUDY, seeds=(0,), seq_lens=(4, 8), cells=(16,), rnn_types=("lstm",))
+    return tmp_path / "results"
+
+
+def run_dir(results: Path) -> Path:
+    return results / STUDY / "0" / "0"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("trained") / "run"
+    config = build_config(
+        {"env": "rnnppo/CueRecall-v0", "total_steps": 32, "num_envs": 2, "rollout_len": 16},
+        fcnet_hiddens=(8,),
+        lstm_cell_size=4,
+        minibatch_size=16,
+        num_epochs=1,
+        eval_episodes=0,
+    )
+    train(config, out_dir=folder)
+    return folder
+
+
+@pytest.fixture
+def run(trained, tmp_path) -> Path:
+    """A copy of a trained run folder to break."""
+    return Path(shutil.copytree(trained, tmp_path / "run"))
+
+
+def report(results: Path, *options: str):
+    result = runner.invoke(app, ["report", str(results), "--study", STUDY, *options])
+    assert "Traceback" not in result.output
+    return result
+
+
+def break_file(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    elif how == "folder":
+        path.unlink()
+        path.mkdir()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    elif how == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    else:
+        path.write_text(how)  # the text itself
+
+
+CSV_BREAKS = ["missing", "folder", "empty", "truncated", "garbage", "a,b\n1,2\n", "env_steps,return_mean_100\n32,abc\n"]
+JSON_BREAKS = ["missing", "folder", "empty", "truncated", "garbage", "[1, 2]", '{"lstm_saw": "x", "env_steps": "many"}']
+
+
+@pytest.mark.parametrize("how", CSV_BREAKS)
+def test_a_broken_metrics_csv_is_a_warning_naming_it_and_the_report_goes_on(results, how):
+    path = run_dir(results) / "metrics.csv"
+    break_file(path, how)
+    result = report(results, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert str(path) in result.stderr and "warning" in result.stderr
+    runs = pd.read_csv(io.StringIO(result.stdout))
+    assert sorted(runs["max_seq_len"]) == [4, 8], "every run is still reported, from the storage"
+
+
+@pytest.mark.parametrize("how", JSON_BREAKS)
+def test_a_broken_summary_json_is_a_warning_naming_it_or_harmless(results, how):
+    path = run_dir(results) / "summary.json"
+    break_file(path, how)
+    result = report(results, "--format", "json")
+    assert result.exit_code == 0, result.output
+    # The storage holds every field of a finished run: a summary.json with wrong values adds nothing.
+    if not how.startswith("{"):
+        assert str(path) in result.stderr and "warning" in result.stderr
+    assert '"max_seq_len": 4' in result.stdout and '"max_seq_len": 8' in result.stdout
+
+
+def test_infinite_and_garbage_curve_points_still_give_a_table_and_an_html_report(results, tmp_path):
+    metrics = run_dir(results) / "metrics.csv"
+    frame = pd.read_csv(metrics)
+    frame.loc[0, "return_mean_100"] = float("inf")
+    frame.loc[1, "return_mean_100"] = float("-inf")
+    frame.to_csv(metrics, index=False)
+    assert report(results).exit_code == 0
+    html = report(results, "--format", "html", "--out", str(tmp_path / "r.html"))
+    assert html.exit_code == 0, html.output
+    assert "<table>" in (tmp_path / "r.html").read_text()
+
+
+def test_a_broken_storage_file_is_one_line_exit_2(results):
+    db = results / "rnnppo.db"
+    db.write_bytes(db.read_bytes()[:1000])
+    result = report(results)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "rnnppo.db" in result.output, result.output
+
+
+MODEL_BREAKS = ["missing", "folder", "empty", "truncated", "garbage", "plain tensor", "other format"]
+
+
+def test_eval_of_the_unbroken_run_works(run):
+    result = runner.invoke(app, ["eval", str(run), "--episodes", "1"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("how", MODEL_BREAKS)
+def test_eval_of_a_broken_model_pt_names_it_and_exits_2(run, how):
+    path = run / "model.pt"
+    if how == "plain tensor":
+        torch.save(torch.zeros(3), path)
+    elif how == "other format":
+        payload = torch.load(path, weights_only=True)
+        torch.save({**payload, "format": 99}, path)
+    else:
+        break_file(path, how)
+    result = runner.invoke(app, ["eval", str(path.parent), "--episodes", "1"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert str(path) in result.output
+
+
+class Exploit:
+    """Unpickling this runs code: it writes `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",))
+
+
+@pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
+def test_a_crafted_pickle_in_model_pt_cannot_run_code(run, results, tmp_path, container):
+    marker = tmp_path / "pwned"
+    path = run / "model.pt"
+    evil = {"format": 1, "state_dict": Exploit(marker), "config_json": "{}", "obs_dim": 2}
+    if container == "torch.save":
+        torch.save(evil, path)
+    else:
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    # The file is truly hostile: a plain torch.load runs its code (what fails after that does not matter).
+    with contextlib.suppress(Exception):
+        torch.load(path, weights_only=False)
+    assert marker.exists(), "the exploit works when loaded without weights_only"
+    marker.unlink()
+
+    result = runner.invoke(app, ["eval", str(path.parent), "--episodes", "1"])
+    assert result.exit_code == 2 and str(path) in result.output, result.output
+    assert "Traceback" not in result.output
+    shutil.copy(path, run_dir(results) / "model.pt")
+    assert report(results).exit_code == 0, "the report never loads a checkpoint"
+    assert not marker.exists(), "no code ran"
