@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
+from rnnppo.sweeps.study import SPARE
 
 pytestmark = pytest.mark.postgres
 URL = os.environ.get("RNNPPO_TEST_POSTGRES_URL")
@@ -91,7 +92,10 @@ def test_three_machines_started_together_run_each_grid_point_once(url, tmp_path)
     }
     assert len(workers) >= 1
     study = optuna.load_study(study_name=name, storage=url)
-    assert len(study.trials) == 6, "no duplicates, no spares left behind"
+    # A worker that pops from an empty queue in a race gets a spare trial, which it gives up unrun.
+    counted = [t for t in study.trials if t.user_attrs.get("rnnppo_role") != SPARE]
+    assert len(counted) == 6, "no duplicates"
+    assert all(t.state != TrialState.COMPLETE for t in study.trials if t not in counted), "no spare was run"
 
     # The report from the storage alone (no results folder) matches the trials.
     result = CliRunner().invoke(app, ["report", "--storage", url, "--study", name, "--format", "json"])
