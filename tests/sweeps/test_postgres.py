@@ -104,6 +104,7 @@ def test_three_machines_started_together_run_each_grid_point_once(url, tmp_path)
     stored = {
         (t.params["max_seq_len"], t.params["encoder_out_size"], seed): t.user_attrs[f"run_{seed}"]["final_return"]
         for t in study.trials
+        if t.state == TrialState.COMPLETE
         for seed in (0, 1)
     }
     reported = {(r["max_seq_len"], r["encoder_out_size"], r["seed"]): r["final_return"] for r in rows}
