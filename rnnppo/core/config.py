@@ -39,6 +39,20 @@ def _f(default: Any, group: str, doc: str) -> Any:
     return field(default=default, metadata={"group": group, "doc": doc})
 
 
+# What the LSTM saw per iteration (metrics.csv columns, averaged into summary.json's "lstm_saw"); kept
+# here, free of torch, so the report reads the same names the trainer writes.
+LSTM_SAW_KEYS = (
+    "num_seqs",
+    "seq_len_mean",
+    "seq_len_max",
+    "pad_frac",
+    "pad_frac_max_seq_len",
+    "cut_by_episode_end",
+    "cut_by_max_seq_len",
+    "cut_by_rollout_end",
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines one training run. Names follow RLlib where RLlib has one."""

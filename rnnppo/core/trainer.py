@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rnnppo.core import runio
-from rnnppo.core.config import ConfigError, TrainConfig
+from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
@@ -395,18 +395,6 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-SEQ_KEYS = (
-    "num_seqs",
-    "seq_len_mean",
-    "seq_len_max",
-    "pad_frac",
-    "pad_frac_max_seq_len",
-    "cut_by_episode_end",
-    "cut_by_max_seq_len",
-    "cut_by_rollout_end",
-)
-
-
 def _summarise(
     config: TrainConfig, metrics: list[dict[str, Any]], evaluation: dict[str, Any], train_time: float, env_steps: int
 ) -> dict[str, Any]:
@@ -430,5 +418,5 @@ def _summarise(
         "auc": auc,
         **evaluation,
         "final_return": evaluation.get("eval_return_mean", final_train_return),
-        "lstm_saw": {key: _mean(m[key] for m in metrics) for key in SEQ_KEYS},
+        "lstm_saw": {key: _mean(m[key] for m in metrics) for key in LSTM_SAW_KEYS},
     }

@@ -20,7 +20,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.core.config import format_value
+from rnnppo.core.config import LSTM_SAW_KEYS, format_value
 
 RUN_FIELDS = (
     "final_return",
@@ -32,16 +32,7 @@ RUN_FIELDS = (
     "train_time_s",
     "env_steps",
 )
-SAW_FIELDS = (
-    "num_seqs",
-    "seq_len_mean",
-    "seq_len_max",
-    "pad_frac",
-    "pad_frac_max_seq_len",
-    "cut_by_episode_end",
-    "cut_by_max_seq_len",
-    "cut_by_rollout_end",
-)
+SAW_FIELDS = LSTM_SAW_KEYS
 CURVE_COLUMNS = ["config", "trial", "seed", "env_steps", "return"]
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
