@@ -23,6 +23,17 @@ from rnnppo.core.spaces import ActionHead
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
+def make_adam(params, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch has one for the device (one call for all parameters
+    instead of a loop of small ops per parameter: about 4x cheaper per step on a CPU for our sizes),
+    else the multi-tensor version. Same update rule; the order of float operations differs slightly."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
+
+
 def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
     linear = nn.Linear(inputs, outputs)
     nn.init.orthogonal_(linear.weight, gain=gain)
@@ -149,6 +160,13 @@ class RecurrentPolicy(nn.Module):
         self.pi = _layer(config.lstm_cell_size, action_head.dist_dim, 0.01)
         self.vf = _layer(config.lstm_cell_size, 1, 1.0)
         self.log_std = nn.Parameter(torch.zeros(action_head.dist_dim)) if action_head.kind == "box" else None
+        # observation_filter=mean_std: the running statistics of one flat frame (see obs_filter.py); buffers,
+        # so checkpoints carry them. None (and absent from the state dict) when the filter is off.
+        filtered = config.observation_filter == "mean_std"
+        frame = obs_dim // config.frame_stack
+        self.register_buffer("obs_mean", torch.zeros(frame, dtype=torch.float64) if filtered else None)
+        self.register_buffer("obs_var", torch.ones(frame, dtype=torch.float64) if filtered else None)
+        self.register_buffer("obs_count", torch.zeros((), dtype=torch.float64) if filtered else None)
         self.shapes = Shapes(
             obs=obs_dim,
             encoder_out=self.actor.encoder_out,

@@ -44,9 +44,11 @@ def gae(
     return advantages, advantages + values
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over valid steps only; padded entries are never read, so their gradient is exactly zero."""
-    return values[mask].mean()
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over valid steps only. Padded entries are selected away (not multiplied by zero), so a
+    huge or infinite padded value can neither reach the result nor give a non-zero gradient."""
+    count = mask.sum() if count is None else count
+    return torch.where(mask, values, 0.0).sum() / count
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,14 @@ def ppo_loss(
     value_error = (values - value_targets).pow(2)
     if vf_clip_param is not None:
         value_error = value_error.clamp(max=vf_clip_param)
-    policy_loss = -masked_mean(surrogate, mask)
-    value_loss = masked_mean(value_error, mask)
-    entropy_mean = masked_mean(entropy, mask)
+    count = mask.sum()
+    policy_loss = -masked_mean(surrogate, mask, count)
+    value_loss = masked_mean(value_error, mask, count)
+    entropy_mean = masked_mean(entropy, mask, count)
     total = policy_loss + vf_loss_coeff * value_loss - entropy_coeff * entropy_mean
     with torch.no_grad():
-        approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
-        clip_frac = masked_mean(((ratio - 1).abs() > clip_param).float(), mask)
+        approx_kl = masked_mean((ratio - 1) - log_ratio, mask, count)
+        clip_frac = masked_mean(((ratio - 1).abs() > clip_param).float(), mask, count)
     return LossTerms(total, policy_loss, value_loss, entropy_mean, approx_kl, clip_frac)
 
 

@@ -16,6 +16,7 @@ from gymnasium.vector import VectorEnv
 
 from rnnppo.core.envs import final_observations
 from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.spaces import ActionHead, flatten_batch, flatten_single
 
 
@@ -84,20 +85,24 @@ class Collector:
         frame_stack: int,
         device: torch.device,
         keep_next_obs: bool = False,
+        update_filter: bool = True,
     ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
         self.obs_space = env.single_observation_space
         self.keep_next_obs = keep_next_obs
+        # observation_filter=mean_std: statistics updated while collecting (training) or frozen (evaluation)
+        self.obs_filter = MeanStdFilter.from_policy(policy)
+        self.update_filter = update_filter
         raw_obs, _ = env.reset()
-        flat = flatten_batch(self.obs_space, raw_obs, self.num_envs)
+        flat = self.flat_obs(raw_obs)
         self.stacker = FrameStacker(self.num_envs, flat.shape[1], frame_stack)
         self.obs = self.stacker.push(flat, np.ones(self.num_envs, dtype=bool))
         self.obs_dim = self.obs.shape[1]
         self.state = policy.initial_state(self.num_envs, device)
         self.prev_action = torch.zeros(self.num_envs, head.prev_action_dim, device=device)
         self.prev_reward = torch.zeros(self.num_envs, device=device)
-        self.episode_start = torch.ones(self.num_envs, dtype=torch.bool, device=device)
+        self.episode_start = np.ones(self.num_envs, dtype=bool)
         self.running_return = np.zeros(self.num_envs)
         self.running_length = np.zeros(self.num_envs, dtype=np.int64)
         # Seconds spent in the policy's forward + sampling and in env.step, summed over collect() calls
@@ -105,93 +110,141 @@ class Collector:
         self.time_policy = 0.0
         self.time_env = 0.0
 
-    def _alloc(self, steps: int) -> Rollout:
-        n, dev = self.num_envs, self.device
-        zeros = lambda *shape, dtype=torch.float32: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
-        return Rollout(
-            obs=zeros(steps, n, self.obs_dim),
-            prev_actions=zeros(steps, n, self.head.prev_action_dim),
-            prev_rewards=zeros(steps, n),
-            states=zeros(steps, n, self.policy.state_size),
-            actions=zeros(steps, n, self.head.action_dim, dtype=self.head.action_dtype),
-            logp=zeros(steps, n),
-            values=zeros(steps, n),
-            rewards=zeros(steps, n),
-            terminated=zeros(steps, n, dtype=torch.bool),
-            truncated=zeros(steps, n, dtype=torch.bool),
-            episode_start=zeros(steps, n, dtype=torch.bool),
-            bootstrap=zeros(steps, n),
-            next_obs=zeros(steps, n, self.obs_dim) if self.keep_next_obs else None,
-            final_state=zeros(n, self.policy.state_size),
-        )
+    def flat_obs(self, raw_obs) -> np.ndarray:
+        """A vector env's observations -> the policy's [N, frame] input (flattened, normalised if on)."""
+        flat = flatten_batch(self.obs_space, raw_obs, self.num_envs)
+        return flat if self.obs_filter is None else self.obs_filter(flat, update=self.update_filter)
+
+    def _final_obs(self, final) -> np.ndarray:
+        flat = flatten_single(self.obs_space, final)
+        return flat if self.obs_filter is None else self.obs_filter(flat[None], update=False)[0]
 
     def collect(self, steps: int) -> Rollout:
+        """Step the envs `steps` times. Per step only what the next step needs is computed; the
+        buffers are host arrays and lists filled in place and turned into `[T, N, ...]` tensors once at
+        the end (writing torch tensors row by row cost more than the policy forward itself). Previous
+        actions/rewards are chained per step only when the network reads them; their stored buffers
+        are derived from the actions and rewards at the end, by the same rule."""
         policy, head, dev = self.policy, self.head, self.device
-        buf = self._alloc(steps)
+        n, on_cpu = self.num_envs, dev.type == "cpu"
+        feeds_prev_action, feeds_prev_reward = policy.actor.use_prev_action, policy.actor.use_prev_reward
+        obs_buf = np.empty((steps, n, self.obs_dim), dtype=np.float32)
+        next_obs_buf = np.empty_like(obs_buf) if self.keep_next_obs else None
+        rewards = np.empty((steps, n), dtype=np.float32)
+        terminated = np.empty((steps, n), dtype=bool)
+        truncated = np.empty((steps, n), dtype=bool)
+        episode_start = np.empty((steps, n), dtype=bool)
+        bootstrap = np.zeros((steps, n), dtype=np.float32)
+        states, actions, logps, values = [], [], [], []
+        start_prev_action, start_prev_reward = self.prev_action, self.prev_reward
+        episode_returns: list[float] = []
+        episode_lengths: list[int] = []
+        episode_successes: list[float] = []
         log_std = policy.log_std
-        for t in range(steps):
-            obs_t = torch.as_tensor(self.obs, device=dev)
-            buf.obs[t] = obs_t
-            buf.prev_actions[t] = self.prev_action
-            buf.prev_rewards[t] = self.prev_reward
-            buf.states[t] = self.state
-            buf.episode_start[t] = self.episode_start
-            began = time.perf_counter()
-            with torch.inference_mode():
+        # One inference-mode block for the whole loop (entering it per step costs more than an env step);
+        # the tensors made in it are stacked into ordinary tensors after it.
+        with torch.inference_mode():
+            for t in range(steps):
+                obs_buf[t] = self.obs
+                episode_start[t] = self.episode_start
+                states.append(self.state)
+                began = time.perf_counter()
+                obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
                 dist_inputs, value, state_out = policy.step(obs_t, self.prev_action, self.prev_reward, self.state)
                 action, logp = head.sample(dist_inputs, log_std)
-            action_np = action.cpu().numpy()
-            stepped = time.perf_counter()
-            raw_obs, reward, terminated, truncated, infos = self.env.step(head.to_env(action_np))
-            self.time_env += time.perf_counter() - stepped
-            self.time_policy += stepped - began
-            reward = np.asarray(reward, dtype=np.float32)
-            done = np.logical_or(terminated, truncated)
+                action_np = action.cpu().numpy()
+                stepped = time.perf_counter()
+                raw_obs, reward, term, trunc, infos = self.env.step(head.to_env(action_np))
+                self.time_env += time.perf_counter() - stepped
+                self.time_policy += stepped - began
+                actions.append(action)
+                logps.append(logp)
+                values.append(value)
+                rewards[t] = reward
+                terminated[t] = term
+                truncated[t] = trunc
+                done = terminated[t] | truncated[t]
+                any_done = bool(done.any())
 
-            buf.actions[t] = action
-            buf.logp[t] = logp
-            buf.values[t] = value
-            reward_t = torch.as_tensor(reward, device=dev)
-            buf.rewards[t] = reward_t
-            buf.terminated[t] = torch.as_tensor(terminated, device=dev)
-            buf.truncated[t] = torch.as_tensor(truncated, device=dev)
+                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
+                finals = {
+                    i: self.stacker.peek(i, self._final_obs(final))
+                    for i, final in (final_observations(infos, done) if any_done else [])
+                }
+                next_obs = self.stacker.push(self.flat_obs(raw_obs), done)
+                if next_obs_buf is not None:
+                    next_obs_buf[t] = next_obs
+                    for env_i, final in finals.items():
+                        next_obs_buf[t, env_i] = final
+                # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
+                truncated_only = truncated[t] & ~terminated[t]
+                if feeds_prev_action or truncated_only.any():
+                    prev_action = head.encode_prev(action)
+                if feeds_prev_reward or truncated_only.any():
+                    reward_t = torch.as_tensor(rewards[t], device=dev)
+                if truncated_only.any():
+                    final_values = self._truncation_values(finals, truncated_only, state_out, prev_action, reward_t)
+                    bootstrap[t] = final_values.cpu().numpy()
+                if any_done:
+                    self._track_episodes(rewards[t], done, infos, episode_returns, episode_lengths, episode_successes)
+                    keep = torch.as_tensor(~done, device=dev).float().unsqueeze(1)
+                    state_out = state_out * keep
+                    if feeds_prev_action:
+                        prev_action = prev_action * keep
+                    if feeds_prev_reward:
+                        reward_t = reward_t * keep[:, 0]
+                else:
+                    self.running_return += rewards[t]
+                    self.running_length += 1
+                self.state = state_out
+                if feeds_prev_action:
+                    self.prev_action = prev_action
+                if feeds_prev_reward:
+                    self.prev_reward = reward_t
+                self.episode_start = done
+                self.obs = next_obs
 
-            # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
-            finals = {
-                i: self.stacker.peek(i, flatten_single(self.obs_space, final))
-                for i, final in (final_observations(infos, done) if done.any() else [])
-            }
-            flat = flatten_batch(self.obs_space, raw_obs, self.num_envs)
-            next_obs = self.stacker.push(flat, done)
-            if buf.next_obs is not None:
-                true_next = next_obs.copy()
-                for env_i, final in finals.items():
-                    true_next[env_i] = final
-                buf.next_obs[t] = torch.as_tensor(true_next, device=dev)
-            prev_action = head.encode_prev(action)
-            # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-            truncated_only = np.logical_and(truncated, np.logical_not(terminated))
-            if truncated_only.any():
-                buf.bootstrap[t] = self._truncation_values(finals, truncated_only, state_out, prev_action, reward_t)
+        def tensor(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
 
-            self._track_episodes(reward, done, infos, buf)
-            done_t = torch.as_tensor(done, device=dev)
-            keep = (~done_t).float().unsqueeze(1)
-            self.state = state_out * keep
-            self.prev_action = prev_action * keep
-            self.prev_reward = reward_t * keep[:, 0]
-            self.episode_start = done_t
-            self.obs = next_obs
+        starts = tensor(episode_start)
+        dones = tensor(terminated | truncated)
+        rewards_t = tensor(rewards)
+        actions_t = torch.stack(actions)
+        # prev action/reward inputs: step t-1's action/reward (the carried ones at t = 0), zero at an episode start
+        encoded = head.encode_prev(actions_t)
+        prev_actions = torch.cat([start_prev_action.unsqueeze(0), encoded[:-1]]) * (~starts).unsqueeze(-1)
+        prev_rewards = torch.cat([start_prev_reward.unsqueeze(0), rewards_t[:-1]]) * ~starts
+        self.prev_action = encoded[-1] * (~dones[-1]).unsqueeze(-1)
+        self.prev_reward = rewards_t[-1] * ~dones[-1]
 
         # A rollout cut mid-episode bootstraps from V(next obs) with the carried state.
+        obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
         with torch.inference_mode():
-            _, last_value, _ = policy.step(
-                torch.as_tensor(self.obs, device=dev), self.prev_action, self.prev_reward, self.state
-            )
-        last_done = buf.terminated[-1] | buf.truncated[-1]
-        buf.bootstrap[-1] = torch.where(last_done, buf.bootstrap[-1], last_value)
-        buf.final_state = self.state.clone()
-        return buf
+            _, last_value, _ = policy.step(obs_t, self.prev_action, self.prev_reward, self.state)
+        if self.obs_filter is not None and self.update_filter:
+            self.obs_filter.write_to(policy)
+        bootstrap_t = tensor(bootstrap)
+        bootstrap_t[-1] = torch.where(dones[-1], bootstrap_t[-1], last_value)
+        return Rollout(
+            obs=tensor(obs_buf),
+            prev_actions=prev_actions,
+            prev_rewards=prev_rewards,
+            states=torch.stack(states),
+            actions=actions_t,
+            logp=torch.stack(logps),
+            values=torch.stack(values),
+            rewards=rewards_t,
+            terminated=tensor(terminated),
+            truncated=tensor(truncated),
+            episode_start=starts,
+            bootstrap=bootstrap_t,
+            next_obs=tensor(next_obs_buf) if next_obs_buf is not None else None,
+            final_state=self.state.clone(),
+            episode_returns=episode_returns,
+            episode_lengths=episode_lengths,
+            episode_successes=episode_successes,
+        )
 
     def _truncation_values(
         self,
@@ -213,17 +266,23 @@ class Collector:
         values[index] = final_values
         return values
 
-    def _track_episodes(self, reward: np.ndarray, done: np.ndarray, infos: dict, buf: Rollout) -> None:
+    def _track_episodes(
+        self,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: dict,
+        returns: list[float],
+        lengths: list[int],
+        successes: list[float],
+    ) -> None:
         self.running_return += reward
         self.running_length += 1
-        if not done.any():
-            return
         success = infos.get("success")
         success_mask = infos.get("_success")
         for i in np.flatnonzero(done):
-            buf.episode_returns.append(float(self.running_return[i]))
-            buf.episode_lengths.append(int(self.running_length[i]))
+            returns.append(float(self.running_return[i]))
+            lengths.append(int(self.running_length[i]))
             if success is not None and (success_mask is None or success_mask[i]):
-                buf.episode_successes.append(float(success[i]))
+                successes.append(float(success[i]))
         self.running_return[done] = 0.0
         self.running_length[done] = 0

@@ -21,11 +21,11 @@ import torch
 from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, make_vector_env
-from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.model import RecurrentPolicy, make_adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
-from rnnppo.core.spaces import ActionHead, flat_obs_size, flatten_batch
+from rnnppo.core.spaces import ActionHead, flat_obs_size
 
 IterationCallback = Callable[[dict[str, Any]], None]
 
@@ -150,7 +150,7 @@ def update(
         "approx_kl": "approx_kl",
         "clip_frac": "clip_frac",
     }
-    stats: dict[str, list[float]] = {name: [] for name in stat_names}
+    rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
     stopped_early = False
     epochs_done = 0
     for _ in range(config.num_epochs):
@@ -186,17 +186,17 @@ def update(
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
             if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip, foreach=True)
             optimizer.step()
-            for name, attr in stat_names.items():
-                stats[name].append(getattr(terms, attr).item())
+            rows.append(torch.stack([getattr(terms, attr).detach() for attr in stat_names.values()]))
             if config.kl_target is not None and float(terms.approx_kl) > 1.5 * config.kl_target:
                 stopped_early = True
                 break
         epochs_done += 1
         if stopped_early:
             break
-    out = {name: float(np.mean(values)) if values else math.nan for name, values in stats.items()}
+    means = torch.stack(rows).double().mean(0).tolist() if rows else [math.nan] * len(stat_names)
+    out = dict(zip(stat_names, means, strict=True))
     out["epochs_done"] = float(epochs_done)
     out["kl_early_stop"] = float(stopped_early)
     return out
@@ -229,7 +229,7 @@ def evaluate(
         n = min(episodes - len(returns), 64)
         env = make_vector_env(config, n, seed + 7919 * rounds)
         try:
-            collector = Collector(env, policy, policy.action_head, config.frame_stack, device)
+            collector = Collector(env, policy, policy.action_head, config.frame_stack, device, update_filter=False)
             total = np.zeros(n)
             finished = np.zeros(n, dtype=bool)
             for _ in range(max_steps):
@@ -257,8 +257,7 @@ def evaluate(
                 finished |= done
                 if finished.all():
                     break
-                flat = flatten_batch(collector.obs_space, raw_obs, n)
-                collector.obs = collector.stacker.push(flat, done)
+                collector.obs = collector.stacker.push(collector.flat_obs(raw_obs), done)
                 keep = torch.as_tensor(~done, device=device).float().unsqueeze(1)
                 collector.state = state_out * keep
                 collector.prev_action = policy.action_head.encode_prev(action) * keep
@@ -297,7 +296,7 @@ def train(
     obs_space, action_space = describe_spaces(config)
     policy, head, obs_dim = build_policy(config, obs_space, action_space)
     policy.to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=1e-5)
+    optimizer = make_adam(policy.parameters(), lr=config.lr, eps=1e-5)
     icm = None
     if config.curiosity:
         from rnnppo.core.curiosity import Curiosity
