@@ -24,6 +24,7 @@ ALIASES: dict[str, str] = {
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "linear")
 RNN_TYPES = ("lstm", "gru", "none")
 STATE_IN_MODES = ("stored", "refresh")
+OBSERVATION_FILTERS = ("none", "mean_std")
 DEVICES = ("cpu", "cuda", "auto")
 
 ENV_KWARG_PREFIX = "env."
@@ -86,6 +87,9 @@ class TrainConfig:
     # --- rollout -----------------------------------------------------------------------------
     num_envs: int = _f(8, "rollout", "parallel environments")
     rollout_len: int = _f(128, "rollout", "steps per env per iteration")
+    observation_filter: str = _f(
+        "none", "rollout", "none, or mean_std: normalise observations by running mean/std (RLlib's MeanStdFilter)"
+    )
 
     # --- PPO ---------------------------------------------------------------------------------
     lr: float = _f(1e-3, "ppo", "Adam learning rate")
@@ -386,6 +390,12 @@ def _validate(c: TrainConfig) -> None:
     )
     _require(c.rnn_type in RNN_TYPES, "rnn_type", c.rnn_type, f"choose one of {', '.join(RNN_TYPES)}")
     _require(c.state_in in STATE_IN_MODES, "state_in", c.state_in, f"choose one of {', '.join(STATE_IN_MODES)}")
+    _require(
+        c.observation_filter in OBSERVATION_FILTERS,
+        "observation_filter",
+        c.observation_filter,
+        f"choose one of {', '.join(OBSERVATION_FILTERS)}",
+    )
     _require(
         c.device in DEVICES or c.device.startswith("cuda:"), "device", c.device, "choose cpu, cuda, cuda:N or auto"
     )

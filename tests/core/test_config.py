@@ -67,6 +67,7 @@ def test_overrides_are_typed():
         ("max_seq_len=2.5", "is not an integer"),
         ("vf_share_layers=yes", "must be true or false"),
         ("rnn_type=lstn", "choose one of lstm, gru, none"),
+        ("observation_filter=MeanStd", "choose one of none, mean_std"),
         ("gamma=1.5", "must be in [0, 1]"),
         ("minibatch_size=8", "must be >= max_seq_len"),
         ("curiosity_beta=2", "must be in [0, 1]"),
