@@ -5,7 +5,8 @@ cost grows with max_seq_len, lstm_cell_size and num_envs.
     python benchmarks/speed.py                              # all parts, 50k env steps, 3 repeats
     python benchmarks/speed.py --part compare --repeats 5   # only the side-by-side table
     python benchmarks/speed.py --part scaling --scaling-steps 20000
-    python benchmarks/speed.py --device cuda                # rnnppo on the GPU (sb3-contrib stays on the CPU)
+    python benchmarks/speed.py --device cuda --envs StatelessCartPole
+        # adds sb3-contrib and rnnppo on the GPU to the table, next to both on the CPU
 
 Matched settings (the issue's anchor): 8 envs; rollouts of 128 steps per env (sb3 n_steps=128);
 minibatches of 256 env steps (sb3 batch_size=256; rnnppo cuts them into whole sequences of at most
@@ -14,7 +15,8 @@ LSTM of 64 cells, with a separate critic encoder + LSTM on both sides (sb3 enabl
 default; rnnppo vf_share_layers=false, its default); 1 torch thread; no evaluation episodes.
 
 Every run is a fresh process (so peak RSS is its own), the two trainers alternate within each repeat,
-and the table shows the median of the repeats. The breakdown splits rnnppo's wall time into env
+and the table shows the median of the repeats. Each run's clock starts before its envs and model are
+built and stops when training returns (imports and process start-up are outside it, on both sides). The breakdown splits rnnppo's wall time into env
 stepping, policy forward in the rollout, the rest of the rollout, chunking (GAE + sequences), the
 update (forward + backward + optimizer) and everything else (logging, setup). The bounds are
 measured in the same sitting: raw vectorised env stepping with random actions, and the policy's
@@ -66,7 +68,7 @@ def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict)
     return {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
 
 
-def run_sb3(env: str, steps: int, threads: int) -> dict:
+def run_sb3(env: str, steps: int, threads: int, device: str) -> dict:
     import gymnasium as gym
     import torch
     from sb3_contrib import RecurrentPPO
@@ -76,6 +78,7 @@ def run_sb3(env: str, steps: int, threads: int) -> dict:
 
     builtin_envs.register()
     torch.set_num_threads(threads)
+    began = time.perf_counter()  # like rnnppo's train(): env and model construction count
     vec = make_vec_env(lambda: gym.make(env), n_envs=8, seed=0)
     model = RecurrentPPO(
         "MlpLstmPolicy",
@@ -84,11 +87,10 @@ def run_sb3(env: str, steps: int, threads: int) -> dict:
         batch_size=256,
         n_epochs=4,
         policy_kwargs={"lstm_hidden_size": 64, "net_arch": [64]},
-        device="cpu",
+        device=device,
         seed=0,
         verbose=0,
     )
-    began = time.perf_counter()
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - began
     return {"env_steps": int(model.num_timesteps), "wall_s": wall}
@@ -140,7 +142,7 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "rnnppo":
         result = run_rnnppo(args.env, args.steps, args.threads, args.device, overrides)
     elif args.child == "sb3":
-        result = run_sb3(args.env, args.steps, args.threads)
+        result = run_sb3(args.env, args.steps, args.threads, args.device)
     else:
         result = run_bounds(args.env, args.threads, args.device)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -178,25 +180,35 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def compare(args: argparse.Namespace) -> dict[str, dict]:
+    """sb3-contrib and rnnppo alternating, on the CPU; with --device cuda both on the GPU as well."""
+    trainers = [("sb3", "cpu"), ("rnnppo", "cpu")]
+    if args.device != "cpu":
+        trainers += [("sb3", args.device), ("rnnppo", args.device)]
     medians: dict[str, dict] = {}
-    for label, env in ENVS.items():
-        runs: dict[str, list[dict]] = {"sb3": [], "rnnppo": []}
+    for label in args.envs:
+        env = ENVS[label]
+        runs: dict[tuple[str, str], list[dict]] = {trainer: [] for trainer in trainers}
         for _ in range(args.repeats):
-            for which in ("sb3", "rnnppo"):
-                runs[which].append(measure(which, env, args.steps, args.threads, args.device, args.overrides))
+            for which, device in trainers:
+                runs[which, device].append(measure(which, env, args.steps, args.threads, device, args.overrides))
         bounds = measure("bounds", env, 0, args.threads, args.device, [])
-        sb3, ours = median_run(runs["sb3"]), median_run(runs["rnnppo"])
-        medians[label] = {"sb3": sb3, "rnnppo": ours, "bounds": bounds, "all": runs}
+        anchor, ours = median_run(runs["sb3", "cpu"]), median_run(runs["rnnppo", args.device])
+        medians[label] = {"sb3": anchor, "rnnppo": ours, "bounds": bounds, "all": runs}
         print(f"\n## {label} ({env}): {args.steps:,} env steps, {args.threads} torch thread(s), ", end="")
         print(f"median of {args.repeats}")
-        print("| trainer | env steps/s (median) | all runs | peak RSS MB |")
-        print("|---|---:|---|---:|")
-        for which, name in (("sb3", "sb3-contrib RecurrentPPO (cpu)"), ("rnnppo", f"rnnppo train ({args.device})")):
-            every = ", ".join(f"{rate(r):,.0f}" for r in runs[which])
-            best = median_run(runs[which])
-            print(f"| {name} | {rate(best):,.0f} | {every} | {best['peak_rss_mb']:.0f} |")
-        print(f"\nrnnppo / sb3-contrib: **{rate(ours) / rate(sb3):.2f}x** env steps/s; ", end="")
-        print(f"peak RSS {ours['peak_rss_mb']:.0f} vs {sb3['peak_rss_mb']:.0f} MB")
+        print("| trainer | env steps/s (median) | all runs | / sb3-contrib (cpu) | peak RSS MB |")
+        print("|---|---:|---|---:|---:|")
+        for which, device in trainers:
+            name = "sb3-contrib RecurrentPPO" if which == "sb3" else "rnnppo train"
+            every = ", ".join(f"{rate(r):,.0f}" for r in runs[which, device])
+            best = median_run(runs[which, device])
+            print(
+                f"| {name} ({device}) | {rate(best):,.0f} | {every} | {rate(best) / rate(anchor):.2f}x | "
+                f"{best['peak_rss_mb']:.0f} |"
+            )
+        ratio = rate(ours) / rate(anchor)
+        print(f"\nrnnppo ({args.device}) / sb3-contrib (cpu): **{ratio:.2f}x** env steps/s; ", end="")
+        print(f"peak RSS {ours['peak_rss_mb']:.0f} vs {anchor['peak_rss_mb']:.0f} MB")
     return medians
 
 
@@ -257,7 +269,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scaling-steps", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu", help="rnnppo's device: cpu, cuda or auto")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda to add GPU runs of both trainers")
+    parser.add_argument("--envs", default=",".join(ENVS), help=f"comma-separated, of: {', '.join(ENVS)}")
     parser.add_argument("--child", choices=("rnnppo", "sb3", "bounds"), help=argparse.SUPPRESS)
     parser.add_argument("--env", default=ENVS["StatelessCartPole"], help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="extra NAME=VALUE settings for the rnnppo runs")
@@ -265,6 +278,10 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    args.envs = [name.strip() for name in args.envs.split(",") if name.strip()]
+    unknown = [name for name in args.envs if name not in ENVS]
+    if unknown:
+        parser.error(f"--envs: unknown {', '.join(unknown)}; choose from {', '.join(ENVS)}")
     if args.part in ("all", "compare"):
         breakdown(compare(args))
     if args.part in ("all", "scaling"):

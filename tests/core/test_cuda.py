@@ -1,0 +1,126 @@
+"""`device=cuda`: the cuDNN training forward matches the rollout's one-step path, CPU and GPU agree,
+and a GPU run trains, saves and replays. Skipped where torch sees no CUDA GPU (CI has none); run on a
+GPU machine with `python -m pytest tests/core/test_cuda.py`.
+
+cuDNN's RNN kernels may use TF32 for float32 (torch.backends.cudnn.allow_tf32 is on by default), so
+the GPU comparisons allow 1e-4 where the CPU tests allow 1e-5.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from typer.testing import CliRunner
+
+from rnnppo.cli.app import app
+from rnnppo.core.config import TrainConfig
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.ppo import gae, normalize_advantages
+from rnnppo.core.rollout import Collector
+from rnnppo.core.runio import load_checkpoint
+from rnnppo.core.spaces import ActionHead
+from rnnppo.core.trainer import make_batch, refresh_state_in, train
+from tests.core.test_model_equivalence import RandomLengthEnv, vector_env
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+GPU_TOL = dict(rtol=0.0, atol=1e-4)
+CUDA = torch.device("cuda")
+
+
+def small_config(**changes) -> TrainConfig:
+    base = dict(fcnet_hiddens=(16,), lstm_cell_size=12, max_seq_len=5, minibatch_size=32, num_epochs=1)
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(rnn_type="lstm"),
+        dict(rnn_type="gru", vf_share_layers=False),
+        dict(rnn_type="lstm", lstm_use_prev_action=True, lstm_use_prev_reward=True, vf_share_layers=False),
+    ],
+)
+def test_gpu_rollout_and_cudnn_training_forward_agree(changes):
+    """The rollout (fused cell kernels, one step at a time) and the training forward (cuDNN over
+    [S, L]) give the same log-probs and values on every valid step, across episode boundaries."""
+    torch.manual_seed(0)
+    config = small_config(**changes)
+    space = spaces.Discrete(3)
+    env = vector_env(lambda: RandomLengthEnv(space), 4, seed=5)
+    head = ActionHead.for_space(space)
+    policy = RecurrentPolicy(int(np.prod(env.single_observation_space.shape)), head, config).to(CUDA)
+    collector = Collector(env, policy, head, 1, CUDA)
+    for _ in range(2):  # the second rollout continues episodes from carried states
+        rollout = collector.collect(40)
+        assert rollout.obs.device.type == "cuda"
+        advantages, targets = gae(
+            rollout.rewards, rollout.values, rollout.dones, rollout.bootstrap, config.gamma, config.lambda_
+        )
+        batch = make_batch(rollout, normalize_advantages(advantages), targets, config.max_seq_len)
+        mask = batch.seqs.mask
+        assert batch.continues.any() and not mask.all()
+        with torch.no_grad():
+            dist_inputs, values, _ = policy(batch.obs, batch.prev_actions, batch.prev_rewards, batch.state_in)
+            new_logp = head.log_prob(dist_inputs, policy.log_std, batch.actions)
+            refreshed = refresh_state_in(policy, batch)
+        torch.testing.assert_close(new_logp[mask], batch.old_logp[mask], **GPU_TOL)
+        torch.testing.assert_close(values[mask], batch.seqs.pad(rollout.values.reshape(-1))[mask], **GPU_TOL)
+        torch.testing.assert_close(refreshed, batch.state_in, **GPU_TOL)
+    env.close()
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_cpu_and_gpu_forward_agree(rnn_type):
+    torch.manual_seed(1)
+    config = small_config(rnn_type=rnn_type, vf_share_layers=False)
+    cpu_policy = RecurrentPolicy(7, ActionHead.for_space(spaces.Discrete(4)), config)
+    gpu_policy = RecurrentPolicy(7, ActionHead.for_space(spaces.Discrete(4)), config).to(CUDA)
+    gpu_policy.load_state_dict(cpu_policy.state_dict())
+    obs, prev_a, prev_r = torch.randn(6, 9, 7), torch.zeros(6, 9, 4), torch.zeros(6, 9)
+    state = torch.randn(6, cpu_policy.state_size)
+    with torch.no_grad():
+        cpu_out = cpu_policy(obs, prev_a, prev_r, state)
+        gpu_out = gpu_policy(obs.to(CUDA), prev_a.to(CUDA), prev_r.to(CUDA), state.to(CUDA))
+        cpu_step = cpu_policy.step(obs[:, 0], prev_a[:, 0], prev_r[:, 0], state)
+        gpu_step = gpu_policy.step(obs[:, 0].to(CUDA), prev_a[:, 0].to(CUDA), prev_r[:, 0].to(CUDA), state.to(CUDA))
+    for cpu_t, gpu_t in zip((*cpu_out, *cpu_step), (*gpu_out, *gpu_step), strict=True):
+        torch.testing.assert_close(gpu_t.cpu(), cpu_t, **GPU_TOL)
+
+
+@pytest.mark.parametrize(
+    ("env", "changes"),
+    [
+        ("rnnppo/StatelessCartPole-v0", dict(state_in="refresh", vf_share_layers=False)),
+        ("rnnppo/SparseChain-v0", dict(curiosity=True, lstm_use_prev_action=True, lstm_use_prev_reward=True)),
+        ("Pendulum-v1", dict(rnn_type="gru", kl_target=0.01, anneal_lr=True)),
+    ],
+)
+def test_training_on_the_gpu_runs_and_learns_finite_numbers(env, changes):
+    config = small_config(env=env, device="cuda", total_steps=1024, num_envs=4, rollout_len=64, eval_episodes=2)
+    config = config.replace(**changes)
+    result = train(config)
+    assert next(result.policy.parameters()).device.type == "cuda"
+    assert len(result.metrics) == 4
+    for row in result.metrics:
+        assert np.isfinite(row["policy_loss"]) and np.isfinite(row["value_loss"])
+    assert np.isfinite(result.summary["final_return"])
+
+
+def test_cli_train_on_cuda_then_eval_and_load_on_the_cpu(tmp_path):
+    runner = CliRunner()
+    args = ["train", "--env", "rnnppo/StatelessCartPole-v0", "--steps", "2048", "--device", "cuda"]
+    args += ["--out", str(tmp_path), "--name", "gpu", "num_envs=4", "rollout_len=64", "eval_episodes=2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "gpu"
+    meta = json.loads((run_dir / "config.json").read_text())
+    assert meta["device"].startswith("cuda")
+    payload = load_checkpoint(run_dir / "model.pt")  # map_location=cpu, weights_only=True
+    assert all(t.device.type == "cpu" for t in payload["state_dict"].values())
+    result = runner.invoke(app, ["eval", str(run_dir), "--episodes", "3"])
+    assert result.exit_code == 0, result.output
+    assert "±" in result.output or "+/-" in result.output
