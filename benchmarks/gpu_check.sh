@@ -25,8 +25,8 @@ python3 -m pytest -p no:cacheprovider tests/core/test_cuda.py -rs 2>&1 | tee "$O
 tests_rc=$?
 
 echo "== 2. speed comparison, StatelessCartPole, CPU and GPU"
-python3 benchmarks/speed.py --part compare --device cuda --envs StatelessCartPole --steps "${GPU_STEPS:-20000}" \
-    --repeats "${GPU_REPEATS:-3}" 2>&1 | tee "$OUT/speed.log"
+python3 benchmarks/speed.py --part compare --device cuda --envs StatelessCartPole --steps "${GPU_STEPS:-16384}" \
+    --repeats "${GPU_REPEATS:-2}" 2>&1 | tee "$OUT/speed.log"
 
 echo "== 3. a larger configuration: num_envs=64 lstm_cell_size=256 fcnet_hiddens=[256], 40,960 steps"
 for device in cpu cuda; do

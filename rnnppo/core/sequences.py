@@ -97,7 +97,11 @@ def chunk(episode_start: np.ndarray | torch.Tensor, max_seq_len: int) -> Sequenc
 def end_reasons(seqs: Sequences, dones: np.ndarray | torch.Tensor, max_seq_len: int) -> torch.Tensor:
     """[S] why each sequence ended: END_EPISODE (done at its last step; wins ties), END_ROLLOUT
     (the rollout's last step), or END_MAX_SEQ_LEN (cut to max_seq_len inside an episode)."""
-    dones = torch.as_tensor(np.asarray(dones), dtype=torch.bool)
+    device = seqs.seq_lens.device
+    if isinstance(dones, torch.Tensor):
+        dones = dones.to(device=device, dtype=torch.bool)
+    else:
+        dones = torch.as_tensor(np.asarray(dones), dtype=torch.bool, device=device)
     num_steps = dones.shape[0]
     last_t = seqs.start_t + seqs.seq_lens - 1
     done_at_end = dones[last_t, seqs.env]
