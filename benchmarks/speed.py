@@ -12,15 +12,21 @@ Matched settings (the issue's anchor): 8 envs; rollouts of 128 steps per env (sb
 minibatches of 256 env steps (sb3 batch_size=256; rnnppo cuts them into whole sequences of at most
 max_seq_len=16 steps, sb3-contrib pads whole episodes instead); 4 epochs; an MLP encoder [64] and an
 LSTM of 64 cells, with a separate critic encoder + LSTM on both sides (sb3 enable_critic_lstm=True, its
-default; rnnppo vf_share_layers=false, its default); 1 torch thread; no evaluation episodes.
+default; rnnppo vf_share_layers=false, its default); sb3's PPO defaults on both sides (lr 3e-4 constant,
+gamma 0.99, GAE lambda 0.95, clip 0.2, value coefficient 0.5, no entropy bonus, gradient clip 0.5, no
+observation normalisation); 1 torch thread; no evaluation episodes in the timed runs.
 
 Every run is a fresh process (so peak RSS is its own), the two trainers alternate within each repeat,
 and the table shows the median of the repeats. Each run's clock starts before its envs and model are
-built and stops when training returns (imports and process start-up are outside it, on both sides). The breakdown splits rnnppo's wall time into env
-stepping, policy forward in the rollout, the rest of the rollout, chunking (GAE + sequences), the
-update (forward + backward + optimizer) and everything else (logging, setup). The bounds are
-measured in the same sitting: raw vectorised env stepping with random actions, and the policy's
-single-step forward alone on a batch of 8. Prints markdown tables; asserts nothing.
+built and stops when training returns (imports and process start-up are outside it, on both sides).
+The breakdown splits rnnppo's wall time into env stepping, policy forward in the rollout, the rest
+of the rollout, chunking (GAE + sequences), the update (forward + backward + optimizer) and
+everything else (logging, setup). The bounds are measured in the same sitting: raw vectorised env
+stepping with random actions, and the policy's single-step forward alone on a batch of 8.
+
+--part learning trains both at the same settings for --learn-steps env steps over --learn-seeds seeds
+(two at a time; not timed) and prints each one's mean return over 20 greedy evaluation episodes.
+Prints markdown tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +48,16 @@ MATCHED = {
     "lstm_cell_size": 64,
     "max_seq_len": 16,
     "eval_episodes": 0,
+    # sb3's PPO defaults, so that the learning comparison differs only in the implementations
+    "lr": 3e-4,
+    "anneal_lr": False,
+    "gamma": 0.99,
+    "lambda_": 0.95,
+    "clip_param": 0.2,
+    "vf_loss_coeff": 0.5,
+    "entropy_coeff": 0.0,
+    "grad_clip": 0.5,
+    "observation_filter": "none",
 }
 
 
@@ -54,21 +70,24 @@ def rnnppo_config(env: str, steps: int, threads: int, device: str, overrides: di
     return build_config(settings)
 
 
-def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict) -> dict:
+def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict, seed: int, episodes: int) -> dict:
     from rnnppo.core.trainer import train
 
-    config = rnnppo_config(env, steps, threads, device, overrides)
+    config = rnnppo_config(env, steps, threads, device, {**overrides, "seed": seed, "eval_episodes": episodes})
     began = time.perf_counter()
     result = train(config)
-    wall = time.perf_counter() - began
+    wall = time.perf_counter() - began  # includes evaluation only in the learning part, which is not timed
     parts = {
         key: sum(row[key] for row in result.metrics)
         for key in ("time_rollout", "time_rollout_env", "time_rollout_policy", "time_chunking", "time_update")
     }
-    return {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
+    out = {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
+    if episodes:
+        out["eval_return"] = result.summary["eval_return_mean"]
+    return out
 
 
-def run_sb3(env: str, steps: int, threads: int, device: str) -> dict:
+def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes: int) -> dict:
     import gymnasium as gym
     import torch
     from sb3_contrib import RecurrentPPO
@@ -88,12 +107,19 @@ def run_sb3(env: str, steps: int, threads: int, device: str) -> dict:
         n_epochs=4,
         policy_kwargs={"lstm_hidden_size": 64, "net_arch": [64]},
         device=device,
-        seed=0,
+        seed=seed,
         verbose=0,
     )
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - began
-    return {"env_steps": int(model.num_timesteps), "wall_s": wall}
+    out = {"env_steps": int(model.num_timesteps), "wall_s": wall}
+    if episodes:
+        from stable_baselines3.common.evaluation import evaluate_policy
+
+        eval_env = make_vec_env(lambda: gym.make(env), n_envs=1, seed=seed + 1_000_003)
+        mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=episodes, deterministic=True)
+        out["eval_return"] = float(mean)
+    return out
 
 
 def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dict:
@@ -140,16 +166,18 @@ def child(args: argparse.Namespace) -> None:
 
     overrides = parse_overrides(args.overrides)
     if args.child == "rnnppo":
-        result = run_rnnppo(args.env, args.steps, args.threads, args.device, overrides)
+        result = run_rnnppo(args.env, args.steps, args.threads, args.device, overrides, args.seed, args.episodes)
     elif args.child == "sb3":
-        result = run_sb3(args.env, args.steps, args.threads, args.device)
+        result = run_sb3(args.env, args.steps, args.threads, args.device, args.seed, args.episodes)
     else:
         result = run_bounds(args.env, args.threads, args.device)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def measure(which: str, env: str, steps: int, threads: int, device: str, overrides: list[str]) -> dict:
+def measure(
+    which: str, env: str, steps: int, threads: int, device: str, overrides: list[str], seed: int = 0, episodes: int = 0
+) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -163,6 +191,10 @@ def measure(which: str, env: str, steps: int, threads: int, device: str, overrid
         str(threads),
         "--device",
         device,
+        "--seed",
+        str(seed),
+        "--episodes",
+        str(episodes),
         *overrides,
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -262,9 +294,41 @@ def scaling(args: argparse.Namespace) -> None:
             )
 
 
+def learning(args: argparse.Namespace) -> None:
+    """Final greedy evaluation return of both trainers at the matched settings, same env-step budget."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [
+        (label, which, seed) for label in args.envs for seed in range(args.learn_seeds) for which in ("sb3", "rnnppo")
+    ]
+    with ThreadPoolExecutor(args.processes) as pool:
+        futures = {
+            job: pool.submit(
+                measure, job[1], ENVS[job[0]], args.learn_steps, args.threads, "cpu", args.overrides, job[2], 20
+            )
+            for job in jobs
+        }
+        results = {job: future.result() for job, future in futures.items()}
+    print(f"\n## Learning at the matched settings: {args.learn_steps:,} env steps, mean return of 20 greedy episodes")
+    print("| env | seed | sb3-contrib RecurrentPPO | rnnppo |")
+    print("|---|---:|---:|---:|")
+    for label in args.envs:
+        for seed in range(args.learn_seeds):
+            sb3, ours = results[label, "sb3", seed], results[label, "rnnppo", seed]
+            print(f"| {label} | {seed} | {sb3['eval_return']:.1f} | {ours['eval_return']:.1f} |")
+        sb3_mean = sum(results[label, "sb3", s]["eval_return"] for s in range(args.learn_seeds)) / args.learn_seeds
+        ours_mean = sum(results[label, "rnnppo", s]["eval_return"] for s in range(args.learn_seeds)) / args.learn_seeds
+        print(f"| {label} | mean | {sb3_mean:.1f} | {ours_mean:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("all", "compare", "scaling"), default="all")
+    parser.add_argument("--part", choices=("all", "compare", "scaling", "learning"), default="all")
+    parser.add_argument("--learn-steps", type=int, default=100_000, help="env steps per learning run")
+    parser.add_argument("--learn-seeds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="parallel learning runs (not timed)")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--episodes", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=50_000, help="env steps per comparison run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scaling-steps", type=int, default=20_000)
@@ -286,6 +350,8 @@ def main() -> None:
         breakdown(compare(args))
     if args.part in ("all", "scaling"):
         scaling(args)
+    if args.part in ("all", "learning"):
+        learning(args)
 
 
 if __name__ == "__main__":

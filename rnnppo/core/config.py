@@ -25,6 +25,7 @@ ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "linear")
 RNN_TYPES = ("lstm", "gru", "none")
 STATE_IN_MODES = ("stored", "refresh")
 OBSERVATION_FILTERS = ("none", "mean_std")
+RLLIB_FILTER_NAMES = {"NoFilter": "none", "MeanStdFilter": "mean_std"}
 DEVICES = ("cpu", "cuda", "auto")
 
 ENV_KWARG_PREFIX = "env."
@@ -88,13 +89,13 @@ class TrainConfig:
     num_envs: int = _f(8, "rollout", "parallel environments")
     rollout_len: int = _f(128, "rollout", "steps per env per iteration")
     observation_filter: str = _f(
-        "none", "rollout", "none, or mean_std: normalise observations by running mean/std (RLlib's MeanStdFilter)"
+        "mean_std", "rollout", "mean_std: normalise observations by running mean/std (RLlib's MeanStdFilter); none"
     )
 
     # --- PPO ---------------------------------------------------------------------------------
     lr: float = _f(1e-3, "ppo", "Adam learning rate")
     gamma: float = _f(0.98, "ppo", "discount factor")
-    lambda_: float = _f(0.95, "ppo", "GAE lambda")
+    lambda_: float = _f(0.8, "ppo", "GAE lambda")
     clip_param: float = _f(0.2, "ppo", "PPO ratio clip epsilon")
     vf_clip_param: float | None = _f(
         None, "ppo", "clamp the squared value error to [0, vf_clip_param] (RLlib); none: off"
@@ -131,6 +132,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+        # RLlib's spellings carry over: observation_filter=MeanStdFilter / NoFilter
+        rllib_filter = RLLIB_FILTER_NAMES.get(self.observation_filter)
+        if rllib_filter is not None:
+            object.__setattr__(self, "observation_filter", rllib_filter)
         _validate(self)
 
     # Convenience -------------------------------------------------------------------------------

@@ -58,8 +58,10 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         extra_in.append("prev reward 1")
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
     dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
-    obs_note = f"flattened from {obs_space}" + (
-        f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else ""
+    obs_note = (
+        f"flattened from {obs_space}"
+        + (", normalised by running mean/std, clipped to ±10" if config.observation_filter == "mean_std" else "")
+        + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
     )
 
     rollout = [

@@ -82,6 +82,11 @@ def test_bad_values_fail_with_one_clear_line(word, message):
     assert "\n" not in str(info.value)
 
 
+def test_rllib_observation_filter_names_are_accepted():
+    assert build_config(parse_overrides(["observation_filter=MeanStdFilter"])).observation_filter == "mean_std"
+    assert build_config(parse_overrides(["observation_filter=NoFilter"])).observation_filter == "none"
+
+
 def test_encoder_out_size_adds_a_layer_after_fcnet_hiddens():
     assert build_config(fcnet_hiddens=(64,)).encoder_widths == (64,)
     assert build_config(fcnet_hiddens=(64,), encoder_out_size=1024).encoder_widths == (64, 1024)

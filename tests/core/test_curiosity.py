@@ -26,6 +26,7 @@ def test_next_observation_at_an_episode_end_is_the_final_one_not_the_next_episod
         fcnet_hiddens=(8,),
         lstm_cell_size=8,
         curiosity=True,
+        observation_filter="none",  # raw one-hot rows, compared with CORRIDOR below
     )
     env = make_vector_env(config, config.num_envs, seed=0)
     policy, head, _ = build_policy(config, env.single_observation_space, env.single_action_space)

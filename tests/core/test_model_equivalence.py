@@ -378,8 +378,8 @@ class ScriptedEndEnv(gym.Env):
 
 @pytest.mark.parametrize("ending", ["terminated", "truncated", "both"])
 def test_collector_bootstrap_at_episode_ends(ending):
-    torch.manual_seed(0)
-    config = tiny_config(lstm_use_prev_action=True, lstm_use_prev_reward=True)
+    torch.manual_seed(0)  # raw observations, so that the final one can be written down below
+    config = tiny_config(lstm_use_prev_action=True, lstm_use_prev_reward=True, observation_filter="none")
     env = vector_env(lambda: ScriptedEndEnv(ending), 2, seed=0)
     head = ActionHead.for_space(env.single_action_space)
     policy = RecurrentPolicy(3, head, config)
