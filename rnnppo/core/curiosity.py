@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.model import make_adam
+from rnnppo.core.optim import Adam
 from rnnppo.core.rollout import Rollout
 from rnnppo.core.spaces import ActionHead
 
@@ -53,7 +53,7 @@ class Curiosity(nn.Module):
         self.feature = _relu_mlp(obs_dim, config.curiosity_feature_hiddens, dim)
         self.inverse = _relu_mlp(2 * dim, config.curiosity_inverse_hiddens, head.dist_dim)
         self.forward_model = _relu_mlp(dim + head.prev_action_dim, config.curiosity_forward_hiddens, dim)
-        self.optimizer = make_adam(self.parameters(), lr=config.curiosity_lr)
+        self.optimizer = Adam(self.parameters(), lr=config.curiosity_lr)
         self.updates = config.curiosity_updates
         self.minibatch_size = config.minibatch_size
 

@@ -23,17 +23,6 @@ from rnnppo.core.spaces import ActionHead
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
-def make_adam(params, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has one for the device (one call for all parameters
-    instead of a loop of small ops per parameter: about 4x cheaper per step on a CPU for our sizes),
-    else the multi-tensor version. Same update rule; the order of float operations differs slightly."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
-
-
 def _layer(inputs: int, outputs: int, gain: float) -> nn.Linear:
     linear = nn.Linear(inputs, outputs)
     nn.init.orthogonal_(linear.weight, gain=gain)

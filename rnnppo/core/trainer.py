@@ -21,7 +21,8 @@ import torch
 from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, make_vector_env
-from rnnppo.core.model import RecurrentPolicy, make_adam
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
@@ -144,7 +145,7 @@ def refresh_state_in(policy: RecurrentPolicy, batch: TrainBatch) -> torch.Tensor
 
 def update(
     policy: RecurrentPolicy,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     batch: TrainBatch,
     config: TrainConfig,
     generator: torch.Generator,
@@ -303,7 +304,7 @@ def train(
     obs_space, action_space = describe_spaces(config)
     policy, head, obs_dim = build_policy(config, obs_space, action_space)
     policy.to(device)
-    optimizer = make_adam(policy.parameters(), lr=config.lr, eps=1e-5)
+    optimizer = Adam(policy.parameters(), lr=config.lr, eps=1e-5)
     icm = None
     if config.curiosity:
         from rnnppo.core.curiosity import Curiosity

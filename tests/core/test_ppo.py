@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, masked_mean, next_values, ppo_loss
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
@@ -376,3 +379,31 @@ def test_padded_steps_have_zero_gradient(head_name, rnn_type, vf_share_layers):
     for name in grads_clean:
         assert torch.isfinite(grads_dirty[name]).all(), name
         assert torch.equal(grads_clean[name], grads_dirty[name]), name
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_takes_torch_adams_steps(fused):
+    """rnnppo's Adam (fused kernel, or the multi-tensor fallback) moves every parameter as
+    torch.optim.Adam does, also when a parameter misses a step (it keeps its own step count)."""
+    if fused and not hasattr(torch, "_fused_adam_"):
+        pytest.skip("this torch has no fused Adam kernel")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    twin, start = copy.deepcopy(net), copy.deepcopy(net)
+    ours = Adam(net.parameters(), lr=1e-2, eps=1e-5)
+    ours.fused = ours.fused and fused
+    reference = torch.optim.Adam(twin.parameters(), lr=1e-2, eps=1e-5, foreach=False)
+    for step in range(6):
+        x = torch.randn(6, 3)
+        for model, optimizer in ((net, ours), (twin, reference)):
+            optimizer.param_groups[0]["lr"] = 1e-2 * (1 - step / 10)  # annealing, as the trainer does
+            loss = model(x).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            if step == 2:  # the last layer's bias sits this step out
+                model[2].bias.grad = None
+            optimizer.step()
+    assert ours.fused == fused
+    for a, b, before in zip(net.parameters(), twin.parameters(), start.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert (a - before).abs().max() > 1e-3  # six steps of ~1e-2 moved every parameter

@@ -1,0 +1,98 @@
+"""Adam for the policy and the curiosity module, with torch's multi-tensor kernels.
+
+The update is torch.optim.Adam's (no weight decay, no amsgrad), and tests pin it to it. It is not a
+torch.optim.Optimizer because constructing one imports torch._dynamo: about 1.5 s of start-up in
+every process that trains, which is more than a short sweep trial's whole training on a CPU. Every
+parameter is updated by one call per operation (`torch._foreach_*`) rather than a loop over
+parameters. Where this torch has the fused Adam kernel that torch.optim.Adam(fused=True) calls
+(`torch._fused_adam_`), one call does the whole update; else the multi-tensor ops do it in seven.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+
+class Adam:
+    """`param_groups[0]["lr"]` may be changed between steps (learning-rate annealing)."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        self.params = [p for p in params if p.requires_grad]
+        self.param_groups = [{"lr": float(lr)}]
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.steps = [0] * len(self.params)  # per parameter: one without a gradient in a step is skipped
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        # the fused kernel's step counters (float tensors, as torch.optim.Adam keeps them), kept in step with `steps`
+        self.step_tensors = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        self.fused = hasattr(torch, "_fused_adam_")
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        for i in live:
+            self.steps[i] += 1
+        torch._foreach_add_([self.step_tensors[i] for i in live], 1.0)
+        if self.fused and len(live) == len(self.params) and self._fused_step():
+            return
+        # Parameters that have taken different numbers of steps get their own bias corrections.
+        by_step: dict[int, list[int]] = {}
+        for i in live:
+            by_step.setdefault(self.steps[i], []).append(i)
+        lr = self.param_groups[0]["lr"]
+        for step, members in by_step.items():
+            params = [self.params[i] for i in members]
+            grads = [self.params[i].grad for i in members]
+            exp_avg = [self.exp_avg[i] for i in members]
+            exp_avg_sq = [self.exp_avg_sq[i] for i in members]
+            torch._foreach_lerp_(exp_avg, grads, 1 - self.beta1)
+            torch._foreach_mul_(exp_avg_sq, self.beta2)
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, 1 - self.beta2)
+            bias_correction1 = 1 - self.beta1**step
+            bias_correction2 = 1 - self.beta2**step
+            denom = torch._foreach_sqrt(exp_avg_sq)
+            torch._foreach_div_(denom, math.sqrt(bias_correction2))
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(params, exp_avg, denom, -lr / bias_correction1)
+
+    def _fused_step(self) -> bool:
+        """The whole update in torch's fused kernel; False (and never again) where it cannot run."""
+        try:
+            torch._fused_adam_(
+                self.params,
+                [p.grad for p in self.params],
+                self.exp_avg,
+                self.exp_avg_sq,
+                [],
+                self.step_tensors,
+                lr=self.param_groups[0]["lr"],
+                beta1=self.beta1,
+                beta2=self.beta2,
+                weight_decay=0.0,
+                eps=self.eps,
+                amsgrad=False,
+                maximize=False,
+            )
+        except (RuntimeError, TypeError, NotImplementedError):
+            self.fused = False
+            return False
+        return True
