@@ -163,7 +163,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from a dict of full names (as written by to_dict); values are type-checked."""
+        """Build from a dict of full names (as written by to_dict); values are type-checked.
+
+        A stored config without `observation_filter` was written before the field existed (before
+        2026-11-26), when every run saw raw observations: it reads as `none`, not today's default."""
+        data = {"observation_filter": "none", **data}
         return cls(**{name: coerce(name, value) for name, value in _canonical_items(data)})
 
 

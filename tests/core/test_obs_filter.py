@@ -3,6 +3,8 @@ what the policy saw, evaluation leaves the statistics alone, and model.pt carrie
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,29 @@ def test_evaluation_uses_but_does_not_change_the_statistics_and_checkpoints_carr
     loaded.obs_mean.fill_(100.0)
     second = evaluate(loaded, config, episodes=4, seed=9)
     assert first["eval_returns"] != second["eval_returns"]
+
+
+def test_a_run_saved_before_the_filter_existed_still_loads_and_replays(tmp_path):
+    """Old model.pt files hold a config without observation_filter and no statistics buffers."""
+    config = TrainConfig(
+        env="CartPole-v1",
+        observation_filter="none",
+        total_steps=256,
+        num_envs=4,
+        rollout_len=64,
+        fcnet_hiddens=(8,),
+        lstm_cell_size=8,
+        minibatch_size=64,
+        num_epochs=1,
+        eval_episodes=0,
+    )
+    train(config, out_dir=tmp_path / "run")
+    path = tmp_path / "run" / "model.pt"
+    payload = torch.load(path, weights_only=True)
+    old_config = json.loads(payload["config_json"])
+    del old_config["observation_filter"]
+    payload["config_json"] = json.dumps(old_config)
+    torch.save(payload, path)
+    loaded_config, policy = load_run_policy(tmp_path / "run")
+    assert loaded_config.observation_filter == "none" and policy.obs_mean is None
+    assert len(evaluate(policy, loaded_config, episodes=2, seed=1)["eval_returns"]) == 2
