@@ -22,7 +22,8 @@ built and stops when training returns (imports and process start-up are outside 
 The breakdown splits rnnppo's wall time into env stepping, policy forward in the rollout, the rest
 of the rollout, chunking (GAE + sequences), the update (forward + backward + optimizer) and
 everything else (logging, setup). The bounds are measured in the same sitting: raw vectorised env
-stepping with random actions, and the policy's single-step forward alone on a batch of 8.
+stepping with random actions, and the policy's single-step forward alone on a batch of 8 (each the
+median of --repeats runs).
 
 --part learning trains both at the same settings for --learn-steps env steps over --learn-seeds seeds
 (two at a time; not timed) and prints each one's mean return over 20 greedy evaluation episodes.
@@ -223,7 +224,11 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
         for _ in range(args.repeats):
             for which, device in trainers:
                 runs[which, device].append(measure(which, env, args.steps, args.threads, device, args.overrides))
-        bounds = measure("bounds", env, 0, args.threads, args.device, [])
+        every_bound = [measure("bounds", env, 0, args.threads, args.device, []) for _ in range(args.repeats)]
+        bounds = {  # each bound's median over the repeats (one 3-second run of each varied by ~25%)
+            key: sorted(b[key] for b in every_bound)[len(every_bound) // 2]
+            for key in ("env_only_steps_per_s", "forward_only_steps_per_s")
+        }
         anchor, ours = median_run(runs["sb3", "cpu"]), median_run(runs["rnnppo", args.device])
         medians[label] = {"sb3": anchor, "rnnppo": ours, "bounds": bounds, "all": runs}
         print(f"\n## {label} ({env}): {args.steps:,} env steps, {args.threads} torch thread(s), ", end="")
