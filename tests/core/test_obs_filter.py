@@ -75,19 +75,14 @@ def test_without_the_filter_the_policy_has_no_statistics():
     assert policy.obs_mean is None and "obs_mean" not in policy.state_dict()
 
 
+def short_cartpole_run(**changes) -> TrainConfig:
+    """A few iterations of a tiny network on 4 CartPole-v1 envs."""
+    base = dict(env="CartPole-v1", num_envs=4, rollout_len=64, fcnet_hiddens=(8,), lstm_cell_size=8)
+    return TrainConfig(**{**base, "minibatch_size": 64, "num_epochs": 1, **changes})
+
+
 def test_evaluation_uses_but_does_not_change_the_statistics_and_checkpoints_carry_them(tmp_path):
-    config = TrainConfig(
-        env="CartPole-v1",
-        observation_filter="mean_std",
-        total_steps=512,
-        num_envs=4,
-        rollout_len=64,
-        fcnet_hiddens=(8,),
-        lstm_cell_size=8,
-        minibatch_size=64,
-        num_epochs=1,
-        eval_episodes=2,
-    )
+    config = short_cartpole_run(observation_filter="mean_std", total_steps=512, eval_episodes=2)
     result = train(config, out_dir=tmp_path / "run")
     policy = result.policy
     count, mean = float(policy.obs_count), policy.obs_mean.clone()
@@ -107,18 +102,7 @@ def test_evaluation_uses_but_does_not_change_the_statistics_and_checkpoints_carr
 
 def test_a_run_saved_before_the_filter_existed_still_loads_and_replays(tmp_path):
     """Old model.pt files hold a config without observation_filter and no statistics buffers."""
-    config = TrainConfig(
-        env="CartPole-v1",
-        observation_filter="none",
-        total_steps=256,
-        num_envs=4,
-        rollout_len=64,
-        fcnet_hiddens=(8,),
-        lstm_cell_size=8,
-        minibatch_size=64,
-        num_epochs=1,
-        eval_episodes=0,
-    )
+    config = short_cartpole_run(observation_filter="none", total_steps=256, eval_episodes=0)
     train(config, out_dir=tmp_path / "run")
     path = tmp_path / "run" / "model.pt"
     payload = torch.load(path, weights_only=True)
