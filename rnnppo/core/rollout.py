@@ -178,24 +178,24 @@ class Collector:
                         next_obs_buf[t, env_i] = final
                 # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
                 truncated_only = truncated[t] & ~terminated[t]
-                if feeds_prev_action or truncated_only.any():
+                any_truncated = any_done and bool(truncated_only.any())
+                if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
-                if feeds_prev_reward or truncated_only.any():
+                if feeds_prev_reward or any_truncated:
                     reward_t = torch.as_tensor(rewards[t], device=dev)
-                if truncated_only.any():
+                if any_truncated:
                     final_values = self._truncation_values(finals, truncated_only, state_out, prev_action, reward_t)
                     bootstrap[t] = final_values.cpu().numpy()
+                self.running_return += rewards[t]
+                self.running_length += 1
                 if any_done:
-                    self._track_episodes(rewards[t], done, infos, episode_returns, episode_lengths, episode_successes)
+                    self._record_episodes(done, infos, episode_returns, episode_lengths, episode_successes)
                     keep = torch.as_tensor(~done, device=dev).float().unsqueeze(1)
                     state_out = state_out * keep
                     if feeds_prev_action:
                         prev_action = prev_action * keep
                     if feeds_prev_reward:
                         reward_t = reward_t * keep[:, 0]
-                else:
-                    self.running_return += rewards[t]
-                    self.running_length += 1
                 self.state = state_out
                 if feeds_prev_action:
                     self.prev_action = prev_action
@@ -266,17 +266,15 @@ class Collector:
         values[index] = final_values
         return values
 
-    def _track_episodes(
+    def _record_episodes(
         self,
-        reward: np.ndarray,
         done: np.ndarray,
         infos: dict,
         returns: list[float],
         lengths: list[int],
         successes: list[float],
     ) -> None:
-        self.running_return += reward
-        self.running_length += 1
+        """Append the finished episodes' return, length and success; reset their running totals."""
         success = infos.get("success")
         success_mask = infos.get("_success")
         for i in np.flatnonzero(done):
