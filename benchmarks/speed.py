@@ -129,6 +129,7 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
     import torch
 
     from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.model import RolloutStep
     from rnnppo.core.trainer import build_policy
 
     torch.set_num_threads(threads)
@@ -150,11 +151,12 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
     obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32), device=dev)
     prev_action = torch.zeros(n, head.prev_action_dim, device=dev)
     prev_reward = torch.zeros(n, device=dev)
+    step = RolloutStep(policy)  # the one-step forward the rollout runs
     state = policy.initial_state(n, dev)
     calls, began = 0, time.perf_counter()
     with torch.inference_mode():
         while time.perf_counter() - began < seconds:
-            dist_inputs, _, state = policy.step(obs, prev_action, prev_reward, state)
+            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
             action, _ = head.sample(dist_inputs, policy.log_std)
             action.cpu().numpy()
             calls += 1

@@ -77,7 +77,8 @@ class StatelessCartPoleCore(_Core):
         high = np.array([self.x_limit * 2, self.theta_limit * 2], dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
         self.action_space = spaces.Discrete(2)
-        self.state = np.zeros((num_envs, 4))  # x, x_dot, theta, theta_dot
+        self.state = np.zeros((num_envs, 4))  # x, x_dot, theta, theta_dot; stepped in place
+        self.rewards = np.ones(num_envs)
 
     def _reset(self, which: np.ndarray) -> None:
         self.state[which] = self.rng.uniform(-0.05, 0.05, size=(int(which.sum()), 4))
@@ -86,8 +87,9 @@ class StatelessCartPoleCore(_Core):
         return self.state[:, [0, 2]].astype(np.float32)
 
     def _step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
-        x, x_dot, theta, theta_dot = self.state.T
-        push = np.where(np.asarray(actions) == 1, self.force, -self.force)
+        state = self.state
+        x_dot, theta, theta_dot = state[:, 1], state[:, 2], state[:, 3]
+        push = np.where(actions == 1, self.force, -self.force)
         total_mass = self.cart_mass + self.pole_mass
         pole_moment = self.pole_mass * self.half_length
         cos, sin = np.cos(theta), np.sin(theta)
@@ -96,13 +98,13 @@ class StatelessCartPoleCore(_Core):
             self.half_length * (4.0 / 3.0 - self.pole_mass * cos**2 / total_mass)
         )
         x_acc = temp - pole_moment * theta_acc * cos / total_mass
-        x = x + self.dt * x_dot
-        x_dot = x_dot + self.dt * x_acc
-        theta = theta + self.dt * theta_dot
-        theta_dot = theta_dot + self.dt * theta_acc
-        self.state = np.stack([x, x_dot, theta, theta_dot], axis=1)
-        terminated = (np.abs(x) > self.x_limit) | (np.abs(theta) > self.theta_limit)
-        return np.ones(self.num_envs), terminated, None
+        # Euler step from the old values: x += dt x_dot, x_dot += dt x_acc, theta += dt theta_dot, ...
+        rates = np.empty_like(state)
+        rates[:, 0], rates[:, 1], rates[:, 2], rates[:, 3] = x_dot, x_acc, theta_dot, theta_acc
+        rates *= self.dt
+        state += rates
+        terminated = (np.abs(state[:, 0]) > self.x_limit) | (np.abs(theta) > self.theta_limit)
+        return self.rewards, terminated, None
 
 
 class RepeatPreviousCore(_Core):

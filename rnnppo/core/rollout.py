@@ -15,7 +15,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from rnnppo.core.envs import final_observations
-from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.spaces import ActionHead, flatten_batch, flatten_single
 
@@ -141,16 +141,21 @@ class Collector:
         episode_lengths: list[int] = []
         episode_successes: list[float] = []
         log_std = policy.log_std
+        step = RolloutStep(policy)  # policy.step in fewer calls, with the weights as they are now
+        state = self.state
+        # Episode totals are summed from the reward buffer when an episode ends, not per step:
+        # episode_began[n] is the step of this rollout where env n's current episode began (0 if earlier).
+        episode_began = np.zeros(n, dtype=np.int64)
         # One inference-mode block for the whole loop (entering it per step costs more than an env step);
         # the tensors made in it are stacked into ordinary tensors after it.
         with torch.inference_mode():
             for t in range(steps):
                 obs_buf[t] = self.obs
                 episode_start[t] = self.episode_start
-                states.append(self.state)
+                states.append(state)
                 began = time.perf_counter()
                 obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
-                dist_inputs, value, state_out = policy.step(obs_t, self.prev_action, self.prev_reward, self.state)
+                dist_inputs, value, state_out = step(obs_t, self.prev_action, self.prev_reward, state)
                 action, logp = head.sample(dist_inputs, log_std)
                 action_np = action.cpu().numpy()
                 stepped = time.perf_counter()
@@ -176,33 +181,47 @@ class Collector:
                     next_obs_buf[t] = next_obs
                     for env_i, final in finals.items():
                         next_obs_buf[t, env_i] = final
-                # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                truncated_only = truncated[t] & ~terminated[t]
-                any_truncated = any_done and bool(truncated_only.any())
+                any_truncated = False
+                if any_done:
+                    # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
+                    truncated_only = truncated[t] & ~terminated[t]
+                    any_truncated = bool(truncated_only.any())
                 if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
                 if feeds_prev_reward or any_truncated:
                     reward_t = torch.as_tensor(rewards[t], device=dev)
                 if any_truncated:
-                    final_values = self._truncation_values(finals, truncated_only, state_out, prev_action, reward_t)
-                    bootstrap[t] = final_values.cpu().numpy()
-                self.running_return += rewards[t]
-                self.running_length += 1
+                    values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
+                    bootstrap[t] = values_t.cpu().numpy()
                 if any_done:
-                    self._record_episodes(done, infos, episode_returns, episode_lengths, episode_successes)
+                    for i in np.flatnonzero(done):
+                        began_i = episode_began[i]
+                        episode_returns.append(
+                            float(self.running_return[i] + rewards[began_i : t + 1, i].sum(dtype=np.float64))
+                        )
+                        episode_lengths.append(int(self.running_length[i]) + t + 1 - int(began_i))
+                    self.running_return[done] = 0.0
+                    self.running_length[done] = 0
+                    episode_began[done] = t + 1
+                    _record_successes(done, infos, episode_successes)
                     keep = torch.as_tensor(~done, device=dev).float().unsqueeze(1)
                     state_out = state_out * keep
                     if feeds_prev_action:
                         prev_action = prev_action * keep
                     if feeds_prev_reward:
                         reward_t = reward_t * keep[:, 0]
-                self.state = state_out
+                state = state_out
                 if feeds_prev_action:
                     self.prev_action = prev_action
                 if feeds_prev_reward:
                     self.prev_reward = reward_t
                 self.episode_start = done
                 self.obs = next_obs
+
+        self.state = state
+        unfinished = np.arange(steps)[:, None] >= episode_began  # [T, N]: steps of each env's open episode
+        self.running_return += np.where(unfinished, rewards, 0.0).sum(axis=0, dtype=np.float64)
+        self.running_length += steps - episode_began
 
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
@@ -221,7 +240,7 @@ class Collector:
         # A rollout cut mid-episode bootstraps from V(next obs) with the carried state.
         obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
         with torch.inference_mode():
-            _, last_value, _ = policy.step(obs_t, self.prev_action, self.prev_reward, self.state)
+            _, last_value, _ = step(obs_t, self.prev_action, self.prev_reward, state)
         if self.obs_filter is not None and self.update_filter:
             self.obs_filter.write_to(policy)
         bootstrap_t = tensor(bootstrap)
@@ -248,6 +267,7 @@ class Collector:
 
     def _truncation_values(
         self,
+        step: RolloutStep,
         finals: dict[int, np.ndarray],
         truncated: np.ndarray,
         state_out: torch.Tensor,
@@ -262,25 +282,17 @@ class Collector:
         index = torch.tensor(rows, device=self.device)
         final_obs = torch.as_tensor(np.stack([finals[i] for i in rows]), device=self.device)
         with torch.inference_mode():
-            _, final_values, _ = self.policy.step(final_obs, prev_action[index], reward_t[index], state_out[index])
+            _, final_values, _ = step(final_obs, prev_action[index], reward_t[index], state_out[index])
         values[index] = final_values
         return values
 
-    def _record_episodes(
-        self,
-        done: np.ndarray,
-        infos: dict,
-        returns: list[float],
-        lengths: list[int],
-        successes: list[float],
-    ) -> None:
-        """Append the finished episodes' return, length and success; reset their running totals."""
-        success = infos.get("success")
-        success_mask = infos.get("_success")
-        for i in np.flatnonzero(done):
-            returns.append(float(self.running_return[i]))
-            lengths.append(int(self.running_length[i]))
-            if success is not None and (success_mask is None or success_mask[i]):
-                successes.append(float(success[i]))
-        self.running_return[done] = 0.0
-        self.running_length[done] = 0
+
+def _record_successes(done: np.ndarray, infos: dict, successes: list[float]) -> None:
+    """Append the success flags the env reported for the episodes that ended this step."""
+    success = infos.get("success")
+    if success is None:
+        return
+    success_mask = infos.get("_success")
+    for i in np.flatnonzero(done):
+        if success_mask is None or success_mask[i]:
+            successes.append(float(success[i]))

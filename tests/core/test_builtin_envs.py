@@ -110,3 +110,21 @@ def test_bad_kwargs_for_a_builtin_env_name_the_env():
     config = build_config(env="rnnppo/CueRecall-v0", env_kwargs={"cue_distance": 0})
     with pytest.raises(EnvError, match="CueRecall-v0.*cue_distance"):
         make_vector_env(config, 2, seed=0)
+
+
+def test_stateless_cartpole_follows_gymnasiums_cartpole_dynamics():
+    reference = gym.make("CartPole-v1").unwrapped
+    reference.reset(seed=0)
+    env = builtin_envs.make_batched("rnnppo/StatelessCartPole-v0", 3, seed=0)
+    core = env.core
+    core.state[:] = reference.state  # the same start in every copy
+    actions = np.random.default_rng(0).integers(2, size=60)
+    for t, action in enumerate(actions):
+        reference_obs, _, reference_terminated, _, _ = reference.step(int(action))
+        obs, _, terminated, _, infos = env.step(np.full(3, action))
+        if terminated.any():  # autoreset: the last observation is the final one
+            obs = np.stack(infos["final_obs"])
+        assert np.allclose(obs, reference_obs[[0, 2]], rtol=0, atol=1e-6), t
+        assert (terminated == reference_terminated).all(), t
+        if reference_terminated:
+            break

@@ -1,0 +1,94 @@
+"""The Collector's fast paths give what the plain ones would: the merged one-step forward equals
+policy.step, and episode totals summed at episode ends equal a step-by-step tally across rollouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnnppo.core import builtin_envs
+from rnnppo.core.config import TrainConfig
+from rnnppo.core.model import RecurrentPolicy, RolloutStep
+from rnnppo.core.rollout import Collector
+from rnnppo.core.spaces import ActionHead
+
+SPACES = [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rnn_type=st.sampled_from(["lstm", "gru", "none"]),
+    vf_share_layers=st.booleans(),
+    use_prev_action=st.booleans(),
+    use_prev_reward=st.booleans(),
+    widths=st.sampled_from([(), (7,), (7, 5), (7, 5, 3)]),
+    activation=st.sampled_from(["tanh", "relu", "elu", "linear"]),
+    space=st.sampled_from(SPACES),
+    seed=st.integers(0, 2**16),
+)
+def test_rollout_step_equals_policy_step(
+    rnn_type, vf_share_layers, use_prev_action, use_prev_reward, widths, activation, space, seed
+):
+    torch.manual_seed(seed)
+    config = TrainConfig(
+        rnn_type=rnn_type,
+        vf_share_layers=vf_share_layers,
+        lstm_use_prev_action=use_prev_action,
+        lstm_use_prev_reward=use_prev_reward,
+        fcnet_hiddens=widths,
+        fcnet_activation=activation,
+        lstm_cell_size=6,
+    )
+    head = ActionHead.for_space(space)
+    policy = RecurrentPolicy(5, head, config)
+    for param in policy.parameters():  # not the near-zero head init: every weight must matter
+        torch.nn.init.normal_(param)
+    step = RolloutStep(policy)
+    inputs = (torch.randn(4, 5), torch.randn(4, head.prev_action_dim), torch.randn(4), torch.randn(4, policy.state_size))
+    with torch.no_grad():
+        for expected, got in zip(policy.step(*inputs), step(*inputs), strict=True):
+            assert got.shape == expected.shape
+            torch.testing.assert_close(got, expected, rtol=0.0, atol=1e-5)
+
+
+def test_rollout_step_uses_the_weights_it_was_built_with_after_an_update():
+    torch.manual_seed(0)
+    head = ActionHead.for_space(spaces.Discrete(2))
+    policy = RecurrentPolicy(4, head, TrainConfig(lstm_cell_size=6, fcnet_hiddens=(8,)))
+    inputs = (torch.randn(3, 4), torch.zeros(3, 2), torch.zeros(3), torch.randn(3, policy.state_size))
+    before = RolloutStep(policy)
+    with torch.no_grad():
+        for param in policy.parameters():
+            param.add_(0.5)  # what an optimizer step does: in place
+        after = RolloutStep(policy)
+        torch.testing.assert_close(after(*inputs)[0], policy.step(*inputs)[0], rtol=0.0, atol=1e-5)
+        assert not torch.allclose(before(*inputs)[1], after(*inputs)[1])
+
+
+def test_episode_returns_and_lengths_match_a_step_by_step_tally_across_rollouts():
+    """Episodes that span several rollouts, end on a rollout's last step or in two envs at once."""
+    torch.manual_seed(0)
+    env = builtin_envs.make_batched("rnnppo/RepeatPrevious-v0", 3, seed=4, max_steps=9)
+    head = ActionHead.for_space(env.single_action_space)
+    policy = RecurrentPolicy(2, head, TrainConfig(lstm_cell_size=6, fcnet_hiddens=(8,)))
+    collector = Collector(env, policy, head, 1, torch.device("cpu"))
+    rollouts = [collector.collect(steps) for steps in (4, 7, 5, 9, 2, 11)]
+    rewards = np.concatenate([r.rewards.numpy() for r in rollouts]).astype(np.float64)  # [T, N]
+    dones = np.concatenate([r.dones.numpy() for r in rollouts])
+    expected_returns, expected_lengths = [], []
+    running, length = np.zeros(3), np.zeros(3, dtype=np.int64)
+    for t in range(rewards.shape[0]):
+        running += rewards[t]
+        length += 1
+        for i in np.flatnonzero(dones[t]):
+            expected_returns.append(running[i])
+            expected_lengths.append(int(length[i]))
+        running[dones[t]], length[dones[t]] = 0.0, 0
+    got_returns = [x for r in rollouts for x in r.episode_returns]
+    got_lengths = [x for r in rollouts for x in r.episode_lengths]
+    assert len(expected_lengths) >= 6 and len(set(expected_returns)) > 1
+    assert got_lengths == expected_lengths
+    np.testing.assert_allclose(got_returns, expected_returns, rtol=0, atol=1e-9)
