@@ -21,7 +21,7 @@ import torch
 from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, make_vector_env
-from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
@@ -238,13 +238,12 @@ def evaluate(
         env = make_vector_env(config, n, seed + 7919 * rounds)
         try:
             collector = Collector(env, policy, policy.action_head, config.frame_stack, device, update_filter=False)
+            step = RolloutStep(policy)
             total = np.zeros(n)
             finished = np.zeros(n, dtype=bool)
             for _ in range(max_steps):
                 obs_t = torch.as_tensor(collector.obs, device=device)
-                dist_inputs, _, state_out = policy.step(
-                    obs_t, collector.prev_action, collector.prev_reward, collector.state
-                )
+                dist_inputs, _, state_out = step(obs_t, collector.prev_action, collector.prev_reward, collector.state)
                 action, _ = policy.action_head.sample(dist_inputs, policy.log_std, deterministic=deterministic)
                 raw_obs, reward, terminated, truncated, infos = env.step(
                     policy.action_head.to_env(action.cpu().numpy())
