@@ -22,8 +22,10 @@ built and stops when training returns (imports and process start-up are outside 
 The breakdown splits rnnppo's wall time into env stepping, policy forward in the rollout, the rest
 of the rollout, chunking (GAE + sequences), the update (forward + backward + optimizer) and
 everything else (logging, setup). The bounds are measured in the same sitting: raw vectorised env
-stepping with random actions, and the policy's single-step forward alone on a batch of 8 (each the
-median of --repeats runs).
+stepping with random actions, and the policy's single-step forward alone on a batch of 8 (the same
+`RolloutStep` forward and sampling the rollout runs; each bound the median of --repeats runs). The
+serial ceiling is what a rollout with no overhead at all would reach, stepping the envs and then the
+policy one after the other: 1 / (1/env + 1/forward).
 
 --part learning trains both at the same settings for --learn-steps env steps over --learn-seeds seeds
 (two at a time; not timed) and prints each one's mean return over 20 greedy evaluation episodes.
@@ -266,16 +268,20 @@ def breakdown(medians: dict[str, dict]) -> None:
     print("\n## Rollout throughput against its bounds (same sitting)")
     print(
         "| env | rollout-only steps/s | env stepping alone (random actions) | policy forward alone | "
-        "rollout / tighter bound |"
+        "rollout / tighter bound | serial ceiling | rollout / serial ceiling |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, m in medians.items():
         r, b = m["rnnppo"], m["bounds"]
         rollout_rate = r["env_steps"] / r["time_rollout"]
-        tighter = min(b["env_only_steps_per_s"], b["forward_only_steps_per_s"])
+        env_rate, forward_rate = b["env_only_steps_per_s"], b["forward_only_steps_per_s"]
+        tighter = min(env_rate, forward_rate)
+        # A rollout steps the envs and then runs the policy, one after the other: with zero overhead it
+        # would take the sum of the two times per step, so this is the most it could reach.
+        ceiling = 1.0 / (1.0 / env_rate + 1.0 / forward_rate)
         print(
-            f"| {label} | {rollout_rate:,.0f} | {b['env_only_steps_per_s']:,.0f} | "
-            f"{b['forward_only_steps_per_s']:,.0f} | {rollout_rate / tighter:.0%} |"
+            f"| {label} | {rollout_rate:,.0f} | {env_rate:,.0f} | {forward_rate:,.0f} | {rollout_rate / tighter:.0%} | "
+            f"{ceiling:,.0f} ({ceiling / tighter:.0%} of the tighter) | {rollout_rate / ceiling:.0%} |"
         )
 
 
