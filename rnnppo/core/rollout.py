@@ -43,6 +43,37 @@ class FrameStacker:
         return np.concatenate([self.frames[env, 1:].reshape(-1), flat_obs])
 
 
+class EpisodeTotals:
+    """Each env's running episode return and length, across rollouts. Summed from the rollout's reward
+    buffer `[T, N]` when an episode ends (and for the open ones when the rollout ends), not added up
+    every step."""
+
+    def __init__(self, num_envs: int):
+        self.carried_return = np.zeros(num_envs)  # of each env's open episode, before this rollout
+        self.carried_length = np.zeros(num_envs, dtype=np.int64)
+        self.began = np.zeros(num_envs, dtype=np.int64)  # step of this rollout where the open episode began
+
+    def start_rollout(self) -> None:
+        self.began[:] = 0
+
+    def record_ends(self, t: int, done: np.ndarray, rewards: np.ndarray, returns: list, lengths: list) -> None:
+        """Append the return and length of the episodes that ended at step t (`done` [N])."""
+        for i in np.flatnonzero(done):
+            began = int(self.began[i])
+            returns.append(float(self.carried_return[i] + rewards[began : t + 1, i].sum(dtype=np.float64)))
+            lengths.append(int(self.carried_length[i]) + t + 1 - began)
+        self.carried_return[done] = 0.0
+        self.carried_length[done] = 0
+        self.began[done] = t + 1
+
+    def end_rollout(self, rewards: np.ndarray) -> None:
+        """Carry the open episodes' rewards and steps of this rollout into the next one."""
+        steps = rewards.shape[0]
+        open_steps = np.arange(steps)[:, None] >= self.began  # [T, N]
+        self.carried_return += np.where(open_steps, rewards, 0.0).sum(axis=0, dtype=np.float64)
+        self.carried_length += steps - self.began
+
+
 @dataclass
 class Rollout:
     """One iteration's data, `[T, N, ...]` time-major."""
@@ -103,8 +134,7 @@ class Collector:
         self.prev_action = torch.zeros(self.num_envs, head.prev_action_dim, device=device)
         self.prev_reward = torch.zeros(self.num_envs, device=device)
         self.episode_start = np.ones(self.num_envs, dtype=bool)
-        self.running_return = np.zeros(self.num_envs)
-        self.running_length = np.zeros(self.num_envs, dtype=np.int64)
+        self.episode_totals = EpisodeTotals(self.num_envs)
         # Seconds spent in the policy's forward + sampling and in env.step, summed over collect() calls
         # (the speed benchmark's breakdown; the trainer logs the per-iteration difference).
         self.time_policy = 0.0
@@ -143,9 +173,8 @@ class Collector:
         log_std = policy.log_std
         step = RolloutStep(policy)  # policy.step in fewer calls, with the weights as they are now
         state = self.state
-        # Episode totals are summed from the reward buffer when an episode ends, not per step:
-        # episode_began[n] is the step of this rollout where env n's current episode began (0 if earlier).
-        episode_began = np.zeros(n, dtype=np.int64)
+        totals = self.episode_totals
+        totals.start_rollout()
         # One inference-mode block for the whole loop (entering it per step costs more than an env step);
         # the tensors made in it are stacked into ordinary tensors after it.
         with torch.inference_mode():
@@ -194,15 +223,7 @@ class Collector:
                     values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
                     bootstrap[t] = values_t.cpu().numpy()
                 if any_done:
-                    for i in np.flatnonzero(done):
-                        began_i = episode_began[i]
-                        episode_returns.append(
-                            float(self.running_return[i] + rewards[began_i : t + 1, i].sum(dtype=np.float64))
-                        )
-                        episode_lengths.append(int(self.running_length[i]) + t + 1 - int(began_i))
-                    self.running_return[done] = 0.0
-                    self.running_length[done] = 0
-                    episode_began[done] = t + 1
+                    totals.record_ends(t, done, rewards, episode_returns, episode_lengths)
                     _record_successes(done, infos, episode_successes)
                     keep = torch.as_tensor(~done, device=dev).float().unsqueeze(1)
                     state_out = state_out * keep
@@ -219,9 +240,7 @@ class Collector:
                 self.obs = next_obs
 
         self.state = state
-        unfinished = np.arange(steps)[:, None] >= episode_began  # [T, N]: steps of each env's open episode
-        self.running_return += np.where(unfinished, rewards, 0.0).sum(axis=0, dtype=np.float64)
-        self.running_length += steps - episode_began
+        totals.end_rollout(rewards)
 
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
