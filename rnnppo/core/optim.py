@@ -31,10 +31,12 @@ class Adam:
         self.beta1, self.beta2 = betas
         self.eps = eps
         self.steps = [0] * len(self.params)  # per parameter: one without a gradient in a step is skipped
-        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
-        # the fused kernel's step counters (float tensors, as torch.optim.Adam keeps them), kept in step with `steps`
-        self.step_tensors = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        # Moments and the fused kernel's step counters (float tensors, as torch.optim.Adam keeps them) are
+        # made at the first step, like torch.optim's state: a module moved by .to() after its optimizer was
+        # built (the curiosity module, to the GPU) gets them on its device and in its dtype.
+        self.exp_avg: list[torch.Tensor] = []
+        self.exp_avg_sq: list[torch.Tensor] = []
+        self.step_tensors: list[torch.Tensor] = []
         self.fused = hasattr(torch, "_fused_adam_")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -49,6 +51,10 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
+        if not self.exp_avg:
+            self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+            self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+            self.step_tensors = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         for i in live:
             self.steps[i] += 1
         torch._foreach_add_([self.step_tensors[i] for i in live], 1.0)

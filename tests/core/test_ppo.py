@@ -407,3 +407,23 @@ def test_adam_takes_torch_adams_steps(fused):
     for a, b, before in zip(net.parameters(), twin.parameters(), start.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert (a - before).abs().max() > 1e-3  # six steps of ~1e-2 moved every parameter
+
+
+def test_adam_state_follows_a_module_moved_after_the_optimizer_was_built():
+    """The trainer builds the curiosity module's optimizer before moving the module to its device; the
+    moments must be made where the parameters are at the first step (here: moved to float64)."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    twin = copy.deepcopy(net).double()
+    ours = Adam(net.parameters(), lr=1e-2)
+    net.double()
+    reference = torch.optim.Adam(twin.parameters(), lr=1e-2, foreach=False)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    for model, optimizer in ((net, ours), (twin, reference)):
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+    assert all(m.dtype == torch.float64 for m in ours.exp_avg + ours.exp_avg_sq)
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
