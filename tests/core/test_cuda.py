@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.ppo import gae, normalize_advantages
 from rnnppo.core.rollout import Collector
 from rnnppo.core.runio import load_checkpoint
@@ -95,6 +95,44 @@ def test_cpu_and_gpu_forward_agree(rnn_type):
         gpu_step = gpu_policy.step(obs[:, 0].to(CUDA), prev_a[:, 0].to(CUDA), prev_r[:, 0].to(CUDA), state.to(CUDA))
     for cpu_t, gpu_t in zip((*cpu_out, *cpu_step), (*gpu_out, *gpu_step), strict=True):
         torch.testing.assert_close(gpu_t.cpu(), cpu_t, **GPU_TOL)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(rnn_type="lstm"),
+        dict(rnn_type="lstm", vf_share_layers=False, lstm_use_prev_action=True, lstm_use_prev_reward=True),
+        dict(rnn_type="gru", vf_share_layers=False, fcnet_hiddens=(16, 8)),
+    ],
+)
+def test_rollout_step_on_the_gpu_equals_policy_step(changes):
+    """The rollout's merged one-step forward, built from CUDA weights, gives policy.step's numbers."""
+    torch.manual_seed(2)
+    head = ActionHead.for_space(spaces.Discrete(4))
+    policy = RecurrentPolicy(7, head, small_config(**changes)).to(CUDA)
+    for param in policy.parameters():  # not the near-zero head init: every weight must matter
+        torch.nn.init.normal_(param)
+    inputs = (
+        torch.randn(6, 7, device=CUDA),
+        torch.randn(6, head.prev_action_dim, device=CUDA),
+        torch.randn(6, device=CUDA),
+        torch.randn(6, policy.state_size, device=CUDA),
+    )
+    with torch.no_grad():
+        for expected, got in zip(policy.step(*inputs), RolloutStep(policy)(*inputs), strict=True):
+            assert got.device.type == "cuda"
+            torch.testing.assert_close(got, expected, **GPU_TOL)
+
+
+def test_gae_on_gpu_tensors_matches_the_cpu_and_stays_on_the_gpu():
+    torch.manual_seed(3)
+    rewards, values, bootstrap = torch.randn(3, 33, 8).unbind(0)
+    dones = torch.rand(33, 8) < 0.1
+    expected = gae(rewards, values, dones, bootstrap, 0.99, 0.95)
+    got = gae(rewards.to(CUDA), values.to(CUDA), dones.to(CUDA), bootstrap.to(CUDA), 0.99, 0.95)
+    for e, g in zip(expected, got, strict=True):
+        assert g.device.type == "cuda"
+        torch.testing.assert_close(g.cpu(), e, rtol=0.0, atol=0.0)
 
 
 @pytest.mark.parametrize(
