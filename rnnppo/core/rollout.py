@@ -44,34 +44,42 @@ class FrameStacker:
 
 
 class EpisodeTotals:
-    """Each env's running episode return and length, across rollouts. Summed from the rollout's reward
-    buffer `[T, N]` when an episode ends (and for the open ones when the rollout ends), not added up
-    every step."""
+    """Each env's running episode return and length, across rollouts. The episodes that ended in a
+    rollout are summed from its reward and done buffers `[T, N]` once, when it is collected, not
+    added up step by step."""
 
     def __init__(self, num_envs: int):
         self.carried_return = np.zeros(num_envs)  # of each env's open episode, before this rollout
         self.carried_length = np.zeros(num_envs, dtype=np.int64)
-        self.began = np.zeros(num_envs, dtype=np.int64)  # step of this rollout where the open episode began
 
-    def start_rollout(self) -> None:
-        self.began[:] = 0
-
-    def record_ends(self, t: int, done: np.ndarray, rewards: np.ndarray, returns: list, lengths: list) -> None:
-        """Append the return and length of the episodes that ended at step t (`done` [N])."""
-        for i in np.flatnonzero(done):
-            began = int(self.began[i])
-            returns.append(float(self.carried_return[i] + rewards[began : t + 1, i].sum(dtype=np.float64)))
-            lengths.append(int(self.carried_length[i]) + t + 1 - began)
-        self.carried_return[done] = 0.0
-        self.carried_length[done] = 0
-        self.began[done] = t + 1
-
-    def end_rollout(self, rewards: np.ndarray) -> None:
-        """Carry the open episodes' rewards and steps of this rollout into the next one."""
-        steps = rewards.shape[0]
-        open_steps = np.arange(steps)[:, None] >= self.began  # [T, N]
-        self.carried_return += np.where(open_steps, rewards, 0.0).sum(axis=0, dtype=np.float64)
-        self.carried_length += steps - self.began
+    def add_rollout(self, rewards: np.ndarray, dones: np.ndarray, returns: list, lengths: list) -> None:
+        """Append the return and length of every episode that ended in this rollout, in step order and
+        then env order, and carry the open episodes' totals into the next rollout."""
+        steps, n = rewards.shape
+        running = np.zeros((steps + 1, n))  # running[t, i]: env i's reward summed over steps < t
+        np.cumsum(rewards, axis=0, dtype=np.float64, out=running[1:])
+        end_steps, end_envs = np.nonzero(dones)  # row-major: step order, then env order
+        last_end = np.full(n, -1)
+        if end_steps.size:
+            # An episode began after its env's previous end in this rollout, or else before the rollout
+            # (step 0 here, plus what was carried in).
+            by_env = np.lexsort((end_steps, end_envs))
+            steps_by_env, envs_by_env = end_steps[by_env], end_envs[by_env]
+            follows = np.zeros(by_env.size, dtype=bool)
+            follows[1:] = envs_by_env[1:] == envs_by_env[:-1]
+            began_by_env = np.where(follows, np.concatenate([[0], steps_by_env[:-1] + 1]), 0)
+            began, carried = np.empty_like(end_steps), np.empty_like(follows)
+            began[by_env], carried[by_env] = began_by_env, ~follows
+            episode_returns = running[end_steps + 1, end_envs] - running[began, end_envs]
+            episode_returns += np.where(carried, self.carried_return[end_envs], 0.0)
+            episode_lengths = end_steps + 1 - began + np.where(carried, self.carried_length[end_envs], 0)
+            returns.extend(episode_returns.tolist())
+            lengths.extend(episode_lengths.tolist())
+            np.maximum.at(last_end, end_envs, end_steps)
+        ended, open_began = last_end >= 0, last_end + 1
+        open_return = running[steps] - running[open_began, np.arange(n)]
+        self.carried_return = np.where(ended, 0.0, self.carried_return) + open_return
+        self.carried_length = np.where(ended, 0, self.carried_length) + steps - open_began
 
 
 @dataclass
@@ -163,30 +171,28 @@ class Collector:
         rewards = np.empty((steps, n), dtype=np.float32)
         terminated = np.empty((steps, n), dtype=bool)
         truncated = np.empty((steps, n), dtype=bool)
+        dones = np.empty((steps, n), dtype=bool)
         episode_start = np.empty((steps, n), dtype=bool)
+        episode_start[0] = self.episode_start
         bootstrap = np.zeros((steps, n), dtype=np.float32)
         states, actions, logps, values = [], [], [], []
         start_prev_action, start_prev_reward = self.prev_action, self.prev_reward
-        episode_returns: list[float] = []
-        episode_lengths: list[int] = []
         episode_successes: list[float] = []
         log_std = policy.log_std
         step = RolloutStep(policy)  # policy.step in fewer calls, with the weights as they are now
-        state = self.state
-        totals = self.episode_totals
-        totals.start_rollout()
+        state, obs = self.state, self.obs
         # One inference-mode block for the whole loop (entering it per step costs more than an env step);
-        # the tensors made in it are stacked into ordinary tensors after it.
+        # the tensors made in it are stacked into ordinary tensors after it. The loop body is the hot path
+        # of the rollout: what does not have to happen per step (episode starts, totals) happens after it.
         with torch.inference_mode():
             for t in range(steps):
-                obs_buf[t] = self.obs
-                episode_start[t] = self.episode_start
+                obs_buf[t] = obs
                 states.append(state)
                 began = time.perf_counter()
-                obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
+                obs_t = torch.from_numpy(obs) if on_cpu else torch.as_tensor(obs, device=dev)
                 dist_inputs, value, state_out = step(obs_t, self.prev_action, self.prev_reward, state)
                 action, logp = head.sample(dist_inputs, log_std)
-                action_np = action.cpu().numpy()
+                action_np = action.numpy() if on_cpu else action.cpu().numpy()
                 stepped = time.perf_counter()
                 raw_obs, reward, term, trunc, infos = self.env.step(head.to_env(action_np))
                 self.time_env += time.perf_counter() - stepped
@@ -197,24 +203,31 @@ class Collector:
                 rewards[t] = reward
                 terminated[t] = term
                 truncated[t] = trunc
-                done = terminated[t] | truncated[t]
-                any_done = bool(done.any())
+                done = np.logical_or(terminated[t], truncated[t], out=dones[t])
+                any_done = np.count_nonzero(done) > 0
+                if not any_done:  # the common step
+                    obs = self.stacker.push(self.flat_obs(raw_obs), done)
+                    if next_obs_buf is not None:
+                        next_obs_buf[t] = obs
+                    if feeds_prev_action:
+                        self.prev_action = head.encode_prev(action)
+                    if feeds_prev_reward:
+                        self.prev_reward = torch.as_tensor(rewards[t], device=dev)
+                    state = state_out
+                    continue
 
                 # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
                 finals = {
-                    i: self.stacker.peek(i, self._final_obs(final))
-                    for i, final in (final_observations(infos, done) if any_done else [])
+                    i: self.stacker.peek(i, self._final_obs(final)) for i, final in final_observations(infos, done)
                 }
-                next_obs = self.stacker.push(self.flat_obs(raw_obs), done)
+                obs = self.stacker.push(self.flat_obs(raw_obs), done)
                 if next_obs_buf is not None:
-                    next_obs_buf[t] = next_obs
+                    next_obs_buf[t] = obs
                     for env_i, final in finals.items():
                         next_obs_buf[t, env_i] = final
-                any_truncated = False
-                if any_done:
-                    # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                    truncated_only = truncated[t] & ~terminated[t]
-                    any_truncated = bool(truncated_only.any())
+                # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
+                truncated_only = truncated[t] & ~terminated[t]
+                any_truncated = np.count_nonzero(truncated_only) > 0
                 if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
                 if feeds_prev_reward or any_truncated:
@@ -222,31 +235,27 @@ class Collector:
                 if any_truncated:
                     values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
                     bootstrap[t] = values_t.cpu().numpy()
-                if any_done:
-                    totals.record_ends(t, done, rewards, episode_returns, episode_lengths)
-                    _record_successes(done, infos, episode_successes)
-                    keep = torch.as_tensor(~done, device=dev).float().unsqueeze(1)
-                    state_out = state_out * keep
-                    if feeds_prev_action:
-                        prev_action = prev_action * keep
-                    if feeds_prev_reward:
-                        reward_t = reward_t * keep[:, 0]
-                state = state_out
+                _record_successes(done, infos, episode_successes)
+                keep_np = (~done).astype(np.float32)
+                keep = torch.from_numpy(keep_np) if on_cpu else torch.as_tensor(keep_np, device=dev)
+                state = state_out * keep.unsqueeze(1)
                 if feeds_prev_action:
-                    self.prev_action = prev_action
+                    self.prev_action = prev_action * keep.unsqueeze(1)
                 if feeds_prev_reward:
-                    self.prev_reward = reward_t
-                self.episode_start = done
-                self.obs = next_obs
+                    self.prev_reward = reward_t * keep
 
-        self.state = state
-        totals.end_rollout(rewards)
+        self.state, self.obs = state, obs
+        self.episode_start = dones[-1].copy()
+        episode_start[1:] = dones[:-1]
+        episode_returns: list[float] = []
+        episode_lengths: list[int] = []
+        self.episode_totals.add_rollout(rewards, dones, episode_returns, episode_lengths)
 
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
 
         starts = tensor(episode_start)
-        dones = tensor(terminated | truncated)
+        dones = tensor(dones)
         rewards_t = tensor(rewards)
         actions_t = torch.stack(actions)
         # prev action/reward inputs: step t-1's action/reward (the carried ones at t = 0), zero at an episode start
