@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
-from rnnppo.core.rollout import Collector
+from rnnppo.core.rollout import Collector, EpisodeTotals
 from rnnppo.core.spaces import ActionHead
 
 SPACES = [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)]
@@ -47,7 +47,12 @@ def test_rollout_step_equals_policy_step(
     for param in policy.parameters():  # not the near-zero head init: every weight must matter
         torch.nn.init.normal_(param)
     step = RolloutStep(policy)
-    inputs = (torch.randn(4, 5), torch.randn(4, head.prev_action_dim), torch.randn(4), torch.randn(4, policy.state_size))
+    inputs = (
+        torch.randn(4, 5),
+        torch.randn(4, head.prev_action_dim),
+        torch.randn(4),
+        torch.randn(4, policy.state_size),
+    )
     with torch.no_grad():
         for expected, got in zip(policy.step(*inputs), step(*inputs), strict=True):
             assert got.shape == expected.shape
@@ -92,3 +97,34 @@ def test_episode_returns_and_lengths_match_a_step_by_step_tally_across_rollouts(
     assert len(expected_lengths) >= 6 and len(set(expected_returns)) > 1
     assert got_lengths == expected_lengths
     np.testing.assert_allclose(got_returns, expected_returns, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    num_envs=st.integers(1, 4),
+    lengths=st.lists(st.integers(1, 6), min_size=1, max_size=5),
+    done_rate=st.sampled_from([0.0, 0.2, 0.6, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_episode_totals_equal_a_step_by_step_tally(num_envs, lengths, done_rate, seed):
+    """Rollouts of any lengths, with episodes ending anywhere (several per env in one rollout, on the
+    first or last step, or never), give the returns and lengths of a plain running tally, in order."""
+    rng = np.random.default_rng(seed)
+    totals = EpisodeTotals(num_envs)
+    running, length = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
+    expected_returns, expected_lengths, got_returns, got_lengths = [], [], [], []
+    for steps in lengths:
+        rewards = rng.normal(size=(steps, num_envs)).astype(np.float32)
+        dones = rng.random((steps, num_envs)) < done_rate
+        totals.add_rollout(rewards, dones, got_returns, got_lengths)
+        for t in range(steps):
+            running += rewards[t]
+            length += 1
+            for i in np.flatnonzero(dones[t]):
+                expected_returns.append(running[i])
+                expected_lengths.append(int(length[i]))
+            running[dones[t]], length[dones[t]] = 0.0, 0
+    assert got_lengths == expected_lengths
+    np.testing.assert_allclose(got_returns, expected_returns, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(totals.carried_return, running, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(totals.carried_length, length)
