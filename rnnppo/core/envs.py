@@ -125,3 +125,17 @@ def final_observations(infos: dict, done: np.ndarray) -> list[tuple[int, Any]]:
     final = infos["final_obs"]
     present = infos.get("_final_obs", done)
     return [(int(i), final[i]) for i in np.flatnonzero(present)]
+
+
+def ended_successes(infos: dict, done: np.ndarray) -> list[tuple[int, float]]:
+    """(env index, success flag) for every env that ended this step and reported `info["success"]` on
+    its last step. gymnasium's SyncVectorEnv (SAME_STEP) files the last step's info under
+    `final_info` (the top level then holds the reset's info); the batched built-ins report it at the
+    top level."""
+    final_info = infos.get("final_info")
+    source = final_info if isinstance(final_info, dict) and "success" in final_info else infos
+    success = source.get("success")
+    if success is None:
+        return []
+    present = source.get("_success")
+    return [(int(i), float(success[i])) for i in np.flatnonzero(done) if present is None or present[i]]

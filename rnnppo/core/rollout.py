@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from rnnppo.core.envs import final_observations
+from rnnppo.core.envs import ended_successes, final_observations
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.spaces import ActionHead, flatten_batch, flatten_single
@@ -235,7 +235,7 @@ class Collector:
                 if any_truncated:
                     values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
                     bootstrap[t] = values_t.cpu().numpy()
-                _record_successes(done, infos, episode_successes)
+                episode_successes += [flag for _, flag in ended_successes(infos, done)]
                 keep_np = (~done).astype(np.float32)
                 keep = torch.from_numpy(keep_np) if on_cpu else torch.as_tensor(keep_np, device=dev)
                 state = state_out * keep.unsqueeze(1)
@@ -313,14 +313,3 @@ class Collector:
             _, final_values, _ = step(final_obs, prev_action[index], reward_t[index], state_out[index])
         values[index] = final_values
         return values
-
-
-def _record_successes(done: np.ndarray, infos: dict, successes: list[float]) -> None:
-    """Append the success flags the env reported for the episodes that ended this step."""
-    success = infos.get("success")
-    if success is None:
-        return
-    success_mask = infos.get("_success")
-    for i in np.flatnonzero(done):
-        if success_mask is None or success_mask[i]:
-            successes.append(float(success[i]))

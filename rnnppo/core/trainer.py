@@ -20,7 +20,7 @@ import torch
 
 from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
-from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
@@ -256,11 +256,11 @@ def evaluate(
                         "check its step() (rewards must be finite numbers)"
                     )
                 total += counted
-                success = infos.get("success")
+                success = dict(ended_successes(infos, done))
                 for i in np.flatnonzero(done & ~finished):
                     returns.append(float(total[i]))
-                    if success is not None:
-                        successes.append(float(success[i]))
+                    if i in success:
+                        successes.append(success[i])
                 finished |= done
                 if finished.all():
                     break

@@ -6,11 +6,16 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import build_config
 from rnnppo.core.envs import EnvError, make_vector_env
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.rollout import Collector
+from rnnppo.core.spaces import ActionHead
+from rnnppo.core.trainer import evaluate
 
 IDS = list(builtin_envs.BUILTIN_ENVS)
 
@@ -128,3 +133,30 @@ def test_stateless_cartpole_follows_gymnasiums_cartpole_dynamics():
         assert (terminated == reference_terminated).all(), t
         if reference_terminated:
             break
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["batched", "gymnasium-sync-vector-env"])
+def test_success_flags_reach_training_and_evaluation_metrics(wrapped):
+    """CueRecall reports info['success'] on an episode's last step. A wrapper sends it through
+    gymnasium's SyncVectorEnv, which files that info under 'final_info'; both routes must count it."""
+    settings = {
+        "env": "rnnppo/CueRecall-v0",
+        "env_kwargs": {"cue_distance": 2},
+        "lstm_cell_size": 8,
+        "fcnet_hiddens": [8],
+        "seed": 0,
+    }
+    if wrapped:
+        settings["wrappers"] = ["gymnasium.wrappers:RecordEpisodeStatistics"]
+    config = build_config(settings)
+    env = make_vector_env(config, 4, 0)
+    assert isinstance(env, gym.vector.SyncVectorEnv) == wrapped
+    head = ActionHead.for_space(env.single_action_space)
+    policy = RecurrentPolicy(env.single_observation_space.shape[0], head, config)
+    rollout = Collector(env, policy, head, 1, torch.device("cpu")).collect(24)
+    ended = int(rollout.dones.sum())
+    assert ended >= 8  # 3-step episodes
+    assert len(rollout.episode_successes) == ended
+    assert rollout.episode_successes == rollout.rewards[rollout.dones].tolist()  # success == the turn's reward
+    result = evaluate(policy, config, episodes=6, seed=1)
+    assert result["eval_success_mean"] == pytest.approx(np.mean(result["eval_returns"]))
