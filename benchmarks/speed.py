@@ -25,7 +25,9 @@ everything else (logging, setup). The bounds are measured in the same sitting: r
 stepping with random actions, and the policy's single-step forward alone on a batch of 8 (the same
 `RolloutStep` forward and sampling the rollout runs; each bound the median of --repeats runs). The
 serial ceiling is what a rollout with no overhead at all would reach, stepping the envs and then the
-policy one after the other: 1 / (1/env + 1/forward).
+policy one after the other: 1 / (1/env + 1/forward). The bare serial loop is measured: the envs and the
+policy stepped one after the other with nothing else (no buffers, no episode handling), what a rollout
+with no bookkeeping reaches when the two share one core's caches.
 
 --part learning trains both at the same settings for --learn-steps env steps over --learn-seeds seeds
 (two at a time; not timed) and prints each one's mean return over 20 greedy evaluation episodes.
@@ -163,7 +165,27 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
             action.cpu().numpy()
             calls += 1
     forward_rate = calls * n / (time.perf_counter() - began)
-    return {"env_only_steps_per_s": env_rate, "forward_only_steps_per_s": forward_rate}
+
+    # The two, one after the other, with nothing else: the envs' observations into the policy and its
+    # actions into the envs, no buffers, no episode handling. What a rollout without overhead reaches here.
+    vec = make_vector_env(config, n, 0)
+    obs_np, _ = vec.reset(seed=0)
+    state = policy.initial_state(n, dev)
+    calls, began = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - began < seconds:
+            obs = torch.as_tensor(np.asarray(obs_np, dtype=np.float32), device=dev)
+            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
+            action, _ = head.sample(dist_inputs, policy.log_std)
+            obs_np = vec.step(head.to_env(action.cpu().numpy()))[0]
+            calls += 1
+    bare_rate = calls * n / (time.perf_counter() - began)
+    vec.close()
+    return {
+        "env_only_steps_per_s": env_rate,
+        "forward_only_steps_per_s": forward_rate,
+        "bare_loop_steps_per_s": bare_rate,
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -231,7 +253,7 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
         every_bound = [measure("bounds", env, 0, args.threads, args.device, []) for _ in range(args.repeats)]
         bounds = {  # each bound's median over the repeats (one 3-second run of each varied by ~25%)
             key: sorted(b[key] for b in every_bound)[len(every_bound) // 2]
-            for key in ("env_only_steps_per_s", "forward_only_steps_per_s")
+            for key in ("env_only_steps_per_s", "forward_only_steps_per_s", "bare_loop_steps_per_s")
         }
         anchor, ours = median_run(runs["sb3", "cpu"]), median_run(runs["rnnppo", args.device])
         medians[label] = {"sb3": anchor, "rnnppo": ours, "bounds": bounds, "all": runs}
@@ -268,9 +290,9 @@ def breakdown(medians: dict[str, dict]) -> None:
     print("\n## Rollout throughput against its bounds (same sitting)")
     print(
         "| env | rollout-only steps/s | env stepping alone (random actions) | policy forward alone | "
-        "rollout / tighter bound | serial ceiling | rollout / serial ceiling |"
+        "rollout / tighter bound | serial ceiling | rollout / serial ceiling | bare serial loop |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, m in medians.items():
         r, b = m["rnnppo"], m["bounds"]
         rollout_rate = r["env_steps"] / r["time_rollout"]
@@ -281,7 +303,8 @@ def breakdown(medians: dict[str, dict]) -> None:
         ceiling = 1.0 / (1.0 / env_rate + 1.0 / forward_rate)
         print(
             f"| {label} | {rollout_rate:,.0f} | {env_rate:,.0f} | {forward_rate:,.0f} | {rollout_rate / tighter:.0%} | "
-            f"{ceiling:,.0f} ({ceiling / tighter:.0%} of the tighter) | {rollout_rate / ceiling:.0%} |"
+            f"{ceiling:,.0f} ({ceiling / tighter:.0%} of the tighter) | {rollout_rate / ceiling:.0%} | "
+            f"{b['bare_loop_steps_per_s']:,.0f} ({b['bare_loop_steps_per_s'] / tighter:.0%} of the tighter) |"
         )
 
 
