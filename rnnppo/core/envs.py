@@ -92,8 +92,15 @@ def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> Vec
         raise
     except Exception as err:  # the user's env constructor failed
         raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from err
-    env.reset(seed=seed)
+    env.reset(seed=None if seed is None else copy_seeds(seed, num_envs))
     return env
+
+
+def copy_seeds(seed: int, num_envs: int) -> list[int]:
+    """One seed per env copy, drawn from the run's seed. gymnasium's own choice, `seed + i` for copy i,
+    would give run seed s + 1's copy i the same stream as run seed s's copy i + 1: a trial's seeds
+    would share most of their episodes."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(num_envs)]
 
 
 def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:

@@ -160,3 +160,20 @@ def test_success_flags_reach_training_and_evaluation_metrics(wrapped):
     assert rollout.episode_successes == rollout.rewards[rollout.dones].tolist()  # success == the turn's reward
     result = evaluate(policy, config, episodes=6, seed=1)
     assert result["eval_success_mean"] == pytest.approx(np.mean(result["eval_returns"]))
+
+
+def test_runs_with_neighbouring_seeds_share_no_episodes_of_gymnasium_envs():
+    """gymnasium seeds copy i with seed + i unless given one seed per copy; then run seed 1 would replay
+    run seed 0's copies 1..7. Each copy's first observation comes from its own seed."""
+    config = build_config({"env": "CartPole-v1"})
+
+    def first_observations(seed: int) -> np.ndarray:
+        env = make_vector_env(config, 8, seed)
+        try:
+            return env.reset()[0]  # the Collector's reset, after make_vector_env's seeded one
+        finally:
+            env.close()
+
+    run0, run1 = first_observations(0), first_observations(1)
+    assert np.array_equal(run0, first_observations(0))
+    assert len({row.tobytes() for row in np.concatenate([run0, run1])}) == 16
