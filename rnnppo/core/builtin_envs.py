@@ -22,8 +22,8 @@ BUILTIN_ENVS: dict[str, str] = {
     "rnnppo/StatelessCartPole-v0": "CartPole without the velocities (obs: cart position, pole angle); "
     "memory must infer motion; 500-step limit",
     "rnnppo/RepeatPrevious-v0": "reward 1 for repeating the symbol shown `delay` steps ago (delay=1); 50 steps",
-    "rnnppo/CueRecall-v0": "a cue (left/right) at the start, then `cue_distance` blank corridor steps (10), "
-    "then a junction: reward 1 for turning to the cued side; info['success']",
+    "rnnppo/CueRecall-v0": "a cue (left/right) at the start, blank corridor steps, and `cue_distance` (10) "
+    "steps after the cue a junction: reward 1 for turning to the cued side; info['success']",
     "rnnppo/SparseChain-v0": "a chain of `length` cells (40): reward 1 at the far right end, 0.01 at the left "
     "end; random play almost never reaches the right end in its 60-step limit: an exploration test for curiosity",
 }
@@ -135,8 +135,9 @@ class RepeatPreviousCore(_Core):
 
 
 class CueRecallCore(_Core):
-    """T-maze: step 0 shows a cue (left or right), then `cue_distance` corridor steps show nothing
-    useful, then the junction: action 0 turns left, 1 right; reward 1 for the cued side, 0 otherwise.
+    """T-maze: step 0 shows a cue (left or right), steps 1 .. cue_distance - 1 show a corridor with
+    nothing useful, and step cue_distance the junction: action 0 turns left, 1 right; reward 1 for the
+    cued side, 0 otherwise.
 
     Observation: [cue_left, cue_right, corridor, junction]. An episode lasts cue_distance + 1 steps,
     so a policy can only succeed by carrying the cue across cue_distance steps of its state.
