@@ -137,10 +137,10 @@ def final_observations(infos: dict, done: np.ndarray) -> list[tuple[int, Any]]:
 def ended_successes(infos: dict, done: np.ndarray) -> list[tuple[int, float]]:
     """(env index, success flag) for every env that ended this step and reported `info["success"]` on
     its last step. gymnasium's SyncVectorEnv (SAME_STEP) files the last step's info under
-    `final_info` (the top level then holds the reset's info); the batched built-ins report it at the
-    top level."""
+    `final_info` (the top level then holds the reset's info, which is not read for the envs that ended);
+    the batched built-ins report it at the top level."""
     final_info = infos.get("final_info")
-    source = final_info if isinstance(final_info, dict) and "success" in final_info else infos
+    source = final_info if isinstance(final_info, dict) else infos  # never the reset's info of an ended env
     success = source.get("success")
     if success is None:
         return []

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import build_config
-from rnnppo.core.envs import EnvError, make_vector_env
+from rnnppo.core.envs import EnvError, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector
 from rnnppo.core.spaces import ActionHead
@@ -177,3 +177,28 @@ def test_runs_with_neighbouring_seeds_share_no_episodes_of_gymnasium_envs():
     run0, run1 = first_observations(0), first_observations(1)
     assert np.array_equal(run0, first_observations(0))
     assert len({row.tobytes() for row in np.concatenate([run0, run1])}) == 16
+
+
+class _SuccessAtResetOnly(gym.Env):
+    """Reports info['success'] when reset, never on an episode's last step (2-step episodes)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {"success": 1.0}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), 0.0, self.t == 2, False, {}
+
+
+def test_an_ended_envs_success_is_never_read_from_its_reset_info():
+    env = gym.vector.SyncVectorEnv([_SuccessAtResetOnly] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    env.reset(seed=0)
+    env.step(np.zeros(2, dtype=np.int64))
+    _, _, terminated, _, infos = env.step(np.zeros(2, dtype=np.int64))
+    assert terminated.all() and infos["success"].tolist() == [1.0, 1.0]  # the reset's info, at the top level
+    assert ended_successes(infos, terminated) == []
