@@ -8,7 +8,8 @@ steps; then it does what `fault` says:
 * `nan`: the reward is NaN
 * `huge`: the reward is 1e30 (finite, but its squared value error overflows the PPO loss to inf/NaN)
 * `hang`: step() sleeps for an hour (only a trial time limit can end it)
-* `nan_eval`: NaN rewards from the start, but only in evaluation episodes (envs seeded at or above EVAL_SEED)
+* `nan_eval`: NaN rewards from the start, but only in evaluation episodes (envs whose seed is not a
+  training copy's seed)
 """
 
 import math
@@ -17,8 +18,12 @@ import time
 import gymnasium as gym
 import numpy as np
 
+from rnnppo.core.envs import copy_seeds
+
 FAULTS = ("healthy", "raise", "nan", "huge", "hang", "nan_eval")
-EVAL_SEED = 1_000_000  # rnnppo seeds its evaluation envs from config.seed + 1_000_003
+# The seeds rnnppo gives the training env copies of runs seeded 0..99 (up to 64 copies; the first n of
+# copy_seeds(s, 64) are copy_seeds(s, n)). Evaluation envs are seeded from config.seed + 1_000_003.
+TRAINING_SEEDS = frozenset(seed for run_seed in range(100) for seed in copy_seeds(run_seed, 64))
 
 
 class Faulty(gym.Env):
@@ -36,7 +41,7 @@ class Faulty(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         if seed is not None:
-            self.evaluating = seed >= EVAL_SEED
+            self.evaluating = seed not in TRAINING_SEEDS
         self.t = 0
         return np.zeros(2, np.float32), {}
 
