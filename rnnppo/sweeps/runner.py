@@ -20,8 +20,22 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.sweeps.storage import StorageError, mask_url, open_storage, quiet_optuna, storage_write_error
-from rnnppo.sweeps.study import SPARE, SweepSpec, create_or_load, reclaim_dead_local_trials, validate_grid
+from rnnppo.sweeps.storage import (
+    StorageError,
+    mask_url,
+    open_storage,
+    quiet_optuna,
+    sqlite_path,
+    storage_write_error,
+)
+from rnnppo.sweeps.study import (
+    SPARE,
+    SweepSpec,
+    check_new_study,
+    create_or_load,
+    reclaim_dead_local_trials,
+    validate_grid,
+)
 
 PollCallback = Callable[[list[FrozenTrial]], None]
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -62,7 +76,13 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     """Open the storage, create or resume the study (queueing the grid), reclaim dead local trials."""
     quiet_optuna()
     validate_grid(spec)
-    storage = open_storage(spec.storage_url)
+    # What must hold before a new study is created is checked before anything is written (a SQLite file
+    # that is not there yet is not made).
+    path = sqlite_path(spec.storage_url)
+    storage = None if path is not None and not path.exists() else open_storage(spec.storage_url)
+    check_new_study(spec, set() if storage is None else set(optuna.get_all_study_names(storage=storage)))
+    if storage is None:
+        storage = open_storage(spec.storage_url)
     try:
         study, created = create_or_load(spec, storage)
         reclaimed = [] if created else reclaim_dead_local_trials(study, storage)

@@ -8,6 +8,7 @@ run once however many workers join. See docs/storage-contract.md for what each t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -174,13 +175,43 @@ def validate_grid(spec: SweepSpec) -> None:
             raise SweepError(f"grid point {shown} is invalid: {err}") from None
 
 
+# Settings that say how a run executes, not what it measures: a study may be joined with others.
+EXECUTION_SETTINGS = ("seed", "device", "num_threads")
+
+
 def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between a stored study spec and this sweep's: the env, the space, the seeds, the
+    objective and every fixed setting (from --config, options and NAME=value words)."""
     keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective")
     diffs = []
     for key in keys:
         if stored.get(key) != new.get(key):
             diffs.append(f"{key}: stored {_short(stored.get(key))}, now {_short(new.get(key))}")
+    stored_base, new_base = stored.get("base_config"), json.loads(json.dumps(new.get("base_config")))
+    if isinstance(stored_base, dict) and isinstance(new_base, dict):
+        # Only settings both know: a setting added in a later version is not a difference.
+        for name in sorted(set(stored_base) & set(new_base)):
+            if name in keys or name in EXECUTION_SETTINGS or stored_base[name] == new_base[name]:
+                continue
+            diffs.append(f"{name}: stored {_short(stored_base[name])}, now {_short(new_base[name])}")
     return diffs
+
+
+def check_new_study(spec: SweepSpec, existing: set[str]) -> None:
+    """Before a study is created (`existing`: the storage's study names): a warm start must name a study
+    that is there, and the results folder must not hold another study's runs under the same name (a new
+    study numbers its trials from 0 again and would overwrite them)."""
+    if spec.warm_start and spec.warm_start not in existing:
+        raise SweepError(f"--warm-start study {spec.warm_start!r} does not exist in this storage")
+    if spec.study_name in existing:
+        return
+    folder = study_folder(spec.results_dir, spec.study_name)
+    if folder.is_dir() and any(folder.iterdir()):
+        raise SweepError(
+            f"results folder {folder} holds the runs of a study {spec.study_name!r} that this storage does not "
+            "have (another --storage, or a deleted database); a new study would overwrite them: "
+            "use another --out or --study, or move that folder away"
+        )
 
 
 def _short(value: Any) -> str:

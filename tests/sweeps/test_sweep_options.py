@@ -93,7 +93,47 @@ def test_warm_start_from_a_missing_study_exits_2_and_creates_nothing(tmp_path):
     )
     assert result.exit_code == 2, result.output
     assert "nope" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert optuna.get_all_study_names(storage=f"sqlite:///{tmp_path / 'rnnppo.db'}") == [], "no study created"
+    assert not (tmp_path / "rnnppo.db").exists(), "no database made"
+
+
+def test_rerunning_a_study_with_another_fixed_setting_exits_2_and_runs_nothing(tmp_path):
+    sweep(tmp_path, "fx", "seq_len=2,4", "--trials", "1")
+    before = [(t.number, t.state, t.value) for t in trials(tmp_path, "fx")]
+    other = [word if word != "cell=4" else "cell=8" for word in TINY]
+    result = runner.invoke(
+        app, ["sweep", "seq_len=2,4", *other, *ENV, "--out", str(tmp_path), "--study", "fx", "--trials", "2"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "lstm_cell_size: stored 4, now 8" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert [(t.number, t.state, t.value) for t in trials(tmp_path, "fx")] == before
+
+
+def test_a_new_study_never_overwrites_the_runs_of_a_same_named_study_of_another_storage(tmp_path):
+    sweep(tmp_path, "same", "seq_len=2,4", "--trials", "1")
+    run_files = sorted((tmp_path / "same").rglob("*"))
+    contents = {path: path.read_bytes() for path in run_files if path.is_file()}
+    assert any(path.name == "metrics.csv" for path in contents)
+    other_db = tmp_path / "other.db"
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            "seq_len=2,4",
+            *TINY,
+            *ENV,
+            "--out",
+            str(tmp_path),
+            "--study",
+            "same",
+            "--storage",
+            f"sqlite:///{other_db}",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "holds the runs of a study 'same'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not other_db.exists(), "nothing written"
+    assert sorted((tmp_path / "same").rglob("*")) == run_files
+    assert all(path.read_bytes() == data for path, data in contents.items())
 
 
 def test_a_time_budget_stops_starting_trials_and_still_reports(tmp_path):
