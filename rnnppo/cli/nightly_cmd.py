@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import typer
+from optuna.trial import TrialState
 from rich.markup import escape
 from rich.table import Table
 
@@ -18,7 +19,11 @@ def nightly(
     print_schedule: bool = typer.Option(False, "--print-schedule", help="print a crontab line and systemd units"),
     date: str = typer.Option(None, "--date", help="run or continue this night (YYYY-MM-DD; default today)"),
 ) -> None:
-    """Run tonight's sweep (or join/continue it), write its report, print the history and flag regressions."""
+    """Run tonight's sweep (or join/continue it), write its report, print the history and flag regressions.
+
+    Exit 1: a regression (with --fail-on-regression), or a night not checked (nothing or no reference finished).
+
+    Exit 2: bad input. Exit 128 + N: stopped by signal N (run it again to continue the night)."""
     from rnnppo.cli.sweep_cmd import _build_spec
     from rnnppo.core.config import format_value
     from rnnppo.results import plots
@@ -59,16 +64,25 @@ def nightly(
             config_file=None,
             wrapper=None,
         )
+        night_mod.check_reference(spec_file, spec.space, config)
     check_writable(results)
     console.print(f"[bold]night[/] {tonight}  [bold]study[/] {name}")
     try:
         outcome = runner.run(spec)
     except (StorageError, ValueError) as err:
         fail(str(err))
+    complete, failed = outcome.count(TrialState.COMPLETE), outcome.failures
     console.print(
-        f"sweep {'interrupted' if outcome.interrupted else 'finished'}: "
-        f"{sum(t.state.name == 'COMPLETE' for t in outcome.trials)} trials complete"
+        f"sweep {'interrupted' if outcome.interrupted else 'finished'}: {complete} trials complete, "
+        f"{len(failed)} failed"
     )
+    for number, error in failed[:10]:
+        err_console.print(f"  [red]trial {number} failed:[/] {escape(error)}")
+    for error in outcome.worker_errors:
+        err_console.print(f"  [red]{escape(error)}[/]")
+    if outcome.interrupted:
+        console.print("run the same command again to continue tonight's sweep; no regression check on a partial night")
+        raise typer.Exit(128 + outcome.stop_signal)
 
     storage = open_readonly(spec.storage_url)
     report = build_report(load_study(storage, name, results))
@@ -81,11 +95,18 @@ def nightly(
 
     history = night_mod.load_nights(storage, spec_file.study_prefix, upto=tonight)
     _print_history(night_mod.history_table(history, spec_file.reference))
+    # A night that could not be checked is no good night: nothing finished, a worker died, or the
+    # reference configuration did not finish.
+    unchecked = night_mod.unchecked(history, spec_file, outcome.worker_errors)
+    for message in unchecked:
+        err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
     problems = night_mod.regressions(history, spec_file)
     for message in problems:
         err_console.print(f"[bold red]regression:[/] {escape(message)}")
-    if not problems:
+    if not problems and not unchecked:
         console.print("no regression against the previous nights")
+    if unchecked:
+        raise typer.Exit(1)
     if problems and fail_on_regression:
         raise typer.Exit(1)
 

@@ -22,7 +22,8 @@ import pandas as pd
 from rnnppo.core.config import ConfigError
 from rnnppo.results import stats
 from rnnppo.results.report import comparison_table
-from rnnppo.results.store import StudyData, load_study
+from rnnppo.results.store import StudyData, config_key, load_study
+from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.study import check_study_name
 
 DATE_ENV = "RNNPPO_NIGHTLY_DATE"  # tests and re-runs of a past night set the date this way
@@ -203,6 +204,39 @@ def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
         )
         previous_iqm = iqm
     return pd.DataFrame(rows)
+
+
+def check_reference(spec: NightlySpec, space: SearchSpace, path: Path) -> None:
+    """The reference must name a configuration of the space as the tables name it (a grid's points are
+    known before the sweep; for ranges, at least the names must be the swept ones)."""
+    if spec.reference is None:
+        return
+    swept = list(space.swept_names)
+    if space.is_grid:
+        known = [config_key(point, swept) for point in space.grid_points()]
+        if spec.reference in known:
+            return
+        close = difflib.get_close_matches(spec.reference, known, n=1, cutoff=0.3)
+        shown = "; ".join(known[:6]) + ("; ..." if len(known) > 6 else "")
+        raise ConfigError(
+            f"{path}: reference = {spec.reference!r} is no configuration of the space ({shown})"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        )
+    names = [part.split("=", 1)[0].strip() for part in spec.reference.split(",")]
+    if names != swept:
+        example = ", ".join(f"{name}=VALUE" for name in swept)
+        raise ConfigError(f"{path}: reference = {spec.reference!r} must name the swept settings as {example!r}")
+
+
+def unchecked(history: list[Night], spec: NightlySpec, worker_errors: list[str]) -> list[str]:
+    """Why tonight (the last night) could not be checked for regressions; empty when it could."""
+    messages = [f"{error}; tonight's sweep did not finish" for error in worker_errors]
+    tonight = history[-1] if history else None
+    if tonight is None or tonight.data.counts["complete"] == 0:
+        messages.append("no trial of tonight's sweep completed (see the failures above)")
+    elif spec.reference is not None and _row(tonight, spec.reference) is None:
+        messages.append(f"the reference configuration {spec.reference} has no finished trial tonight")
+    return messages
 
 
 def regressions(history: list[Night], spec: NightlySpec) -> list[str]:

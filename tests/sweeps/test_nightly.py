@@ -121,3 +121,24 @@ def test_bad_nightly_files_exit_2_with_one_line(tmp_path, text, message):
     result = runner.invoke(app, ["nightly", str(path)])
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_night_where_no_trial_finishes_is_reported_and_exits_1(tmp_path):
+    assert night(write_toml(tmp_path, reward=1.0), "2026-04-01").exit_code == 0
+    broken = write_toml(tmp_path, reward=1.0, name="broken.toml")
+    broken.write_text(broken.read_text().replace('"env.reward" = 1.0', '"env.reward" = nan'))
+    result = night(broken, "2026-04-02")  # even without --fail-on-regression: nothing could be checked
+    assert result.exit_code == 1, result.output
+    assert "0 trials complete, 2 failed" in result.output
+    assert "NaN" in result.output  # the trials' own error
+    assert "no trial of tonight's sweep completed" in result.output
+    assert "no regression" not in result.output
+
+
+def test_a_reference_that_names_no_configuration_exits_2_before_running(tmp_path):
+    toml = write_toml(tmp_path, reward=1.0)
+    toml.write_text(toml.read_text().replace('reference = "max_seq_len=4"', 'reference = "seq_len=4"'))
+    result = night(toml, "2026-05-01")
+    assert result.exit_code == 2, result.output
+    assert "did you mean 'max_seq_len=4'" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
