@@ -49,7 +49,7 @@ def sweep(
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
     from rnnppo.sweeps.storage import StorageError, mask_url
-    from rnnppo.sweeps.study import SweepError
+    from rnnppo.sweeps.study import SweepError, validate_grid
 
     with user_errors():
         try:
@@ -78,6 +78,7 @@ def sweep(
             fail(str(err))
     if dry_run:
         with user_errors():
+            validate_grid(spec)
             _print_plan(spec, make_plan(spec))
         return
     check_writable(out)

@@ -35,7 +35,7 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
     steps_per_run = iterations_per_run(base) * base.num_envs * base.rollout_len
     speed = overhead = None
     if probe:
-        first = space.grid_points()[0] if space.is_grid else {}
+        first = space.first_point()
         config = spec.config_for(first, spec.seeds[0])
         one_iteration = config.num_envs * config.rollout_len
         began = time.perf_counter()

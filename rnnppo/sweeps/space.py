@@ -284,6 +284,13 @@ class SearchSpace:
             for combo in itertools.product(*(d.values for d in choices))
         ]
 
+    def corner_points(self) -> list[dict[str, Any]]:
+        """Every combination of the choices and the ranges' two ends: where a range meets a limit set by
+        another setting (minibatch_size >= max_seq_len), one of these breaks it."""
+        options = [d.values if isinstance(d, Choice) else (d.low, d.high) for d in self.swept]
+        names = [d.name for d in self.swept]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*options)]
+
     def first_point(self) -> dict[str, Any]:
         """One point of the space (first choices, low ends of ranges), for checking a config early."""
         return {d.name: d.values[0] if isinstance(d, Choice) else d.low for d in self.swept}

@@ -163,16 +163,20 @@ def iterations_per_run(config: TrainConfig) -> int:
 
 
 def validate_grid(spec: SweepSpec) -> None:
-    """Every grid point must make a valid config (e.g. minibatch_size >= max_seq_len) before anything runs."""
+    """Every grid point, or every corner of a space with ranges (choices and range ends), must make a
+    valid config (e.g. minibatch_size >= max_seq_len) before anything runs."""
     space = spec.space
-    if not space.is_grid:
-        return
-    for point in space.grid_points():
+    grid = space.is_grid
+    for point in space.grid_points() if grid else space.corner_points():
         try:
             spec.config_for(point, spec.seeds[0])
         except ConfigError as err:
             shown = ", ".join(f"{k}={v}" for k, v in point.items())
-            raise SweepError(f"grid point {shown} is invalid: {err}") from None
+            if grid:
+                raise SweepError(f"grid point {shown} is invalid: {err}") from None
+            raise SweepError(
+                f"the space reaches {shown}, which is invalid: {err}; narrow the range or change the fixed settings"
+            ) from None
 
 
 # Settings that say how a run executes, not what it measures: a study may be joined with others.

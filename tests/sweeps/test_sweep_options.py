@@ -189,3 +189,22 @@ def test_sigint_stops_cleanly_keeps_finished_trials_and_the_next_run_finishes(tm
     assert finished.returncode == 0, finished.stdout + finished.stderr
     after = done(tmp_path, "sigint")
     assert sorted(t.params["max_seq_len"] for t in after) == [2, 3, 4, 5, 6, 7], "each point once"
+
+
+def test_a_range_whose_high_end_breaks_a_fixed_setting_exits_2_and_writes_nothing(tmp_path):
+    # minibatch_size=16 (TINY) needs max_seq_len <= 16; the low end alone is fine
+    result = runner.invoke(app, ["sweep", "seq_len=4..32", *TINY, *ENV, "--out", str(tmp_path), "--trials", "2"])
+    assert result.exit_code == 2, result.output
+    assert "max_seq_len=32" in result.stderr and "narrow the range" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "rnnppo.db").exists()
+    dry = runner.invoke(app, ["sweep", "seq_len=4..32", *TINY, *ENV, "--out", str(tmp_path), "--dry-run"])
+    assert dry.exit_code == 2 and "max_seq_len=32" in dry.stderr
+
+
+def test_a_dry_run_of_a_range_checks_the_space_not_the_defaults(tmp_path):
+    # the default max_seq_len (16) does not fit minibatch_size=4, but every point of 2..4 does
+    words = ["seq_len=2..4", *[w for w in TINY if not w.startswith("minibatch_size")], "minibatch_size=4"]
+    result = runner.invoke(app, ["sweep", *words, *ENV, "--out", str(tmp_path), "--trials", "1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "nothing was stored" in result.output
