@@ -114,7 +114,12 @@ def importance(data: StudyData) -> tuple[dict[str, float] | None, str]:
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         need = f"importance needs {MIN_TRIALS_FOR_IMPORTANCE} or more finished trials"
         return None, f"{need}; this study has {len(complete)}"
-    study = optuna.create_study(direction="maximize")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+    try:
+        study = optuna.create_study(direction="maximize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     study.add_trials(complete)
     quantile = min(0.5, max(0.1, TOP_TRIALS_FOR_IMPORTANCE / len(complete)))
     evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)

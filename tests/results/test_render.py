@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import matplotlib.image
@@ -184,3 +186,12 @@ def test_the_end_of_sweep_summary_never_fails_the_sweep(results):
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "no-such-study", results, Console(file=buffer, width=250))
     assert "warning: no report for study no-such-study" in buffer.getvalue()
+
+
+def test_the_report_command_prints_no_optuna_log_lines(results):
+    """The importance study made in memory must not announce itself on stderr (a fresh process: this
+    module quiets optuna for itself)."""
+    command = [sys.executable, "-c", "from rnnppo.cli.app import main; main()", "report", str(results)]
+    done = subprocess.run([*command, "--study", "cue-seqlen", "--format", "csv"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "A new study created" not in done.stderr and "[I " not in done.stderr, done.stderr
