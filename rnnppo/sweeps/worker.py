@@ -217,7 +217,8 @@ class Objective:
             trial.set_user_attr("seeds_done", index + 1)
             score = summary["final_return"] if self.spec.objective == "final" else summary["auc"]
             if score is None or not math.isfinite(score):
-                raise ValueError(f"seed {seed} gave a non-finite score ({score}); the run diverged")
+                cause = _no_score_cause(summary, config, self.spec.objective)
+                raise ValueError(f"seed {seed} gave no finite score ({score}): {cause}")
             scores.append(float(score))
         trial.set_user_attr("scores", scores)
         return statistics.fmean(scores)
@@ -319,3 +320,13 @@ def others_running(study: optuna.Study, spec: SweepSpec) -> bool:
     if spec.timeout_s is not None and time.time() - spec.started_at >= spec.timeout_s:
         return False
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _no_score_cause(summary: dict[str, Any], config: Any, objective: str) -> str:
+    """Why a run has no score: most often no episode finished (a NaN return), not a diverged run."""
+    train_return = summary.get("final_train_return")
+    if train_return is None or not math.isfinite(train_return):
+        evaluation_helps = objective == "final" and config.eval_episodes == 0
+        hint = "give more --steps" + (" or eval_episodes > 0" if evaluation_helps else "")
+        return f"no training episode finished in {summary.get('env_steps')} env steps; {hint}"
+    return "the run diverged"

@@ -208,3 +208,17 @@ def test_a_dry_run_of_a_range_checks_the_space_not_the_defaults(tmp_path):
     result = runner.invoke(app, ["sweep", *words, *ENV, "--out", str(tmp_path), "--trials", "1", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "nothing was stored" in result.output
+
+
+def test_a_trial_without_a_finished_episode_says_so(tmp_path):
+    # CueRecall episodes last cue_distance + 1 steps: 40 here, more than the 32 steps each env takes
+    words = [w for w in TINY if not w.startswith("eval_episodes")] + ["eval_episodes=0"]
+    result = runner.invoke(
+        app,
+        ["sweep", "seq_len=2,4", *words, "--env", "rnnppo/CueRecall-v0", "env.cue_distance=39", "--steps", "64"]
+        + ["--out", str(tmp_path), "--study", "short", "--trials", "1"],
+    )
+    failed = [t for t in trials(tmp_path, "short") if t.state == TrialState.FAIL]
+    assert len(failed) == 1, result.output
+    error = failed[0].user_attrs["error"]
+    assert "no training episode finished in 64 env steps" in error and "eval_episodes > 0" in error, error
