@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from rnnppo.cli import nightly_cmd, report_cmd, run_cmds, sweep_cmd
 
@@ -25,4 +26,21 @@ app.command("nightly")(nightly_cmd.nightly)
 
 
 def main() -> None:
-    app()
+    """The console script: Typer's own handling, except that a usage error (an unknown option, a value
+    of the wrong type) is one line, like every other bad input, instead of a boxed panel."""
+    import sys
+
+    from rnnppo.cli.common import err_console
+
+    try:
+        code = app(standalone_mode=False, prog_name="rnnppo")
+    except Exception as err:  # click's UsageError family (Typer vendors click; matched by what it has)
+        if not (hasattr(err, "format_message") and hasattr(err, "exit_code")):
+            raise
+        if type(err).__name__ == "NoArgsIsHelpError":  # no arguments: the help is already printed
+            sys.exit(err.exit_code)
+        ctx = getattr(err, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {escape(err.format_message())}{escape(where)}", soft_wrap=True)
+        sys.exit(err.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -149,3 +151,30 @@ def test_unsupported_spaces_are_named(tmp_path):
     result = runner.invoke(app, ["train", "--env", "tests.cli.odd_envs:GraphObsEnv", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "observation space" in result.output and "Graph" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sweep", "seq_len=2,4", "--jobs", "0"], ["--jobs", "greater than or equal to 1"]),
+        (["sweep", "--bogus"], ["--bogus", "rnnppo sweep --help"]),
+        (["train", "--steps", "abc"], ["--steps", "integer"]),
+        (["nosuch"], ["nosuch"]),
+    ],
+)
+def test_usage_errors_of_the_console_script_are_one_line_and_exit_2(tmp_path, args, words):
+    command = [sys.executable, "-c", "from rnnppo.cli.app import main; main()", *args]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_console_script_keeps_the_commands_exit_codes(tmp_path):
+    command = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]
+    assert subprocess.run([*command, "envs"], capture_output=True, cwd=tmp_path).returncode == 0
+    bad = subprocess.run([*command, "train", "--env", "NoSuchEnv-v9"], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown environment" in bad.stderr
+    assert subprocess.run(command, capture_output=True, cwd=tmp_path).returncode == 2  # no arguments: the help
