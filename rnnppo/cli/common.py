@@ -86,7 +86,9 @@ def check_writable(folder: Path) -> None:
     except (OSError, ValueError) as err:  # a name too long, a NUL character
         fail(f"results folder {str(folder)[:200]!r} cannot be used: {getattr(err, 'strerror', None) or err}")
     if is_file:
-        fail(f"{folder} is not a folder (it is a file); choose another --out")
+        itself = probe == Path(folder).resolve()
+        where = f"{folder} is a file" if itself else f"{folder} cannot be made: {probe} is a file"
+        fail(f"{where}; choose another --out")
     if not os.access(probe, os.W_OK | os.X_OK):
         fail(f"results folder {folder} is not writable; choose another --out or fix its permissions")
 

@@ -32,7 +32,7 @@ def _studies(compare: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _emit(text: str, out: Path | None, option: str = "--out") -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -40,7 +40,7 @@ def _emit(text: str, out: Path | None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     except OSError as err:
-        fail(f"cannot write --out {out}: {err.strerror or err}")
+        fail(f"cannot write {option} {out}: {err.strerror or err}")
     err_console.print(f"wrote {out}")
 
 
@@ -165,5 +165,5 @@ def best(
     if export is None:
         typer.echo(text, nl=False)
         return
-    _emit(text, export)
+    _emit(text, export, "--export")
     err_console.print(f"train it with: rnnppo train --config {export}")

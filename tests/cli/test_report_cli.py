@@ -194,3 +194,12 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(results, tmp_path, arg
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_an_unwritable_export_or_out_names_its_own_option_and_the_file_in_the_way(results, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    export = invoke("best", results, "--study", "cue-seqlen", "--export", blocker / "x.toml")
+    assert export.exit_code == 2 and "cannot write --export" in export.stderr, export.output
+    train = invoke("train", "--env", "rnnppo/CueRecall-v0", "--out", blocker / "sub")
+    assert train.exit_code == 2 and f"cannot be made: {blocker} is a file" in train.stderr, train.output
