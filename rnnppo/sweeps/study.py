@@ -35,6 +35,7 @@ STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 SPARE = "spare"
 QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid points, warm starts, retries)
 CREATOR = "rnnppo_creator"  # study user attr: {"host", "pid"} of the process that created it
+FOREIGN_AFTER_S = 5.0  # a study without a creator attr this long after it was found is not rnnppo's
 RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
 
 
@@ -285,13 +286,17 @@ def finish_creation(
 def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any] | None:
     """A study created a moment ago by another worker gets its spec and queue just after creation.
     Returns the stored spec, or None when its creator died before storing one."""
-    deadline = time.time() + timeout_s
+    began = time.time()
+    deadline = began + timeout_s
     while True:
         attrs = study.user_attrs
         if "rnnppo_spec" in attrs and attrs.get("rnnppo_ready"):
             return attrs["rnnppo_spec"]
         creator_died = _local_process_died(attrs.get(CREATOR))
-        if time.time() > deadline or creator_died:
+        # rnnppo names a study's creator the moment after creating it: a study that has none after a few
+        # seconds was made by something else.
+        foreign = CREATOR not in attrs and time.time() > began + FOREIGN_AFTER_S
+        if time.time() > deadline or creator_died or foreign:
             if "rnnppo_spec" in attrs:
                 return attrs["rnnppo_spec"]
             if creator_died:

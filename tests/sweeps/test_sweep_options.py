@@ -222,3 +222,13 @@ def test_a_trial_without_a_finished_episode_says_so(tmp_path):
     assert len(failed) == 1, result.output
     error = failed[0].user_attrs["error"]
     assert "no training episode finished in 64 env steps" in error and "eval_episodes > 0" in error, error
+
+
+def test_a_study_made_by_something_else_is_refused_within_seconds(tmp_path):
+    optuna.create_study(study_name="foreign", storage=f"sqlite:///{tmp_path / 'rnnppo.db'}")
+    began = time.monotonic()
+    result = runner.invoke(app, ["sweep", "seq_len=2,4", *TINY, *ENV, "--out", str(tmp_path), "--study", "foreign"])
+    assert result.exit_code == 2, result.output
+    assert "not an rnnppo study" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - began < 30  # it waited the whole minute for a spec before
+    assert optuna.load_study(study_name="foreign", storage=f"sqlite:///{tmp_path / 'rnnppo.db'}").trials == []
