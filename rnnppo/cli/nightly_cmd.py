@@ -25,6 +25,7 @@ def nightly(
 
     Exit 2: bad input. Exit 128 + N: stopped by signal N (run it again to continue the night)."""
     from rnnppo.cli.sweep_cmd import _build_spec
+    from rnnppo.core import runio
     from rnnppo.core.config import format_value
     from rnnppo.results import plots
     from rnnppo.results.render import render
@@ -88,9 +89,9 @@ def nightly(
     report = build_report(load_study(storage, name, results))
     folder = results / name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.md").write_text(render(report, "markdown"))
+    runio.atomic_write_bytes(folder / "report.md", render(report, "markdown").encode())
     images = plots.write_all(report, Path(tempfile.mkdtemp(prefix="rnnppo-nightly-")))
-    (folder / "report.html").write_text(render(report, "html", images))
+    runio.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
     console.print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")
 
     history = night_mod.load_nights(storage, spec_file.study_prefix, upto=tonight)
