@@ -181,7 +181,7 @@ def run(
         # A worker that stopped mid-trial left it running: fail it and queue it again now (the next run
         # does it if the storage refuses).
         with contextlib.suppress(Exception):
-            outcome.reclaimed += reclaim_dead_local_trials(study, study._storage)
+            outcome.reclaimed += reclaim_dead_local_trials(study, study._storage, workers_crashed=True)
     outcome.trials = visible_trials(study)
     if on_poll is not None:
         on_poll(outcome.trials)

@@ -36,6 +36,10 @@ SPARE = "spare"
 QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid points, warm starts, retries)
 CREATOR = "rnnppo_creator"  # study user attr: {"host", "pid"} of the process that created it
 FOREIGN_AFTER_S = 5.0  # a study without a creator attr this long after it was found is not rnnppo's
+CRASHED = "rnnppo_crashed"  # trial user attr: its worker died while the sweep's coordinator lived
+GIVEN_UP = "rnnppo_given_up"  # trial user attr: its params killed their worker MAX_WORKER_DEATHS times
+MAX_WORKER_DEATHS = 2
+WORKER_DIED = "worker process died"
 RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
 
 
@@ -364,31 +368,69 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     ]
 
 
-def reclaim_dead_local_trials(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
+def reclaim_dead_local_trials(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, workers_crashed: bool = False
+) -> list[int]:
     """RUNNING trials started on this host by a process that no longer exists (killed), or left unsigned
     by a worker killed as it popped them: mark them failed and queue their params again. Signed trials of
-    other hosts are left to the heartbeat."""
+    other hosts are left to the heartbeat.
+
+    `workers_crashed`: the caller saw its own workers die while it lived (not the whole sweep killed):
+    the trials they ran count as crashes, and params that crashed their worker MAX_WORKER_DEATHS times in
+    a row are failed for good instead of queued again."""
     host = socket.gethostname()
     reclaimed = []
     trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
     retried = {t.user_attrs.get("retry_of") for t in trials}
     for trial in trials:
-        if trial.state == TrialState.FAIL and trial.user_attrs.get(RECLAIMED) and trial.number not in retried:
+        if (
+            trial.state == TrialState.FAIL
+            and trial.user_attrs.get(RECLAIMED)
+            and trial.number not in retried
+            and not trial.user_attrs.get(GIVEN_UP)
+        ):
             # Failed by an earlier reclaim whose retry the storage refused (a full disk): queue it now.
-            requeue(study, trial, reason="worker process died")
+            requeue(study, trial, reason=WORKER_DIED)
             reclaimed.append(trial.number)
             continue
         if trial.state != TrialState.RUNNING or not _owner_gone(trial, host):
             continue
+        deaths = worker_deaths(trial, by_number) if workers_crashed else 0
         try:
             # Marked before it is failed: if the storage then refuses the retry, the next run queues it.
             storage.set_trial_user_attr(trial._trial_id, RECLAIMED, True)
+            if workers_crashed:
+                storage.set_trial_user_attr(trial._trial_id, CRASHED, True)
+            if deaths >= MAX_WORKER_DEATHS:
+                # The same params killed their worker every time (a segfault, os._exit in the env): run
+                # them again and they would do it again, on every re-run of the sweep.
+                storage.set_trial_user_attr(trial._trial_id, GIVEN_UP, True)
+                storage.set_trial_user_attr(
+                    trial._trial_id,
+                    "error",
+                    f"its worker process died {deaths} times running these settings (a crash inside the env "
+                    "or a native library); not queued again",
+                )
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another process got there first
-        requeue(study, trial, reason="worker process died")
-        reclaimed.append(trial.number)
+        if deaths < MAX_WORKER_DEATHS:
+            requeue(study, trial, reason=WORKER_DIED)
+            reclaimed.append(trial.number)
     return reclaimed
+
+
+def worker_deaths(trial: optuna.trial.FrozenTrial, by_number: dict[int, optuna.trial.FrozenTrial]) -> int:
+    """How many times in a row these params have now crashed their worker: this trial, and the trials it
+    retries that crashed theirs (a whole sweep killed from outside, or a Ctrl-C, breaks the run)."""
+    deaths, current = 1, trial
+    while current.user_attrs.get("retry_of") in by_number:
+        current = by_number[current.user_attrs["retry_of"]]
+        if not current.user_attrs.get(CRASHED):
+            break
+        deaths += 1
+    return deaths
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:

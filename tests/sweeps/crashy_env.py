@@ -1,5 +1,7 @@
 """An environment that raises after a set number of steps, to test that one crashing trial is contained."""
 
+import os
+
 import gymnasium as gym
 import numpy as np
 
@@ -21,3 +23,25 @@ class CrashAfter(gym.Env):
         if self.steps > self.crash_after:
             raise RuntimeError(f"boom after {self.crash_after} steps")
         return np.zeros(2, np.float32), 1.0, self.steps % 7 == 0, False, {}
+
+
+class ExitOnStep(gym.Env):
+    """With crash=1, kills its whole process on the first step (as a segfault in native code would)."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, crash: int = 0):
+        self.crash = crash
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        if self.crash:
+            os._exit(3)
+        self.t += 1
+        return np.zeros(2, np.float32), 1.0, self.t >= 5, False, {}

@@ -232,3 +232,18 @@ def test_a_study_made_by_something_else_is_refused_within_seconds(tmp_path):
     assert "not an rnnppo study" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert time.monotonic() - began < 30  # it waited the whole minute for a spec before
     assert optuna.load_study(study_name="foreign", storage=f"sqlite:///{tmp_path / 'rnnppo.db'}").trials == []
+
+
+def test_settings_that_crash_their_worker_twice_are_failed_for_good_and_the_rest_runs(tmp_path):
+    words = ["env.crash=0,1", *TINY, "--env", "tests.sweeps.crashy_env:ExitOnStep", "--steps", "64"]
+    command = ["sweep", *words, "--out", str(tmp_path), "--study", "poison"]
+    codes = [runner.invoke(app, command).exit_code for _ in range(3)]
+    assert codes[:2] == [1, 1], codes  # a worker died in each of the first two runs
+    everything = trials(tmp_path, "poison")
+    assert not [t for t in everything if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert [t.params["env.crash"] for t in everything if t.state == TrialState.COMPLETE] == [0]
+    crashed = [t for t in everything if t.params.get("env.crash") == 1]
+    assert [t.state for t in crashed] == [TrialState.FAIL, TrialState.FAIL]
+    assert "died 2 times" in crashed[-1].user_attrs["error"] and "not queued again" in crashed[-1].user_attrs["error"]
+    again = runner.invoke(app, command)
+    assert again.exit_code == 0 and len(trials(tmp_path, "poison")) == len(everything), again.output
