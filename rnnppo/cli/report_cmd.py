@@ -154,7 +154,13 @@ def best(
             fail(str(err))
         table = comparison_table(data)
         if table.empty or table["iqm"].isna().all():
-            fail(f"study {data.name} has no finished configuration yet; wait for a trial to complete")
+            counts = data.counts
+            if counts["running"] + counts["waiting"]:
+                fail(f"study {data.name} has no finished configuration yet; wait for a trial to complete")
+            fail(
+                f"study {data.name} has no finished configuration and nothing left to run "
+                f"({counts['failed']} failed, {counts['pruned']} pruned); `rnnppo report` shows why they failed"
+            )
         top = table.iloc[0]
         try:
             text = to_toml(resolved_config(data, str(top["config"])))

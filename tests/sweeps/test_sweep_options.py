@@ -247,3 +247,11 @@ def test_settings_that_crash_their_worker_twice_are_failed_for_good_and_the_rest
     assert "died 2 times" in crashed[-1].user_attrs["error"] and "not queued again" in crashed[-1].user_attrs["error"]
     again = runner.invoke(app, command)
     assert again.exit_code == 0 and len(trials(tmp_path, "poison")) == len(everything), again.output
+
+
+def test_best_of_a_study_whose_trials_all_failed_says_there_is_nothing_to_wait_for(tmp_path):
+    words = ["seq_len=2,4", *TINY, "--env", "tests.sweeps.constant_env:ConstantReward", "env.reward=nan"]
+    runner.invoke(app, ["sweep", *words, "--steps", "64", "--out", str(tmp_path), "--study", "nan"])
+    result = runner.invoke(app, ["best", str(tmp_path), "--study", "nan"])
+    assert result.exit_code == 2, result.output
+    assert "nothing left to run (2 failed, 0 pruned)" in result.stderr and "wait" not in result.stderr
