@@ -205,10 +205,18 @@ class Collector:
                 truncated[t] = trunc
                 done = np.logical_or(terminated[t], truncated[t], out=dones[t])
                 any_done = np.count_nonzero(done) > 0
-                if not any_done:  # the common step
-                    obs = self.stacker.push(self.flat_obs(raw_obs), done)
-                    if next_obs_buf is not None:
-                        next_obs_buf[t] = obs
+                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
+                finals = (
+                    {i: self.stacker.peek(i, self._final_obs(final)) for i, final in final_observations(infos, done)}
+                    if any_done
+                    else {}
+                )
+                obs = self.stacker.push(self.flat_obs(raw_obs), done)
+                if next_obs_buf is not None:
+                    next_obs_buf[t] = obs
+                    for env_i, final in finals.items():
+                        next_obs_buf[t, env_i] = final
+                if not any_done:  # the common step: nothing to bootstrap or reset
                     if feeds_prev_action:
                         self.prev_action = head.encode_prev(action)
                     if feeds_prev_reward:
@@ -216,15 +224,6 @@ class Collector:
                     state = state_out
                     continue
 
-                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
-                finals = {
-                    i: self.stacker.peek(i, self._final_obs(final)) for i, final in final_observations(infos, done)
-                }
-                obs = self.stacker.push(self.flat_obs(raw_obs), done)
-                if next_obs_buf is not None:
-                    next_obs_buf[t] = obs
-                    for env_i, final in finals.items():
-                        next_obs_buf[t, env_i] = final
                 # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
                 truncated_only = truncated[t] & ~terminated[t]
                 any_truncated = np.count_nonzero(truncated_only) > 0
@@ -238,9 +237,10 @@ class Collector:
                 episode_successes += [flag for _, flag in ended_successes(infos, done)]
                 keep_np = (~done).astype(np.float32)
                 keep = torch.from_numpy(keep_np) if on_cpu else torch.as_tensor(keep_np, device=dev)
-                state = state_out * keep.unsqueeze(1)
+                keep_rows = keep.unsqueeze(1)
+                state = state_out * keep_rows
                 if feeds_prev_action:
-                    self.prev_action = prev_action * keep.unsqueeze(1)
+                    self.prev_action = prev_action * keep_rows
                 if feeds_prev_reward:
                     self.prev_reward = reward_t * keep
 
