@@ -234,9 +234,7 @@ def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tup
     base = spec.base_config()
     sampler = make_sampler(sampler_name, spec.sampler_seed)
     pruner = make_pruner(spec.pruner, iterations_per_run(base) * len(spec.seeds))
-    new_spec = spec.stored_spec()
-    if spec.warm_start and spec.warm_start not in optuna.get_all_study_names(storage=storage):
-        raise SweepError(f"--warm-start study {spec.warm_start!r} does not exist in this storage")
+    new_spec = spec.stored_spec()  # a --warm-start study was checked by check_new_study, before anything was written
     try:
         study = optuna.create_study(
             storage=storage,
