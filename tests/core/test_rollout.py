@@ -83,15 +83,7 @@ def test_episode_returns_and_lengths_match_a_step_by_step_tally_across_rollouts(
     rollouts = [collector.collect(steps) for steps in (4, 7, 5, 9, 2, 11)]
     rewards = np.concatenate([r.rewards.numpy() for r in rollouts]).astype(np.float64)  # [T, N]
     dones = np.concatenate([r.dones.numpy() for r in rollouts])
-    expected_returns, expected_lengths = [], []
-    running, length = np.zeros(3), np.zeros(3, dtype=np.int64)
-    for t in range(rewards.shape[0]):
-        running += rewards[t]
-        length += 1
-        for i in np.flatnonzero(dones[t]):
-            expected_returns.append(running[i])
-            expected_lengths.append(int(length[i]))
-        running[dones[t]], length[dones[t]] = 0.0, 0
+    expected_returns, expected_lengths, _, _ = tally(rewards, dones)
     got_returns = [x for r in rollouts for x in r.episode_returns]
     got_lengths = [x for r in rollouts for x in r.episode_lengths]
     assert len(expected_lengths) >= 6 and len(set(expected_returns)) > 1
@@ -111,20 +103,30 @@ def test_episode_totals_equal_a_step_by_step_tally(num_envs, lengths, done_rate,
     first or last step, or never), give the returns and lengths of a plain running tally, in order."""
     rng = np.random.default_rng(seed)
     totals = EpisodeTotals(num_envs)
-    running, length = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64)
-    expected_returns, expected_lengths, got_returns, got_lengths = [], [], [], []
+    all_rewards, all_dones, got_returns, got_lengths = [], [], [], []
     for steps in lengths:
         rewards = rng.normal(size=(steps, num_envs)).astype(np.float32)
         dones = rng.random((steps, num_envs)) < done_rate
         totals.add_rollout(rewards, dones, got_returns, got_lengths)
-        for t in range(steps):
-            running += rewards[t]
-            length += 1
-            for i in np.flatnonzero(dones[t]):
-                expected_returns.append(running[i])
-                expected_lengths.append(int(length[i]))
-            running[dones[t]], length[dones[t]] = 0.0, 0
+        all_rewards.append(rewards)
+        all_dones.append(dones)
+    expected_returns, expected_lengths, running, length = tally(np.concatenate(all_rewards), np.concatenate(all_dones))
     assert got_lengths == expected_lengths
     np.testing.assert_allclose(got_returns, expected_returns, rtol=0, atol=1e-9)
     np.testing.assert_allclose(totals.carried_return, running, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(totals.carried_length, length)
+
+
+def tally(rewards: np.ndarray, dones: np.ndarray) -> tuple[list, list, np.ndarray, np.ndarray]:
+    """The reference, added up step by step over `[T, N]`: every ended episode's return and length in
+    step then env order, and the still-open episodes' running return and length."""
+    running, length = np.zeros(rewards.shape[1]), np.zeros(rewards.shape[1], dtype=np.int64)
+    returns, lengths = [], []
+    for t in range(rewards.shape[0]):
+        running += rewards[t]
+        length += 1
+        for i in np.flatnonzero(dones[t]):
+            returns.append(running[i])
+            lengths.append(int(length[i]))
+        running[dones[t]], length[dones[t]] = 0.0, 0
+    return returns, lengths, running, length

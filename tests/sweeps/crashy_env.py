@@ -5,6 +5,8 @@ import os
 import gymnasium as gym
 import numpy as np
 
+from tests.sweeps.constant_env import ConstantReward
+
 
 class CrashAfter(gym.Env):
     observation_space = gym.spaces.Box(-1, 1, (2,), dtype=np.float32)
@@ -25,23 +27,14 @@ class CrashAfter(gym.Env):
         return np.zeros(2, np.float32), 1.0, self.steps % 7 == 0, False, {}
 
 
-class ExitOnStep(gym.Env):
+class ExitOnStep(ConstantReward):
     """With crash=1, kills its whole process on the first step (as a segfault in native code would)."""
 
-    observation_space = gym.spaces.Box(-1, 1, (2,), dtype=np.float32)
-    action_space = gym.spaces.Discrete(2)
-
     def __init__(self, crash: int = 0):
+        super().__init__()
         self.crash = crash
-        self.t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(2, np.float32), {}
 
     def step(self, action):
         if self.crash:
             os._exit(3)
-        self.t += 1
-        return np.zeros(2, np.float32), 1.0, self.t >= 5, False, {}
+        return super().step(action)
