@@ -142,3 +142,13 @@ def test_a_reference_that_names_no_configuration_exits_2_before_running(tmp_path
     assert result.exit_code == 2, result.output
     assert "did you mean 'max_seq_len=4'" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_a_reference_of_a_range_space_must_name_the_swept_settings(tmp_path):
+    toml = write_toml(tmp_path, reward=1.0)
+    text = toml.read_text().replace('space = ["seq_len=2,4"]', 'space = ["seq_len=2..4"]')
+    toml.write_text(text.replace('reference = "max_seq_len=4"', 'reference = "seq_len=4"'))
+    result = night(toml, "2026-05-02")
+    assert result.exit_code == 2, result.output
+    assert "must name the swept settings as 'max_seq_len=VALUE'" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
