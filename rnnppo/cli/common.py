@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rnnppo.core.config import ConfigError, TrainConfig, build_config, load_toml, parse_overrides
+from rnnppo.errors import InputError
 
 
 def piped_width(stream: object = None) -> int | None:
@@ -40,38 +40,13 @@ def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def bad_input_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that mean "the user's input is wrong" (exit code 2)."""
-    from rnnppo.core.envs import EnvError
-    from rnnppo.core.runio import RunFileError
-    from rnnppo.core.spaces import UnsupportedSpaceError
-    from rnnppo.sweeps.storage import StorageError
-    from rnnppo.sweeps.study import SweepError
-
-    return ConfigError, EnvError, RunFileError, UnsupportedSpaceError, StorageError, SweepError
-
-
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn bad-input exceptions raised inside the block into one line and exit code 2."""
     try:
         yield
-    except bad_input_errors() as err:
+    except InputError as err:
         fail(str(err))
-
-
-def assemble_config(words: list[str] | None, config_file: Path | None = None, **options: object) -> TrainConfig:
-    """Defaults <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
-    base = load_toml(config_file) if config_file is not None else {}
-    overrides = parse_overrides(words or [])
-    explicit = {name: value for name, value in options.items() if value is not None}
-    for name, value in explicit.items():
-        if name in ("wrappers",):
-            explicit[name] = tuple(value)  # type: ignore[arg-type]
-    merged = {**base, **overrides}
-    if "env_kwargs" in base and "env_kwargs" in overrides:
-        merged["env_kwargs"] = {**base["env_kwargs"], **overrides["env_kwargs"]}
-    return build_config(merged, **explicit)
 
 
 def check_writable(folder: Path) -> None:

@@ -14,7 +14,7 @@ from rnnppo.cli.common import check_writable, console, err_console, fail, user_e
 
 
 def nightly(
-    config: Path = typer.Argument(..., help="nightly TOML file (see sweeps/nightly.toml)"),
+    config: Path = typer.Argument(..., help="nightly TOML file (see examples/nightly.toml)"),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="exit 1 when tonight regressed"),
     print_schedule: bool = typer.Option(False, "--print-schedule", help="print a crontab line and systemd units"),
     date: str = typer.Option(None, "--date", help="run or continue this night (YYYY-MM-DD; default today)"),
@@ -24,48 +24,44 @@ def nightly(
     Exit 1: a regression (with --fail-on-regression), or a night not checked (nothing or no reference finished).
 
     Exit 2: bad input. Exit 128 + N: stopped by signal N (run it again to continue the night)."""
-    from rnnppo.cli.sweep_cmd import _build_spec
     from rnnppo.core import runio
     from rnnppo.core.config import format_value
+    from rnnppo.nightly import config as night_config
+    from rnnppo.nightly import history as night_history
     from rnnppo.results import plots
     from rnnppo.results.render import render
     from rnnppo.results.report import build_report
-    from rnnppo.results.store import load_study, open_readonly
-    from rnnppo.sweeps import nightly as night_mod
+    from rnnppo.results.studies import load_study, open_readonly
+    from rnnppo.storage.backend import StorageError
     from rnnppo.sweeps import runner
-    from rnnppo.sweeps.storage import StorageError
+    from rnnppo.sweeps.spec import SweepRequest, build_spec
 
     with user_errors():
-        spec_file = night_mod.load_spec(config)
+        spec_file = night_config.load_spec(config)
         if print_schedule:
-            console.out(night_mod.schedule_text(config), end="", highlight=False)
+            console.out(night_config.schedule_text(config), end="", highlight=False)
             return
-        tonight = night_mod.night_date(date)
-        name = night_mod.night_name(spec_file.study_prefix, tonight)
+        tonight = night_config.night_date(date)
+        name = night_config.night_name(spec_file.study_prefix, tonight)
         results = Path(spec_file.results)
         words = [*spec_file.space, *(f"{k}={format_value(v)}" for k, v in spec_file.settings.items())]
-        spec = _build_spec(
+        spec = build_spec(
             words,
-            env=spec_file.env,
-            steps=spec_file.steps,
-            trials=spec_file.trials,
-            seeds=spec_file.seeds,
-            jobs=spec_file.jobs,
-            study=name,
-            storage=spec_file.storage,
-            out=results,
-            sampler=spec_file.sampler,
-            sampler_seed=0,
-            pruner=spec_file.pruner,
-            timeout=spec_file.time_budget_s,
-            trial_timeout=None,
-            objective="final",
-            warm_start=None,
-            device=None,
-            config_file=None,
-            wrapper=None,
+            SweepRequest(
+                env=spec_file.env,
+                steps=spec_file.steps,
+                trials=spec_file.trials,
+                seeds=spec_file.seeds,
+                jobs=spec_file.jobs,
+                study=name,
+                storage=spec_file.storage,
+                out=results,
+                sampler=spec_file.sampler,
+                pruner=spec_file.pruner,
+                timeout=spec_file.time_budget_s,
+            ),
         )
-        night_mod.check_reference(spec_file, spec.space, config)
+        night_config.check_reference(spec_file, spec.space, config)
     check_writable(results)
     console.print(f"[bold]night[/] {tonight}  [bold]study[/] {name}")
     try:
@@ -94,14 +90,14 @@ def nightly(
     runio.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
     console.print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")
 
-    history = night_mod.load_nights(storage, spec_file.study_prefix, upto=tonight)
-    _print_history(night_mod.history_table(history, spec_file.reference))
+    history = night_history.load_nights(storage, spec_file.study_prefix, upto=tonight)
+    _print_history(night_history.history_table(history, spec_file.reference))
     # A night that could not be checked is no good night: nothing finished, a worker died, or the
     # reference configuration did not finish.
-    unchecked = night_mod.unchecked(history, spec_file, outcome.worker_errors)
+    unchecked = night_history.unchecked(history, spec_file, outcome.worker_errors)
     for message in unchecked:
         err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
-    problems = night_mod.regressions(history, spec_file)
+    problems = night_history.regressions(history, spec_file)
     for message in problems:
         err_console.print(f"[bold red]regression:[/] {escape(message)}")
     if not problems and not unchecked:

@@ -15,7 +15,7 @@ STORAGE_HELP = "Optuna storage URL, e.g. postgresql://user:pw@host/db (default: 
 
 def _open(results: Path | None, storage: str | None):
     """The storage to read and the folder whose run files add detail (None: the storage alone)."""
-    from rnnppo.results.store import ReportError, open_readonly, storage_for_results
+    from rnnppo.results.studies import ReportError, open_readonly, storage_for_results
 
     try:
         if storage is not None:
@@ -60,11 +60,11 @@ def report(
     ),
 ) -> None:
     """Compare a study's configurations: IQM with 95% bootstrap intervals, marginals, importance, verdict."""
+    from rnnppo.cli.study_report import print_warnings
     from rnnppo.results import plots as figures
     from rnnppo.results.render import FORMATS, frame_section, print_report, print_sections, render
     from rnnppo.results.report import build_report
-    from rnnppo.results.report_entry import print_warnings
-    from rnnppo.results.store import ReportError, list_studies, load_study, pick_study
+    from rnnppo.results.studies import ReportError, list_studies, load_study, pick_study
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
@@ -112,9 +112,9 @@ def report(
 
 def _compare(datas, fmt: str, out: Path | None) -> None:
     """The configurations the studies share, side by side, in the chosen format."""
+    from rnnppo.cli.study_report import print_warnings
     from rnnppo.results.render import frame_section, print_sections, render_frame
     from rnnppo.results.report import compare_studies
-    from rnnppo.results.report_entry import print_warnings
 
     for data in datas:
         print_warnings(data.warnings, err_console)
@@ -142,7 +142,7 @@ def best(
     from rnnppo.core.config import to_toml
     from rnnppo.results.render import interval
     from rnnppo.results.report import comparison_table, resolved_config, verdict
-    from rnnppo.results.store import ReportError, load_study, pick_study
+    from rnnppo.results.studies import ReportError, load_study, pick_study
 
     if export is not None and export.is_dir():
         fail(f"--export {export} is a folder; give a file name such as {export / 'best.toml'}")

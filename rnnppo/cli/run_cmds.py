@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rnnppo.cli.common import assemble_config, check_writable, console, fail, user_errors
+from rnnppo.cli.common import check_writable, console, fail, user_errors
+from rnnppo.core.config import assemble_config
 
 ENV_HELP = "gymnasium id (e.g. rnnppo/StatelessCartPole-v0) or package.module:ClassName"
 

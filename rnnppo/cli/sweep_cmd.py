@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import time
 from pathlib import Path
 
 import typer
@@ -46,33 +44,36 @@ def sweep(
     wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper for every env (repeatable)"),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
+    from rnnppo.storage.backend import StorageError, mask_url
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
-    from rnnppo.sweeps.storage import StorageError, mask_url
+    from rnnppo.sweeps.spec import SweepRequest, build_spec
     from rnnppo.sweeps.study import SweepError, validate_grid
 
     with user_errors():
         try:
-            spec = _build_spec(
+            spec = build_spec(
                 space,
-                env=env,
-                steps=steps,
-                trials=trials,
-                seeds=seeds,
-                jobs=jobs,
-                study=study,
-                storage=storage,
-                out=out,
-                sampler=sampler,
-                sampler_seed=sampler_seed,
-                pruner=pruner,
-                timeout=timeout,
-                trial_timeout=trial_timeout,
-                objective=objective,
-                warm_start=warm_start,
-                device=device,
-                config_file=config_file,
-                wrapper=wrapper,
+                SweepRequest(
+                    env=env,
+                    steps=steps,
+                    trials=trials,
+                    seeds=seeds,
+                    jobs=jobs,
+                    study=study,
+                    storage=storage,
+                    out=out,
+                    sampler=sampler,
+                    sampler_seed=sampler_seed,
+                    pruner=pruner,
+                    timeout=timeout,
+                    trial_timeout=trial_timeout,
+                    objective=objective,
+                    warm_start=warm_start,
+                    device=device,
+                    config_file=config_file,
+                    wrappers=tuple(wrapper or ()),
+                ),
             )
         except SweepError as err:
             fail(str(err))
@@ -104,110 +105,6 @@ def sweep(
         console.print("sweep stopped (Ctrl-C) before any trial ran; run the same command again to start it")
         raise typer.Exit(130) from None
     _print_outcome(spec, outcome)
-
-
-def _build_spec(
-    space_words: list[str] | None,
-    *,
-    env,
-    steps,
-    trials,
-    seeds,
-    jobs,
-    study,
-    storage,
-    out: Path,
-    sampler,
-    sampler_seed,
-    pruner,
-    timeout,
-    trial_timeout,
-    objective,
-    warm_start,
-    device,
-    config_file,
-    wrapper,
-):
-    """Check every input and build the SweepSpec; raises ConfigError/EnvError/SweepError (exit 2)."""
-    from rnnppo.cli.common import assemble_config
-    from rnnppo.core.config import build_config
-    from rnnppo.core.envs import describe_spaces
-    from rnnppo.sweeps.space import SearchSpace
-    from rnnppo.sweeps.storage import check_url, default_storage_url
-    from rnnppo.sweeps.study import (
-        DEFAULT_TRIALS,
-        OBJECTIVES,
-        SweepError,
-        SweepSpec,
-        check_study_name,
-        default_study_name,
-        make_pruner,
-        resolve_sampler_name,
-    )
-
-    if objective not in OBJECTIVES:
-        raise SweepError(f"--objective {objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
-    make_pruner(pruner, 1)
-    parsed = SearchSpace.parse(list(space_words or []))
-    base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device, wrappers=wrapper or None)
-    base = {k: v for k, v in base_config.to_dict().items()}
-    base = _with_fixed(base, parsed.fixed())
-    # The fixed values must make a valid config together with a point of the space (the defaults of
-    # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
-    probe = build_config(_with_fixed(base, parsed.first_point()))
-    describe_spaces(probe)  # unknown env: fail now
-    sampler_name = resolve_sampler_name(sampler, parsed)
-    if sampler_name == "grid":
-        size = parsed.grid_size
-        if trials is not None and trials > size:
-            raise SweepError(
-                f"--trials {trials} is more than the grid's {size} points; use --seeds to add seeds, "
-                "or a range (lo..hi) with --sampler tpe to sample more"
-            )
-        n_trials = trials or size
-    else:
-        if not parsed.swept_names:
-            raise SweepError("nothing to sweep: give at least one NAME=v1,v2 or NAME=lo..hi")
-        n_trials = trials or DEFAULT_TRIALS
-    name = check_study_name(study) if study is not None else default_study_name(base["env"], list(parsed.swept_names))
-    if warm_start is not None:
-        check_study_name(warm_start)
-    if storage is not None:
-        check_url(storage)
-    try:
-        results_dir = str(out.resolve())
-    except (OSError, ValueError) as err:  # a NUL character (from a TOML file), a name too long
-        raise SweepError(f"results folder {str(out)[:200]!r} cannot be used: {err}") from None
-    cores = os.cpu_count() or 1
-    base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // jobs))
-    return SweepSpec(
-        base=base,
-        space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
-        study_name=name,
-        storage_url=storage or default_storage_url(out),
-        results_dir=results_dir,
-        seeds=tuple(range(seeds)),
-        trials=n_trials,
-        sampler=sampler,
-        sampler_seed=sampler_seed,
-        pruner=pruner,
-        objective=objective,
-        jobs=jobs,
-        timeout_s=timeout,
-        trial_timeout_s=trial_timeout,
-        warm_start=warm_start,
-        started_at=time.time(),
-    )
-
-
-def _with_fixed(base: dict, fixed: dict) -> dict:
-    out = dict(base)
-    for name, value in fixed.items():
-        if name.startswith("env."):
-            out["env_kwargs"] = {**out.get("env_kwargs", {}), name[4:]: value}
-        else:
-            out[name] = value
-    return out
 
 
 def _print_plan(spec, plan) -> None:
@@ -318,7 +215,7 @@ def _print_outcome(spec, outcome) -> None:
             f"{complete} finished trials kept; run the same command again for the {waiting} queued "
             "(interrupted ones included)"
         )
-    from rnnppo.results.report_entry import print_study_report
+    from rnnppo.cli.study_report import print_study_report
 
     print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
     if outcome.interrupted:

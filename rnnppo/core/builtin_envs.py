@@ -18,6 +18,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rnnppo.errors import EnvError
+
 BUILTIN_ENVS: dict[str, str] = {
     "rnnppo/StatelessCartPole-v0": "CartPole without the velocities (obs: cart position, pole angle); "
     "memory must infer motion; 500-step limit",
@@ -279,8 +281,6 @@ def make_batched(env_id: str, num_envs: int, seed: int | None, **kwargs: Any) ->
     try:
         core = core_cls(num_envs, **kwargs)
     except (TypeError, ValueError) as err:
-        from rnnppo.core.envs import EnvError
-
         raise EnvError(f"could not create environment '{env_id}' with {kwargs}: {err}") from None
     env = BatchedEnv(core)
     env.reset(seed=seed)

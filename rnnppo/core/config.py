@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnppo.errors import ConfigError
+
 ALIASES: dict[str, str] = {
     "seq_len": "max_seq_len",
     "cell": "lstm_cell_size",
@@ -29,10 +31,6 @@ RLLIB_FILTER_NAMES = {"NoFilter": "none", "MeanStdFilter": "mean_std"}
 DEVICES = ("cpu", "cuda", "auto")
 
 ENV_KWARG_PREFIX = "env."
-
-
-class ConfigError(ValueError):
-    """A configuration value or name that cannot be used; the message says what to change."""
 
 
 def _f(default: Any, group: str, doc: str) -> Any:
@@ -477,6 +475,34 @@ def load_toml(path: Path) -> dict[str, Any]:
         else:
             flat[key] = value
     return {name: coerce(name, value) for name, value in _canonical_items(flat)}
+
+
+def with_env_kwargs(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` (full names) with `values` laid over it: an `env.X` name sets keyword X in `env_kwargs`
+    (merged with the base's), every other name replaces the base's value."""
+    out = dict(base)
+    env_kwargs = dict(out.get("env_kwargs") or {})
+    for name, value in values.items():
+        if name.startswith(ENV_KWARG_PREFIX):
+            env_kwargs[name[len(ENV_KWARG_PREFIX) :]] = value
+        else:
+            out[name] = value
+    if env_kwargs or "env_kwargs" in out:
+        out["env_kwargs"] = env_kwargs
+    return out
+
+
+def assemble_config(words: Iterable[str] | None, config_file: Path | None = None, **options: Any) -> TrainConfig:
+    """Defaults <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
+    base = load_toml(config_file) if config_file is not None else {}
+    overrides = parse_overrides(words or [])
+    explicit = {name: value for name, value in options.items() if value is not None}
+    if "wrappers" in explicit:
+        explicit["wrappers"] = tuple(explicit["wrappers"])
+    merged = {**base, **overrides}
+    if "env_kwargs" in base and "env_kwargs" in overrides:
+        merged["env_kwargs"] = {**base["env_kwargs"], **overrides["env_kwargs"]}
+    return build_config(merged, **explicit)
 
 
 def build_config(base: Mapping[str, Any] | None = None, **overrides: Any) -> TrainConfig:

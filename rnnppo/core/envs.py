@@ -19,10 +19,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.spaces import ActionHead, flat_obs_size
-
-
-class EnvError(ValueError):
-    """An environment that cannot be made or used; the message says what to change."""
+from rnnppo.errors import EnvError
 
 
 def _import_object(path: str, what: str) -> Any:

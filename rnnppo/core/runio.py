@@ -19,11 +19,9 @@ from typing import Any
 
 import torch
 
+from rnnppo.errors import RunFileError
+
 CHECKPOINT_FORMAT = 1
-
-
-class RunFileError(ValueError):
-    """A run file that is missing, truncated or not what rnnppo wrote; the message names the file."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

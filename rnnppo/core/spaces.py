@@ -10,10 +10,7 @@ import torch
 from gymnasium import spaces
 from torch.distributions import Normal
 
-
-class UnsupportedSpaceError(ValueError):
-    """A gymnasium space rnnppo cannot handle; the message names it."""
-
+from rnnppo.errors import UnsupportedSpaceError
 
 # --- observations --------------------------------------------------------------------------------
 

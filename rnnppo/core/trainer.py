@@ -27,12 +27,9 @@ from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
 from rnnppo.core.spaces import ActionHead, flat_obs_size
+from rnnppo.errors import TrainingError
 
 IterationCallback = Callable[[dict[str, Any]], None]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a NaN loss); the message says where it happened."""
 
 
 @dataclass

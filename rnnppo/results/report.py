@@ -17,9 +17,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from rnnppo.core.config import TrainConfig, format_value
+from rnnppo.core.config import TrainConfig, format_value, with_env_kwargs
 from rnnppo.results import stats
-from rnnppo.results.store import ReportError, StudyData
+from rnnppo.results.studies import ReportError, StudyData
 
 MIN_TRIALS_FOR_IMPORTANCE = 6
 """Fewer finished trials than this cannot say which parameter matters."""
@@ -340,13 +340,8 @@ def resolved_config(data: StudyData, key: str) -> TrainConfig:
             "and no base_config in its spec; it was not written by `rnnppo sweep`"
         )
     params = data.runs.loc[data.runs["config"] == key, data.swept].iloc[0].to_dict()
-    env_kwargs = dict(base.get("env_kwargs") or {})
-    for name, value in params.items():
-        if name.startswith("env."):
-            env_kwargs[name.removeprefix("env.")] = value
-        else:
-            base[name] = value
+    base = with_env_kwargs(base, params)
     seeds = data.spec.get("seeds") or []
     if seeds:
         base["seed"] = seeds[0]
-    return TrainConfig.from_dict({**base, "env_kwargs": env_kwargs})
+    return TrainConfig.from_dict({**base, "env_kwargs": base.get("env_kwargs") or {}})

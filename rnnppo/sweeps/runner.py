@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.sweeps.storage import (
+from rnnppo.storage.backend import (
     StorageError,
     mask_url,
     open_storage,
@@ -28,8 +28,8 @@ from rnnppo.sweeps.storage import (
     sqlite_path,
     storage_write_error,
 )
+from rnnppo.storage.contract import counted
 from rnnppo.sweeps.study import (
-    SPARE,
     SweepSpec,
     check_new_study,
     create_or_load,
@@ -69,7 +69,7 @@ class SweepOutcome:
 
 
 def visible_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("rnnppo_role") != SPARE]
+    return counted(study.get_trials(deepcopy=False))
 
 
 def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:

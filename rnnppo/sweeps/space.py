@@ -26,6 +26,7 @@ from rnnppo.core.config import (
     parse_scalar,
     split_assignment,
 )
+from rnnppo.storage.contract import decode_param, encode_param
 
 _RANGE_SEP = ".."
 _LOG_SUFFIX = ":log"
@@ -54,23 +55,6 @@ def _check_alone(name: str, value: Any) -> None:
             raise
     except TypeError:
         pass
-
-
-def encode_param(name: str, value: Any) -> Any:
-    """The value Optuna stores for a typed value: scalars as they are, lists as text."""
-    if isinstance(value, tuple | list):
-        return format_value(tuple(value))
-    return value
-
-
-def decode_param(name: str, value: Any) -> Any:
-    """The typed value of a parameter as Optuna stored it (inverse of encode_param)."""
-    if _is_env_kwarg(name) or value is None:
-        return value
-    try:
-        return coerce(name, value)
-    except ConfigError:
-        return value
 
 
 def _split_choices(text: str) -> list[str]:

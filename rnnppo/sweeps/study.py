@@ -22,9 +22,11 @@ import optuna
 from optuna.trial import TrialState
 
 from rnnppo.core import runio
-from rnnppo.core.config import ConfigError, TrainConfig, build_config
+from rnnppo.core.config import ConfigError, TrainConfig, build_config, with_env_kwargs
+from rnnppo.errors import SweepError
+from rnnppo.storage.backend import GRACE_PERIOD_S
+from rnnppo.storage.contract import SPEC_ATTR, decode_param, is_spare
 from rnnppo.sweeps.space import SearchSpace
-from rnnppo.sweeps.storage import GRACE_PERIOD_S
 
 SPEC_VERSION = 1
 SAMPLERS = ("auto", "grid", "tpe", "random", "cmaes")
@@ -32,7 +34,6 @@ PRUNERS = ("none", "median", "hyperband")
 OBJECTIVES = ("final", "auc")
 DEFAULT_TRIALS = 20
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
-SPARE = "spare"
 QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid points, warm starts, retries)
 CREATOR = "rnnppo_creator"  # study user attr: {"host", "pid"} of the process that created it
 FOREIGN_AFTER_S = 5.0  # a study without a creator attr this long after it was found is not rnnppo's
@@ -41,10 +42,6 @@ GIVEN_UP = "rnnppo_given_up"  # trial user attr: its params killed their worker 
 MAX_WORKER_DEATHS = 2
 WORKER_DIED = "worker process died"
 RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
-
-
-class SweepError(ValueError):
-    """A sweep that cannot start as asked; the message says what to change."""
 
 
 def check_study_name(name: str) -> str:
@@ -89,10 +86,10 @@ class SweepSpec:
     def base_config(self) -> TrainConfig:
         """The base config completed with the space's first point (swept fields' defaults may not fit the
         fixed values: `seq_len=2,4 minibatch_size=8`)."""
-        return build_config(self.base, **_split_env(self.space.first_point()))
+        return build_config(with_env_kwargs(self.base, self.space.first_point()))
 
     def config_for(self, params: dict[str, Any], seed: int) -> TrainConfig:
-        return build_config(self.base, **{**_split_env(params), "seed": seed})
+        return build_config(with_env_kwargs(self.base, params), seed=seed)
 
     def stored_spec(self) -> dict[str, Any]:
         base = self.base_config()
@@ -116,20 +113,6 @@ class SweepSpec:
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _split_env(params: dict[str, Any]) -> dict[str, Any]:
-    """Swept `env.X` params go into env_kwargs."""
-    out: dict[str, Any] = {}
-    env_kwargs: dict[str, Any] = {}
-    for name, value in params.items():
-        if name.startswith("env."):
-            env_kwargs[name[4:]] = value
-        else:
-            out[name] = value
-    if env_kwargs:
-        out["env_kwargs"] = env_kwargs
-    return out
 
 
 def resolve_sampler_name(sampler: str, space: SearchSpace) -> str:
@@ -276,8 +259,8 @@ def finish_creation(
         study.set_user_attr("rnnppo_created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     if "rnnppo_provenance" not in attrs:
         study.set_user_attr("rnnppo_provenance", {"git": runio.git_commit(), "versions": runio.package_versions()})
-    if "rnnppo_spec" not in attrs:
-        study.set_user_attr("rnnppo_spec", spec.stored_spec())
+    if SPEC_ATTR not in attrs:
+        study.set_user_attr(SPEC_ATTR, spec.stored_spec())
     if sampler_name == "grid":
         queue_grid(study, spec, skip_queued=resume)
     elif spec.warm_start:
@@ -292,15 +275,15 @@ def wait_for_spec(study: optuna.Study, timeout_s: float = 60.0) -> dict[str, Any
     deadline = began + timeout_s
     while True:
         attrs = study.user_attrs
-        if "rnnppo_spec" in attrs and attrs.get("rnnppo_ready"):
-            return attrs["rnnppo_spec"]
+        if SPEC_ATTR in attrs and attrs.get("rnnppo_ready"):
+            return attrs[SPEC_ATTR]
         creator_died = _local_process_died(attrs.get(CREATOR))
         # rnnppo names a study's creator the moment after creating it: a study that has none after a few
         # seconds was made by something else.
         foreign = CREATOR not in attrs and time.time() > began + FOREIGN_AFTER_S
         if time.time() > deadline or creator_died or foreign:
-            if "rnnppo_spec" in attrs:
-                return attrs["rnnppo_spec"]
+            if SPEC_ATTR in attrs:
+                return attrs[SPEC_ATTR]
             if creator_died:
                 return None
             raise SweepError(
@@ -331,8 +314,6 @@ def _encode(space: SearchSpace, point: dict[str, Any]) -> dict[str, Any]:
 
 def best_params(study: optuna.Study, other_name: str, limit: int) -> list[dict[str, Any]]:
     """Decoded params of the `limit` best finished trials of another study in the same storage."""
-    from rnnppo.sweeps.space import decode_param
-
     try:
         other = optuna.load_study(study_name=other_name, storage=study._storage)
     except KeyError:
@@ -359,11 +340,7 @@ def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     failed trials that were queued again (their retry counts instead)."""
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
-    return [
-        t
-        for t in trials
-        if t.state != TrialState.WAITING and t.user_attrs.get("rnnppo_role") != SPARE and t.number not in retried
-    ]
+    return [t for t in trials if t.state != TrialState.WAITING and not is_spare(t) and t.number not in retried]
 
 
 def reclaim_dead_local_trials(

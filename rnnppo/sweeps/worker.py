@@ -29,10 +29,10 @@ import optuna
 from optuna.trial import TrialState
 
 from rnnppo.core.trainer import train
-from rnnppo.sweeps.storage import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
+from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
+from rnnppo.storage.contract import ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
 from rnnppo.sweeps.study import (
     QUEUED,
-    SPARE,
     SweepSpec,
     counted_trials,
     create_or_load,
@@ -45,18 +45,6 @@ from rnnppo.sweeps.study import (
 
 CURVE_POINTS = 500
 WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks whether others' trials are done
-RUN_KEYS = (
-    "final_return",
-    "eval_return_std",
-    "eval_success_mean",
-    "final_train_return",
-    "auc",
-    "steps_per_s",
-    "train_time_s",
-    "env_steps",
-    "lstm_saw",
-)
-
 
 UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
@@ -149,7 +137,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         if self.grid and not trial.user_attrs.get(QUEUED):
             # A worker raced past the last queued grid point: this trial has no point to run.
-            trial.set_user_attr("rnnppo_role", SPARE)
+            trial.set_user_attr(ROLE_ATTR, SPARE)
             raise optuna.TrialPruned("no grid point left")
         try:
             with stop_request.interruptible_if(True):
@@ -209,11 +197,11 @@ class Objective:
                     extra_meta={"study": self.spec.study_name, "trial": trial.number},
                 )
             finally:
-                trial.set_user_attr(f"curve_{seed}", _downsample(curve))
+                trial.set_user_attr(curve_attr(seed), _downsample(curve))
             summary = result.summary
-            run = {key: _finite_or_none(summary.get(key)) for key in RUN_KEYS}
+            run = {key: _finite_or_none(summary.get(key)) for key in RUN_ATTR_KEYS}
             run["run_dir"] = str(run_dir.relative_to(Path(self.spec.results_dir).resolve()))
-            trial.set_user_attr(f"run_{seed}", run)
+            trial.set_user_attr(run_attr(seed), run)
             trial.set_user_attr("seeds_done", index + 1)
             score = summary["final_return"] if self.spec.objective == "final" else summary["auc"]
             if score is None or not math.isfinite(score):

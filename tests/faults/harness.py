@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.core import runio
-from rnnppo.results.store import open_readonly
+from rnnppo.results.studies import open_readonly
 
 runner = CliRunner()
 CLI = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]

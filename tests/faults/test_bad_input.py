@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from rnnppo.cli.app import app
 from rnnppo.core.config import ConfigError, parse_overrides
-from rnnppo.results.store import open_readonly, storage_for_results
+from rnnppo.results.studies import open_readonly, storage_for_results
+from rnnppo.storage.backend import default_storage_url, open_storage
 from rnnppo.sweeps.space import SearchSpace
-from rnnppo.sweeps.storage import default_storage_url, open_storage
 from rnnppo.sweeps.study import SweepError, check_study_name, study_folder
 from tests.faults.harness import runner
 

@@ -29,7 +29,7 @@ from optuna.trial import TrialState, create_trial
 
 from rnnppo.core import runio
 from rnnppo.core.config import TrainConfig
-from rnnppo.sweeps.storage import default_storage_url
+from rnnppo.storage.backend import default_storage_url
 
 ENV = "rnnppo/CueRecall-v0"
 SEEDS = (0, 1, 2)

@@ -17,8 +17,8 @@ import pytest
 from rnnppo.results import plots
 from rnnppo.results.render import FORMATS, NOT_MEANINGFUL, render, render_frame, sections
 from rnnppo.results.report import build_report, compare_studies
-from rnnppo.results.store import load_study, open_readonly
-from rnnppo.sweeps.storage import default_storage_url
+from rnnppo.results.studies import load_study, open_readonly
+from rnnppo.storage.backend import default_storage_url
 from tests.results.fixtures import SEEDS, build_study
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -168,7 +168,7 @@ def test_a_study_comparison_renders_in_every_format(results, fmt):
 def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
     from rich.console import Console
 
-    from rnnppo.results.report_entry import print_study_report
+    from rnnppo.cli.study_report import print_study_report
 
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "cue-seqlen", results, Console(file=buffer, width=250))
@@ -181,7 +181,7 @@ def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
 def test_the_end_of_sweep_summary_never_fails_the_sweep(results):
     from rich.console import Console
 
-    from rnnppo.results.report_entry import print_study_report
+    from rnnppo.cli.study_report import print_study_report
 
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "no-such-study", results, Console(file=buffer, width=250))

@@ -20,8 +20,8 @@ from rnnppo.results.report import (
     resolved_config,
     verdict,
 )
-from rnnppo.results.store import ReportError, load_study, open_readonly
-from rnnppo.sweeps.storage import default_storage_url
+from rnnppo.results.studies import ReportError, load_study, open_readonly
+from rnnppo.storage.backend import default_storage_url
 from tests.results.fixtures import SEEDS, build_study
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

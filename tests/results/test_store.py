@@ -11,7 +11,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 
-from rnnppo.results.store import (
+from rnnppo.results.studies import (
     ReportError,
     list_studies,
     load_study,

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.sweeps.study import SPARE
+from rnnppo.storage.contract import SPARE
 
 pytestmark = pytest.mark.postgres
 URL = os.environ.get("RNNPPO_TEST_POSTGRES_URL")

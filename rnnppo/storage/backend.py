@@ -21,6 +21,8 @@ import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
+from rnnppo.errors import StorageError
+
 
 def _heartbeat_interval() -> int:
     """Seconds between a running trial's heartbeats; RNNPPO_HEARTBEAT_S overrides the default 5 (tests
@@ -41,10 +43,6 @@ GRACE_PERIOD_S = 4 * HEARTBEAT_INTERVAL_S
 DB_FILE = "rnnppo.db"
 SCHEMA_RACE_RETRIES = 5
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "mysql+pymysql")
-
-
-class StorageError(ValueError):
-    """A storage URL that cannot be used; the message has the password masked."""
 
 
 def mask_url(url: str) -> str:

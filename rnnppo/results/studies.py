@@ -20,19 +20,20 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.core.config import LSTM_SAW_KEYS, format_value
-
-RUN_FIELDS = (
-    "final_return",
-    "eval_return_std",
-    "eval_success_mean",
-    "final_train_return",
-    "auc",
-    "steps_per_s",
-    "train_time_s",
-    "env_steps",
+from rnnppo.core.config import format_value
+from rnnppo.errors import ReportError
+from rnnppo.storage.backend import DB_FILE, default_storage_url, mask_url, open_storage, sqlite_path
+from rnnppo.storage.contract import (
+    RUN_ATTR_KEYS,
+    RUN_FIELDS,
+    SAW_FIELDS,
+    SPEC_ATTR,
+    counted,
+    curve_attr,
+    decode_param,
+    run_attr_seed,
 )
-SAW_FIELDS = LSTM_SAW_KEYS
+
 CURVE_COLUMNS = ["config", "trial", "seed", "env_steps", "return"]
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
@@ -41,11 +42,6 @@ STATE_NAMES = {
     TrialState.PRUNED: "pruned",
     TrialState.WAITING: "waiting",
 }
-SPARE = "spare"
-
-
-class ReportError(ValueError):
-    """Nothing to report (no results folder, no study of that name...); the message says what to do."""
 
 
 @dataclass
@@ -77,8 +73,6 @@ class StudyData:
 
 def open_readonly(storage_url: str) -> optuna.storages.BaseStorage:
     """Open a storage to read; a SQLite file that does not exist is a ReportError (it is not created)."""
-    from rnnppo.sweeps.storage import mask_url, open_storage, sqlite_path
-
     path = sqlite_path(storage_url)
     if path is not None and not path.is_file():
         raise ReportError(f"storage {mask_url(storage_url)} does not exist: nothing to report")
@@ -87,8 +81,6 @@ def open_readonly(storage_url: str) -> optuna.storages.BaseStorage:
 
 def storage_for_results(results_dir: Path) -> str:
     """The default SQLite URL of a results folder; an absent or empty folder is a ReportError."""
-    from rnnppo.sweeps.storage import DB_FILE, default_storage_url
-
     folder = Path(results_dir)
     if not folder.is_dir():
         raise ReportError(f"results folder {folder} does not exist; run `rnnppo sweep ... --out {folder}` first")
@@ -99,11 +91,6 @@ def storage_for_results(results_dir: Path) -> str:
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     return list(optuna.get_all_study_names(storage))
-
-
-def counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """The trials a report counts: all but spares (a worker race left them without a grid point)."""
-    return [t for t in trials if t.user_attrs.get("rnnppo_role") != SPARE]
 
 
 def trial_counts(trials: list[FrozenTrial]) -> dict[str, int]:
@@ -133,7 +120,7 @@ def list_studies(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         trials = counted(study.get_trials(deepcopy=False))
         values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         values = [v for v in values if math.isfinite(v)]
-        spec = study.user_attrs.get("rnnppo_spec") or {}
+        spec = study.user_attrs.get(SPEC_ATTR) or {}
         rows.append(
             {
                 "study": name,
@@ -170,10 +157,6 @@ def pick_study(storage: optuna.storages.BaseStorage, name: str | None) -> str:
 
 def decode(name: str, value: Any) -> Any:
     """A parameter as Optuna stored it, back to its typed value ("[64,64]" -> (64, 64))."""
-    try:
-        from rnnppo.sweeps.space import decode_param
-    except ImportError:  # the sweeps package is optional for reading: keep the stored value
-        return value
     return decode_param(name, value)
 
 
@@ -251,7 +234,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
     """Every finished run of the study's complete trials, from the storage, with detail from the run
     folders under `results_dir` when given. Running, pruned and failed trials are only counted."""
     study = optuna.load_study(study_name=name, storage=storage)
-    spec = dict(study.user_attrs.get("rnnppo_spec") or {})
+    spec = dict(study.user_attrs.get(SPEC_ATTR) or {})
     trials = counted(study.get_trials(deepcopy=False))
     swept = list(spec.get("swept") or sorted({key for t in trials for key in t.params}))
     warnings: list[str] = []
@@ -265,18 +248,15 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
         config = trial.user_attrs.get("config") or {}
         configs.setdefault(key, config)
         for attr, stored in trial.user_attrs.items():
-            if not attr.startswith("run_") or not isinstance(stored, dict):
-                continue
-            try:
-                seed = int(attr.removeprefix("run_"))
-            except ValueError:
+            seed = run_attr_seed(attr)
+            if seed is None or not isinstance(stored, dict):
                 continue
             run = dict(stored)
-            curve = [tuple(point) for point in trial.user_attrs.get(f"curve_{seed}") or []]
+            curve = [tuple(point) for point in trial.user_attrs.get(curve_attr(seed)) or []]
             folder = files.folder(run)
             if folder is not None:
                 on_disk = files.summary(folder)
-                for field_name in (*RUN_FIELDS, "lstm_saw"):
+                for field_name in RUN_ATTR_KEYS:
                     if _missing(run.get(field_name)) and not _missing(on_disk.get(field_name)):
                         run[field_name] = on_disk[field_name]
                 curve = files.curve(folder, _number(run.get("env_steps"))) or curve

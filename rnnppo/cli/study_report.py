@@ -25,7 +25,7 @@ def print_study_report(
     warning, never a failure: the sweep's results are already stored."""
     from rnnppo.results.render import print_report
     from rnnppo.results.report import build_report
-    from rnnppo.results.store import load_study, open_readonly
+    from rnnppo.results.studies import load_study, open_readonly
 
     if console is None:
         from rnnppo.cli.common import piped_width
@@ -47,7 +47,7 @@ def print_study_report(
 
 def report_command(storage_url: str, study_name: str, results_dir: Path | None) -> str:
     """The `rnnppo report` line that shows this study in full (the password masked)."""
-    from rnnppo.sweeps.storage import default_storage_url, mask_url
+    from rnnppo.storage.backend import default_storage_url, mask_url
 
     words = ["rnnppo report"]
     if results_dir is not None:

@@ -1,0 +1,1 @@
+"""Scheduled sweeps: the nightly file, the history of nights, regression decisions."""

@@ -1,0 +1,1 @@
+"""Where sweeps live: the Optuna storage backend and the storage contract (what each study and trial holds)."""

@@ -1,0 +1,77 @@
+"""The storage contract in code: the attribute names a sweep writes and a report reads, the trials that
+count, and the parameter codec. docs/storage-contract.md describes the same in prose."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from rnnppo.core.config import ENV_KWARG_PREFIX, LSTM_SAW_KEYS, coerce, format_value
+from rnnppo.errors import ConfigError
+
+SPEC_ATTR = "rnnppo_spec"  # study attr: the sweep's specification (SweepSpec.stored_spec())
+ROLE_ATTR = "rnnppo_role"  # trial attr: SPARE marks a trial a worker race left without a grid point
+SPARE = "spare"
+
+RUN_FIELDS = (
+    "final_return",
+    "eval_return_std",
+    "eval_success_mean",
+    "final_train_return",
+    "auc",
+    "steps_per_s",
+    "train_time_s",
+    "env_steps",
+)
+"""The numbers of one finished seed run, stored in the trial attribute `run_<seed>` (with `lstm_saw`)."""
+SAW_FIELDS = LSTM_SAW_KEYS
+RUN_ATTR_KEYS = (*RUN_FIELDS, "lstm_saw")
+
+
+def run_attr(seed: int) -> str:
+    """The trial attribute holding seed `seed`'s run summary."""
+    return f"run_{seed}"
+
+
+def run_attr_seed(attr: str) -> int | None:
+    """The seed of a `run_<seed>` attribute name; None for any other name."""
+    if not attr.startswith("run_"):
+        return None
+    try:
+        return int(attr.removeprefix("run_"))
+    except ValueError:
+        return None
+
+
+def curve_attr(seed: int) -> str:
+    """The trial attribute holding seed `seed`'s learning curve ([env_steps, return_mean_100] points)."""
+    return f"curve_{seed}"
+
+
+def is_spare(trial: FrozenTrial) -> bool:
+    return trial.user_attrs.get(ROLE_ATTR) == SPARE
+
+
+def counted(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that count: all but spares (a worker race left them without a grid point)."""
+    return [t for t in trials if not is_spare(t)]
+
+
+def encode_param(name: str, value: Any) -> Any:
+    """The value Optuna stores for a typed value: scalars as they are, lists as text (Optuna's
+    categorical choices must be scalars)."""
+    if isinstance(value, tuple | list):
+        return format_value(tuple(value))
+    return value
+
+
+def decode_param(name: str, value: Any) -> Any:
+    """The typed value of a parameter as Optuna stored it (inverse of encode_param)."""
+    if name.startswith(ENV_KWARG_PREFIX) or value is None:
+        return value
+    try:
+        return coerce(name, value)
+    except ConfigError:
+        return value
