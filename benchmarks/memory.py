@@ -118,7 +118,8 @@ def cartpole(seeds: int, steps: int, processes: int, extra: list[str]) -> None:
             f"| {r['seed']} | {r['eval']:.1f} | {r['horizon']} [{low}, {high}] | "
             f"{r['memory_share'] * r['train_time']:.1f} | {r['train_time']:.0f} | {100 * r['memory_share']:.1f}% |"
         )
-    print(f"\nhorizon IQM {summary([r['horizon'] for r in results])}; eval return IQM {summary([r['eval'] for r in results])}")
+    horizons, returns = [r["horizon"] for r in results], [r["eval"] for r in results]
+    print(f"\nhorizon IQM {summary(horizons)}; eval return IQM {summary(returns)}")
 
 
 def main() -> None:
