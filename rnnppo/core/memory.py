@@ -251,16 +251,30 @@ def rerun(
 # --- statistics --------------------------------------------------------------------------------------
 
 
-def bootstrap_mean(samples: np.ndarray, rng: np.random.Generator, resamples: int = 1000) -> tuple[float, float, float]:
-    """(mean, 2.5% and 97.5% percentile bootstrap bounds) of 1-D samples; NaN bounds below MIN_SAMPLES."""
-    if samples.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(samples.mean())
-    if samples.size < MIN_SAMPLES:
-        return mean, math.nan, math.nan
-    means = samples[rng.integers(0, samples.size, (resamples, samples.size))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return mean, float(lo), float(hi)
+def bootstrap_lags(
+    values: np.ndarray, counted: np.ndarray, rng: np.random.Generator, resamples: int = 1000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """values, counted [P, L] (draw x lag; counted: the lag's target is one to measure) -> mean, 2.5% and
+    97.5% percentile bootstrap bounds per lag [L]. A resample redraws whole draws (a start and its
+    replacement, with all its lags), so the curve's points keep their correlation; every lag's mean
+    of a resample is then one matrix product. Bounds are NaN for a lag with fewer than MIN_SAMPLES."""
+    draws = values.shape[0]
+    counts = counted.sum(axis=0)  # [L]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counted, values, 0.0).sum(axis=0) / counts
+    if draws == 0:
+        return mean, mean.copy(), mean.copy()
+    # weights[b, i]: how often resample b holds draw i (a per-row bincount through offset indices)
+    picks = rng.integers(0, draws, (resamples, draws)) + (np.arange(resamples) * draws)[:, None]
+    weights = np.bincount(picks.ravel(), minlength=resamples * draws).reshape(resamples, draws).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (weights @ np.where(counted, values, 0.0)) / (weights @ counted.astype(np.float64))  # [B, L]
+    lo, hi = np.full_like(mean, math.nan), np.full_like(mean, math.nan)
+    enough = counts >= MIN_SAMPLES
+    if enough.any():
+        # a resample can miss every draw of a sparse lag (0 / 0): those resamples are left out
+        lo[enough], hi[enough] = np.nanpercentile(means[:, enough], [2.5, 97.5], axis=0)
+    return mean, lo, hi
 
 
 def horizon_threshold(lag0_influence: float) -> float:
@@ -338,9 +352,8 @@ def measure(
     changes, value_changes, _ = rerun(policy, win, replacement, config.frame_stack)
     changes_np, value_np = changes.double().numpy(), value_changes.double().numpy()
 
-    per_lag = [bootstrap_mean(changes_np[counted[:, lag], lag], rng) for lag in range(length)]
-    per_lag_value = [bootstrap_mean(value_np[counted[:, lag], lag], rng) for lag in range(length)]
-    influence, lo, hi = (list(column) for column in zip(*per_lag, strict=True))
+    influence, lo, hi = (column.tolist() for column in bootstrap_lags(changes_np, counted, rng))
+    value_change, value_lo, value_hi = (column.tolist() for column in bootstrap_lags(value_np, counted, rng))
     threshold = horizon_threshold(influence[0])
     horizon, interval = memory_horizon(lo, hi, threshold)
 
@@ -364,9 +377,9 @@ def measure(
         influence=influence,
         influence_lo=lo,
         influence_hi=hi,
-        value_change=[v[0] for v in per_lag_value],
-        value_change_lo=[v[1] for v in per_lag_value],
-        value_change_hi=[v[2] for v in per_lag_value],
+        value_change=value_change,
+        value_change_lo=value_lo,
+        value_change_hi=value_hi,
         pairs=[int(counted[:, lag].sum()) for lag in range(length)],
         threshold=threshold,
         horizon=horizon,

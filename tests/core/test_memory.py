@@ -152,11 +152,17 @@ def test_horizon_is_the_largest_lag_whose_lower_bound_reaches_the_threshold():
     assert memory.memory_horizon(lo, hi, 0.04) == (1, (1, 3))
 
 
-def test_bootstrap_interval_holds_the_mean_and_needs_enough_pairs():
+def test_bootstrap_interval_holds_the_mean_per_lag_and_needs_enough_pairs():
     rng = np.random.default_rng(0)
-    mean, lo, hi = memory.bootstrap_mean(rng.normal(1.0, 0.1, 400), rng)
-    assert lo < mean < hi and hi - lo < 0.05
-    assert math.isnan(memory.bootstrap_mean(np.ones(3), rng)[1])
+    values = np.stack([rng.normal(1.0, 0.1, 400), rng.normal(5.0, 1.0, 400), np.ones(400)], axis=1)  # [P, 3 lags]
+    counted = np.ones_like(values, dtype=bool)
+    counted[3:, 2] = False  # lag 2: only 3 draws reach a target
+    counted[:200, 1] = False
+    mean, lo, hi = memory.bootstrap_lags(values, counted, rng)
+    assert mean[0] == pytest.approx(values[:, 0].mean()) and mean[1] == pytest.approx(values[200:, 1].mean())
+    assert lo[0] < mean[0] < hi[0] and hi[0] - lo[0] < 0.05
+    assert 0.1 < hi[1] - lo[1] < 0.5  # half the draws, ten times the spread
+    assert mean[2] == 1.0 and math.isnan(lo[2]) and math.isnan(hi[2])
 
 
 def test_max_lag_below_one_is_refused():
