@@ -410,6 +410,7 @@ def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, An
     return {
         "memory_horizon": result.horizon,
         "memory_horizon_interval": list(result.horizon_interval),
+        "memory_influence": result.influence,  # index = lag; what sweeps store and reports draw
         "memory": {
             "metric": result.metric,
             "threshold": result.threshold,

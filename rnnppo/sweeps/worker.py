@@ -55,6 +55,9 @@ RUN_KEYS = (
     "train_time_s",
     "env_steps",
     "lstm_saw",
+    "memory_horizon",
+    "memory_horizon_interval",
+    "memory_influence",
 )
 
 
@@ -129,6 +132,8 @@ def _downsample(points: list[list[float]], limit: int = CURVE_POINTS) -> list[li
 
 
 def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, list):  # memory_influence: NaN at a lag no episode reached
+        return [_finite_or_none(item) for item in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
