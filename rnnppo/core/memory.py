@@ -399,8 +399,10 @@ def measure_run(
     at: str = "all",
     by_feature: bool = False,
     seed: int = 0,
+    max_steps: int = 50_000,
 ) -> MemoryResult:
-    """Record `episodes` episodes of play, then measure (the CLI's and the trainer's entry point)."""
+    """Record `episodes` episodes of play (at most `max_steps` env steps), then measure (the CLI's and the
+    trainer's entry point)."""
     if episodes < 1:
         raise MeasureError(f"--episodes {episodes} must be at least 1")
     if max_lag is not None and max_lag < 1:
@@ -408,7 +410,7 @@ def measure_run(
     was_training = policy.training
     policy.eval()
     try:
-        traj = record(policy, config, episodes, seed)
+        traj = record(policy, config, episodes, seed, max_steps)
         return measure(policy, config, traj, max_lag, pairs, at, by_feature, seed)
     finally:
         policy.train(was_training)

@@ -406,7 +406,12 @@ def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, An
     # Fewer draws for a short run, so the measurement stays a small share of any run's time (a test's
     # 256-step run included); a 100k-step run gets the full MEMORY_PAIRS.
     pairs = min(MEMORY_PAIRS, max(64, config.total_steps // 64))
-    result = measure_run(policy, config, config.memory_episodes, pairs=pairs, seed=config.seed + 2_000_003)
+    # At most a tenth of the run's env steps are played (long episodes end the recording before
+    # memory_episodes are done), and playing costs far less per step than training.
+    max_steps = max(1024, config.total_steps // 10)
+    result = measure_run(
+        policy, config, config.memory_episodes, pairs=pairs, seed=config.seed + 2_000_003, max_steps=max_steps
+    )
     return {
         "memory_horizon": result.horizon,
         "memory_horizon_interval": list(result.horizon_interval),
