@@ -22,9 +22,9 @@ SMALL = {"fcnet_hiddens": [8], "lstm_cell_size": 8}
 def untrained(env: str = "rnnppo/StatelessCartPole-v0", **settings):
     config = build_config({"env": env, **SMALL, **settings})
     obs_space, action_space = describe_spaces(config)
+    torch.manual_seed(0)  # the same network whatever ran before
     policy, _, _ = build_policy(config, obs_space, action_space)
-    torch.manual_seed(0)  # a random network reads its input more strongly with bigger weights
-    with torch.no_grad():
+    with torch.no_grad():  # a bigger policy head than the init's 0.01 gain: the inputs move the actions visibly
         policy.pi.weight.normal_(0.0, 1.0)
     return config, policy.eval()
 
