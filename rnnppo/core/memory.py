@@ -160,6 +160,9 @@ class Windows:
 
 
 def windows(traj: Trajectories, start_t: np.ndarray, env: np.ndarray, length: int) -> Windows:
+    """The recorded inputs of steps s .. s + length - 1 of env n for each start (s, n), and the state before
+    step s; steps past the data's end or the episode's are padding (valid False: the re-run is causal, so
+    they never change a valid step)."""
     steps = traj.obs.shape[0]
     position = traj.position
     offsets = np.arange(length)
