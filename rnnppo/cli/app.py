@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from rnnppo.cli import nightly_cmd, report_cmd, run_cmds, sweep_cmd
+from rnnppo.cli import memory_cmd, nightly_cmd, report_cmd, run_cmds, sweep_cmd
 
 app = typer.Typer(
     name="rnnppo",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.command("train")(run_cmds.train)
 app.command("eval")(run_cmds.evaluate)
 app.command("inspect")(run_cmds.inspect)
+app.command("memory")(memory_cmd.memory)
 app.command("envs")(run_cmds.envs)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("report")(report_cmd.report)

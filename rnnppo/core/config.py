@@ -127,6 +127,10 @@ class TrainConfig:
     eval_episodes: int = _f(10, "run", "evaluation episodes after training")
     eval_deterministic: bool = _f(True, "run", "greedy actions in evaluation")
     num_threads: int = _f(1, "run", "torch intra-op threads")
+    memory_horizon: bool = _f(
+        True, "run", "after training, measure how far back the policy remembers (rnnppo memory) into summary.json"
+    )
+    memory_episodes: int = _f(16, "run", "episodes played for the end-of-training memory measurement")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
@@ -369,6 +373,7 @@ def _validate(c: TrainConfig) -> None:
         "minibatch_size",
         "curiosity_feature_dim",
         "num_threads",
+        "memory_episodes",
     )
     for name in positive_ints:
         value = getattr(c, name)

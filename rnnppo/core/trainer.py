@@ -21,6 +21,7 @@ import torch
 from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
+from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
@@ -30,6 +31,7 @@ from rnnppo.core.spaces import ActionHead, flat_obs_size
 from rnnppo.errors import TrainingError
 
 IterationCallback = Callable[[dict[str, Any]], None]
+MEMORY_PAIRS = 1024  # (start, replacement) draws of the end-of-training memory measurement
 
 
 @dataclass
@@ -387,10 +389,42 @@ def train(
         else {}
     )
     summary = _summarise(config, metrics, evaluation, train_time, env_steps)
+    if config.memory_horizon:
+        summary.update(memory_summary(policy, config))
     if out_dir is not None:
         runio.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
         runio.write_json(out_dir / "summary.json", summary)
     return RunResult(config, metrics, summary, policy, out_dir)
+
+
+def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, Any]:
+    """How far back the trained policy remembers (core/memory.py), as summary.json's `memory_*` keys."""
+    began = time.perf_counter()
+    # Fewer draws for a short run, so the measurement stays a small share of any run's time (a test's
+    # 256-step run included); a 100k-step run gets the full MEMORY_PAIRS.
+    pairs = min(MEMORY_PAIRS, max(64, config.total_steps // 64))
+    # At most a tenth of the run's env steps are played (long episodes end the recording before
+    # memory_episodes are done), and playing costs far less per step than training.
+    max_steps = max(1024, config.total_steps // 10)
+    result = measure_run(
+        policy, config, config.memory_episodes, pairs=pairs, seed=config.seed + 2_000_003, max_steps=max_steps
+    )
+    return {
+        "memory_horizon": result.horizon,
+        "memory_horizon_interval": list(result.horizon_interval),
+        "memory_influence": result.influence,  # index = lag; what sweeps store and reports draw
+        "memory": {
+            "metric": result.metric,
+            "threshold": result.threshold,
+            "influence": result.influence,
+            "influence_lo": result.influence_lo,
+            "influence_hi": result.influence_hi,
+            "value_change": result.value_change,
+            "pairs": result.pairs,
+            "episodes": result.episodes,
+            "time_s": time.perf_counter() - began,
+        },
+    }
 
 
 def _mean(values) -> float:

@@ -1,5 +1,6 @@
 """The report's figures as PNG (matplotlib, Agg backend): learning curves with a confidence band, the
-score over two swept parameters, parameter importance, and score against cost with the Pareto front."""
+score over two swept parameters, parameter importance, score against cost with the Pareto front, and the
+influence of past observations by lag (the memory the trained policies use)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ MAX_CURVES = 8
 DPI = 120
 MAX_KEY = 20
 """Configurations named in the key of the score-against-cost plot."""
-FILES = ("learning_curves.png", "heatmap.png", "importance.png", "score_vs_cost.png")
+FILES = ("learning_curves.png", "heatmap.png", "importance.png", "score_vs_cost.png", "memory.png")
 
 
 def learning_curves(report: Report, path: Path) -> Path | None:
@@ -192,6 +193,35 @@ def _natural(labels: pd.Index, frame: pd.DataFrame, name: str) -> list[str]:
     return sorted(labels, key=key)
 
 
+def memory_by_lag(report: Report, path: Path) -> Path | None:
+    """Influence of the observation k steps back (rnnppo memory, measured at the end of training) per
+    configuration (best first), mean over seeds with a 95% band (mean ± 1.96 standard errors; 3 or more
+    seeds), each configuration's max_seq_len marked on its line."""
+    memory = report.data.memory.dropna(subset=["influence"])
+    order = [key for key in report.comparison["config"] if (memory["config"] == key).any()]
+    if not order:
+        return None
+    saw = report.lstm_saw.set_index("config") if "max_seq_len" in report.lstm_saw else None
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for key in order[:MAX_CURVES]:
+        by_lag = memory[memory["config"] == key].groupby("lag")["influence"]
+        mean, count = by_lag.mean(), by_lag.count()
+        (line,) = ax.plot(mean.index, mean.to_numpy(), label=f"{key} ({int(count.max())} seeds)", linewidth=1.8)
+        if int(count.min()) >= stats.MIN_SEEDS:
+            half = 1.96 * by_lag.std(ddof=1) / np.sqrt(count)
+            ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.18, linewidth=0)
+        max_seq_len = saw.loc[key, "max_seq_len"] if saw is not None and key in saw.index else None
+        if max_seq_len is not None and pd.notna(max_seq_len) and float(max_seq_len) in mean.index:
+            ax.plot([max_seq_len], [mean.loc[float(max_seq_len)]], marker="|", markersize=14, color=line.get_color())
+    shown = f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
+    ax.set_title(f"memory, {report.data.name}{shown}: influence of the observation k steps back")
+    ax.set_xlabel("lag k (steps back); | marks max_seq_len")
+    ax.set_ylabel("change of the action distribution (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
+    return _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +233,6 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def write_all(report: Report, folder: Path) -> list[Path]:
     """Every figure that has data, as PNG files in `folder`; returns the paths written."""
     folder = Path(folder)
-    makers = (learning_curves, heatmap, importance_bars, score_vs_cost)
+    makers = (learning_curves, heatmap, importance_bars, score_vs_cost, memory_by_lag)
     made = [make(report, folder / name) for make, name in zip(makers, FILES, strict=True)]
     return [path for path in made if path is not None]

@@ -150,6 +150,8 @@ def lstm_saw_section(report: Report) -> Section:
             _pct(r["pad_frac"]),
             _pct(r["cut_by_episode_end"]),
             _pct(r["cut_by_max_seq_len"]),
+            num(r.get("max_seq_len")),
+            _horizon(r),
         ]
         for _, r in report.lstm_saw.iterrows()
     ]
@@ -160,11 +162,28 @@ def lstm_saw_section(report: Report) -> Section:
         "padding",
         "ended by episode end",
         "cut at max_seq_len",
+        "max_seq_len",
+        "memory horizon [95%]",
     ]
-    note = "real sequence lengths in training (mean over iterations and seeds); padding: share of padded steps"
+    note = (
+        "real sequence lengths in training (mean over iterations and seeds); padding: share of padded steps; "
+        "memory horizon: how many steps back the trained policy still reacts to an observation (rnnppo memory; "
+        "IQM over seeds), which the carried state can take past max_seq_len"
+    )
     if not rows:
         note = "no configuration has finished yet"
     return Section("what the LSTM saw", header, rows, note)
+
+
+def _horizon(row: pd.Series) -> str:
+    """IQM [interval] of the runs' memory horizons; '–' where no run measured it."""
+    value = row.get("memory_horizon")
+    if value is None or pd.isna(value):
+        return "–"
+    low, high = row.get("memory_horizon_low"), row.get("memory_horizon_high")
+    if low is None or pd.isna(low):
+        return f"{value:.1f}"
+    return f"{value:.1f} [{low:.1f}, {high:.1f}]"
 
 
 def controls_section(report: Report) -> Section | None:

@@ -137,7 +137,29 @@ def lstm_saw_table(data: StudyData, order: list[str]) -> pd.DataFrame:
     if data.runs.empty:
         return pd.DataFrame(columns=["config", *SAW_COLUMNS])
     table = data.runs.groupby("config", sort=False)[SAW_COLUMNS].mean()
-    return table.reindex(order).reset_index()
+    return table.reindex(order).join(memory_horizon_table(data)).reset_index()
+
+
+def memory_horizon_table(data: StudyData) -> pd.DataFrame:
+    """Per configuration: its max_seq_len, and the memory horizon its runs measured at the end of training
+    (IQM over seeds with a 95% bootstrap interval; NaN where no run measured it)."""
+    columns = ["max_seq_len", "memory_horizon", "memory_horizon_low", "memory_horizon_high", "memory_runs"]
+    rows = {}
+    for key, group in data.runs.groupby("config", sort=False):
+        horizons = group["memory_horizon"].dropna().to_numpy(dtype=float)
+        interval = stats.bootstrap_ci(horizons) if horizons.size else None
+        meaningful = interval is not None and interval.meaningful
+        max_seq_len = (data.configs.get(key) or {}).get("max_seq_len")
+        if "max_seq_len" in group and group["max_seq_len"].notna().all():
+            max_seq_len = group["max_seq_len"].iloc[0]
+        rows[key] = [
+            max_seq_len,
+            stats.iqm(horizons) if horizons.size else np.nan,
+            interval.low if meaningful else np.nan,
+            interval.high if meaningful else np.nan,
+            int(horizons.size),
+        ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def _control_for(config: pd.Series, controls: pd.DataFrame, others: list[str]) -> str | None:

@@ -35,6 +35,7 @@ from rnnppo.storage.contract import (
 )
 
 CURVE_COLUMNS = ["config", "trial", "seed", "env_steps", "return"]
+MEMORY_COLUMNS = ["config", "trial", "seed", "lag", "influence"]
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
     TrialState.FAIL: "failed",
@@ -61,6 +62,8 @@ class StudyData:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Configuration name -> its resolved `TrainConfig.to_dict()` (from the lowest-numbered trial)."""
     warnings: list[str] = field(default_factory=list)
+    memory: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MEMORY_COLUMNS))
+    """One row per (run, lag): the influence of the observation `lag` steps back (rnnppo memory)."""
 
     @property
     def objective(self) -> str:
@@ -239,7 +242,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
     swept = list(spec.get("swept") or sorted({key for t in trials for key in t.params}))
     warnings: list[str] = []
     files = _RunFiles(Path(results_dir) if results_dir is not None else None, warnings)
-    rows, points, configs = [], [], {}
+    rows, points, configs, influence = [], [], {}, []
     for trial in sorted(trials, key=lambda t: t.number):
         if trial.state != TrialState.COMPLETE:
             continue
@@ -274,6 +277,8 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
                 }
             )
             points += [(key, trial.number, seed, _number(x), _number(y)) for x, y in curve]
+            by_lag = run.get("memory_influence") if isinstance(run.get("memory_influence"), list) else []
+            influence += [(key, trial.number, seed, lag, _number(value)) for lag, value in enumerate(by_lag)]
     columns = [
         "trial",
         "config",
@@ -290,4 +295,5 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
             # pandas would turn None into NaN and ints into floats: `encoder_out_size=none` is a value
             runs[name_] = pd.Series(values, index=runs.index, dtype=object)
     curves = pd.DataFrame(points, columns=CURVE_COLUMNS)
-    return StudyData(name, spec, swept, runs, curves, trial_counts(trials), study, trials, configs, warnings)
+    memory = pd.DataFrame(influence, columns=MEMORY_COLUMNS)
+    return StudyData(name, spec, swept, runs, curves, trial_counts(trials), study, trials, configs, warnings, memory)

@@ -24,10 +24,11 @@ RUN_FIELDS = (
     "steps_per_s",
     "train_time_s",
     "env_steps",
+    "memory_horizon",
 )
 """The numbers of one finished seed run, stored in the trial attribute `run_<seed>` (with `lstm_saw`)."""
 SAW_FIELDS = LSTM_SAW_KEYS
-RUN_ATTR_KEYS = (*RUN_FIELDS, "lstm_saw")
+RUN_ATTR_KEYS = (*RUN_FIELDS, "lstm_saw", "memory_horizon_interval", "memory_influence")
 
 
 def run_attr(seed: int) -> str:

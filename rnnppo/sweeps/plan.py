@@ -39,7 +39,7 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
         config = spec.config_for(first, spec.seeds[0])
         one_iteration = config.num_envs * config.rollout_len
         began = time.perf_counter()
-        result = train(config.replace(total_steps=one_iteration, eval_episodes=0))
+        result = train(config.replace(total_steps=one_iteration, eval_episodes=0, memory_horizon=False))
         elapsed = time.perf_counter() - began
         speed = result.summary["steps_per_s"]
         overhead = max(0.0, elapsed - result.summary["train_time_s"])

@@ -117,6 +117,8 @@ def _downsample(points: list[list[float]], limit: int = CURVE_POINTS) -> list[li
 
 
 def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, list):  # memory_influence: NaN at a lag no episode reached
+        return [_finite_or_none(item) for item in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 

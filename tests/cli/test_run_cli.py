@@ -24,6 +24,7 @@ TINY = [
     "minibatch_size=16",
     "num_epochs=1",
     "eval_episodes=2",
+    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
 ]
 
 

@@ -33,6 +33,7 @@ TINY = [
     "minibatch_size=16",
     "num_epochs=1",
     "eval_episodes=1",
+    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
 ]
 GRID = ["seq_len=2,4", "cell=4,8"]
 POINTS = [(2, 4), (2, 8), (4, 4), (4, 8)]

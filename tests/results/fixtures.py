@@ -80,6 +80,18 @@ def lstm_saw(max_seq_len: int) -> dict[str, float]:
     }
 
 
+def memory_horizon(max_seq_len: int, rnn_type: str = "lstm") -> int:
+    """How far back the trained policy remembers: past max_seq_len for short ones (the carried state), the
+    episode length at most; 0 for the memory-off control."""
+    return 0 if rnn_type == "none" else min(max_seq_len + 3, EPISODE_LEN - 1)
+
+
+def memory_influence(horizon: int) -> list[float | None]:
+    """Influence by lag as `rnnppo memory` measures it: high up to the horizon, then gone; None beyond
+    the episode length (no target reaches that far back)."""
+    return [0.4 if lag <= horizon else 0.002 for lag in range(EPISODE_LEN)] + [None]
+
+
 def steps_per_s(max_seq_len: int, lstm_cell_size: int, rnn_type: str = "lstm") -> float:
     if rnn_type == "none":
         return 4000.0
@@ -157,6 +169,9 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
         "eval_success_mean": final,
         "final_return": final,
         "lstm_saw": saw,
+        "memory_horizon": memory_horizon(params["max_seq_len"], params["rnn_type"]),
+        "memory_horizon_interval": [memory_horizon(params["max_seq_len"], params["rnn_type"])] * 2,
+        "memory_influence": memory_influence(memory_horizon(params["max_seq_len"], params["rnn_type"])),
     }
     if options.write_files:
         folder = options.results_dir / run_dir
@@ -167,6 +182,7 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
     run = {key: summary[key] for key in ("final_return", "eval_return_std", "eval_success_mean")}
     run.update({key: summary[key] for key in ("final_train_return", "auc", "steps_per_s", "train_time_s")})
     run.update(env_steps=env_steps, lstm_saw=saw, run_dir=str(run_dir))
+    run.update({key: summary[key] for key in ("memory_horizon", "memory_horizon_interval", "memory_influence")})
     return {"run": run, "curve": curve, "final": final}
 
 

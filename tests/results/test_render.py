@@ -122,7 +122,7 @@ def test_html_is_self_contained_with_tables_and_embedded_figures(report, figures
     parser = Collect()
     parser.feed(render(report, "html", figures))
     assert parser.tags.count("table") == len(sections(report))
-    assert parser.tags.count("img") == len(figures) == 4
+    assert parser.tags.count("img") == len(figures) == 5
     assert parser.sources and all(src.startswith("data:image/png;base64,") for src in parser.sources)
     assert "link" not in parser.tags and "script" not in parser.tags  # nothing fetched when opened
     assert report.verdict in "".join(parser.text)
@@ -137,7 +137,7 @@ def test_every_figure_is_a_readable_png(figures):
 
 def test_a_single_swept_parameter_gives_no_heatmap_and_small_studies_no_importance(results, tmp_path):
     made = {p.name for p in plots.write_all(report_of(results, "two-seeds"), tmp_path)}
-    assert made == {"learning_curves.png", "score_vs_cost.png"}
+    assert made == {"learning_curves.png", "score_vs_cost.png", "memory.png"}
 
 
 def test_tables_say_an_interval_is_not_meaningful_below_three_seeds(results):

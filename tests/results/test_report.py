@@ -106,6 +106,21 @@ def test_lstm_saw_follows_the_comparison_order(report):
     assert saw.loc["max_seq_len=4, lstm_cell_size=16, rnn_type=lstm", "pad_frac"] == pytest.approx(0.1)
 
 
+def test_memory_horizon_sits_beside_max_seq_len_per_configuration(report):
+    saw = report.lstm_saw.set_index("config")
+    short = "max_seq_len=4, lstm_cell_size=16, rnn_type=lstm"
+    # fixtures: the horizon is max_seq_len + 3 (capped at 9): the carried state reaches past max_seq_len
+    assert saw.loc[short, "max_seq_len"] == 4 and saw.loc[short, "memory_horizon"] == pytest.approx(7.0)
+    assert saw.loc[BEST, "memory_horizon"] == pytest.approx(9.0)
+    assert saw.loc["max_seq_len=4, lstm_cell_size=16, rnn_type=none", "memory_horizon"] == 0.0
+    assert (saw["memory_runs"] == len(SEEDS)).all()
+    assert (saw["memory_horizon_low"] <= saw["memory_horizon"]).all()
+    assert (saw["memory_horizon"] <= saw["memory_horizon_high"]).all()
+    memory = report.data.memory
+    assert set(memory["config"]) == set(saw.index) and memory["lag"].max() == 10
+    assert memory.loc[memory["lag"] == 10, "influence"].isna().all()  # beyond every episode: no value
+
+
 def test_each_memory_configuration_is_paired_with_its_memory_off_control(report):
     controls = report.controls.set_index("config")
     assert len(controls) == 6

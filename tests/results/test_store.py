@@ -82,6 +82,16 @@ def test_summary_json_fills_fields_the_storage_lacks(tmp_path):
     )
 
 
+def test_summary_json_fills_the_memory_horizon_and_influence_the_storage_lacks(tmp_path):
+    dropped = ("memory_horizon", "memory_horizon_interval", "memory_influence")
+    sweep = build_study(tmp_path, extras=False, drop_from_storage=dropped)
+    alone = load_study(open_readonly(sweep.url), sweep.name)
+    with_files = load_study(open_readonly(sweep.url), sweep.name, sweep.results_dir)
+    assert alone.runs["memory_horizon"].isna().all() and alone.memory.empty
+    assert with_files.runs["memory_horizon"].notna().all()
+    assert len(with_files.memory) == len(with_files.runs) * 11  # lags 0..10 per run
+
+
 def test_missing_or_corrupt_run_files_are_warnings_naming_the_file(sweep, tmp_path):
     copy = copy_of(sweep, tmp_path)
     trial = copy.trials["max_seq_len=8, lstm_cell_size=64, rnn_type=lstm"]

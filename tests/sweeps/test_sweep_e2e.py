@@ -26,6 +26,7 @@ TINY = [
     "minibatch_size=16",
     "num_epochs=1",
     "eval_episodes=2",
+    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
 ]
 GRID = ["seq_len=2,4", "cell=4,8"]
 ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "256", "--seeds", "2"]

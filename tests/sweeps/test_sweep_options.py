@@ -26,6 +26,7 @@ TINY = [
     "minibatch_size=16",
     "num_epochs=1",
     "eval_episodes=1",
+    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
 ]
 ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
 

@@ -1,0 +1,419 @@
+"""How far back a trained policy remembers: counterfactual influence of the observation k steps back.
+
+Method. Play episodes with the policy, sampling actions as in training, and record every step's
+inputs and the recurrent state before it. Pick a start step s (and, with it, the target t = s + k for
+every lag k) and a replacement observation drawn at random from elsewhere in the collected data (not
+zeros, which are off-distribution). Re-run the policy from the recorded state before step s over
+steps s..s+K twice, in one batch: once with the recorded inputs (factual), once with the observation
+at s replaced wherever it appears in the inputs (counterfactual: with frame_stack=k it sits in the
+stacked inputs of steps s..s+k-1). The recorded previous actions and rewards are kept: only the
+observation is counterfactual. The influence at lag k is the change of the action distribution at
+t = s + k: total variation for Discrete; for MultiDiscrete the largest total variation over the
+sub-actions (a lower bound on the joint distribution's); for Box the 2-Wasserstein distance between
+the two Gaussians (same std, so the distance of the means) in units of the action range (a dimension
+with an infinite bound counts in raw units). The change of the value is reported beside it. Targets
+whose lag reaches before the episode's first step are not counted.
+
+With observation_filter=mean_std the recorded observations are already filtered by the frozen
+statistics the run saved; the filter is a fixed per-feature map then, so drawing a filtered
+observation is the same as drawing a raw one and filtering it.
+
+One start's re-run measures every lag at once (t = s + k for k = 0..K), so the cost is
+pairs x (K + 1) steps of the network, not pairs x K^2 / 2.
+
+The memory horizon is the largest lag whose influence's lower bound (95% bootstrap) is at least the
+threshold max(0.01, 5% of the lag-0 influence); its interval runs from there to the largest lag whose
+upper bound reaches the threshold (beyond it, every lag is confidently below it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnppo.core.config import ConfigError, TrainConfig
+from rnnppo.core.envs import make_vector_env
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.rollout import Collector
+from rnnppo.core.spaces import ActionHead
+
+TARGETS = ("all", "rewarded")
+MIN_FLOOR = 0.01  # the horizon's effect threshold is at least this (floats through an LSTM never give exact zeros)
+LAG0_SHARE = 0.05  # ... and at least this share of the lag-0 influence
+MIN_SAMPLES = 10  # a lag with fewer (target, replacement) pairs gets no interval and no say in the horizon
+
+
+class MeasureError(ConfigError):
+    """A memory measurement that cannot be made as asked (bad input: the CLI exits 2); the message says
+    what to change."""
+
+
+@dataclass
+class Trajectories:
+    """Recorded play, time-major `[T, N, ...]` as the rollout stores it."""
+
+    obs: torch.Tensor  # [T, N, O] policy inputs (frame-stacked, filtered)
+    prev_actions: torch.Tensor  # [T, N, A]
+    prev_rewards: torch.Tensor  # [T, N]
+    states: torch.Tensor  # [T, N, state_size] state before each step
+    values: torch.Tensor  # [T, N] the value the rollout computed (the factual re-run must reproduce it)
+    rewards: torch.Tensor  # [T, N]
+    episode_start: torch.Tensor  # [T, N] bool
+    episodes: int  # episodes that ended in the data
+
+    @property
+    def position(self) -> np.ndarray:
+        """[T, N] each step's index within its episode (the data starts at a reset, so every step has one)."""
+        starts = self.episode_start.numpy()
+        steps = np.arange(starts.shape[0])[:, None]
+        last_start = np.maximum.accumulate(np.where(starts, steps, -1), axis=0)
+        return steps - last_start
+
+
+@dataclass
+class MemoryResult:
+    """Influence by lag (index = lag), the threshold and the horizon."""
+
+    metric: str
+    at: str
+    lags: list[int]
+    influence: list[float]
+    influence_lo: list[float]
+    influence_hi: list[float]
+    value_change: list[float]
+    value_change_lo: list[float]
+    value_change_hi: list[float]
+    pairs: list[int]
+    threshold: float
+    horizon: int
+    horizon_interval: tuple[int, int]
+    episodes: int
+    steps: int
+    by_feature: list[list[float]] | None = field(default=None)  # [lag][feature] mean influence
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["horizon_interval"] = list(self.horizon_interval)
+        return out
+
+
+# --- recording -------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def record(
+    policy: RecurrentPolicy, config: TrainConfig, episodes: int, seed: int, max_steps: int = 50_000
+) -> Trajectories:
+    """Play until `episodes` episodes have ended (or `max_steps` env steps), sampling actions as in
+    training with the run's frozen observation filter. Runs under its own torch RNG (seeded), so a
+    caller's random stream is left as it was."""
+    num_envs = max(1, min(episodes, 16))
+    chunk = 64
+    env = make_vector_env(config, num_envs, seed)
+    device = next(policy.parameters()).device
+    parts = []
+    ended = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            collector = Collector(env, policy, policy.action_head, config.frame_stack, device, update_filter=False)
+            while ended < episodes and len(parts) * chunk * num_envs < max_steps:
+                rollout = collector.collect(chunk)
+                parts.append(rollout)
+                ended += len(rollout.episode_lengths)
+        finally:
+            env.close()
+
+    def cat(name: str) -> torch.Tensor:
+        return torch.cat([getattr(part, name).cpu() for part in parts])
+
+    return Trajectories(
+        obs=cat("obs"),
+        prev_actions=cat("prev_actions"),
+        prev_rewards=cat("prev_rewards"),
+        states=cat("states"),
+        values=cat("values"),
+        rewards=cat("rewards"),
+        episode_start=cat("episode_start"),
+        episodes=ended,
+    )
+
+
+# --- the counterfactual re-runs ----------------------------------------------------------------------
+
+
+@dataclass
+class Windows:
+    """Start steps and their windows of K + 1 steps, gathered from the trajectories."""
+
+    start_t: np.ndarray  # [P]
+    env: np.ndarray  # [P]
+    valid: torch.Tensor  # [P, L] step s + j lies in s's episode and in the data
+    obs: torch.Tensor  # [P, L, O]
+    prev_actions: torch.Tensor  # [P, L, A]
+    prev_rewards: torch.Tensor  # [P, L]
+    state_in: torch.Tensor  # [P, state_size] recorded state before step s
+
+
+def windows(traj: Trajectories, start_t: np.ndarray, env: np.ndarray, length: int) -> Windows:
+    """The recorded inputs of steps s .. s + length - 1 of env n for each start (s, n), and the state before
+    step s; steps past the data's end or the episode's are padding (valid False: the re-run is causal, so
+    they never change a valid step)."""
+    steps = traj.obs.shape[0]
+    position = traj.position
+    offsets = np.arange(length)
+    t = start_t[:, None] + offsets[None, :]  # [P, L]
+    inside = t < steps
+    t_clipped = np.minimum(t, steps - 1)
+    envs = np.broadcast_to(env[:, None], t.shape)
+    same_episode = position[t_clipped, envs] == position[start_t, env][:, None] + offsets[None, :]
+    ti, ei = torch.from_numpy(t_clipped), torch.from_numpy(np.ascontiguousarray(envs))
+    return Windows(
+        start_t=start_t,
+        env=env,
+        valid=torch.from_numpy(inside & same_episode),
+        obs=traj.obs[ti, ei],
+        prev_actions=traj.prev_actions[ti, ei],
+        prev_rewards=traj.prev_rewards[ti, ei],
+        state_in=traj.states[torch.from_numpy(start_t), torch.from_numpy(env)],
+    )
+
+
+def replace_observation(
+    obs: torch.Tensor, replacement: torch.Tensor, frame_stack: int, features: slice | int | None = None
+) -> torch.Tensor:
+    """obs [P, L, O] (window from start s) with the frame of step s replaced by replacement [P, F] wherever it
+    appears: step s + j holds frames s+j-k+1 .. s+j, so frame s sits in slot k-1-j for j < k. `features`
+    limits the replacement to some of the frame's features (--by-feature)."""
+    out = obs.clone()
+    frame = obs.shape[-1] // frame_stack
+    columns = slice(None) if features is None else features
+    for j in range(min(frame_stack, obs.shape[1])):
+        slot = frame_stack - 1 - j
+        block = out[:, j, slot * frame : (slot + 1) * frame]  # [P, F], a view into out
+        block[:, columns] = replacement[:, columns]
+    return out
+
+
+def distribution_change(head: ActionHead, factual: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
+    """dist_inputs [..., D] x 2 -> [...] the distance between the two action distributions (module docstring)."""
+    if head.kind == "box":
+        span = torch.as_tensor(head.high - head.low, dtype=factual.dtype)
+        span = torch.where(torch.isfinite(span) & (span > 0), span, torch.ones_like(span))
+        return ((factual - counter) / span).square().sum(-1).sqrt()
+    changes = []
+    for p, q in zip(head._split_logits(factual), head._split_logits(counter), strict=True):
+        changes.append(0.5 * (torch.softmax(p, -1) - torch.softmax(q, -1)).abs().sum(-1))
+    return torch.stack(changes, -1).amax(-1)
+
+
+def metric_name(head: ActionHead) -> str:
+    return {
+        "discrete": "total variation of the action distribution",
+        "multi_discrete": "largest total variation over the sub-actions",
+        "box": "2-Wasserstein distance of the action Gaussians / action range",
+    }[head.kind]
+
+
+@torch.no_grad()
+def rerun(
+    policy: RecurrentPolicy,
+    win: Windows,
+    replacement: torch.Tensor,
+    frame_stack: int,
+    features: slice | int | None = None,
+    batch: int = 2048,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> (action-distribution change [P, L], |value change| [P, L], factual values [P, L]): the factual and
+    the counterfactual windows run as one batch from the recorded state before the start step."""
+    head = policy.action_head
+    device = next(policy.parameters()).device
+    changes, value_changes, factual_values = [], [], []
+    for lo in range(0, win.obs.shape[0], batch):
+        part = slice(lo, lo + batch)
+        obs = win.obs[part]
+        counter = replace_observation(obs, replacement[part], frame_stack, features)
+        rows = obs.shape[0]
+        dist, values, _ = policy(
+            torch.cat([obs, counter]).to(device),
+            win.prev_actions[part].repeat(2, 1, 1).to(device),
+            win.prev_rewards[part].repeat(2, 1).to(device),
+            win.state_in[part].repeat(2, 1).to(device),
+        )  # [2P, L, D], [2P, L]
+        dist, values = dist.cpu(), values.cpu()
+        changes.append(distribution_change(head, dist[:rows], dist[rows:]))
+        value_changes.append((values[:rows] - values[rows:]).abs())
+        factual_values.append(values[:rows])
+    return torch.cat(changes), torch.cat(value_changes), torch.cat(factual_values)
+
+
+# --- statistics --------------------------------------------------------------------------------------
+
+
+def bootstrap_lags(
+    values: np.ndarray, counted: np.ndarray, rng: np.random.Generator, resamples: int = 1000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """values, counted [P, L] (draw x lag; counted: the lag's target is one to measure) -> mean, 2.5% and
+    97.5% percentile bootstrap bounds per lag [L]. A resample redraws whole draws (a start and its
+    replacement, with all its lags), so the curve's points keep their correlation; every lag's mean
+    of a resample is then one matrix product. Bounds are NaN for a lag with fewer than MIN_SAMPLES."""
+    draws = values.shape[0]
+    counts = counted.sum(axis=0)  # [L]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counted, values, 0.0).sum(axis=0) / counts
+    if draws == 0:
+        return mean, mean.copy(), mean.copy()
+    # weights[b, i]: how often resample b holds draw i (a per-row bincount through offset indices)
+    picks = rng.integers(0, draws, (resamples, draws)) + (np.arange(resamples) * draws)[:, None]
+    weights = np.bincount(picks.ravel(), minlength=resamples * draws).reshape(resamples, draws).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (weights @ np.where(counted, values, 0.0)) / (weights @ counted.astype(np.float64))  # [B, L]
+    lo, hi = np.full_like(mean, math.nan), np.full_like(mean, math.nan)
+    enough = counts >= MIN_SAMPLES
+    if enough.any():
+        # a resample can miss every draw of a sparse lag (0 / 0): those resamples are left out
+        lo[enough], hi[enough] = np.nanpercentile(means[:, enough], [2.5, 97.5], axis=0)
+    return mean, lo, hi
+
+
+def horizon_threshold(lag0_influence: float) -> float:
+    """The effect a lag must show to count: max(0.01, 5% of the lag-0 influence)."""
+    lag0 = lag0_influence if math.isfinite(lag0_influence) else 0.0
+    return max(MIN_FLOOR, LAG0_SHARE * lag0)
+
+
+def memory_horizon(lo: list[float], hi: list[float], threshold: float) -> tuple[int, tuple[int, int]]:
+    """(horizon, (low, high)): the largest lag whose lower bound is >= threshold (0 when none is), and the
+    largest lag whose upper bound is (beyond it, every lag is confidently below the threshold). A lag
+    without an interval (too few pairs) counts for neither. Lags are list indices."""
+
+    def largest(bounds: list[float]) -> int:
+        hits = [lag for lag, bound in enumerate(bounds) if math.isfinite(bound) and bound >= threshold]
+        return max(hits) if hits else 0
+
+    horizon = largest(lo)
+    return horizon, (horizon, max(horizon, largest(hi)))
+
+
+# --- the measurement ----------------------------------------------------------------------------------
+
+
+def default_max_lag(config: TrainConfig, traj: Trajectories) -> int:
+    """A few times max_seq_len, capped by the longest episode seen (its last step's position)."""
+    longest = int(traj.position.max()) if traj.obs.shape[0] else 0
+    return max(1, min(3 * config.max_seq_len, longest))
+
+
+def measure(
+    policy: RecurrentPolicy,
+    config: TrainConfig,
+    traj: Trajectories,
+    max_lag: int | None = None,
+    pairs: int = 2048,
+    at: str = "all",
+    by_feature: bool = False,
+    seed: int = 0,
+) -> MemoryResult:
+    """Influence by lag 0..max_lag from `pairs` (start, replacement) draws; see the module docstring."""
+    if at not in TARGETS:
+        raise MeasureError(f"--at {at!r} is not one of {', '.join(TARGETS)}")
+    if max_lag is not None and max_lag < 1:
+        raise MeasureError(f"--max-lag {max_lag} must be at least 1")
+    max_lag = default_max_lag(config, traj) if max_lag is None else max_lag
+    rng = np.random.default_rng(seed)
+    steps, num_envs = traj.rewards.shape
+    length = max_lag + 1
+    position = traj.position
+
+    # Where a target may sit, and which start steps reach one within max_lag steps of their episode.
+    eligible = np.ones((steps, num_envs), dtype=bool) if at == "all" else traj.rewards.numpy() != 0
+    reaches = np.zeros_like(eligible)
+    for lag in range(length):
+        later = np.zeros_like(eligible)
+        later[: steps - lag] = eligible[lag:] & (position[lag:] == position[: steps - lag] + lag)
+        reaches |= later
+    candidates = np.flatnonzero(reaches)
+    if candidates.size == 0:
+        raise MeasureError(
+            "no step to measure at: the recorded episodes have no non-zero reward; use --at all or more --episodes"
+            if at == "rewarded"
+            else "no steps were recorded; use more --episodes"
+        )
+    chosen = candidates[rng.integers(0, candidates.size, pairs)]
+    start_t, env = np.divmod(chosen, num_envs)
+    win = windows(traj, start_t, env, length)
+    frame = traj.obs.shape[-1] // config.frame_stack
+    pool = traj.obs[..., -frame:].reshape(-1, frame)  # every recorded (filtered) frame
+    replacement = pool[torch.from_numpy(rng.integers(0, pool.shape[0], pairs))]  # [P, F]
+
+    t_target = np.minimum(start_t[:, None] + np.arange(length)[None, :], steps - 1)
+    counted = win.valid.numpy() & eligible[t_target, env[:, None]]  # [P, L]
+    changes, value_changes, _ = rerun(policy, win, replacement, config.frame_stack)
+    changes_np, value_np = changes.double().numpy(), value_changes.double().numpy()
+
+    influence, lo, hi = (column.tolist() for column in bootstrap_lags(changes_np, counted, rng))
+    value_change, value_lo, value_hi = (column.tolist() for column in bootstrap_lags(value_np, counted, rng))
+    threshold = horizon_threshold(influence[0])
+    horizon, interval = memory_horizon(lo, hi, threshold)
+
+    feature_table = None
+    if by_feature:
+        columns = []  # [feature][lag]
+        for feature in range(frame):
+            part, _, _ = rerun(policy, win, replacement, config.frame_stack, features=feature)
+            columns.append(
+                [
+                    float(part[counted[:, lag], lag].double().mean()) if counted[:, lag].any() else math.nan
+                    for lag in range(length)
+                ]
+            )
+        feature_table = [[columns[f][lag] for f in range(frame)] for lag in range(length)]
+
+    return MemoryResult(
+        metric=metric_name(policy.action_head),
+        at=at,
+        lags=list(range(length)),
+        influence=influence,
+        influence_lo=lo,
+        influence_hi=hi,
+        value_change=value_change,
+        value_change_lo=value_lo,
+        value_change_hi=value_hi,
+        pairs=[int(counted[:, lag].sum()) for lag in range(length)],
+        threshold=threshold,
+        horizon=horizon,
+        horizon_interval=interval,
+        episodes=traj.episodes,
+        steps=int(traj.rewards.numel()),
+        by_feature=feature_table,
+    )
+
+
+def measure_run(
+    policy: RecurrentPolicy,
+    config: TrainConfig,
+    episodes: int = 16,
+    max_lag: int | None = None,
+    pairs: int = 2048,
+    at: str = "all",
+    by_feature: bool = False,
+    seed: int = 0,
+    max_steps: int = 50_000,
+) -> MemoryResult:
+    """Record `episodes` episodes of play (at most `max_steps` env steps), then measure (the CLI's and the
+    trainer's entry point)."""
+    if episodes < 1:
+        raise MeasureError(f"--episodes {episodes} must be at least 1")
+    if max_lag is not None and max_lag < 1:
+        raise MeasureError(f"--max-lag {max_lag} must be at least 1")
+    was_training = policy.training
+    policy.eval()
+    try:
+        traj = record(policy, config, episodes, seed, max_steps)
+        return measure(policy, config, traj, max_lag, pairs, at, by_feature, seed)
+    finally:
+        policy.train(was_training)
