@@ -496,7 +496,13 @@ def load_toml(path: Path) -> dict[str, Any]:
             flat.update(value)  # a [group] table
         else:
             flat[key] = value
-    return {name: coerce(name, value) for name, value in _canonical_items(flat)}
+    return parse_mapping(flat)
+
+
+def parse_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """{name or alias: raw value} (a TOML table, Python keywords) -> {full name: typed value}; `env.X`
+    names and an `env_kwargs` table both go into env_kwargs."""
+    return {name: coerce(name, value) for name, value in _canonical_items(data)}
 
 
 def with_env_kwargs(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

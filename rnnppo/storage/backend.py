@@ -81,6 +81,24 @@ def check_url(url: str) -> str:
     return scheme
 
 
+STORAGE_ENV = "RNNPPO_STORAGE"
+
+
+def storage_from_env(url: str | None) -> str | None:
+    """`url` when given, else $RNNPPO_STORAGE (a URL that need not sit on the command line, where other
+    users' `ps` shows it, nor in a shell history), else None (the results folder's SQLite file)."""
+    if url is not None:
+        return url
+    value = os.environ.get(STORAGE_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        check_url(value)
+    except StorageError as err:
+        raise StorageError(f"{STORAGE_ENV}: {err}") from None
+    return value
+
+
 POSTGRES_DRIVER = "postgresql+psycopg"
 
 

@@ -83,3 +83,14 @@ def test_an_unknown_setting_points_at_the_settings_command():
     result = runner.invoke(app, ["inspect", "--obs-shape", "4", "zzzz=1"], catch_exceptions=False)
     assert result.exit_code == 2
     assert "unknown setting 'zzzz'; `rnnppo settings` lists them" in result.output
+
+
+@pytest.mark.parametrize("command", ["report", "best"])
+def test_report_and_best_read_the_storage_from_rnnppo_storage(command, monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNPPO_STORAGE", "mongodb://user:hunter2@db-host/rnnppo")
+    args = [command, str(tmp_path)] if command == "report" else [command, "--study", "x"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "RNNPPO_STORAGE" in result.output and "mongodb://user:***@db-host" in result.output
+    assert "hunter2" not in result.output
+    assert list(tmp_path.iterdir()) == []
