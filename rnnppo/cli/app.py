@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 
 import rnnppo
-from rnnppo.cli import nightly_cmd, report_cmd, run_cmds, settings_cmd, sweep_cmd
+from rnnppo.cli import export_cmd, nightly_cmd, report_cmd, run_cmds, settings_cmd, sweep_cmd
 
 app = typer.Typer(
     name="rnnppo",
@@ -41,6 +41,7 @@ app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)
 app.command("nightly")(nightly_cmd.nightly)
 app.command("settings")(settings_cmd.settings)
+app.command("export")(export_cmd.export)
 
 
 def main() -> None:
