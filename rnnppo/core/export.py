@@ -34,15 +34,11 @@ from torch import nn
 
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.obs_filter import CLIP, EPSILON
-from rnnppo.errors import InputError
+from rnnppo.errors import ExportError
 
 FORMATS = ("onnx", "torch-export")
 INPUT_NAMES = ("obs", "prev_action", "prev_reward", "state")
 EXAMPLE_BATCH = 3  # not 1: an exporter would read a size-1 batch as a constant
-
-
-class ExportError(InputError):
-    """The policy cannot be exported as asked (a missing extra, an unknown format); the message says why."""
 
 
 class PolicyStep(nn.Module):
@@ -112,8 +108,6 @@ def policy_step(policy: RecurrentPolicy) -> PolicyStep:
     """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed)."""
     import copy
 
-    if policy.shapes.prev_action == 0 and policy.config.lstm_use_prev_action:
-        raise ExportError("the policy reads a previous action of width 0; it cannot be exported")
     step = PolicyStep(copy.deepcopy(policy).cpu().float().eval())
     if step.state_size == 0:
         raise ExportError(
@@ -123,7 +117,8 @@ def policy_step(policy: RecurrentPolicy) -> PolicyStep:
     return step
 
 
-def _dynamic_shapes(step: PolicyStep) -> tuple[dict[int, Any], ...]:
+def _dynamic_shapes() -> tuple[dict[int, Any], ...]:
+    """The batch (dimension 0 of every input) is free; the exporter would otherwise fix it."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     return tuple({0: batch} for _ in INPUT_NAMES)
 
@@ -131,7 +126,7 @@ def _dynamic_shapes(step: PolicyStep) -> tuple[dict[int, Any], ...]:
 def export_program(step: PolicyStep) -> torch.export.ExportedProgram:
     """The step as a torch.export program with a free batch size."""
     with torch.no_grad():
-        return torch.export.export(step, step.example_inputs(), dynamic_shapes=_dynamic_shapes(step), strict=False)
+        return torch.export.export(step, step.example_inputs(), dynamic_shapes=_dynamic_shapes(), strict=False)
 
 
 def export(policy: RecurrentPolicy, fmt: str, out: Path) -> dict[str, Any]:
@@ -176,7 +171,7 @@ def _onnx_program(step: PolicyStep) -> Any:
                 dynamo=True,
                 input_names=list(INPUT_NAMES),
                 output_names=list(step.output_names()),
-                dynamic_shapes=_dynamic_shapes(step),
+                dynamic_shapes=_dynamic_shapes(),
                 verbose=False,
             )
     finally:

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 import rnnppo
 from rnnppo.cli.app import app
-from rnnppo.core.export import ExportError, export, policy_step
+from rnnppo.core.export import export, policy_step
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.rollout import FrameStacker
+from rnnppo.errors import ExportError
 
 TINY = {
     "num_envs": 2,
