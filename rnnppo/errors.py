@@ -36,5 +36,9 @@ class ReportError(InputError):
     """Nothing to report (no results folder, no study of that name...); the message says what to do."""
 
 
+class ExportError(InputError):
+    """A policy that cannot be exported as asked (a missing extra, a policy without state); says why."""
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a NaN loss); the message says where it happened."""

@@ -5,15 +5,32 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from rnnppo.cli import memory_cmd, nightly_cmd, report_cmd, run_cmds, sweep_cmd
+import rnnppo
+from rnnppo.cli import export_cmd, memory_cmd, nightly_cmd, report_cmd, run_cmds, settings_cmd, sweep_cmd
 
 app = typer.Typer(
     name="rnnppo",
     help="Recurrent PPO experiments: train, sweep max_seq_len / lstm_cell_size / encoder size, report.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rnnppo {rnnppo.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Recurrent PPO experiments: train, sweep max_seq_len / lstm_cell_size / encoder size, report."""
+
 
 app.command("train")(run_cmds.train)
 app.command("eval")(run_cmds.evaluate)
@@ -24,6 +41,8 @@ app.command("sweep")(sweep_cmd.sweep)
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)
 app.command("nightly")(nightly_cmd.nightly)
+app.command("settings")(settings_cmd.settings)
+app.command("export")(export_cmd.export)
 
 
 def main() -> None:

@@ -10,19 +10,23 @@ import typer
 from rnnppo.cli.common import console, err_console, fail, user_errors
 
 RESULTS_HELP = "results folder of a sweep (default: results); with --storage it only adds run-file detail"
-STORAGE_HELP = "Optuna storage URL, e.g. postgresql://user:pw@host/db (default: RESULTS/rnnppo.db)"
+STORAGE_HELP = (
+    "Optuna storage URL, e.g. postgresql://user:pw@host/db (default: $RNNPPO_STORAGE, else RESULTS/rnnppo.db)"
+)
 
 
 def _open(results: Path | None, storage: str | None):
     """The storage to read and the folder whose run files add detail (None: the storage alone)."""
     from rnnppo.results.studies import ReportError, open_readonly, storage_for_results
+    from rnnppo.storage.backend import StorageError, storage_from_env
 
     try:
+        storage = storage_from_env(storage)
         if storage is not None:
             return open_readonly(storage), results
         folder = results if results is not None else Path("results")
         return open_readonly(storage_for_results(folder)), folder
-    except ReportError as err:
+    except (ReportError, StorageError) as err:
         fail(str(err))
 
 

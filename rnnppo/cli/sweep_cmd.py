@@ -29,7 +29,9 @@ def sweep(
     seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per configuration (the same seeds for every one)"),
     jobs: int = typer.Option(1, "--jobs", min=1, help="trials at once, each in its own process"),
     study: str = typer.Option(None, "--study", help="study name (default: from the env and the swept names)"),
-    storage: str = typer.Option(None, "--storage", help="Optuna storage URL (default: sqlite:///OUT/rnnppo.db)"),
+    storage: str = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: $RNNPPO_STORAGE, else sqlite:///OUT/rnnppo.db)"
+    ),
     out: Path = typer.Option(Path("results"), "--out", help="results folder"),
     sampler: str = typer.Option("auto", "--sampler", help="auto, grid, tpe, random or cmaes"),
     sampler_seed: int = typer.Option(0, "--sampler-seed", help="seeds the sampler and the grid's order"),

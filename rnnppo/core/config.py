@@ -180,6 +180,28 @@ _HINTS = typing.get_type_hints(TrainConfig)
 # --- names ---------------------------------------------------------------------------------------
 
 
+class Setting(typing.NamedTuple):
+    """One setting as `rnnppo settings` lists it, read from the field's own metadata."""
+
+    name: str
+    aliases: tuple[str, ...]
+    default: str  # in the `name=value` form
+    group: str
+    doc: str
+
+
+def settings() -> list[Setting]:
+    """Every TrainConfig field in declaration order, with its aliases, default and one-line help."""
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        # env_kwargs is the one field with a factory default (no keywords); it is set as env.NAME=VALUE
+        default = format_value(f.default) if f.default is not dataclasses.MISSING else "-"
+        aliases = tuple(alias for alias, full in ALIASES.items() if full == f.name)
+        name = f"{ENV_KWARG_PREFIX}NAME" if f.name == "env_kwargs" else f.name
+        out.append(Setting(name, aliases, default, f.metadata["group"], f.metadata["doc"]))
+    return out
+
+
 def canonical_name(name: str) -> str:
     """Full field name for a name or alias; `env.X` stays as is. Unknown names raise ConfigError."""
     name = name.strip()
@@ -191,7 +213,7 @@ def canonical_name(name: str) -> str:
         return ALIASES[name]
     candidates = [*FIELDS, *ALIASES]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else "; `rnnppo inspect --help` lists the fields"
+    hint = f"; did you mean '{close[0]}'?" if close else "; `rnnppo settings` lists them"
     raise ConfigError(f"unknown setting '{name}'{hint}")
 
 
@@ -479,7 +501,13 @@ def load_toml(path: Path) -> dict[str, Any]:
             flat.update(value)  # a [group] table
         else:
             flat[key] = value
-    return {name: coerce(name, value) for name, value in _canonical_items(flat)}
+    return parse_mapping(flat)
+
+
+def parse_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
+    """{name or alias: raw value} (a TOML table, Python keywords) -> {full name: typed value}; `env.X`
+    names and an `env_kwargs` table both go into env_kwargs."""
+    return {name: coerce(name, value) for name, value in _canonical_items(data)}
 
 
 def with_env_kwargs(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,16 @@
-"""Adam for the policy and the curiosity module, with torch's multi-tensor kernels.
+"""Adam for the policy and the curiosity module, with torch's multi-tensor kernels where this torch has them.
 
 The update is torch.optim.Adam's (no weight decay, no amsgrad), and tests pin it to it. It is not a
 torch.optim.Optimizer because constructing one imports torch._dynamo: about 1.5 s of start-up in
-every process that trains, which is more than a short sweep trial's whole training on a CPU. Every
-parameter is updated by one call per operation (`torch._foreach_*`) rather than a loop over
-parameters. Where this torch has the fused Adam kernel that torch.optim.Adam(fused=True) calls
-(`torch._fused_adam_`), one call does the whole update; else the multi-tensor ops do it in seven.
+every process that trains, which is more than a short sweep trial's whole training on a CPU.
+
+Three kernels, fastest first; each is used only where the one before it cannot run:
+
+* `fused`: torch's fused Adam kernel (`torch._fused_adam_`, what torch.optim.Adam(fused=True) calls), one
+  call for the whole update;
+* `foreach`: the multi-tensor ops (`torch._foreach_*`), seven calls for every parameter at once;
+* `public`: torch.optim.Adam itself (`foreach=False`), for a torch without those private ops. It costs
+  the start-up above once, and takes the same steps (a test removes the private ops and compares).
 """
 
 from __future__ import annotations
@@ -14,6 +19,24 @@ import math
 from collections.abc import Iterable
 
 import torch
+
+FOREACH_OPS = (
+    "_foreach_add_",
+    "_foreach_lerp_",
+    "_foreach_mul_",
+    "_foreach_addcmul_",
+    "_foreach_sqrt",
+    "_foreach_div_",
+    "_foreach_addcdiv_",
+)
+KERNELS = ("fused", "foreach", "public")
+
+
+def available_kernel() -> str:
+    """The fastest kernel this torch offers: private ops are not part of torch's API and may go."""
+    if not all(hasattr(torch, op) for op in FOREACH_OPS):
+        return "public"
+    return "fused" if hasattr(torch, "_fused_adam_") else "foreach"
 
 
 class Adam:
@@ -37,7 +60,8 @@ class Adam:
         self.exp_avg: list[torch.Tensor] = []
         self.exp_avg_sq: list[torch.Tensor] = []
         self.step_tensors: list[torch.Tensor] = []
-        self.fused = hasattr(torch, "_fused_adam_")
+        self.kernel = available_kernel()
+        self._public: torch.optim.Adam | None = None  # made at the first step of the `public` kernel
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -51,6 +75,9 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
+        if self.kernel == "public":
+            self._public_step()
+            return
         if not self.exp_avg:
             self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
             self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
@@ -58,8 +85,11 @@ class Adam:
         for i in live:
             self.steps[i] += 1
         torch._foreach_add_([self.step_tensors[i] for i in live], 1.0)
-        if self.fused and len(live) == len(self.params) and self._fused_step():
+        if self.kernel == "fused" and len(live) == len(self.params) and self._fused_step():
             return
+        self._foreach_step(live)
+
+    def _foreach_step(self, live: list[int]) -> None:
         # Parameters that have taken different numbers of steps get their own bias corrections.
         by_step: dict[int, list[int]] = {}
         for i in live:
@@ -81,7 +111,8 @@ class Adam:
             torch._foreach_addcdiv_(params, exp_avg, denom, -lr / bias_correction1)
 
     def _fused_step(self) -> bool:
-        """The whole update in torch's fused kernel; False (and never again) where it cannot run."""
+        """The whole update in torch's fused kernel; False (and the `foreach` kernel from then on) where it
+        cannot run, e.g. for a device or dtype the kernel does not support."""
         try:
             torch._fused_adam_(
                 self.params,
@@ -99,6 +130,16 @@ class Adam:
                 maximize=False,
             )
         except (RuntimeError, TypeError, NotImplementedError):
-            self.fused = False
+            self.kernel = "foreach"
             return False
         return True
+
+    def _public_step(self) -> None:
+        """torch.optim.Adam's own step: its per-parameter state skips a parameter without a gradient and
+        keeps that parameter's step count, as the kernels above do."""
+        if self._public is None:
+            self._public = torch.optim.Adam(
+                self.params, lr=self.param_groups[0]["lr"], betas=(self.beta1, self.beta2), eps=self.eps, foreach=False
+            )
+        self._public.param_groups[0]["lr"] = self.param_groups[0]["lr"]
+        self._public.step()

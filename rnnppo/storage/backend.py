@@ -81,6 +81,36 @@ def check_url(url: str) -> str:
     return scheme
 
 
+STORAGE_ENV = "RNNPPO_STORAGE"
+
+
+def storage_from_env(url: str | None) -> str | None:
+    """`url` when given, else $RNNPPO_STORAGE (a URL that need not sit on the command line, where other
+    users' `ps` shows it, nor in a shell history), else None (the results folder's SQLite file)."""
+    if url is not None:
+        return url
+    value = os.environ.get(STORAGE_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        check_url(value)
+    except StorageError as err:
+        raise StorageError(f"{STORAGE_ENV}: {err}") from None
+    return value
+
+
+POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def driver_url(url: str) -> str:
+    """The URL SQLAlchemy opens: a bare postgresql:// gets psycopg 3, the driver rnnppo[postgres] installs.
+    SQLAlchemy 2.0 reads a bare postgresql:// as psycopg2 (2.1 changed its default to psycopg); naming the
+    driver makes the URL mean the same on both. Every other URL, an explicit driver included, is kept."""
+    if _scheme(url) == "postgresql":
+        return POSTGRES_DRIVER + url[len("postgresql") :]
+    return url
+
+
 def _retry_stale_trials() -> dict:
     """The heartbeat callback that re-queues a dead worker's trial once (Optuna renamed it in 4.9)."""
     with warnings.catch_warnings():
@@ -123,7 +153,7 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, **kwargs)
+                return RDBStorage(driver_url(url), **kwargs)
         except ImportError as err:
             raise StorageError(
                 f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"

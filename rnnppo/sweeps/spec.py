@@ -14,7 +14,7 @@ from pathlib import Path
 from rnnppo.core.config import assemble_config, build_config, with_env_kwargs
 from rnnppo.core.envs import describe_spaces
 from rnnppo.errors import SweepError
-from rnnppo.storage.backend import check_url, default_storage_url
+from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
 from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.study import (
     DEFAULT_TRIALS,
@@ -37,7 +37,7 @@ class SweepRequest:
     seeds: int = 1
     jobs: int = 1
     study: str | None = None
-    storage: str | None = None
+    storage: str | None = None  # None: $RNNPPO_STORAGE, else OUT/rnnppo.db
     out: Path = Path("results")
     sampler: str = "auto"
     sampler_seed: int = 0
@@ -78,8 +78,9 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     )
     if request.warm_start is not None:
         check_study_name(request.warm_start)
-    if request.storage is not None:
-        check_url(request.storage)
+    storage = storage_from_env(request.storage)
+    if storage is not None:
+        check_url(storage)
     out = Path(request.out)
     try:
         results_dir = str(out.resolve())
@@ -91,7 +92,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         base=base,
         space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
         study_name=name,
-        storage_url=request.storage or default_storage_url(out),
+        storage_url=storage or default_storage_url(out),
         results_dir=results_dir,
         seeds=tuple(range(request.seeds)),
         trials=n_trials,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
-from rnnppo.core.optim import Adam
+from rnnppo.core.optim import FOREACH_OPS, Adam, available_kernel
 from rnnppo.core.ppo import gae, masked_mean, next_values, ppo_loss
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
@@ -381,17 +381,17 @@ def test_padded_steps_have_zero_gradient(head_name, rnn_type, vf_share_layers):
         assert torch.equal(grads_clean[name], grads_dirty[name]), name
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_adam_takes_torch_adams_steps(fused):
+@pytest.mark.parametrize("kernel", ["fused", "foreach"])
+def test_adam_takes_torch_adams_steps(kernel):
     """rnnppo's Adam (fused kernel, or the multi-tensor fallback) moves every parameter as
     torch.optim.Adam does, also when a parameter misses a step (it keeps its own step count)."""
-    if fused and not hasattr(torch, "_fused_adam_"):
+    if kernel == "fused" and available_kernel() != "fused":
         pytest.skip("this torch has no fused Adam kernel")
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
     twin, start = copy.deepcopy(net), copy.deepcopy(net)
     ours = Adam(net.parameters(), lr=1e-2, eps=1e-5)
-    ours.fused = ours.fused and fused
+    ours.kernel = kernel
     reference = torch.optim.Adam(twin.parameters(), lr=1e-2, eps=1e-5, foreach=False)
     for step in range(6):
         x = torch.randn(6, 3)
@@ -403,10 +403,40 @@ def test_adam_takes_torch_adams_steps(fused):
             if step == 2:  # the last layer's bias sits this step out
                 model[2].bias.grad = None
             optimizer.step()
-    assert ours.fused == fused
+    assert ours.kernel == kernel
     for a, b, before in zip(net.parameters(), twin.parameters(), start.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert (a - before).abs().max() > 1e-3  # six steps of ~1e-2 moved every parameter
+
+
+def _adam_trajectory(kernel_check: str) -> list[torch.Tensor]:
+    """Six annealed Adam steps on a small net (one parameter skips a step); the parameters at the end."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    optimizer = Adam(net.parameters(), lr=1e-2, eps=1e-5)
+    assert optimizer.kernel == kernel_check
+    for step in range(6):
+        optimizer.param_groups[0]["lr"] = 1e-2 * (1 - step / 10)
+        optimizer.zero_grad()
+        net(torch.randn(6, 3)).pow(2).mean().backward()
+        if step == 2:
+            net[2].bias.grad = None
+        optimizer.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("missing", ["fused", "all"])
+def test_adam_falls_back_to_the_public_kernels_with_the_same_steps(monkeypatch, missing):
+    """A torch without the private ops (they are not torch's API) still trains, and takes the steps the
+    fast path takes: without the fused kernel the multi-tensor ops run; without those, torch.optim.Adam."""
+    fast = _adam_trajectory(available_kernel())
+    monkeypatch.delattr(torch, "_fused_adam_", raising=False)
+    if missing == "all":
+        for op in FOREACH_OPS:
+            monkeypatch.delattr(torch, op)
+    slow = _adam_trajectory("foreach" if missing == "fused" else "public")
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_adam_state_follows_a_module_moved_after_the_optimizer_was_built():

@@ -1,0 +1,180 @@
+"""Exporting a trained policy's step as a self-contained program: torch.export (`.pt2`) or ONNX.
+
+The exported step is what the rollout computes for one env step, with nothing left to the caller but
+flattening the observation and keeping the state:
+
+    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot)
+             prev_action  [B, A]  float32  the previous action as the network reads it: one-hot (Discrete,
+                                           MultiDiscrete) or the raw action (Box); zeros at an episode start
+             prev_reward  [B]     float32  the previous reward; zero at an episode start
+             state        [B, S]  float32  zeros at an episode start, else the last step's state_out
+    outputs  dist_inputs  [B, D]  float32  logits (Discrete; MultiDiscrete: each sub-action's, concatenated)
+                                           or the Gaussian's mean (Box)
+             log_std      [B, D]  float32  Box only: the Gaussian's log-std (one learned vector, repeated)
+             value        [B]     float32  the critic's value
+             state_out    [B, S]  float32
+
+The observation filter (`observation_filter=mean_std`) is inside, with its statistics frozen as they
+were saved, computed in float64 as training did. With `frame_stack=k` the last k-1 filtered frames
+ride in the state after the recurrent state (zeros at an episode start, as in training), so `obs`
+is still one frame. The batch size is free. TorchScript is deprecated; torch.export replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnppo.core.model import RecurrentPolicy
+from rnnppo.core.obs_filter import CLIP, EPSILON
+from rnnppo.errors import ExportError
+
+FORMATS = ("onnx", "torch-export")
+INPUT_NAMES = ("obs", "prev_action", "prev_reward", "state")
+EXAMPLE_BATCH = 3  # not 1: an exporter would read a size-1 batch as a constant
+
+
+class PolicyStep(nn.Module):
+    """One env step of a trained policy, filter and frame stack included (see the module docstring)."""
+
+    def __init__(self, policy: RecurrentPolicy):
+        super().__init__()
+        self.policy = policy
+        self.box = policy.log_std is not None
+        self.frame_stack = policy.config.frame_stack
+        self.frame = policy.shapes.obs // self.frame_stack
+        self.rnn_state = policy.state_size
+        self.filtered = policy.obs_mean is not None
+        if self.filtered:
+            # float64, as the rollout's numpy filter: the float32 cast comes after the clip, as there
+            self.register_buffer("obs_mean", policy.obs_mean.detach().clone().double())
+            self.register_buffer("obs_scale", torch.sqrt(policy.obs_var.detach().double() + EPSILON))
+
+    @property
+    def state_size(self) -> int:
+        return self.rnn_state + (self.frame_stack - 1) * self.frame
+
+    def forward(self, obs, prev_action, prev_reward, state):
+        if self.filtered:
+            obs = torch.clamp((obs.double() - self.obs_mean) / self.obs_scale, -CLIP, CLIP).float()
+        frames = state[:, self.rnn_state :]  # [B, (k-1) F] the last k-1 filtered frames, oldest first
+        stacked = torch.cat([frames, obs], dim=-1) if self.frame_stack > 1 else obs  # [B, k F]
+        dist_inputs, value, rnn_out = self.policy.step(stacked, prev_action, prev_reward, state[:, : self.rnn_state])
+        state_out = torch.cat([rnn_out, stacked[:, self.frame :]], dim=-1) if self.frame_stack > 1 else rnn_out
+        if self.box:
+            return dist_inputs, self.policy.log_std.expand_as(dist_inputs), value, state_out
+        return dist_inputs, value, state_out
+
+    def output_names(self) -> tuple[str, ...]:
+        return ("dist_inputs", "log_std", "value", "state_out") if self.box else ("dist_inputs", "value", "state_out")
+
+    def example_inputs(self, batch: int = EXAMPLE_BATCH) -> tuple[torch.Tensor, ...]:
+        return (
+            torch.zeros(batch, self.frame),
+            torch.zeros(batch, self.policy.shapes.prev_action),
+            torch.zeros(batch),
+            torch.zeros(batch, self.state_size),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What a caller needs to drive the step, stored with the exported file."""
+        head = self.policy.action_head
+        return {
+            "rnnppo_export": 1,
+            "env": self.policy.config.env,
+            "inputs": {
+                "obs": self.frame,
+                "prev_action": self.policy.shapes.prev_action,
+                "prev_reward": 1,
+                "state": self.state_size,
+            },
+            "outputs": list(self.output_names()),
+            "action_kind": head.kind,
+            "action_nvec": list(head.nvec),
+            "action_shape": list(head.shape),
+            "observation_filter": self.policy.config.observation_filter,
+            "frame_stack": self.frame_stack,
+        }
+
+
+def policy_step(policy: RecurrentPolicy) -> PolicyStep:
+    """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed)."""
+    import copy
+
+    step = PolicyStep(copy.deepcopy(policy).cpu().float().eval())
+    if step.state_size == 0:
+        raise ExportError(
+            "rnn_type=none with frame_stack=1 has no state; export needs a recurrent state (an LSTM, a GRU, "
+            "or frame_stack > 1)"
+        )
+    return step
+
+
+def _dynamic_shapes() -> tuple[dict[int, Any], ...]:
+    """The batch (dimension 0 of every input) is free; the exporter would otherwise fix it."""
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    return tuple({0: batch} for _ in INPUT_NAMES)
+
+
+def export_program(step: PolicyStep) -> torch.export.ExportedProgram:
+    """The step as a torch.export program with a free batch size."""
+    with torch.no_grad():
+        return torch.export.export(step, step.example_inputs(), dynamic_shapes=_dynamic_shapes(), strict=False)
+
+
+def export(policy: RecurrentPolicy, fmt: str, out: Path) -> dict[str, Any]:
+    """Write the policy's step to `out` as `fmt` ("onnx" or "torch-export"); returns its description."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
+    step = policy_step(policy)
+    description = step.describe()
+    out = Path(out)
+    # Written beside `out` and renamed over it: a half-written file never carries the final name. A plain
+    # open (not mkstemp's 0600) so the file gets the umask's mode, like any other tool's output.
+    partial = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix}")  # torch.export wants .pt2
+    try:
+        if fmt == "torch-export":
+            program = export_program(step)
+            torch.export.save(program, str(partial), extra_files={"rnnppo.json": json.dumps(description)})
+        else:
+            _onnx_program(step).save(str(partial))
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return description
+
+
+def _onnx_program(step: PolicyStep) -> Any:
+    """The step through torch.onnx's torch.export-based exporter (the ONNX metadata carries describe())."""
+    try:
+        import onnx  # noqa: F401 - the exporter needs it; say so before it fails deep inside
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise ExportError(f"ONNX export needs the onnx extra: pip install 'rnnppo[onnx]' ({err})") from None
+    # The exporter's notes on its own internals (e.g. torchvision ops it skips) are not the user's business.
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                step,
+                step.example_inputs(),
+                dynamo=True,
+                input_names=list(INPUT_NAMES),
+                output_names=list(step.output_names()),
+                dynamic_shapes=_dynamic_shapes(),
+                verbose=False,
+            )
+    finally:
+        quiet.setLevel(level)
+    program.model.metadata_props.update({"rnnppo": json.dumps(step.describe())})
+    return program
