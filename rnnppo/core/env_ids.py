@@ -61,7 +61,12 @@ def base_env_maker(env_text: str, kwargs: Mapping[str, Any]) -> Callable[[], gym
     kwargs = dict(kwargs)
     if not is_module_path(env_text):
         _check_registered(env_text)
-        return lambda: gym.make(env_text, **kwargs)
+
+        def make_registered() -> gym.Env:
+            builtin_envs.register()  # again in a worker process (vector_mode=async), which starts afresh
+            return gym.make(env_text, **kwargs)
+
+        return make_registered
 
     module_name, _, attr = env_text.partition(":")
     try:
