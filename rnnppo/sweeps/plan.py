@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
+from rnnppo.core.env_workers import usable_cores
 from rnnppo.core.trainer import train
 from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
 
@@ -20,11 +22,21 @@ class SweepPlan:
     probe_steps_per_s: float | None
     probe_overhead_s: float | None
 
-    def estimated_seconds(self, jobs: int) -> float | None:
-        if not self.probe_steps_per_s:
+    @property
+    def seeds(self) -> int:
+        return self.runs // self.trials if self.trials else 0
+
+    def estimated_seconds(self, jobs: int, cores: int | None = None) -> float | None:
+        """Wall time of the sweep. A trial's seeds run one after another in one worker, and a trial never
+        uses two jobs: the trials go in waves of min(jobs, trials), each wave as long as one trial. More
+        concurrent runs than cores slow each run down by runs / cores (the probe ran alone)."""
+        if not self.probe_steps_per_s or not self.trials:
             return None
         per_run = self.env_steps / self.runs / self.probe_steps_per_s + (self.probe_overhead_s or 0.0)
-        return per_run * self.runs / max(1, jobs)
+        concurrent = max(1, min(jobs, self.trials))
+        slowdown = max(1.0, concurrent / (cores or usable_cores()))
+        waves = math.ceil(self.trials / concurrent)
+        return waves * self.seeds * per_run * slowdown
 
 
 def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
@@ -39,7 +51,8 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
         config = spec.config_for(first, spec.seeds[0])
         one_iteration = config.num_envs * config.rollout_len
         began = time.perf_counter()
-        result = train(config.replace(total_steps=one_iteration, eval_episodes=0))
+        # with the run's evaluation: every real run ends with one, and its cost is part of the overhead
+        result = train(config.replace(total_steps=one_iteration))
         elapsed = time.perf_counter() - began
         speed = result.summary["steps_per_s"]
         overhead = max(0.0, elapsed - result.summary["train_time_s"])
