@@ -111,7 +111,8 @@ def main() -> None:
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores, "
-        f"torch {torch.__version__}; {args.envs} envs, async with {args.workers} env workers; "
+        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; "
+        f"{args.envs} envs, async with {args.workers} env workers; "
         f"rollouts of {args.steps} steps per env, median of {args.repeats}\n"
     )
     print("| env | env step (us) | sync steps/s | async steps/s | async / sync |")

@@ -115,7 +115,8 @@ def main() -> None:
 
     late = args.iterations
     print(
-        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} usable cores, load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; "
+        f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} usable cores, "
+        f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; "
         f"{args.iterations:,} iterations of 1 env x 4 steps in {wall:.0f} s; medians over {args.window} iterations\n"
     )
     print(f"| per iteration | at iteration {early:,} | at iteration {late:,} | ratio |")
