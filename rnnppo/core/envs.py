@@ -46,7 +46,8 @@ def env_workers(config: TrainConfig, num_envs: int) -> int:
 def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> VectorEnv:
     """N copies of the env with SAME_STEP autoreset; the built-in envs use batched numpy versions (one
     numpy call steps them all: worker processes would only add the round trips). vector_mode=async
-    steps the others in `env_workers` processes."""
+    steps the others in `env_workers` processes; when the automatic count (env_workers=0) comes to one
+    (one core, or as many runs as cores), they step in this process as in sync mode."""
     if not config.wrappers and ":" not in config.env:
         batched = builtin_envs.make_batched(config.env, num_envs, seed, **config.env_kwargs)
         if batched is not None:
@@ -54,8 +55,10 @@ def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> Vec
             return batched
     factory = env_factory(config)
     try:
-        if config.vector_mode == "async":
-            env = WorkerVectorEnv(factory, num_envs, env_workers(config, num_envs))
+        workers = env_workers(config, num_envs)
+        # async on one core (auto): a single worker would only add round trips, so step here instead
+        if config.vector_mode == "async" and (workers > 1 or config.env_workers == 1):
+            env = WorkerVectorEnv(factory, num_envs, workers)
         else:
             env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     except EnvError:

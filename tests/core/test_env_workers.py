@@ -73,6 +73,17 @@ def test_the_default_divides_the_cores_between_the_runs_sharing_the_machine(monk
     assert env_workers(config.replace(env_workers=3), 2) == 2
 
 
+def test_async_with_an_automatic_single_worker_steps_in_this_process(monkeypatch):
+    monkeypatch.setenv(workers_module.CONCURRENT_RUNS_ENV, str(workers_module.usable_cores()))
+    config = TrainConfig(env="CartPole-v1", vector_mode="async", num_envs=4, **TINY)
+    env = make_vector_env(config, 4, seed=0)
+    env.close()
+    assert not hasattr(env, "processes")
+    env = make_vector_env(config.replace(env_workers=1), 4, seed=0)  # asked for: one worker process
+    env.close()
+    assert len(env.processes) == 1
+
+
 def test_an_env_that_fails_in_a_worker_is_one_env_error_naming_the_wrapper():
     config = TrainConfig(
         env="CartPole-v1",
