@@ -5,7 +5,8 @@
 
 A small grid (3 trials of cell=8,16,32 on rnnppo/StatelessCartPole-v0) with --seeds seeds. For each
 --jobs value: the estimate as the dry run computes it (its probe: one iteration of the first point, with
-its evaluation), the old estimate (all runs divided by jobs), and the wall time of the same sweep run for
+its evaluation, and the start-up of the command and its workers), the old rule (all runs' env steps at
+the probe's speed, divided by jobs), and the wall time of the same sweep run for
 real through the CLI in a fresh process and a fresh results folder (process start and the workers'
 imports included: the estimate leaves them out). Prints a markdown table; asserts nothing.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,40 +32,38 @@ BASE = ["num_envs=8", "rollout_len=64", "fcnet_hiddens=[32]", "num_epochs=2", "e
 ENV = "rnnppo/StatelessCartPole-v0"
 
 
-def plan_for(args: argparse.Namespace, jobs: int, out: Path):
-    from rnnppo.cli.sweep_cmd import _build_spec
-    from rnnppo.sweeps.plan import make_plan
+def cli(words: list[str]) -> list[str]:
+    return [sys.executable, "-c", "from rnnppo.cli.app import main; main()", *words]
 
-    spec = _build_spec(
-        [*SPACE, *BASE],
-        env=ENV,
-        steps=args.steps,
-        trials=None,
-        seeds=args.seeds,
-        jobs=jobs,
-        study="estimate",
-        storage=None,
-        out=out,
-        sampler="auto",
-        sampler_seed=0,
-        pruner="none",
-        timeout=None,
-        trial_timeout=None,
-        objective="final",
-        warm_start=None,
-        device=None,
-        config_file=None,
-        wrapper=None,
+
+def sweep_words(args: argparse.Namespace, jobs: int, out: Path) -> list[str]:
+    words = ["sweep", *SPACE, *BASE, "--env", ENV, "--steps", str(args.steps), "--seeds", str(args.seeds)]
+    return [*words, "--jobs", str(jobs), "--out", str(out), "--study", "estimate"]
+
+
+def dry_run(args: argparse.Namespace, jobs: int, out: Path) -> tuple[float, float]:
+    """(the dry run's estimate in seconds, what the old rule (all runs / jobs) gives from its probe)."""
+    result = subprocess.run(
+        cli([*sweep_words(args, jobs, out), "--dry-run"]),
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},  # one line, not wrapped
     )
-    return make_plan(spec)
+    line = next(line for line in result.stdout.splitlines() if "probe iteration" in line)
+    match = re.search(r"about [0-9.]+ \w+ \(([0-9,]+) s\)", line) or re.search(r"about ([0-9,]+) s", line)
+    if match is None:
+        raise SystemExit(f"no estimate in: {line}")
+    estimate = float(match.group(1).replace(",", ""))
+    steps_per_s = float(re.search(r"iteration: ([0-9,]+) env steps/s", line).group(1).replace(",", ""))
+    runs = 3 * args.seeds
+    return estimate, runs * args.steps / steps_per_s / jobs
 
 
 def real_sweep(args: argparse.Namespace, jobs: int, out: Path) -> float:
-    command = [sys.executable, "-c", "from rnnppo.cli.app import main; main()", "sweep", *SPACE, *BASE]
-    command += ["--env", ENV, "--steps", str(args.steps), "--seeds", str(args.seeds), "--jobs", str(jobs)]
-    command += ["--out", str(out), "--study", "estimate"]
     began = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(cli(sweep_words(args, jobs, out)), check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return time.perf_counter() - began
 
 
@@ -85,10 +85,7 @@ def main() -> None:
     print("| ---: | ---: | ---: | ---: | ---: |")
     for jobs in (int(j) for j in args.jobs.split(",")):
         with tempfile.TemporaryDirectory(prefix="rnnppo-estimate-") as folder:
-            plan = plan_for(args, jobs, Path(folder) / "probe")
-            estimate = plan.estimated_seconds(jobs)
-            per_run = plan.env_steps / plan.runs / plan.probe_steps_per_s + (plan.probe_overhead_s or 0.0)
-            old = per_run * plan.runs / jobs
+            estimate, old = dry_run(args, jobs, Path(folder) / "probe")
             real = real_sweep(args, jobs, Path(folder) / "real")
         print(f"| {jobs} | {estimate:.0f} | {old:.0f} | {real:.0f} | {real / estimate:.2f} |", flush=True)
 

@@ -228,7 +228,8 @@ def _print_plan(spec, plan) -> None:
         concurrent = max(1, min(spec.jobs, plan.trials))
         console.print(
             f"probe iteration: {plan.probe_steps_per_s:,.0f} env steps/s → about {_duration(eta)} "
-            f"with --jobs {spec.jobs} ({plan.trials} trials in waves of {concurrent}; "
+            + ("" if eta < 90 else f"({eta:,.0f} s) ")
+            + f"with --jobs {spec.jobs} ({plan.trials} trials in waves of {concurrent}; "
             f"each trial runs its {plan.seeds} seeds one after another)"
         )
     console.print("nothing was stored (dry run)")

@@ -37,5 +37,17 @@ def test_the_issue_case_is_no_longer_divided_by_jobs():
     assert plan(2, 5).estimated_seconds(4, cores=16) == pytest.approx(5 * PER_RUN)
 
 
+def test_the_start_up_of_the_command_and_its_workers_is_added_once():
+    started = SweepPlan("grid", [], 4, 8, 8000, 10, 100.0, 2.0, startup_s=3.0)
+    assert started.estimated_seconds(2, cores=2) == pytest.approx(2 * 3.0 + 2 * 2 * PER_RUN)
+
+
+def test_the_process_age_is_measured():
+    from rnnppo.sweeps.plan import process_age_s
+
+    age = process_age_s()
+    assert age is not None and 0 < age < 24 * 3600
+
+
 def test_no_probe_means_no_estimate():
     assert SweepPlan("grid", [], 2, 4, 4000, 10, None, None).estimated_seconds(2) is None
