@@ -81,7 +81,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}; 3 trials x {args.seeds} seeds, "
         f"{args.steps:,} env steps per run\n"
     )
-    print("| --jobs | estimate (s) | old estimate: runs / jobs (s) | real sweep (s) | real / estimate |")
+    print("| --jobs | estimate (s) | old rule: all runs' steps / jobs (s) | real sweep (s) | real / estimate |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for jobs in (int(j) for j in args.jobs.split(",")):
         with tempfile.TemporaryDirectory(prefix="rnnppo-estimate-") as folder:
