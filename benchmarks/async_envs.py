@@ -8,8 +8,8 @@ microseconds per step as a costlier simulator would, over --costs; then MiniGrid
 image wrapper (`minigrid:MiniGrid-MemoryS7-v0` + `minigrid.wrappers:ImgObsWrapper`), as it is and with
 the largest extra cost. "env step" is one env's step alone, measured (median of 2,000 random steps).
 Each speed is the median of --repeats rollouts of --steps steps per env by the untrained policy (the
-Collector the trainer uses, 1 torch thread), after one warm-up rollout. Break-even: the cheapest env
-step at which async is faster. Prints a markdown table; asserts nothing.
+Collector the trainer uses, 1 torch thread), after one warm-up rollout; sync and async take turns.
+Break-even: the cheapest env step at which async is faster. Prints a markdown table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def step_cost_us(config) -> float:
     return statistics.median(times) * 1e6
 
 
-def rollout_speed(config, args: argparse.Namespace) -> float:
+def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
+    """Median steps/s of each config's rollouts; the configs take turns, repeat by repeat, so a change in
+    the machine's load falls on all of them alike."""
     import torch
 
     from rnnppo.core.envs import describe_spaces, make_vector_env
@@ -80,20 +82,24 @@ def rollout_speed(config, args: argparse.Namespace) -> float:
     from rnnppo.core.trainer import build_policy
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    policy, head, _ = build_policy(config, *describe_spaces(config))
-    env = make_vector_env(config, config.num_envs, seed=0)
+    collectors, envs = [], []
     try:
-        collector = Collector(env, policy, head, config.frame_stack, torch.device("cpu"))
-        collector.collect(args.steps)  # warm-up
-        speeds = []
+        for config in configs:
+            torch.manual_seed(0)
+            policy, head, _ = build_policy(config, *describe_spaces(config))
+            envs.append(make_vector_env(config, config.num_envs, seed=0))
+            collectors.append(Collector(envs[-1], policy, head, config.frame_stack, torch.device("cpu")))
+            collectors[-1].collect(args.steps)  # warm-up
+        speeds: list[list[float]] = [[] for _ in configs]
         for _ in range(args.repeats):
-            began = time.perf_counter()
-            collector.collect(args.steps)
-            speeds.append(args.steps * args.envs / (time.perf_counter() - began))
+            for collector, out in zip(collectors, speeds, strict=True):
+                began = time.perf_counter()
+                collector.collect(args.steps)
+                out.append(args.steps * args.envs / (time.perf_counter() - began))
     finally:
-        env.close()
-    return statistics.median(speeds)
+        for env in envs:
+            env.close()
+    return [statistics.median(out) for out in speeds]
 
 
 def main() -> None:
@@ -101,7 +107,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=128, help="steps per env per rollout")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--costs", default="0,25,50,100,200,400,800", help="extra us per env step")
     args = parser.parse_args()
     os.chdir(Path(__file__).resolve().parents[1])  # `benchmarks.async_envs` importable in the workers
@@ -123,8 +129,7 @@ def main() -> None:
     for env, wrappers, cost in rows:
         sync_config = config_for(env, wrappers, cost, "sync", args)
         step_us = step_cost_us(sync_config)
-        sync = rollout_speed(sync_config, args)
-        async_ = rollout_speed(config_for(env, wrappers, cost, "async", args), args)
+        sync, async_ = rollout_speeds([sync_config, config_for(env, wrappers, cost, "async", args)], args)
         if async_ > sync and (break_even is None or step_us < break_even):
             break_even = step_us
         label = env.split(":")[-1] + (" + image wrapper" if wrappers else "") + (f" + {cost:g} us" if cost else "")
