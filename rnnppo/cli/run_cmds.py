@@ -14,7 +14,14 @@ from rich.table import Table
 from rnnppo.cli.common import check_writable, console, fail, user_errors
 from rnnppo.core.config import assemble_config
 
-ENV_HELP = "gymnasium id (e.g. rnnppo/StatelessCartPole-v0) or package.module:ClassName"
+ENV_HELP = (
+    "gymnasium id (rnnppo/StatelessCartPole-v0), module:EnvId from another package (minigrid:MiniGrid-MemoryS7-v0)"
+    " or package.module:ClassName"
+)
+WRAPPER_HELP = (
+    "wrapper for every env, applied in order (repeatable): package.module:Wrapper or "
+    "package.module:Wrapper(key=literal, ...), e.g. gymnasium.wrappers:TimeLimit(max_episode_steps=50)"
+)
 
 
 def _slug(text: str) -> str:
@@ -30,9 +37,7 @@ def train(
     name: str = typer.Option(None, "--name", help="run folder name (default: env, seed and time)"),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
     config_file: Path = typer.Option(None, "--config", help="TOML file of NAME = VALUE settings"),
-    wrapper: list[str] = typer.Option(
-        None, "--wrapper", help="package.module:Wrapper applied to every env (repeatable)"
-    ),
+    wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
@@ -145,6 +150,7 @@ def inspect(
     actions: int = typer.Option(None, "--actions", min=1, help="without an env: number of discrete actions"),
     config_file: Path = typer.Option(None, "--config"),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="measure sequences on a short rollout (needs --env)"),
+    wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
 ) -> None:
     """Print the model's data flow with this configuration's shapes, parameter counts and sequence stats."""
     from rnnppo.core import inspect as core_inspect
@@ -152,7 +158,7 @@ def inspect(
     with user_errors():
         if env is None and obs_shape is None:
             fail("give --env ID, or --obs-shape N [--actions K] to inspect without an environment")
-        config = assemble_config(overrides, config_file, env=env)
+        config = assemble_config(overrides, config_file, env=env, wrappers=wrapper or None)
         if obs_shape is not None:
             try:
                 shape = tuple(int(part) for part in obs_shape.replace("x", ",").split(",") if part.strip())

@@ -43,7 +43,9 @@ def sweep(
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would run and an estimated time; store nothing"),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
     config_file: Path = typer.Option(None, "--config", help="TOML file of base settings"),
-    wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper for every env (repeatable)"),
+    wrapper: list[str] = typer.Option(
+        None, "--wrapper", help="package.module:Wrapper or ...:Wrapper(key=literal, ...) for every env (repeatable)"
+    ),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
     from rnnppo.storage.backend import StorageError, mask_url
@@ -122,9 +124,12 @@ def _print_plan(spec, plan) -> None:
     )
     eta = plan.estimated_seconds(spec.jobs)
     if eta is not None:
+        concurrent = max(1, min(spec.jobs, plan.trials))
         console.print(
             f"probe iteration: {plan.probe_steps_per_s:,.0f} env steps/s → about {_duration(eta)} "
-            f"with --jobs {spec.jobs}"
+            + ("" if eta < 90 else f"({eta:,.0f} s) ")
+            + f"with --jobs {spec.jobs} ({plan.trials} trials in waves of {concurrent}; "
+            f"each trial runs its {plan.seeds} seeds one after another)"
         )
     console.print("nothing was stored (dry run)")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnppo.core.wrapper_spec import WrapperSpecError, parse_wrapper, split_specs
 from rnnppo.errors import ConfigError
 
 ALIASES: dict[str, str] = {
@@ -29,6 +30,7 @@ STATE_IN_MODES = ("stored", "refresh")
 OBSERVATION_FILTERS = ("none", "mean_std")
 RLLIB_FILTER_NAMES = {"NoFilter": "none", "MeanStdFilter": "mean_std"}
 DEVICES = ("cpu", "cuda", "auto")
+VECTOR_MODES = ("sync", "async")
 
 ENV_KWARG_PREFIX = "env."
 
@@ -63,8 +65,15 @@ class TrainConfig:
         default_factory=dict,
         metadata={"group": "env", "doc": "keyword arguments for the env, set as env.NAME=VALUE"},
     )
-    wrappers: tuple[str, ...] = _f((), "env", "gymnasium wrappers (package.module:Wrapper) applied in order")
+    wrappers: tuple[str, ...] = _f(
+        (), "env", "gymnasium wrappers applied in order: package.module:Wrapper or ...:Wrapper(key=literal, ...)"
+    )
     total_steps: int = _f(100_000, "env", "env steps to train for (over all envs)")
+
+    vector_mode: str = _f(
+        "sync", "env", "sync: step the envs in this process; async: in env_workers processes (costly env steps)"
+    )
+    env_workers: int = _f(0, "env", "processes stepping the envs with vector_mode=async; 0: one per usable core")
 
     # --- model -------------------------------------------------------------------------------
     fcnet_hiddens: tuple[int, ...] = _f(
@@ -330,13 +339,10 @@ def _to_int_tuple(name: str, value: Any) -> tuple[int, ...]:
 
 
 def _to_str_tuple(name: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
-            text = text[1:-1]
-        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if isinstance(value, str):  # commas inside a wrapper's (arguments) do not split it
+        return split_specs(value)
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
+        return tuple(v.strip() for v in value)
     raise ConfigError(f"{name}={value!r} must be a list of names")
 
 
@@ -456,6 +462,13 @@ def _validate(c: TrainConfig) -> None:
         f"must be >= max_seq_len ({c.max_seq_len}): a minibatch holds whole sequences",
     )
     _require(bool(c.env.strip()), "env", c.env, "give a gymnasium id or package.module:ClassName")
+    _require(c.vector_mode in VECTOR_MODES, "vector_mode", c.vector_mode, f"choose one of {', '.join(VECTOR_MODES)}")
+    _require(c.env_workers >= 0, "env_workers", c.env_workers, "must be >= 0 (0: one per usable core)")
+    for text in c.wrappers:
+        try:
+            parse_wrapper(text)
+        except WrapperSpecError as err:
+            raise ConfigError(str(err)) from None
 
 
 # --- building configs from words and files ---------------------------------------------------------

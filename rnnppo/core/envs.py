@@ -7,8 +7,6 @@ in `infos["final_obs"][i]` (needed to bootstrap a truncated episode).
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,65 +16,38 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import TrainConfig
+from rnnppo.core.env_ids import EnvError, base_env_maker
+from rnnppo.core.env_workers import WorkerVectorEnv, default_env_workers
 from rnnppo.core.spaces import ActionHead, flat_obs_size
-from rnnppo.errors import EnvError
+from rnnppo.core.wrappers import wrapper_builders
 
-
-def _import_object(path: str, what: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise EnvError(f"{what} '{path}' must look like package.module:Name")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise EnvError(f"cannot import module '{module_name}' for {what} '{path}': {err}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise EnvError(f"module '{module_name}' has no '{attr}' (from {what} '{path}')") from None
+__all__ = ["EnvError", "env_factory", "make_vector_env", "describe_spaces", "copy_seeds", "env_workers"]
 
 
 def env_factory(config: TrainConfig) -> Callable[[], gym.Env]:
-    """A zero-argument function that makes one wrapped env for this config."""
-    builtin_envs.register()
-    env_id, kwargs = config.env, dict(config.env_kwargs)
-    wrappers = [_import_object(path, "wrapper") for path in config.wrappers]
-    for path, wrapper in zip(config.wrappers, wrappers, strict=True):
-        if not callable(wrapper):
-            raise EnvError(f"wrapper '{path}' is not callable")
-
-    if ":" in env_id and "/" not in env_id.split(":")[0].replace(".", ""):
-        cls = _import_object(env_id, "environment class")
-        if not (isinstance(cls, type) and issubclass(cls, gym.Env)):
-            raise EnvError(f"'{env_id}' is not a gymnasium.Env subclass")
-
-        def make_base() -> gym.Env:
-            return cls(**kwargs)
-    else:
-        _check_registered(env_id)
-
-        def make_base() -> gym.Env:
-            return gym.make(env_id, **kwargs)
+    """A zero-argument function that makes one wrapped env for this config (wrappers applied in order)."""
+    make_base = base_env_maker(config.env, config.env_kwargs)
+    builders = wrapper_builders(config.wrappers)
 
     def make() -> gym.Env:
         env = make_base()
-        for wrapper in wrappers:
-            env = wrapper(env)
+        for build in builders:
+            env = build(env)
         return env
 
     return make
 
 
-def _check_registered(env_id: str) -> None:
-    if env_id in gym.registry:
-        return
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else "; `rnnppo envs` lists the built-in ones"
-    raise EnvError(f"unknown environment '{env_id}'{hint}")
+def env_workers(config: TrainConfig, num_envs: int) -> int:
+    """How many worker processes step the envs in async mode (env_workers=0: one per usable core)."""
+    return min(num_envs, config.env_workers or default_env_workers(num_envs))
 
 
 def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> VectorEnv:
-    """N copies of the env with SAME_STEP autoreset; the built-in envs use batched numpy versions."""
+    """N copies of the env with SAME_STEP autoreset; the built-in envs use batched numpy versions (one
+    numpy call steps them all: worker processes would only add the round trips). vector_mode=async
+    steps the others in `env_workers` processes; when the automatic count (env_workers=0) comes to one
+    (one core, or as many runs as cores), they step in this process as in sync mode."""
     if not config.wrappers and ":" not in config.env:
         batched = builtin_envs.make_batched(config.env, num_envs, seed, **config.env_kwargs)
         if batched is not None:
@@ -84,7 +55,12 @@ def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> Vec
             return batched
     factory = env_factory(config)
     try:
-        env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        workers = env_workers(config, num_envs)
+        # async on one core (auto): a single worker would only add round trips, so step here instead
+        if config.vector_mode == "async" and (workers > 1 or config.env_workers == 1):
+            env = WorkerVectorEnv(factory, num_envs, workers)
+        else:
+            env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     except EnvError:
         raise
     except Exception as err:  # the user's env constructor failed

@@ -60,6 +60,7 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
     obs_note = (
         f"flattened from {obs_space}"
+        + (f" (after {' → '.join(config.wrappers)})" if config.wrappers else "")
         + (", normalised by running mean/std, clipped to ±10" if config.observation_filter == "mean_std" else "")
         + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -12,6 +13,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -93,6 +95,121 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_bytes(path, out.getvalue().encode())
+
+
+class MetricsFile:
+    """metrics.csv grown one row per iteration at a constant cost: each row is one `write()` of a whole line
+    to a file opened for appending, so a killed process leaves whole rows only (the kernel has the row or
+    not). fsync runs every `fsync_every_s` seconds and at close, not per row (per row it would cost more
+    than a small iteration); a power cut may lose the last seconds of rows, and a row torn by it is dropped
+    when the file is opened again. A failed write (a full disk) is cut back off, so the file never holds
+    part of a row.
+
+    The columns are fixed by the first row (or the existing header); a row with new keys rewrites the
+    file once with the wider header."""
+
+    def __init__(self, path: Path, fsync_every_s: float = 10.0):
+        self.path = Path(path)
+        self.fsync_every_s = fsync_every_s
+        self.columns: list[str] | None = None
+        self.fd: int | None = None
+        self.last_fsync = 0.0
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self.columns = repair_torn_tail(self.fd)
+        self.last_fsync = time.monotonic()
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        try:
+            if self.fd is None:
+                self._open()
+            if self.columns is None:
+                self.columns = list(row)
+                self._write(_csv_line(self.columns))
+            elif any(key not in self.columns for key in row):
+                self._widen(row)
+            self._write(_csv_line([_csv_cell(row.get(key)) for key in self.columns]))
+            if time.monotonic() - self.last_fsync >= self.fsync_every_s:
+                os.fsync(self.fd)  # type: ignore[arg-type]
+                self.last_fsync = time.monotonic()
+        except OSError as err:
+            if err.filename is None:
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
+            raise
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        size = os.fstat(self.fd).st_size  # type: ignore[arg-type]
+        try:
+            written = os.write(self.fd, data)  # type: ignore[arg-type]
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write (disk full?)")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, size)  # type: ignore[arg-type]
+            raise
+
+    def _widen(self, row: Mapping[str, Any]) -> None:
+        assert self.columns is not None and self.fd is not None
+        with open(self.path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        self.columns.extend(key for key in row if key not in self.columns)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        os.close(self.fd)
+        atomic_write_bytes(self.path, out.getvalue().encode())
+        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.fsync(self.fd)
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+
+def repair_torn_tail(fd: int) -> list[str] | None:
+    """Cut a last line that has no end of line (a row torn by a crash) off an open file; return the
+    header's columns, or None for an empty file."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    tail_start = max(0, size - 65536)
+    tail = os.pread(fd, size - tail_start, tail_start)
+    while not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, tail_start + cut + 1)
+            break
+        if tail_start == 0:  # not even a whole header: start afresh
+            os.ftruncate(fd, 0)
+            return None
+        tail_start = max(0, tail_start - 65536)
+        tail = os.pread(fd, size - tail_start, tail_start)
+    header = b""
+    while not header.endswith(b"\n"):
+        chunk = os.pread(fd, 65536, len(header))
+        if not chunk:
+            break
+        header += chunk
+        if b"\n" in header:
+            header = header[: header.index(b"\n") + 1]
+    return next(csv.reader([header.decode().rstrip("\n")]))
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _csv_line(cells: Sequence[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
 
 
 def git_commit(start: Path | None = None) -> dict[str, Any]:

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from rnnppo.core import runio
-from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
+from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
 from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
+from rnnppo.core.run_tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
 from rnnppo.core.spaces import ActionHead, flat_obs_size
 from rnnppo.errors import TrainingError
@@ -37,7 +38,7 @@ MEMORY_PAIRS = 1024  # (start, replacement) draws of the end-of-training memory 
 @dataclass
 class RunResult:
     config: TrainConfig
-    metrics: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]  # every iteration's row when kept (see train's keep_metrics), else empty
     summary: dict[str, Any]
     policy: RecurrentPolicy
     out_dir: Path | None
@@ -294,8 +295,14 @@ def train(
     out_dir: Path | None = None,
     on_iteration: IterationCallback | None = None,
     extra_meta: dict[str, Any] | None = None,
+    keep_metrics: bool | None = None,
 ) -> RunResult:
-    """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop)."""
+    """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop).
+
+    Each iteration costs the same at iteration 10k as at 1: its row is appended to metrics.csv and
+    added to a running tally for summary.json. RunResult.metrics keeps every row only with
+    `keep_metrics` (default: when there is no run folder, so the rows are not lost)."""
+    keep_metrics = out_dir is None if keep_metrics is None else keep_metrics
     device = resolve_device(config.device)
     torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
@@ -321,6 +328,8 @@ def train(
         runio.write_json(out_dir / "config.json", meta)
 
     metrics: list[dict[str, Any]] = []
+    tally = RunTally()
+    metrics_file = runio.MetricsFile(out_dir / "metrics.csv") if out_dir is not None else None
     recent_returns: deque[float] = deque(maxlen=100)
     env_steps = 0
     start = time.perf_counter()
@@ -374,13 +383,17 @@ def train(
                 "time_chunking": t2 - t1,
                 "time_update": t3 - t2,
             }
-            metrics.append(row)
-            if out_dir is not None:
-                runio.write_csv(out_dir / "metrics.csv", metrics)
+            tally.add(row)
+            if keep_metrics:
+                metrics.append(row)
+            if metrics_file is not None:
+                metrics_file.append(row)
             if on_iteration is not None:
                 on_iteration(row)
     finally:
         env.close()
+        if metrics_file is not None:
+            metrics_file.close()
 
     train_time = time.perf_counter() - start
     evaluation = (
@@ -388,7 +401,7 @@ def train(
         if config.eval_episodes > 0
         else {}
     )
-    summary = _summarise(config, metrics, evaluation, train_time, env_steps)
+    summary = _summarise(config, tally, evaluation, train_time, env_steps)
     if config.memory_horizon:
         summary.update(memory_summary(policy, config))
     if out_dir is not None:
@@ -433,27 +446,19 @@ def _mean(values) -> float:
 
 
 def _summarise(
-    config: TrainConfig, metrics: list[dict[str, Any]], evaluation: dict[str, Any], train_time: float, env_steps: int
+    config: TrainConfig, tally: RunTally, evaluation: dict[str, Any], train_time: float, env_steps: int
 ) -> dict[str, Any]:
-    curve = [(m["env_steps"], m["return_mean_100"]) for m in metrics if not math.isnan(m["return_mean_100"])]
-    auc = math.nan
-    if len(curve) == 1:
-        auc = curve[0][1]
-    elif len(curve) > 1:
-        xs, ys = zip(*curve, strict=True)
-        auc = float(np.trapezoid(ys, xs) / (xs[-1] - xs[0]))
-    last = metrics[-1] if metrics else {}
-    final_train_return = last.get("return_mean_100", math.nan)
+    final_train_return = tally.last_row.get("return_mean_100", math.nan)
     return {
         "env": config.env,
         "seed": config.seed,
         "env_steps": env_steps,
-        "iterations": len(metrics),
+        "iterations": tally.iterations,
         "train_time_s": train_time,
         "steps_per_s": env_steps / train_time if train_time > 0 else math.nan,
         "final_train_return": final_train_return,
-        "auc": auc,
+        "auc": tally.auc,
         **evaluation,
         "final_return": evaluation.get("eval_return_mean", final_train_return),
-        "lstm_saw": {key: _mean(m[key] for m in metrics) for key in LSTM_SAW_KEYS},
+        "lstm_saw": tally.lstm_saw(),
     }

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from dataclasses import dataclass
 
+from rnnppo.core.env_workers import usable_cores
 from rnnppo.core.trainer import train
 from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
 
@@ -19,12 +22,25 @@ class SweepPlan:
     iterations_per_run: int
     probe_steps_per_s: float | None
     probe_overhead_s: float | None
+    startup_s: float | None = None  # how long this process took to start: the coordinator's and a worker's
 
-    def estimated_seconds(self, jobs: int) -> float | None:
-        if not self.probe_steps_per_s:
+    @property
+    def seeds(self) -> int:
+        return self.runs // self.trials if self.trials else 0
+
+    def estimated_seconds(self, jobs: int, cores: int | None = None) -> float | None:
+        """Wall time of the sweep. A trial's seeds run one after another in one worker, and a trial never
+        uses two jobs: the trials go in waves of min(jobs, trials), each wave as long as one trial. More
+        concurrent runs than cores slow each run down by runs / cores (the probe ran alone). Before the
+        first run, the sweep command starts and then its workers do (each about as long as this process
+        took to start); opening the storage and the closing report are not counted."""
+        if not self.probe_steps_per_s or not self.trials:
             return None
         per_run = self.env_steps / self.runs / self.probe_steps_per_s + (self.probe_overhead_s or 0.0)
-        return per_run * self.runs / max(1, jobs)
+        concurrent = max(1, min(jobs, self.trials))
+        slowdown = max(1.0, concurrent / (cores or usable_cores()))
+        waves = math.ceil(self.trials / concurrent)
+        return 2 * (self.startup_s or 0.0) + waves * self.seeds * per_run * slowdown
 
 
 def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
@@ -33,16 +49,39 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
     base = spec.base_config()
     runs = spec.trials * len(spec.seeds)
     steps_per_run = iterations_per_run(base) * base.num_envs * base.rollout_len
-    speed = overhead = None
+    speed = overhead = startup = None
     if probe:
+        startup = process_age_s()
         first = space.first_point()
         config = spec.config_for(first, spec.seeds[0])
         one_iteration = config.num_envs * config.rollout_len
         began = time.perf_counter()
-        result = train(config.replace(total_steps=one_iteration, eval_episodes=0, memory_horizon=False))
+        # with the run's evaluation: every real run ends with one, and its cost is part of the overhead
+        result = train(config.replace(total_steps=one_iteration))
         elapsed = time.perf_counter() - began
         speed = result.summary["steps_per_s"]
         overhead = max(0.0, elapsed - result.summary["train_time_s"])
     return SweepPlan(
-        sampler, space.describe(), spec.trials, runs, runs * steps_per_run, iterations_per_run(base), speed, overhead
+        sampler,
+        space.describe(),
+        spec.trials,
+        runs,
+        runs * steps_per_run,
+        iterations_per_run(base),
+        speed,
+        overhead,
+        startup,
     )
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere): Python and rnnppo's imports, the
+    same start-up each sweep worker goes through."""
+    try:
+        with open("/proc/self/stat") as handle:
+            started_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None

@@ -97,8 +97,11 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
 def _worker_entry(spec: SweepSpec) -> None:
     # SIGINT and SIGTERM were ignored until here (see _children_ignore_stop_signals); the coordinator
     # repeats its stop until this process ends.
+    from rnnppo.core.env_workers import CONCURRENT_RUNS_ENV
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
+    # vector_mode=async with env_workers=0 divides this machine's cores between the --jobs runs
+    os.environ[CONCURRENT_RUNS_ENV] = str(spec.jobs)
     signal.signal(signal.SIGINT, stop_request)
     signal.signal(signal.SIGTERM, stop_request)
     try:
