@@ -60,9 +60,18 @@ def user_errors() -> Iterator[None]:
         fail(str(err))
 
 
-def assemble_config(words: list[str] | None, config_file: Path | None = None, **options: object) -> TrainConfig:
-    """Defaults <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
+def assemble_config(
+    words: list[str] | None, config_file: Path | None = None, preset: str | None = None, **options: object
+) -> TrainConfig:
+    """Defaults <- --preset <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
     base = load_toml(config_file) if config_file is not None else {}
+    if preset is not None:
+        from rnnppo.core.presets import load_preset
+
+        preset_settings = load_preset(preset).settings
+        if "env_kwargs" in preset_settings and "env_kwargs" in base:
+            base["env_kwargs"] = {**preset_settings["env_kwargs"], **base["env_kwargs"]}
+        base = {**preset_settings, **base}
     overrides = parse_overrides(words or [])
     explicit = {name: value for name, value in options.items() if value is not None}
     for name, value in explicit.items():

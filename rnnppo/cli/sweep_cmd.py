@@ -44,6 +44,7 @@ def sweep(
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
     config_file: Path = typer.Option(None, "--config", help="TOML file of base settings"),
     wrapper: list[str] = typer.Option(None, "--wrapper", help="package.module:Wrapper for every env (repeatable)"),
+    preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
     from rnnppo.sweeps import runner
@@ -73,6 +74,7 @@ def sweep(
                 device=device,
                 config_file=config_file,
                 wrapper=wrapper,
+                preset=preset,
             )
         except SweepError as err:
             fail(str(err))
@@ -127,6 +129,7 @@ def _build_spec(
     device,
     config_file,
     wrapper,
+    preset=None,
 ):
     """Check every input and build the SweepSpec; raises ConfigError/EnvError/SweepError (exit 2)."""
     from rnnppo.cli.common import assemble_config
@@ -149,7 +152,9 @@ def _build_spec(
         raise SweepError(f"--objective {objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
     make_pruner(pruner, 1)
     parsed = SearchSpace.parse(list(space_words or []))
-    base_config = assemble_config([], config_file, env=env, total_steps=steps, device=device, wrappers=wrapper or None)
+    base_config = assemble_config(
+        [], config_file, preset, env=env, total_steps=steps, device=device, wrappers=wrapper or None
+    )
     base = {k: v for k, v in base_config.to_dict().items()}
     base = _with_fixed(base, parsed.fixed())
     # The fixed values must make a valid config together with a point of the space (the defaults of

@@ -37,7 +37,7 @@ def _act(config: TrainConfig) -> str:
 
 
 def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space) -> ModelDescription:
-    head = ActionHead.for_space(action_space)
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     raw_obs = flat_obs_size(obs_space)
     obs_dim = raw_obs * config.frame_stack
     policy = RecurrentPolicy(obs_dim, head, config)
@@ -57,7 +57,13 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     if config.lstm_use_prev_reward:
         extra_in.append("prev reward 1")
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
-    dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
+    dist = f"logits [{{B}}, {s.dist}]"
+    if head.kind == "box":
+        dist = (
+            f"Gaussian mean [{{B}}, {s.dist}] (+ one learned log-std vector)"
+            if head.free_log_std
+            else f"Gaussian mean and log-std [{{B}}, {s.dist}]"
+        )
     obs_note = (
         f"flattened from {obs_space}"
         + (", normalised by running mean/std, clipped to ±10" if config.observation_filter == "mean_std" else "")
@@ -139,7 +145,7 @@ def probe(config: TrainConfig, iterations: int = 1) -> dict[str, float]:
     """Roll out the untrained policy for `iterations` rollouts and measure the sequences it yields."""
     torch.manual_seed(config.seed)
     obs_space, action_space = describe_spaces(config)
-    head = ActionHead.for_space(action_space)
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     policy = RecurrentPolicy(flat_obs_size(obs_space) * config.frame_stack, head, config)
     env = make_vector_env(config, config.num_envs, config.seed)
     try:

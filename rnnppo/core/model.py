@@ -148,7 +148,9 @@ class RecurrentPolicy(nn.Module):
         self.critic = None if config.vf_share_layers else Tower(obs_dim, action_head.prev_action_dim, config)
         self.pi = _layer(config.lstm_cell_size, action_head.dist_dim, 0.01)
         self.vf = _layer(config.lstm_cell_size, 1, 1.0)
-        self.log_std = nn.Parameter(torch.zeros(action_head.dist_dim)) if action_head.kind == "box" else None
+        # Box actions with free_log_std: one learned, state-independent log-std vector (else the head outputs it)
+        free = action_head.kind == "box" and action_head.free_log_std
+        self.log_std = nn.Parameter(torch.zeros(action_head.action_dim)) if free else None
         # observation_filter=mean_std: the running statistics of one flat frame (see obs_filter.py); buffers,
         # so checkpoints carry them. None (and absent from the state dict) when the filter is off.
         filtered = config.observation_filter == "mean_std"
@@ -156,6 +158,12 @@ class RecurrentPolicy(nn.Module):
         self.register_buffer("obs_mean", torch.zeros(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_var", torch.ones(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_count", torch.zeros((), dtype=torch.float64) if filtered else None)
+        # reward_scaling: the running statistics of the discounted return (see reward_scaling.py); buffers, so
+        # checkpoints carry them; absent when scaling is off (every discrete run by default).
+        scaled = config.uses_reward_scaling(action_head.kind == "box")
+        self.register_buffer("ret_mean", torch.zeros(1, dtype=torch.float64) if scaled else None)
+        self.register_buffer("ret_var", torch.ones(1, dtype=torch.float64) if scaled else None)
+        self.register_buffer("ret_count", torch.zeros((), dtype=torch.float64) if scaled else None)
         self.shapes = Shapes(
             obs=obs_dim,
             encoder_out=self.actor.encoder_out,
