@@ -94,6 +94,16 @@ class TrainConfig:
         "Box actions: true = one learned log-std vector (state-independent); false = the policy head outputs the "
         "log-std per step (RLlib's default); none = the Box default (true); Discrete actions: leave unset",
     )
+    log_std_init: float = _f(0.0, "model", "Box actions: initial value of the learned log-std (sb3's log_std_init)")
+    use_sde: bool = _f(
+        False,
+        "model",
+        "Box actions: generalised state-dependent exploration (sb3's gSDE): noise = LSTM features x a random "
+        "matrix redrawn every sde_sample_freq steps, so exploration is correlated in time",
+    )
+    sde_sample_freq: int = _f(
+        -1, "model", "use_sde: redraw the noise matrix every this many env steps; -1: once per rollout (sb3's)"
+    )
 
     # --- rollout -----------------------------------------------------------------------------
     num_envs: int = _f(8, "rollout", "parallel environments")
@@ -182,7 +192,10 @@ class TrainConfig:
         return box_actions if self.reward_scaling is None else self.reward_scaling
 
     def uses_free_log_std(self) -> bool:
-        """Box actions: whether the log-std is one learned vector (true) or a policy-head output (false)."""
+        """Box actions: whether the log-std is one learned vector (true) or a per-step output (false; use_sde's
+        policy emits [mean, per-step log-std] too)."""
+        if self.use_sde:
+            return False
         return DEFAULT_FREE_LOG_STD if self.free_log_std is None else self.free_log_std
 
     @classmethod
@@ -414,6 +427,19 @@ def _validate(c: TrainConfig) -> None:
     ):
         widths = getattr(c, name)
         _require(all(w >= 1 for w in widths), name, widths, "every width must be >= 1")
+    _require(
+        c.sde_sample_freq == -1 or c.sde_sample_freq >= 1,
+        "sde_sample_freq",
+        c.sde_sample_freq,
+        "must be -1 (once per rollout) or >= 1",
+    )
+    if c.use_sde:
+        _require(
+            c.free_log_std is None,
+            "free_log_std",
+            c.free_log_std,
+            "use_sde=true derives the std from the LSTM features; leave free_log_std unset",
+        )
     if c.encoder_out_size is not None:
         _require(c.encoder_out_size >= 1, "encoder_out_size", c.encoder_out_size, "must be >= 1 (or none)")
     _require(c.eval_episodes >= 0, "eval_episodes", c.eval_episodes, "must be >= 0")

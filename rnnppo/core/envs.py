@@ -17,7 +17,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rnnppo.core import builtin_envs
-from rnnppo.core.config import ConfigError, TrainConfig
+from rnnppo.core.config import ConfigError, TrainConfig, format_value
 from rnnppo.core.spaces import ActionHead, flat_obs_size
 
 
@@ -132,11 +132,17 @@ def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
 
 def check_action_settings(config: TrainConfig, action_kind: str) -> None:
     """Settings that only mean something for Box actions must not be set for other action spaces."""
-    if action_kind != "box" and config.free_log_std is not None:
-        raise ConfigError(
-            f"free_log_std={str(config.free_log_std).lower()} is invalid: {config.env} has {action_kind} actions and "
-            "a log-std only exists for Box (continuous) actions; remove the setting"
-        )
+    if action_kind == "box":
+        return
+    box_only = {"free_log_std": config.free_log_std is not None, "use_sde": config.use_sde}
+    box_only["log_std_init"] = config.log_std_init != 0.0
+    for name, is_set in box_only.items():
+        if is_set:
+            value = format_value(getattr(config, name))
+            raise ConfigError(
+                f"{name}={value} is invalid: {config.env} has {action_kind} actions and a log-std or "
+                "exploration noise only exists for Box (continuous) actions; remove the setting"
+            )
 
 
 def _check_scalar_reward(config: TrainConfig, env: gym.Env) -> None:

@@ -81,7 +81,7 @@ def _add_batch_dim(space: spaces.Space, obs: object) -> object:
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _normal_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+def normal_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Diagonal Gaussian log-density summed over the action dims: [..., action_dim] -> [...]."""
     z = (actions - mean) * torch.exp(-log_std)
     return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(-1)
@@ -172,7 +172,7 @@ class ActionHead:
         if self.kind == "box":
             mean, log_std = self._gaussian(dist_inputs, log_std)
             actions = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
-            return actions, _normal_log_prob(mean, log_std, actions)
+            return actions, normal_log_prob(mean, log_std, actions)
         if self.kind == "discrete":  # the rollout's common case, in the fewest tensor calls
             if deterministic:
                 actions = dist_inputs.argmax(dim=-1, keepdim=True)
@@ -194,7 +194,7 @@ class ActionHead:
     def log_prob(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, actions: torch.Tensor):
         if self.kind == "box":
             mean, log_std = self._gaussian(dist_inputs, log_std)
-            return _normal_log_prob(mean, log_std, actions)
+            return normal_log_prob(mean, log_std, actions)
         total = torch.zeros(dist_inputs.shape[:-1], device=dist_inputs.device)
         for i, logits in enumerate(self._split_logits(dist_inputs)):
             log_p = torch.log_softmax(logits, dim=-1)

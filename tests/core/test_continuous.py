@@ -12,6 +12,7 @@ from rnnppo.core.config import ConfigError, build_config
 from rnnppo.core.envs import describe_spaces
 from rnnppo.core.evaluation import load_run_policy
 from rnnppo.core.reward_scaling import RewardScaler
+from rnnppo.core.sde import SdeNoise
 from rnnppo.core.spaces import ActionHead
 from rnnppo.core.trainer import build_policy, evaluate, train
 
@@ -104,3 +105,33 @@ def test_reward_scaling_on_a_non_scalar_reward_is_refused():
     with pytest.raises(ConfigError, match=r"reward_scaling=true is invalid.*shape \(2,\)"):
         describe_spaces(build_config({"env": "tests.cli.odd_envs:VectorRewardEnv"}))
     describe_spaces(build_config({"env": "tests.cli.odd_envs:VectorRewardEnv", "reward_scaling": False}))
+
+
+def test_sde_noise_has_the_std_the_log_probs_assume_and_holds_between_redraws():
+    config = build_config({"env": "Pendulum-v1", "use_sde": True, **TINY, "lstm_cell_size": 6})
+    policy, head, _ = build_policy(config, OBS, BOX)
+    assert policy.sde_log_std.shape == (6, 2) and policy.log_std is None and not head.free_log_std
+    with torch.no_grad():
+        policy.sde_log_std.copy_(torch.linspace(-1.0, 0.5, 12).reshape(6, 2))
+    n = 20_000
+    noise = SdeNoise(policy.sde_log_std, num_envs=n, sample_freq=2)
+    noise.start_rollout()
+    features = torch.tensor([[0.5, -0.2, 0.9, 0.1, -0.7, 0.3]]).expand(n, 6)
+    dist_inputs = policy.sde_dist_inputs(features, torch.zeros(n, 2))
+    actions, logp = noise.sample(0, dist_inputs, features)
+    claimed_std = dist_inputs[0, 2:].exp()
+    torch.testing.assert_close(actions.std(0), claimed_std, rtol=0.03, atol=0)
+    torch.testing.assert_close(logp, head.log_prob(dist_inputs, None, actions))
+    again, _ = noise.sample(1, dist_inputs, features)  # same matrices until step 2
+    torch.testing.assert_close(again, actions)
+    redrawn, _ = noise.sample(2, dist_inputs, features)
+    assert not torch.allclose(redrawn, actions)
+
+
+def test_use_sde_on_discrete_actions_or_with_free_log_std_is_refused():
+    with pytest.raises(ConfigError, match="use_sde=true is invalid.*Box"):
+        describe_spaces(build_config({"env": "CartPole-v1", "use_sde": True}))
+    with pytest.raises(ConfigError, match="leave free_log_std unset"):
+        build_config({"env": "Pendulum-v1", "use_sde": True, "free_log_std": True})
+    with pytest.raises(ConfigError, match="sde_sample_freq=0 is invalid"):
+        build_config({"env": "Pendulum-v1", "sde_sample_freq": 0})
