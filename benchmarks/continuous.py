@@ -4,6 +4,7 @@
     python benchmarks/continuous.py --tasks pendulum-novel --sides rnnppo --seeds 5
     python benchmarks/continuous.py --sides sb3 --cache runs.jsonl    # append each finished run to a file
     python benchmarks/continuous.py --table-only --cache runs.jsonl   # print the table from that file
+    python benchmarks/continuous.py --tasks pendulum-novel --sides rnnppo free_log_std=false   # a variant
     python benchmarks/continuous.py --speed                  # policy forward + update: Box vs Discrete
 
 Each task runs rnnppo's shipped preset (`rnnppo train --preset NAME`) and, where the RL Zoo has a tuned
@@ -86,19 +87,24 @@ TASKS = {
         zoo_policy=dict(ortho_init=False, activation="tanh", lstm_hidden_size=32, net_arch=[64], log_std_init=0.0),
     ),
     "pendulum": Task("pendulum", "Pendulum-v1", 100_000, "IQM >= -300 (rnn_type=none)", None),
+    # a discrete built-in without a figure elsewhere, for its preset's score (no Zoo entry)
+    "repeat-previous": Task(
+        "repeat-previous", "rnnppo/RepeatPrevious-v0", 50_000, "49 = every step, 24.5 = chance", None
+    ),
 }
 
 
 # --- one run per side --------------------------------------------------------------------------------
 
 
-def run_rnnppo(task: Task, seed: int) -> dict[str, Any]:
-    from rnnppo.core.config import build_config
+def run_rnnppo(task: Task, seed: int, words: tuple[str, ...] = ()) -> dict[str, Any]:
+    from rnnppo.core.config import build_config, parse_overrides
     from rnnppo.core.presets import load_preset
     from rnnppo.core.trainer import train
 
     preset = load_preset(task.name)
-    config = build_config(preset.settings, seed=seed, total_steps=task.budget, eval_episodes=EVAL_EPISODES)
+    settings = {**preset.settings, **parse_overrides(words)}
+    config = build_config(settings, seed=seed, total_steps=task.budget, eval_episodes=EVAL_EPISODES)
     began = time.perf_counter()
     result = train(config)
     return {
@@ -144,15 +150,15 @@ def run_sb3(task: Task, seed: int) -> dict[str, Any]:
     }
 
 
-def run_job(job: tuple[str, str, int]) -> dict[str, Any]:
-    side, task_name, seed = job
+def run_job(job: tuple[str, str, int, tuple[str, ...]]) -> dict[str, Any]:
+    side, task_name, seed, words = job
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
     task = TASKS[task_name]
-    out = (run_rnnppo if side == "rnnppo" else run_sb3)(task, seed)
-    return {"side": side, "task": task_name, "seed": seed, "budget": task.budget, **out}
+    out = run_rnnppo(task, seed, words) if side == "rnnppo" else run_sb3(task, seed)
+    return {"side": side, "task": task_name, "seed": seed, "budget": task.budget, "words": list(words), **out}
 
 
 # --- the table ---------------------------------------------------------------------------------------
@@ -172,13 +178,19 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "\n| task | budget | side | seeds | IQM [95% CI] | per-seed scores | wall s / run | target |"
         "\n|---|---:|---|---:|---|---|---:|---|"
     )
+    variants = sorted({(r["side"], tuple(r.get("words", ()))) for r in rows}, key=lambda v: (v[0] != "rnnppo", v[1]))
     for task in TASKS.values():
-        for side in ("rnnppo", "sb3"):
-            mine = sorted((r for r in rows if r["task"] == task.name and r["side"] == side), key=lambda r: r["seed"])
+        for side, words in variants:
+            mine = [
+                r for r in rows if r["task"] == task.name and (r["side"], tuple(r.get("words", ()))) == (side, words)
+            ]
+            mine.sort(key=lambda r: r["seed"])
             if not mine:
                 continue
             scores = [r["score"] for r in mine]
             label = f"rnnppo --preset {task.name}" if side == "rnnppo" else "sb3-contrib RecurrentPPO (Zoo)"
+            if words:
+                label += " " + " ".join(words)
             wall = sum(r["wall_s"] for r in mine) / len(mine)
             print(
                 f"| {task.env} | {task.budget // 1000}k | {label} | {len(mine)} | {iqm_with_interval(scores)} | "
@@ -189,9 +201,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 # --- speed: Box vs Discrete at matched sizes ---------------------------------------------------------
 
 
-def speed(repeats: int) -> None:
-    """Policy forward (the rollout's one step) and one PPO update on a random batch, for a Discrete(2) and a
-    Box(1) action space at the same sizes (3 observation entries, 64 cells, 8 envs x 128 steps)."""
+def speed(rounds: int) -> None:
+    """Policy forward + sampling (the rollout's one step) and one PPO update on a fixed batch, for a Discrete(2)
+    and a Box(1) action space at the same sizes (3 observation entries, [64] encoder, 64 cells, separate critic,
+    8 envs x 128 steps, minibatch 256, 10 epochs). The two alternate, and each figure is the fastest of
+    `rounds` blocks, so that other load on the machine inflates neither side more than the other."""
     import numpy as np
     import torch
     from gymnasium import spaces
@@ -205,33 +219,19 @@ def speed(repeats: int) -> None:
 
     torch.set_num_threads(1)
     obs_space = spaces.Box(-1, 1, (3,), np.float32)
-    print("\n| action space | policy step (8 envs) us | update (1024 steps, 10 epochs) ms |\n|---|---:|---:|")
-    results = {}
-    for name, action_space in (("Discrete(2)", spaces.Discrete(2)), ("Box(1)", spaces.Box(-2, 2, (1,), np.float32))):
-        config = build_config({"env": "Pendulum-v1", "num_envs": 8, "rollout_len": 128, "minibatch_size": 256}, seed=0)
+    steps, n, block = 128, 8, 200
+    cases = {}
+    for name, action_space, extra in (
+        ("Discrete(2)", spaces.Discrete(2), {}),
+        ("Box(1)", spaces.Box(-2, 2, (1,), np.float32), {}),
+        ("Box(1), free_log_std=false", spaces.Box(-2, 2, (1,), np.float32), {"free_log_std": False}),
+    ):
+        config = build_config({"env": "Pendulum-v1", "num_envs": n, "rollout_len": steps, **extra}, seed=0)
         torch.manual_seed(0)
         policy, head, obs_dim = build_policy(config, obs_space, action_space)
-        step = RolloutStep(policy)
-        obs = torch.randn(8, obs_dim)
-        prev_a = torch.zeros(8, head.prev_action_dim)
-        prev_r = torch.zeros(8)
-        state = policy.initial_state(8)
-        with torch.inference_mode():
-            for _ in range(200):
-                d, _, _ = step(obs, prev_a, prev_r, state)
-                head.sample(d, policy.log_std)
-            began = time.perf_counter()
-            for _ in range(repeats):
-                d, _, _ = step(obs, prev_a, prev_r, state)
-                head.sample(d, policy.log_std)
-            step_us = (time.perf_counter() - began) / repeats * 1e6
-        steps, n = 128, 8
-        with torch.no_grad():
-            actions = (
-                torch.randint(0, 2, (steps, n, 1))
-                if head.kind == "discrete"
-                else torch.randn(steps, n, head.action_dim)
-            )
+        actions = (
+            torch.randint(0, 2, (steps, n, 1)) if head.kind == "discrete" else torch.randn(steps, n, head.action_dim)
+        )
         rollout = Rollout(
             obs=torch.randn(steps, n, obs_dim),
             prev_actions=torch.zeros(steps, n, head.prev_action_dim),
@@ -250,18 +250,34 @@ def speed(repeats: int) -> None:
         )
         adv, targets = gae(rollout.rewards, rollout.values, rollout.dones, rollout.bootstrap, 0.9, 0.95)
         batch = make_batch(rollout, normalize_advantages(adv), targets, config.max_seq_len)
-        optimizer = Adam(policy.parameters(), lr=1e-4, eps=1e-5)
-        generator = torch.Generator().manual_seed(0)
-        update(policy, optimizer, batch, config, generator)
-        times = []
-        for _ in range(3):
+        inputs = (
+            torch.randn(n, obs_dim),
+            torch.zeros(n, head.prev_action_dim),
+            torch.zeros(n),
+            policy.initial_state(n),
+        )
+        cases[name] = (config, policy, head, batch, inputs, Adam(policy.parameters(), lr=1e-5, eps=1e-5))
+    best = {name: [float("inf"), float("inf")] for name in cases}
+    for _ in range(rounds):
+        for name, (config, policy, head, batch, inputs, optimizer) in cases.items():
+            step = RolloutStep(policy)
+            with torch.inference_mode():
+                began = time.perf_counter()
+                for _ in range(block):
+                    dist_inputs, _, _ = step(*inputs)
+                    head.sample(dist_inputs, policy.log_std)
+                best[name][0] = min(best[name][0], (time.perf_counter() - began) / block * 1e6)
             began = time.perf_counter()
-            update(policy, optimizer, batch, config, generator)
-            times.append(time.perf_counter() - began)
-        results[name] = (step_us, min(times) * 1e3)
-        print(f"| {name} | {step_us:.1f} | {min(times) * 1e3:.0f} |")
-    (ds, du), (bs, bu) = results["Discrete(2)"], results["Box(1)"]
-    print(f"\nBox / Discrete: policy step {bs / ds:.2f}x, update {bu / du:.2f}x (target: within 1.20x)")
+            update(policy, optimizer, batch, config, torch.Generator().manual_seed(0))
+            best[name][1] = min(best[name][1], (time.perf_counter() - began) * 1e3)
+    print(f"\nfastest of {rounds} alternating blocks, 1 torch thread")
+    print("\n| action space | policy step + sample (8 envs) us | update (1,024 steps, 10 epochs) ms | vs Discrete |")
+    print("|---|---:|---:|---|")
+    step_d, update_d = best["Discrete(2)"]
+    for name, (step_us, update_ms) in best.items():
+        ratio = f"step {step_us / step_d:.2f}x, update {update_ms / update_d:.2f}x"
+        print(f"| {name} | {step_us:.1f} | {update_ms:.0f} | {ratio} |")
+    print("\ntarget: Box within 1.20x of Discrete on both")
 
 
 def main() -> None:
@@ -273,22 +289,24 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="JSON-lines file: each finished run is appended")
     parser.add_argument("--table-only", action="store_true", help="print the table from --cache, run nothing")
     parser.add_argument("--speed", action="store_true", help="only the Box vs Discrete timing")
+    parser.add_argument("overrides", nargs="*", help="NAME=VALUE settings over the presets (rnnppo side only)")
     args = parser.parse_args()
+    words = tuple(args.overrides)
     if args.speed:
-        speed(2000)
+        speed(15)
         return
     rows: list[dict[str, Any]] = []
     if args.cache is not None and args.cache.exists():
         rows = [json.loads(line) for line in args.cache.read_text().splitlines() if line.strip()]
     if not args.table_only:
-        done = {(r["side"], r["task"], r["seed"]) for r in rows}
+        done = {(r["side"], r["task"], r["seed"], tuple(r.get("words", ()))) for r in rows}
         jobs = [
-            (side, name, seed)
+            (side, name, seed, words if side == "rnnppo" else ())
             for name in args.tasks.split(",")
             for side in args.sides.split(",")
             if side == "rnnppo" or TASKS[name].zoo is not None
             for seed in range(args.seeds)
-            if (side, name, seed) not in done
+            if (side, name, seed, words if side == "rnnppo" else ()) not in done
         ]
         with mp.get_context("spawn").Pool(args.processes) as pool:
             for row in pool.imap_unordered(run_job, jobs):

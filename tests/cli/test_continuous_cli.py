@@ -46,7 +46,19 @@ def test_train_with_a_preset_uses_its_settings_under_the_words(tmp_path):
 
 def test_sweep_takes_a_preset_as_its_base_config(tmp_path):
     result = runner.invoke(
-        app, ["sweep", "seq_len=4,8", "--preset", "pendulum-novel", "--dry-run", "--out", str(tmp_path / "r")]
+        app,
+        [
+            "sweep",
+            "seq_len=4,8",
+            *TINY,
+            "--preset",
+            "pendulum-novel",
+            "--steps",
+            "64",
+            "--dry-run",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "PendulumNoVel" in result.output
