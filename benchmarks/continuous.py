@@ -285,6 +285,7 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated preset names")
     parser.add_argument("--sides", default="rnnppo,sb3", help="rnnppo, sb3 or both")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds instead of 0..seeds-1")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=None, help="JSON-lines file: each finished run is appended")
     parser.add_argument("--table-only", action="store_true", help="print the table from --cache, run nothing")
@@ -292,6 +293,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="NAME=VALUE settings over the presets (rnnppo side only)")
     args = parser.parse_args()
     words = tuple(args.overrides)
+    seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     if args.speed:
         speed(15)
         return
@@ -305,7 +307,7 @@ def main() -> None:
             for name in args.tasks.split(",")
             for side in args.sides.split(",")
             if side == "rnnppo" or TASKS[name].zoo is not None
-            for seed in range(args.seeds)
+            for seed in seeds
             if (side, name, seed, words if side == "rnnppo" else ()) not in done
         ]
         with mp.get_context("spawn").Pool(args.processes) as pool:
