@@ -58,7 +58,9 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         extra_in.append("prev reward 1")
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
     dist = f"logits [{{B}}, {s.dist}]"
-    if head.kind == "box":
+    if policy.use_sde:
+        dist = f"Gaussian mean [{{B}}, {head.action_dim}] (+ gSDE log-std from the LSTM features)"
+    elif head.kind == "box":
         dist = (
             f"Gaussian mean [{{B}}, {s.dist}] (+ one learned log-std vector)"
             if head.free_log_std
@@ -111,7 +113,10 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     parameters = [
         ("encoder", _count(policy.actor.encoder)),
         (cell, _count(policy.actor.rnn)),
-        ("policy head", _count(policy.pi) + (policy.log_std.numel() if policy.log_std is not None else 0)),
+        (
+            "policy head",
+            _count(policy.pi) + sum(p.numel() for p in (policy.log_std, policy.sde_log_std) if p is not None),
+        ),
         ("value head", _count(policy.vf)),
     ]
     if policy.critic is not None:
