@@ -38,6 +38,7 @@ def train(
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
     config_file: Path = typer.Option(None, "--config", help="TOML file of NAME = VALUE settings"),
     wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
+    preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
@@ -46,7 +47,14 @@ def train(
 
     with user_errors():
         config = assemble_config(
-            overrides, config_file, env=env, total_steps=steps, seed=seed, device=device, wrappers=wrapper or None
+            overrides,
+            config_file,
+            preset,
+            env=env,
+            total_steps=steps,
+            seed=seed,
+            device=device,
+            wrappers=wrapper or None,
         )
         describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
         from rnnppo.core.trainer import resolve_device
@@ -204,11 +212,35 @@ def inspect(
 
 def envs() -> None:
     """List the built-in environments."""
-    from rnnppo.core.builtin_envs import BUILTIN_ENVS
+    from rnnppo.core.builtin_envs import BUILTIN_ENVS, MASKED_ENVS
+    from rnnppo.core.presets import presets_by_env
 
     table = Table(title="built-in environments", title_justify="left")
     table.add_column("id", style="bold")
     table.add_column("what it tests")
+    with user_errors():
+        by_env = presets_by_env()
+    table.add_column("masked")
+    table.add_column("preset")
     for env_id, text in BUILTIN_ENVS.items():
-        table.add_row(env_id, text)
+        table.add_row(env_id, text, "", ", ".join(by_env.get(env_id, [])))
+    for env_id, masked in MASKED_ENVS.items():
+        table.add_row(env_id, masked.text, masked.masked, ", ".join(by_env.get(env_id, [])))
+    console.print(table)
+    console.print("Mask any Box observation: --wrapper rnnppo.wrappers:MaskObservation (indices = entries to zero).")
+
+
+def presets() -> None:
+    """List the shipped presets: tuned configs with the score each reaches (`train --preset NAME`)."""
+    from rnnppo.core.presets import all_presets
+
+    with user_errors():
+        found = all_presets()
+    table = Table(title="presets (rnnppo train --preset NAME)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("env")
+    table.add_column("what it reaches")
+    table.add_column("reproduce")
+    for preset in found:
+        table.add_row(preset.name, preset.env, f"{preset.description}. {preset.score}", preset.reproduce)
     console.print(table)

@@ -46,6 +46,7 @@ def sweep(
     wrapper: list[str] = typer.Option(
         None, "--wrapper", help="package.module:Wrapper or ...:Wrapper(key=literal, ...) for every env (repeatable)"
     ),
+    preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
     from rnnppo.storage.backend import StorageError, mask_url
@@ -77,6 +78,7 @@ def sweep(
                     device=device,
                     config_file=config_file,
                     wrappers=tuple(wrapper or ()),
+                    preset=preset,
                 ),
             )
         except SweepError as err:

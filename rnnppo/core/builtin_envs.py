@@ -10,6 +10,7 @@ terminal state are *terminated*.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -29,6 +30,43 @@ BUILTIN_ENVS: dict[str, str] = {
     "rnnppo/SparseChain-v0": "a chain of `length` cells (40): reward 1 at the far right end, 0.01 at the left "
     "end; random play almost never reaches the right end in its 60-step limit: an exploration test for curiosity",
 }
+
+
+@dataclass(frozen=True)
+class MaskedEnv:
+    """A gymnasium env with some observation entries zeroed (rnnppo.wrappers.MaskObservation), as the RL
+    Zoo's *NoVel tasks are: the dynamics are gymnasium's own, only what the agent sees changes."""
+
+    base: str  # the gymnasium id it wraps
+    indices: tuple[int, ...]  # flat observation entries set to 0
+    masked: str  # what those entries are, for `rnnppo envs`
+    text: str
+
+
+MASKED_ENVS: dict[str, MaskedEnv] = {
+    "rnnppo/PendulumNoVel-v0": MaskedEnv(
+        "Pendulum-v1",
+        (2,),
+        "angular velocity (obs[2])",
+        "Pendulum-v1 swing-up, continuous torque, seeing only cos/sin of the angle (the Zoo's PendulumNoVel); "
+        "200 steps",
+    ),
+    "rnnppo/MountainCarContinuousNoVel-v0": MaskedEnv(
+        "MountainCarContinuous-v0",
+        (1,),
+        "velocity (obs[1])",
+        "MountainCarContinuous-v0 seeing only the position (the Zoo's MountainCarContinuousNoVel); reward 100 at "
+        "the flag minus the action cost: an exploration task; 999 steps",
+    ),
+}
+
+
+def make_masked(env_id: str, **kwargs: Any) -> gym.Env:
+    """One masked env: gymnasium's base env (kwargs go to it) under MaskObservation."""
+    from rnnppo.core.observation_mask import MaskObservation
+
+    spec = MASKED_ENVS[env_id]
+    return MaskObservation(gym.make(spec.base, **kwargs), indices=spec.indices)
 
 
 class _Core:
@@ -271,6 +309,10 @@ def register() -> None:
     for env_id in _CORES:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=SingleEnv, kwargs={"core_name": env_id}, disable_env_checker=True)
+    for env_id in MASKED_ENVS:
+        if env_id not in gym.registry:
+            # the base env brings its own TimeLimit and checker; the wrapper adds neither
+            gym.register(id=env_id, entry_point=make_masked, kwargs={"env_id": env_id}, disable_env_checker=True)
 
 
 def make_batched(env_id: str, num_envs: int, seed: int | None, **kwargs: Any) -> VectorEnv | None:

@@ -34,6 +34,10 @@ VECTOR_MODES = ("sync", "async")
 
 ENV_KWARG_PREFIX = "env."
 
+# Box actions without `free_log_std` set: one learned log-std vector (chosen by measurement, see
+# benchmarks/continuous.py and the presets; RLlib's default is the per-step head output).
+DEFAULT_FREE_LOG_STD = True
+
 
 def _f(default: Any, group: str, doc: str) -> Any:
     if isinstance(default, list | dict):
@@ -91,12 +95,34 @@ class TrainConfig:
     rnn_type: str = _f("lstm", "model", "recurrent cell: lstm, gru, or none (a dense layer of the same width)")
     state_in: str = _f("stored", "model", "sequence start state: stored (RLlib) or refresh (recomputed each epoch)")
     frame_stack: int = _f(1, "model", "feed the last k observations (memory-off controls use k > 1)")
+    free_log_std: bool | None = _f(
+        None,
+        "model",
+        "Box actions: true = one learned log-std vector (state-independent); false = the policy head outputs the "
+        "log-std per step (RLlib's default); none = the Box default (true); Discrete actions: leave unset",
+    )
+    log_std_init: float = _f(0.0, "model", "Box actions: initial value of the learned log-std (sb3's log_std_init)")
+    use_sde: bool = _f(
+        False,
+        "model",
+        "Box actions: generalised state-dependent exploration (sb3's gSDE): noise = LSTM features x a random "
+        "matrix redrawn every sde_sample_freq steps, so exploration is correlated in time",
+    )
+    sde_sample_freq: int = _f(
+        -1, "model", "use_sde: redraw the noise matrix every this many env steps; -1: once per rollout (sb3's)"
+    )
 
     # --- rollout -----------------------------------------------------------------------------
     num_envs: int = _f(8, "rollout", "parallel environments")
     rollout_len: int = _f(128, "rollout", "steps per env per iteration")
     observation_filter: str = _f(
         "mean_std", "rollout", "mean_std: normalise observations by running mean/std (RLlib's MeanStdFilter); none"
+    )
+    reward_scaling: bool | None = _f(
+        None,
+        "rollout",
+        "divide rewards by a running std of the discounted return (sb3's VecNormalize norm_reward) for training; "
+        "reported returns stay raw; none = on for Box actions, off otherwise",
     )
 
     # --- PPO ---------------------------------------------------------------------------------
@@ -172,13 +198,26 @@ class TrainConfig:
             out[f.name] = value
         return out
 
+    def uses_reward_scaling(self, box_actions: bool) -> bool:
+        """Whether rewards are scaled for this run; `box_actions`: the env's action space is a Box."""
+        return box_actions if self.reward_scaling is None else self.reward_scaling
+
+    def uses_free_log_std(self) -> bool:
+        """Box actions: whether the log-std is one learned vector (true) or a per-step output (false; use_sde's
+        policy emits [mean, per-step log-std] too)."""
+        if self.use_sde:
+            return False
+        return DEFAULT_FREE_LOG_STD if self.free_log_std is None else self.free_log_std
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a dict of full names (as written by to_dict); values are type-checked.
 
         A stored config without `observation_filter` was written before the field existed (before
-        2026-11-26), when every run saw raw observations: it reads as `none`, not today's default."""
-        data = {"observation_filter": "none", **data}
+        2026-11-26), when every run saw raw observations: it reads as `none`, not today's default.
+        Likewise one without `reward_scaling` (before 2026-11-30) trained on unscaled rewards. (One without
+        `free_log_std` learned one log-std vector, which is what `none` still means for Box actions.)"""
+        data = {"observation_filter": "none", "reward_scaling": False, **data}
         return cls(**{name: coerce(name, value) for name, value in _canonical_items(data)})
 
 
@@ -419,6 +458,19 @@ def _validate(c: TrainConfig) -> None:
     ):
         widths = getattr(c, name)
         _require(all(w >= 1 for w in widths), name, widths, "every width must be >= 1")
+    _require(
+        c.sde_sample_freq == -1 or c.sde_sample_freq >= 1,
+        "sde_sample_freq",
+        c.sde_sample_freq,
+        "must be -1 (once per rollout) or >= 1",
+    )
+    if c.use_sde:
+        _require(
+            c.free_log_std is None,
+            "free_log_std",
+            c.free_log_std,
+            "use_sde=true derives the std from the LSTM features; leave free_log_std unset",
+        )
     if c.encoder_out_size is not None:
         _require(c.encoder_out_size >= 1, "encoder_out_size", c.encoder_out_size, "must be >= 1 (or none)")
     _require(c.eval_episodes >= 0, "eval_episodes", c.eval_episodes, "must be >= 0")
@@ -500,16 +552,29 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """A config TOML (flat `name = value`, or grouped in tables) -> {full name: typed value}."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's raw tables; a missing or broken file raises ConfigError naming it."""
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """A config TOML (flat `name = value`, or grouped in tables) -> {full name: typed value}. A `[preset]`
+    table (a shipped preset's description and score, see presets.py) is not settings and is skipped,
+    so a copied preset file works as a --config file."""
+    return settings_from_toml(read_toml(path))
+
+
+def settings_from_toml(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Parsed TOML tables -> {full name: typed value}; see load_toml."""
     flat: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "preset" and isinstance(value, dict):
+            continue
         if isinstance(value, dict) and key not in ("env_kwargs",) and key not in FIELDS:
             flat.update(value)  # a [group] table
         else:
@@ -538,9 +603,18 @@ def with_env_kwargs(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[
     return out
 
 
-def assemble_config(words: Iterable[str] | None, config_file: Path | None = None, **options: Any) -> TrainConfig:
-    """Defaults <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
+def assemble_config(
+    words: Iterable[str] | None, config_file: Path | None = None, preset: str | None = None, **options: Any
+) -> TrainConfig:
+    """Defaults <- --preset <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
     base = load_toml(config_file) if config_file is not None else {}
+    if preset is not None:
+        from rnnppo.core.presets import load_preset  # presets read TOML files through this module
+
+        preset_settings = load_preset(preset).settings
+        if "env_kwargs" in preset_settings and "env_kwargs" in base:
+            base["env_kwargs"] = {**preset_settings["env_kwargs"], **base["env_kwargs"]}
+        base = {**preset_settings, **base}
     overrides = parse_overrides(words or [])
     explicit = {name: value for name, value in options.items() if value is not None}
     if "wrappers" in explicit:

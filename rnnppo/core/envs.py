@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rnnppo.core import builtin_envs
-from rnnppo.core.config import TrainConfig
+from rnnppo.core.config import ConfigError, TrainConfig, format_value
 from rnnppo.core.env_ids import EnvError, base_env_maker
 from rnnppo.core.env_workers import WorkerVectorEnv, default_env_workers
 from rnnppo.core.spaces import ActionHead, flat_obs_size
@@ -81,7 +81,7 @@ def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
     factory = env_factory(config)
     try:
         env = factory()
-    except EnvError:
+    except (EnvError, ConfigError):  # ConfigError: a wrapper's own settings (e.g. a mask index) do not fit
         raise
     except TypeError as err:
         raise EnvError(f"could not create environment '{config.env}' with {dict(config.env_kwargs)}: {err}") from None
@@ -90,12 +90,43 @@ def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
     try:
         obs_space, action_space = env.observation_space, env.action_space
         flat_obs_size(obs_space)
-        ActionHead.for_space(action_space)
+        head = ActionHead.for_space(action_space)
+        check_action_settings(config, head.kind)
+        if config.uses_reward_scaling(head.kind == "box"):
+            _check_scalar_reward(config, env)
+    except ConfigError:
+        raise
     except ValueError as err:
         raise EnvError(str(err)) from None
     finally:
         env.close()
     return obs_space, action_space
+
+
+def check_action_settings(config: TrainConfig, action_kind: str) -> None:
+    """Settings that only mean something for Box actions must not be set for other action spaces."""
+    if action_kind == "box":
+        return
+    box_only = {"free_log_std": config.free_log_std is not None, "use_sde": config.use_sde}
+    box_only["log_std_init"] = config.log_std_init != 0.0
+    for name, is_set in box_only.items():
+        if is_set:
+            value = format_value(getattr(config, name))
+            raise ConfigError(
+                f"{name}={value} is invalid: {config.env} has {action_kind} actions and a log-std or "
+                "exploration noise only exists for Box (continuous) actions; remove the setting"
+            )
+
+
+def _check_scalar_reward(config: TrainConfig, env: gym.Env) -> None:
+    """reward_scaling keeps one running return per env: one reset and one step show the reward is a number."""
+    env.reset(seed=0)
+    _, reward, _, _, _ = env.step(env.action_space.sample())
+    if np.ndim(reward) != 0:
+        raise ConfigError(
+            f"reward_scaling=true is invalid: {config.env} returns a reward of shape {np.shape(reward)}, and "
+            "reward scaling needs one number per step; set reward_scaling=false or make the reward a scalar"
+        )
 
 
 def final_observations(infos: dict, done: np.ndarray) -> list[tuple[int, Any]]:

@@ -37,7 +37,7 @@ def _act(config: TrainConfig) -> str:
 
 
 def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space) -> ModelDescription:
-    head = ActionHead.for_space(action_space)
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     raw_obs = flat_obs_size(obs_space)
     obs_dim = raw_obs * config.frame_stack
     policy = RecurrentPolicy(obs_dim, head, config)
@@ -57,7 +57,15 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     if config.lstm_use_prev_reward:
         extra_in.append("prev reward 1")
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
-    dist = f"logits [{{B}}, {s.dist}]" if head.kind != "box" else f"Gaussian mean [{{B}}, {s.dist}] (+ log-std)"
+    dist = f"logits [{{B}}, {s.dist}]"
+    if policy.use_sde:
+        dist = f"Gaussian mean [{{B}}, {head.action_dim}] (+ gSDE log-std from the LSTM features)"
+    elif head.kind == "box":
+        dist = (
+            f"Gaussian mean [{{B}}, {s.dist}] (+ one learned log-std vector)"
+            if head.free_log_std
+            else f"Gaussian mean and log-std [{{B}}, {s.dist}]"
+        )
     obs_note = (
         f"flattened from {obs_space}"
         + (f" (after {' → '.join(config.wrappers)})" if config.wrappers else "")
@@ -106,7 +114,10 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     parameters = [
         ("encoder", _count(policy.actor.encoder)),
         (cell, _count(policy.actor.rnn)),
-        ("policy head", _count(policy.pi) + (policy.log_std.numel() if policy.log_std is not None else 0)),
+        (
+            "policy head",
+            _count(policy.pi) + sum(p.numel() for p in (policy.log_std, policy.sde_log_std) if p is not None),
+        ),
         ("value head", _count(policy.vf)),
     ]
     if policy.critic is not None:
@@ -140,7 +151,7 @@ def probe(config: TrainConfig, iterations: int = 1) -> dict[str, float]:
     """Roll out the untrained policy for `iterations` rollouts and measure the sequences it yields."""
     torch.manual_seed(config.seed)
     obs_space, action_space = describe_spaces(config)
-    head = ActionHead.for_space(action_space)
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     policy = RecurrentPolicy(flat_obs_size(obs_space) * config.frame_stack, head, config)
     env = make_vector_env(config, config.num_envs, config.seed)
     try:

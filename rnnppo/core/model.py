@@ -20,6 +20,8 @@ from torch.nn import functional as F
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.spaces import ActionHead
 
+SDE_EPSILON = 1e-6  # added to gSDE's variance (sb3's epsilon)
+
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
@@ -146,9 +148,21 @@ class RecurrentPolicy(nn.Module):
         self.action_head = action_head
         self.actor = Tower(obs_dim, action_head.prev_action_dim, config)
         self.critic = None if config.vf_share_layers else Tower(obs_dim, action_head.prev_action_dim, config)
-        self.pi = _layer(config.lstm_cell_size, action_head.dist_dim, 0.01)
+        box = action_head.kind == "box"
+        # use_sde: the head outputs the mean only; the per-step log-std comes from the features (sde_dist_inputs)
+        self.use_sde = box and config.use_sde
+        pi_width = action_head.action_dim if self.use_sde else action_head.dist_dim
+        self.pi = _layer(config.lstm_cell_size, pi_width, 0.01)
         self.vf = _layer(config.lstm_cell_size, 1, 1.0)
-        self.log_std = nn.Parameter(torch.zeros(action_head.dist_dim)) if action_head.kind == "box" else None
+        # Box actions with free_log_std: one learned, state-independent log-std vector (else the head outputs it)
+        free = box and action_head.free_log_std
+        self.log_std = nn.Parameter(torch.full((action_head.action_dim,), config.log_std_init)) if free else None
+        if self.use_sde:  # gSDE's log-std of the exploration matrix's entries [H, D] (sb3's full_std)
+            self.sde_log_std = nn.Parameter(
+                torch.full((config.lstm_cell_size, action_head.action_dim), config.log_std_init)
+            )
+        else:
+            self.sde_log_std = None
         # observation_filter=mean_std: the running statistics of one flat frame (see obs_filter.py); buffers,
         # so checkpoints carry them. None (and absent from the state dict) when the filter is off.
         filtered = config.observation_filter == "mean_std"
@@ -156,6 +170,12 @@ class RecurrentPolicy(nn.Module):
         self.register_buffer("obs_mean", torch.zeros(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_var", torch.ones(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_count", torch.zeros((), dtype=torch.float64) if filtered else None)
+        # reward_scaling: the running statistics of the discounted return (see reward_scaling.py); buffers, so
+        # checkpoints carry them; absent when scaling is off (every discrete run by default).
+        scaled = config.uses_reward_scaling(action_head.kind == "box")
+        self.register_buffer("ret_mean", torch.zeros(1, dtype=torch.float64) if scaled else None)
+        self.register_buffer("ret_var", torch.ones(1, dtype=torch.float64) if scaled else None)
+        self.register_buffer("ret_count", torch.zeros((), dtype=torch.float64) if scaled else None)
         self.shapes = Shapes(
             obs=obs_dim,
             encoder_out=self.actor.encoder_out,
@@ -171,6 +191,15 @@ class RecurrentPolicy(nn.Module):
     def state_size(self) -> int:
         return self.actor.state_size + (self.critic.state_size if self.critic is not None else 0)
 
+    def sde_dist_inputs(self, features: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """use_sde: features [..., H], mean [..., D] -> [mean, per-step log-std] [..., 2D].
+
+        gSDE's noise is features @ W with W [H, D] ~ N(0, exp(sde_log_std)^2) entry-wise, so given the
+        features each action dim is Gaussian with variance sum_j features_j^2 exp(2 sde_log_std_jd). As in
+        sb3 (learn_features=False), the features are detached here: the std trains only sde_log_std."""
+        variance = features.detach().pow(2) @ torch.exp(2 * self.sde_log_std) + SDE_EPSILON  # [..., D]
+        return torch.cat([mean, 0.5 * torch.log(variance)], dim=-1)
+
     def initial_state(self, batch: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """The state at an episode start: zeros [batch, state_size]."""
         return torch.zeros(batch, self.state_size, device=device)
@@ -181,6 +210,8 @@ class RecurrentPolicy(nn.Module):
         actor_state = state_in[:, : self.actor.state_size]
         features, actor_out = self.actor(obs, prev_action, prev_reward, actor_state)  # [S, L, H]
         dist_inputs = self.pi(features)
+        if self.sde_log_std is not None:
+            dist_inputs = self.sde_dist_inputs(features, dist_inputs)
         if self.critic is None:
             values = self.vf(features).squeeze(-1)
             return dist_inputs, values, actor_out
@@ -204,6 +235,8 @@ class RecurrentPolicy(nn.Module):
         size = self.actor.state_size
         features, actor_out = self.actor.step(obs, prev_action, prev_reward, state[:, :size])
         dist_inputs = F.linear(features, self.pi.weight, self.pi.bias)
+        if self.sde_log_std is not None:
+            dist_inputs = self.sde_dist_inputs(features, dist_inputs)
         if self.critic is None:
             return dist_inputs, F.linear(features, self.vf.weight, self.vf.bias)[:, 0], actor_out
         critic_features, critic_out = self.critic.step(obs, prev_action, prev_reward, state[:, size:])
@@ -231,7 +264,9 @@ class RolloutStep:
         actor = policy.actor
         self.rnn_type = actor.rnn_type
         self.towers = [actor] if policy.critic is None else [actor, policy.critic]
-        self.dist_dim = policy.action_head.dist_dim
+        self.dist_dim = policy.pi.out_features  # the head's width (the mean only under use_sde)
+        self.use_sde = policy.sde_log_std is not None
+        self.last_features: torch.Tensor | None = None  # use_sde: the actor's features [B, H] of the last call
         self.hidden = actor.hidden
         self.use_prev_action, self.use_prev_reward = actor.use_prev_action, actor.use_prev_reward
         activation = policy.config.fcnet_activation
@@ -261,6 +296,11 @@ class RolloutStep:
         """obs [B, O], prev_action [B, A], prev_reward [B], state [B, state_size]
         -> dist_inputs [B, D], value [B], state_out [B, state_size]."""
         if self.rnn_type == "none":
+            if self.use_sde:  # the (rare) memory-off gSDE case: the features once more, for the noise
+                features, _ = self.policy.actor(
+                    obs.unsqueeze(1), prev_action.unsqueeze(1), prev_reward.unsqueeze(1), state
+                )
+                self.last_features = features[:, 0]
             return self.policy.step(obs, prev_action, prev_reward, state)
         activation, width = self.activation, self.first_width
         if self.first is not None:
@@ -293,5 +333,10 @@ class RolloutStep:
         state_out = states[0] if len(states) == 1 else torch.cat(states, dim=-1)
         if len(self.heads) == 1:
             out = F.linear(features[0], *self.heads[0])  # [B, D + 1]
-            return out[:, : self.dist_dim], out[:, self.dist_dim], state_out
-        return F.linear(features[0], *self.heads[0]), F.linear(features[1], *self.heads[1])[:, 0], state_out
+            dist_inputs, value = out[:, : self.dist_dim], out[:, self.dist_dim]
+        else:
+            dist_inputs, value = F.linear(features[0], *self.heads[0]), F.linear(features[1], *self.heads[1])[:, 0]
+        if self.use_sde:
+            self.last_features = features[0]
+            dist_inputs = self.policy.sde_dist_inputs(features[0], dist_inputs)
+        return dist_inputs, value, state_out

@@ -17,6 +17,7 @@ from gymnasium.vector import VectorEnv
 from rnnppo.core.envs import ended_successes, final_observations
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.obs_filter import MeanStdFilter
+from rnnppo.core.sde import SdeNoise
 from rnnppo.core.spaces import ActionHead, flatten_batch, flatten_single
 
 
@@ -133,6 +134,12 @@ class Collector:
         # observation_filter=mean_std: statistics updated while collecting (training) or frozen (evaluation)
         self.obs_filter = MeanStdFilter.from_policy(policy)
         self.update_filter = update_filter
+        # use_sde: exploration noise correlated in time (sde.py); evaluation samples without it
+        self.sde = (
+            SdeNoise(policy.sde_log_std, self.num_envs, policy.config.sde_sample_freq)
+            if policy.sde_log_std is not None
+            else None
+        )
         raw_obs, _ = env.reset()
         flat = self.flat_obs(raw_obs)
         self.stacker = FrameStacker(self.num_envs, flat.shape[1], frame_stack)
@@ -180,6 +187,9 @@ class Collector:
         episode_successes: list[float] = []
         log_std = policy.log_std
         step = RolloutStep(policy)  # policy.step in fewer calls, with the weights as they are now
+        sde = self.sde
+        if sde is not None:
+            sde.start_rollout()
         state, obs = self.state, self.obs
         # One inference-mode block for the whole loop (entering it per step costs more than an env step);
         # the tensors made in it are stacked into ordinary tensors after it. The loop body is the hot path
@@ -191,7 +201,10 @@ class Collector:
                 began = time.perf_counter()
                 obs_t = torch.from_numpy(obs) if on_cpu else torch.as_tensor(obs, device=dev)
                 dist_inputs, value, state_out = step(obs_t, self.prev_action, self.prev_reward, state)
-                action, logp = head.sample(dist_inputs, log_std)
+                if sde is None:
+                    action, logp = head.sample(dist_inputs, log_std)
+                else:
+                    action, logp = sde.sample(t, dist_inputs, step.last_features)
                 action_np = action.numpy() if on_cpu else action.cpu().numpy()
                 stepped = time.perf_counter()
                 raw_obs, reward, term, trunc, infos = self.env.step(head.to_env(action_np))

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch.distributions import Normal
 
 from rnnppo.errors import UnsupportedSpaceError
 
@@ -76,6 +75,14 @@ def _add_batch_dim(space: spaces.Space, obs: object) -> object:
 
 # --- actions -------------------------------------------------------------------------------------
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def normal_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Diagonal Gaussian log-density summed over the action dims: [..., action_dim] -> [...]."""
+    z = (actions - mean) * torch.exp(-log_std)
+    return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(-1)
+
 
 @dataclass(frozen=True)
 class ActionHead:
@@ -84,6 +91,9 @@ class ActionHead:
     kind: "discrete", "multi_discrete" or "box". `dist_dim` is the policy head's width,
     `action_dim` the width of a stored action (1 for Discrete, len(nvec) for MultiDiscrete,
     prod(shape) for Box), `prev_action_dim` the width of the encoded previous action.
+    Box with `free_log_std`: the head outputs the mean and the log-std is one learned vector (passed in
+    as `log_std`); without: the head outputs [mean, log_std] per step (RLlib's default) and `log_std`
+    is None.
     """
 
     kind: str
@@ -92,9 +102,10 @@ class ActionHead:
     low: np.ndarray | None = None
     high: np.ndarray | None = None
     start: np.ndarray | None = None
+    free_log_std: bool = True
 
     @staticmethod
-    def for_space(space: spaces.Space) -> ActionHead:
+    def for_space(space: spaces.Space, free_log_std: bool = True) -> ActionHead:
         if isinstance(space, spaces.Discrete):
             return ActionHead("discrete", (int(space.n),), (), start=np.asarray([int(space.start)]))
         if isinstance(space, spaces.MultiDiscrete):
@@ -115,12 +126,15 @@ class ActionHead:
                 space.shape,
                 low=space.low.reshape(-1).astype(np.float32),
                 high=space.high.reshape(-1).astype(np.float32),
+                free_log_std=free_log_std,
             )
         raise UnsupportedSpaceError(f"action space {space} is not supported: use Discrete, MultiDiscrete or Box")
 
     @property
     def dist_dim(self) -> int:
-        return self.action_dim if self.kind == "box" else sum(self.nvec)
+        if self.kind == "box":
+            return self.action_dim if self.free_log_std else 2 * self.action_dim
+        return sum(self.nvec)
 
     @property
     def action_dim(self) -> int:
@@ -143,12 +157,19 @@ class ActionHead:
     def _split_logits(self, dist_inputs: torch.Tensor) -> list[torch.Tensor]:
         return list(torch.split(dist_inputs, list(self.nvec), dim=-1))
 
+    def _gaussian(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box: (mean, log_std), both [..., action_dim]."""
+        if self.free_log_std:
+            return dist_inputs, log_std.expand_as(dist_inputs)
+        mean, per_step = dist_inputs.chunk(2, dim=-1)
+        return mean, per_step
+
     def sample(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, deterministic: bool = False):
         """-> (actions [..., action_dim], log_prob [...])."""
         if self.kind == "box":
-            std = log_std.exp().expand_as(dist_inputs)
-            actions = dist_inputs if deterministic else dist_inputs + std * torch.randn_like(dist_inputs)
-            return actions, self.log_prob(dist_inputs, log_std, actions)
+            mean, log_std = self._gaussian(dist_inputs, log_std)
+            actions = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
+            return actions, normal_log_prob(mean, log_std, actions)
         if self.kind == "discrete":  # the rollout's common case, in the fewest tensor calls
             if deterministic:
                 actions = dist_inputs.argmax(dim=-1, keepdim=True)
@@ -169,7 +190,8 @@ class ActionHead:
 
     def log_prob(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, actions: torch.Tensor):
         if self.kind == "box":
-            return Normal(dist_inputs, log_std.exp().expand_as(dist_inputs)).log_prob(actions).sum(-1)
+            mean, log_std = self._gaussian(dist_inputs, log_std)
+            return normal_log_prob(mean, log_std, actions)
         total = torch.zeros(dist_inputs.shape[:-1], device=dist_inputs.device)
         for i, logits in enumerate(self._split_logits(dist_inputs)):
             log_p = torch.log_softmax(logits, dim=-1)
@@ -178,8 +200,8 @@ class ActionHead:
 
     def entropy(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> torch.Tensor:
         if self.kind == "box":
-            per_dim = 0.5 + 0.5 * math.log(2 * math.pi) + log_std
-            return per_dim.expand_as(dist_inputs).sum(-1)
+            _, log_std = self._gaussian(dist_inputs, log_std)
+            return (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
         total = torch.zeros(dist_inputs.shape[:-1], device=dist_inputs.device)
         for logits in self._split_logits(dist_inputs):
             log_p = torch.log_softmax(logits, dim=-1)

@@ -25,6 +25,7 @@ from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
+from rnnppo.core.reward_scaling import RewardScaler
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.run_tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
@@ -66,7 +67,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_policy(config: TrainConfig, obs_space, action_space) -> tuple[RecurrentPolicy, ActionHead, int]:
-    head = ActionHead.for_space(action_space)
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     obs_dim = flat_obs_size(obs_space) * config.frame_stack
     return RecurrentPolicy(obs_dim, head, config), head, obs_dim
 
@@ -317,6 +318,7 @@ def train(
         icm = Curiosity(obs_dim, head, config).to(device)
 
     env = make_vector_env(config, config.num_envs, config.seed)
+    scaler = RewardScaler(policy, config.num_envs, config.gamma) if RewardScaler.enabled(policy) else None
     collector = Collector(env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None)
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_iter = config.num_envs * config.rollout_len
@@ -348,6 +350,10 @@ def train(
                     "check its step() (rewards must be finite numbers)"
                 )
             rewards = rollout.rewards
+            scale_stats: dict[str, float] = {}
+            if scaler is not None:  # training rewards only: the rollout's episode returns stay raw
+                rewards = scaler.scale(rewards, rollout.dones)
+                scale_stats = {"return_std": float(np.sqrt(scaler.stats.var[0]))}
             icm_stats: dict[str, float] = {}
             if icm is not None:
                 intrinsic, icm_stats = icm.intrinsic_rewards_and_update(rollout)
@@ -377,6 +383,7 @@ def train(
                 "lr": optimizer.param_groups[0]["lr"],
                 **seq_stats,
                 **icm_stats,
+                **scale_stats,
                 "time_rollout": t1 - t0,
                 "time_rollout_env": collector.time_env - env_before,
                 "time_rollout_policy": collector.time_policy - policy_before,

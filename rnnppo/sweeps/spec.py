@@ -49,6 +49,7 @@ class SweepRequest:
     device: str | None = None
     config_file: Path | None = None
     wrappers: tuple[str, ...] = ()
+    preset: str | None = None
 
 
 def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRequest) -> SweepSpec:
@@ -60,6 +61,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     base_config = assemble_config(
         [],
         request.config_file,
+        request.preset,
         env=request.env,
         total_steps=request.steps,
         device=request.device,

@@ -190,7 +190,7 @@ def collect(env_name: str, config: TrainConfig, steps: int, iterations: int = 2,
             return RandomLengthEnv(space)
 
     env = vector_env(make, num_envs, seed=3)
-    head = ActionHead.for_space(space)
+    head = ActionHead.for_space(space, free_log_std=config.uses_free_log_std())
     policy = RecurrentPolicy(int(np.prod(env.single_observation_space.shape)) * config.frame_stack, head, config)
     collector = Collector(env, policy, head, config.frame_stack, torch.device("cpu"))
     rollouts = [collector.collect(steps) for _ in range(iterations)]
@@ -224,6 +224,9 @@ COLLECTOR_CASES = [
     ("multi_discrete", dict(rnn_type="lstm", lstm_use_prev_reward=True)),
     ("box", dict(rnn_type="lstm", lstm_use_prev_action=True, lstm_use_prev_reward=True)),
     ("box", dict(rnn_type="gru", vf_share_layers=False, frame_stack=2)),
+    ("box", dict(rnn_type="lstm", free_log_std=False, vf_share_layers=False)),
+    ("box", dict(rnn_type="lstm", use_sde=True, sde_sample_freq=3, vf_share_layers=False)),
+    ("box", dict(rnn_type="gru", use_sde=True, lstm_use_prev_action=True)),
 ]
 
 

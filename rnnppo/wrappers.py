@@ -1,0 +1,5 @@
+"""Gymnasium wrappers users can name with `--wrapper rnnppo.wrappers:NAME` (one observation mask for now)."""
+
+from rnnppo.core.observation_mask import MaskError, MaskObservation
+
+__all__ = ["MaskError", "MaskObservation"]
