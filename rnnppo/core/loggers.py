@@ -73,6 +73,20 @@ def default_mlflow_uri(results_dir: Path) -> str:
     return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
 
 
+def prepare_loggers(names: Sequence[str], results_dir: Path, mlflow_uri: str | None = None) -> None:
+    """What must exist before parallel workers log: MLflow's tables, created once here (two workers creating
+    them at once break each other's schema migration)."""
+    if "mlflow" in names:
+        import logging
+
+        from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        MlflowClient(tracking_uri=mlflow_uri or default_mlflow_uri(results_dir)).search_experiments(max_results=1)
+
+
 def make_loggers(
     names: Sequence[str], run_dir: Path, *, results_dir: Path, mlflow_uri: str | None = None
 ) -> list[RunLogger]:
