@@ -49,9 +49,7 @@ def train(
     with user_errors():
         check_loggers(logger)
         if resume is not None:
-            given = [
-                flag for flag, value in _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper)
-            ]
+            given = _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper)
             if given:
                 fail(f"--resume goes on with the run's own settings; drop {', '.join(given)}")
             config, run_dir = _resumable(resume)
