@@ -335,7 +335,9 @@ def train(
         counters.resumes.append(counters.iteration)
 
     env = make_vector_env(config, config.num_envs, checkpoint.env_seed(config.seed, counters.iteration))
-    collector = Collector(env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None)
+    collector = Collector(
+        env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None, resumed=saved is not None
+    )
     if saved is not None:
         checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
     schedule = checkpoint.Schedule(config.checkpoint_every, num_iterations) if out_dir is not None else None

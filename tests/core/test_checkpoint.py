@@ -64,7 +64,7 @@ def killed_run(tmp_path, config, at: int):
 def test_a_resumed_run_repeats_the_uninterrupted_run_when_its_episodes_end_at_the_checkpoint(tmp_path):
     # ConstantReward ignores its seed and every episode ends with a rollout: the envs' restart is then no
     # change, so policy, both Adam moments, lr position, every RNG and the counters must all be restored.
-    config = tiny(observation_filter="none")
+    config = tiny()  # observation_filter=mean_std: the restarted episodes' first observations count once
     whole = train(config)
     run_dir = killed_run(tmp_path, config, at=5)
     resumed = train(config, out_dir=run_dir, resume=True)
