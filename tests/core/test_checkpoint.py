@@ -61,17 +61,31 @@ def killed_run(tmp_path, config, at: int):
     return run_dir
 
 
-def test_a_resumed_run_repeats_the_uninterrupted_run_when_its_episodes_end_at_the_checkpoint(tmp_path):
+CURIOSITY = dict(
+    curiosity=True, curiosity_feature_dim=8, curiosity_inverse_hiddens=(8,), curiosity_forward_hiddens=(8,)
+)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        CURIOSITY,
+        pytest.param({**CURIOSITY, "device": "cuda"}, marks=CUDA),
+    ],
+)
+def test_a_resumed_run_repeats_the_uninterrupted_run_when_its_episodes_end_at_the_checkpoint(tmp_path, changes):
     # ConstantReward ignores its seed and every episode ends with a rollout: the envs' restart is then no
     # change, so policy, both Adam moments, lr position, every RNG and the counters must all be restored.
-    config = tiny()  # observation_filter=mean_std: the restarted episodes' first observations count once
+    config = tiny(**changes)  # observation_filter=mean_std: the restarted episodes' first observations count once
     whole = train(config)
     run_dir = killed_run(tmp_path, config, at=5)
     resumed = train(config, out_dir=run_dir, resume=True)
     assert resumed.summary["resumed_from_iterations"] == [3]
     pd.testing.assert_frame_equal(pd.DataFrame(learning(resumed.metrics)), pd.DataFrame(learning(whole.metrics)))
     for key, value in whole.policy.state_dict().items():
-        torch.testing.assert_close(resumed.policy.state_dict()[key], value)
+        torch.testing.assert_close(resumed.policy.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_metrics_csv_continues_with_no_gap_and_no_iteration_twice(tmp_path):
