@@ -66,9 +66,9 @@ class TrainProgress:
             self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(exc_type, exc, traceback)
 
     def update(self, row: dict[str, Any]) -> None:
         steps = min(int(row["env_steps"]), self.total)

@@ -19,13 +19,16 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rnnppo.core import runio
 from rnnppo.core.config import checkpoint_interval
+
+if TYPE_CHECKING:
+    from rnnppo.core.curiosity import Curiosity
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RESUME_FORMAT = 1
@@ -84,7 +87,7 @@ def rng_states(generator: torch.Generator, cuda: bool) -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     return {
         "python": json.dumps([version, list(words), gauss]),
-        "numpy": json.dumps([name, keys.tolist(), int(pos), int(has_gauss), float(cached)]),
+        "numpy": json.dumps([name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if cuda and torch.cuda.is_available() else [],
         "minibatch": generator.get_state(),
@@ -111,7 +114,7 @@ def save(
     config: dict[str, Any],
     policy: torch.nn.Module,
     optimizer: Any,
-    curiosity: torch.nn.Module | None,
+    curiosity: Curiosity | None,
     generator: torch.Generator,
     counters: Counters,
 ) -> None:
@@ -163,7 +166,7 @@ def restore(
     payload: dict[str, Any],
     policy: torch.nn.Module,
     optimizer: Any,
-    curiosity: torch.nn.Module | None,
+    curiosity: Curiosity | None,
 ) -> Counters:
     """Load the networks and optimizers (not the random generators: see restore_rng); the counters."""
     policy.load_state_dict(payload["policy"])

@@ -322,7 +322,8 @@ def train(
     num_iterations = max(1, math.ceil(config.total_steps / steps_per_iter))
 
     meta = {"config": config.to_dict(), "seed": config.seed, **runio.provenance(str(device)), **(extra_meta or {})}
-    counters, metrics, saved = checkpoint.Counters(), [], None
+    counters, saved = checkpoint.Counters(), None
+    metrics: list[dict[str, Any]] = []
     if out_dir is not None:
         out_dir = Path(out_dir)
         if resume:
@@ -342,8 +343,8 @@ def train(
         checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
     schedule = checkpoint.Schedule(config.checkpoint_every, num_iterations) if out_dir is not None else None
     if on_iteration is not None:
-        for row in metrics:
-            on_iteration(row)
+        for kept in metrics:
+            on_iteration(kept)
     resumed = Resumed(counters.iteration, counters.env_steps) if saved is not None else None
     for logger in loggers:
         logger.start(meta, resumed_from=resumed)
