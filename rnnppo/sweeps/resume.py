@@ -70,7 +70,10 @@ def adopt(study_folder: Path, trial: optuna.Trial, seed: int, config: dict[str, 
         return Adopted.NOTHING
     best = max(candidates, key=_progress)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.rename(best, run_dir)
+    try:
+        os.rename(best, run_dir)
+    except FileNotFoundError:  # another retry of the same attempt took it first: this one starts afresh
+        return Adopted.NOTHING
     return Adopted.FINISHED if (run_dir / "summary.json").exists() else Adopted.RESUME
 
 
