@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rnnppo.cli.common import check_writable, console, fail, user_errors
+from rnnppo.cli.common import check_writable, console, fail, is_interactive, user_errors
+from rnnppo.cli.progress import TrainProgress
 from rnnppo.core.config import assemble_config
 
 ENV_HELP = (
@@ -39,60 +38,93 @@ def train(
     config_file: Path = typer.Option(None, "--config", help="TOML file of NAME = VALUE settings"),
     wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
     preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
+    resume: Path = typer.Option(
+        None, "--resume", help="a killed run's folder: go on from its checkpoint to its total steps"
+    ),
+    logger: list[str] = typer.Option(None, "--logger", help="also log to tensorboard, wandb or mlflow (repeatable)"),
+    mlflow_uri: str = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (default: SQLite in OUT)"),
+    progress_every: float = typer.Option(
+        30.0, "--progress-every", min=0.0, help="seconds between progress lines when not on a terminal"
+    ),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
+    from rnnppo.core.loggers import check_loggers, make_loggers
     from rnnppo.core.trainer import TrainingError
     from rnnppo.core.trainer import train as run_training
 
     with user_errors():
-        config = assemble_config(
-            overrides,
-            config_file,
-            preset,
-            env=env,
-            total_steps=steps,
-            seed=seed,
-            device=device,
-            wrappers=wrapper or None,
-        )
+        check_loggers(logger)
+        if resume is not None:
+            given = _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset)
+            if given:
+                fail(f"--resume goes on with the run's own settings; drop {', '.join(given)}")
+            config, run_dir = _resumable(resume)
+            out = run_dir.parent.parent
+        else:
+            config = assemble_config(
+                overrides,
+                config_file,
+                preset,
+                env=env,
+                total_steps=steps,
+                seed=seed,
+                device=device,
+                wrappers=wrapper or None,
+            )
         describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
         from rnnppo.core.trainer import resolve_device
 
         resolve_device(config.device)
-    check_writable(out)
-    run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = out / "runs" / run_name
-    if run_dir.exists():
-        fail(f"run folder {run_dir} already exists; pass another --name")
+    if resume is None:
+        check_writable(out)
+        run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = out / "runs" / run_name
+        if run_dir.exists():
+            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {run_dir}")
 
-    progress = Progress(
-        TextColumn("[bold]train[/]"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} steps"),
-        TextColumn("{task.fields[speed]:>7} steps/s"),
-        TextColumn("return {task.fields[ret]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    with progress:
-        task = progress.add_task("train", total=config.total_steps, speed="-", ret="-")
-
-        def on_iteration(row: dict) -> None:
-            ret = row["return_mean_100"]
-            progress.update(
-                task,
-                completed=min(row["env_steps"], config.total_steps),
-                speed=f"{row['steps_per_s']:,.0f}",
-                ret="-" if math.isnan(ret) else f"{ret:.1f}",
-            )
-
+    with user_errors():
+        loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
+    with TrainProgress(console, config.total_steps, is_interactive(), progress_every) as progress:
         try:
-            result = run_training(config, out_dir=run_dir, on_iteration=on_iteration)
+            with user_errors():
+                result = run_training(
+                    config, out_dir=run_dir, on_iteration=progress.update, resume=resume is not None, loggers=loggers
+                )
         except TrainingError as err:
             fail(str(err), code=1)
     _print_summary(result.summary, run_dir)
+
+
+def _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset) -> list[str]:
+    """The flags of settings given alongside --resume."""
+    pairs = [
+        ("NAME=VALUE", overrides),
+        ("--env", env),
+        ("--steps", steps),
+        ("--seed", seed),
+        ("--name", name),
+        ("--device", device),
+        ("--config", config_file),
+        ("--wrapper", wrapper),
+        ("--preset", preset),
+    ]
+    return [flag for flag, value in pairs if value not in (None, [], ())]
+
+
+def _resumable(run_dir: Path):
+    """The config of a killed run folder that --resume can go on with; bad input otherwise."""
+    from rnnppo.core import runio
+    from rnnppo.core.config import build_config
+
+    if not (run_dir / "config.json").is_file():
+        fail(f"--resume {run_dir}: no config.json there; give a run folder written by rnnppo train")
+    if (run_dir / "summary.json").exists():
+        fail(f"--resume {run_dir}: that run finished (it has summary.json); nothing to resume")
+    meta = runio.read_json(run_dir / "config.json")
+    if not isinstance(meta.get("config"), dict):
+        fail(f"--resume {run_dir}: config.json holds no config")
+    return build_config(meta["config"]), run_dir
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:

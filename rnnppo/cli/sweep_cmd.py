@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from pathlib import Path
 
 import typer
 from optuna.trial import FrozenTrial, TrialState
+from rich.console import Group
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from rnnppo.cli.common import check_writable, console, fail, is_interactive, user_errors
+from rnnppo.cli.progress import SweepProgress, duration, live_text
 
 STATE_STYLE = {
     TrialState.COMPLETE: "green",
@@ -47,8 +51,14 @@ def sweep(
         None, "--wrapper", help="package.module:Wrapper or ...:Wrapper(key=literal, ...) for every env (repeatable)"
     ),
     preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
+    logger: list[str] = typer.Option(None, "--logger", help="also log every run to tensorboard, wandb or mlflow"),
+    mlflow_uri: str = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (default: SQLite in OUT)"),
+    progress_every: float = typer.Option(
+        30.0, "--progress-every", min=0.0, help="seconds between progress lines when not on a terminal"
+    ),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
+    from rnnppo.core.loggers import check_loggers
     from rnnppo.storage.backend import StorageError, mask_url
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
@@ -83,12 +93,17 @@ def sweep(
             )
         except SweepError as err:
             fail(str(err))
+        spec = dataclasses.replace(spec, loggers=check_loggers(logger), mlflow_uri=mlflow_uri)
     if dry_run:
         with user_errors():
             validate_grid(spec)
             _print_plan(spec, make_plan(spec))
         return
     check_writable(out)
+    if spec.loggers:
+        from rnnppo.core.loggers import prepare_loggers
+
+        prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}
 
     def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
@@ -97,14 +112,24 @@ def sweep(
             f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
         )
 
+    progress = SweepProgress(spec.trials, len(spec.seeds), spec.base_config().total_steps, progress_every)
+
+    def print_progress(trials: list[FrozenTrial]) -> None:
+        _print_finished(trials, table_state)
+        done, eta = progress.measure(trials)
+        if progress.line_due():
+            console.print(progress.line(spec.study_name, trials, done, eta), soft_wrap=True, markup=False)
+
     try:
         if is_interactive():
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 outcome = runner.run(
-                    spec, on_poll=lambda trials: live.update(_progress_table(spec, trials)), on_start=announce
+                    spec,
+                    on_poll=lambda trials: live.update(_live_view(spec, trials, progress)),
+                    on_start=announce,
                 )
         else:
-            outcome = runner.run(spec, on_poll=lambda trials: _print_finished(trials, table_state), on_start=announce)
+            outcome = runner.run(spec, on_poll=print_progress, on_start=announce)
     except (SweepError, StorageError) as err:
         fail(str(err))
     except KeyboardInterrupt:  # before the workers started (after, the runner stops them and returns)
@@ -174,6 +199,9 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
         table.add_column(name)
     table.add_column("state")
     table.add_column("seeds", justify="right")
+    table.add_column("seed", justify="right")
+    table.add_column("env steps", justify="right")
+    table.add_column("return", justify="right")
     table.add_column("score", justify="right")
     shown = sorted(counted, key=lambda t: t.number)[-20:]
     for trial in shown:
@@ -185,9 +213,23 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
             *params,
             f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
             f"{seeds_done}/{len(spec.seeds)}",
+            *live_text(trial),
             _score(trial),
         )
     return table
+
+
+def _live_view(spec, trials: list[FrozenTrial], progress: SweepProgress) -> Group:
+    """The terminal's live view: a bar over the sweep's env steps with its ETA, then the trials table."""
+    done, eta = progress.measure(trials)
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        "[bold]sweep[/]",
+        ProgressBar(total=max(progress.total, 1), completed=done, width=40),
+        f"{done:,}/{progress.total:,} env steps",
+        f"ETA {duration(eta)}",
+    )
+    return Group(bar, _progress_table(spec, trials))
 
 
 def _print_finished(trials: list[FrozenTrial], state: dict) -> None:

@@ -166,6 +166,11 @@ class TrainConfig:
         True, "run", "after training, measure how far back the policy remembers (rnnppo memory) into summary.json"
     )
     memory_episodes: int = _f(16, "run", "episodes played for the end-of-training memory measurement")
+    checkpoint_every: str = _f(
+        "5m",
+        "run",
+        "write a resumable checkpoint.pt every N iterations (50), or minutes/seconds (10m, 90s); none: never",
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
@@ -403,6 +408,8 @@ def coerce(name: str, value: Any) -> Any:
     if base is float:
         return _to_float(name, value)
     if base is str:
+        if name == "checkpoint_every" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # TOML's checkpoint_every = 50
         if not isinstance(value, str):
             raise ConfigError(f"{name}={value!r} must be text")
         return value.strip()
@@ -513,6 +520,7 @@ def _validate(c: TrainConfig) -> None:
         c.minibatch_size,
         f"must be >= max_seq_len ({c.max_seq_len}): a minibatch holds whole sequences",
     )
+    checkpoint_interval(c.checkpoint_every)
     _require(bool(c.env.strip()), "env", c.env, "give a gymnasium id or package.module:ClassName")
     _require(c.vector_mode in VECTOR_MODES, "vector_mode", c.vector_mode, f"choose one of {', '.join(VECTOR_MODES)}")
     _require(c.env_workers >= 0, "env_workers", c.env_workers, "must be >= 0 (0: one per usable core)")
@@ -521,6 +529,27 @@ def _validate(c: TrainConfig) -> None:
             parse_wrapper(text)
         except WrapperSpecError as err:
             raise ConfigError(str(err)) from None
+
+
+def checkpoint_interval(text: str) -> tuple[int | None, float | None]:
+    """`checkpoint_every` -> (every N iterations, every S seconds); (None, None) means never.
+    `50` is iterations; `10m`, `90s`, `1h` are wall-clock time; `none`, `off` or `0` turn it off."""
+    word = str(text).strip().lower()
+    if word in ("none", "off", "0", "never", ""):
+        return None, None
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if word[-1] in units:
+            seconds = float(word[:-1]) * units[word[-1]]
+            if math.isfinite(seconds) and seconds > 0:
+                return None, seconds
+        else:
+            iterations = int(word)
+            if iterations > 0:
+                return iterations, None
+    except ValueError:
+        pass
+    raise ConfigError(f"checkpoint_every={text} is invalid: give iterations (50), a time (10m, 90s, 1h) or none")
 
 
 # --- building configs from words and files ---------------------------------------------------------

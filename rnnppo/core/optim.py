@@ -63,6 +63,28 @@ class Adam:
         self.kernel = available_kernel()
         self._public: torch.optim.Adam | None = None  # made at the first step of the `public` kernel
 
+    def state_dict(self) -> dict:
+        """The optimizer's moments, step counts and learning rate as plain data and CPU tensors (what a
+        resumable checkpoint keeps; loadable with torch.load(weights_only=True))."""
+        return {
+            "lr": float(self.param_groups[0]["lr"]),
+            "steps": list(self.steps),
+            "exp_avg": [t.detach().cpu() for t in self.exp_avg],
+            "exp_avg_sq": [t.detach().cpu() for t in self.exp_avg_sq],
+            "step_tensors": [t.detach().cpu() for t in self.step_tensors],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict() returned, onto the parameters' devices."""
+        if len(state["steps"]) != len(self.params):
+            raise ValueError(f"optimizer state holds {len(state['steps'])} parameters, this one {len(self.params)}")
+        self.param_groups[0]["lr"] = float(state["lr"])
+        self.steps = [int(n) for n in state["steps"]]
+        devices = [p.device for p in self.params]
+        self.exp_avg = [t.to(d) for t, d in zip(state["exp_avg"], devices, strict=False)]
+        self.exp_avg_sq = [t.to(d) for t, d in zip(state["exp_avg_sq"], devices, strict=False)]
+        self.step_tensors = [t.to(d) for t, d in zip(state["step_tensors"], devices, strict=False)]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             if set_to_none:

@@ -126,6 +126,7 @@ class Collector:
         device: torch.device,
         keep_next_obs: bool = False,
         update_filter: bool = True,
+        resumed: bool = False,
     ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
@@ -141,7 +142,9 @@ class Collector:
             else None
         )
         raw_obs, _ = env.reset()
-        flat = self.flat_obs(raw_obs)
+        # A resumed run's filter already folded in the first observations of the episodes that followed
+        # its checkpoint (autoreset); these replace them, so they are not counted twice.
+        flat = self.flat_obs(raw_obs, update=update_filter and not resumed)
         self.stacker = FrameStacker(self.num_envs, flat.shape[1], frame_stack)
         self.obs = self.stacker.push(flat, np.ones(self.num_envs, dtype=bool))
         self.obs_dim = self.obs.shape[1]
@@ -155,10 +158,13 @@ class Collector:
         self.time_policy = 0.0
         self.time_env = 0.0
 
-    def flat_obs(self, raw_obs) -> np.ndarray:
-        """A vector env's observations -> the policy's [N, frame] input (flattened, normalised if on)."""
+    def flat_obs(self, raw_obs, update: bool | None = None) -> np.ndarray:
+        """A vector env's observations -> the policy's [N, frame] input (flattened, normalised if on; the
+        filter's statistics updated when `update`, by default when this collector updates them)."""
         flat = flatten_batch(self.obs_space, raw_obs, self.num_envs)
-        return flat if self.obs_filter is None else self.obs_filter(flat, update=self.update_filter)
+        if self.obs_filter is None:
+            return flat
+        return self.obs_filter(flat, update=self.update_filter if update is None else update)
 
     def _final_obs(self, final) -> np.ndarray:
         flat = flatten_single(self.obs_space, final)

@@ -164,6 +164,12 @@ class MetricsFile:
         atomic_write_bytes(self.path, out.getvalue().encode())
         self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
 
+    def sync(self) -> None:
+        """fsync now (before a checkpoint names this iteration as written)."""
+        if self.fd is not None:
+            os.fsync(self.fd)
+            self.last_fsync = time.monotonic()
+
     def close(self) -> None:
         if self.fd is not None:
             try:
@@ -210,6 +216,51 @@ def _csv_line(cells: Sequence[Any]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(cells)
     return out.getvalue()
+
+
+def truncate_metrics(path: Path, last_iteration: int) -> list[dict[str, Any]]:
+    """Cut metrics.csv back to iterations 1..last_iteration (a resumed run goes on from there: no gap, no
+    iteration twice) and return those rows as numbers. Rows after it, and a torn last line that a kill
+    mid-append left, are dropped; the kept lines are rewritten byte for byte, atomically."""
+    path = Path(path)
+    if last_iteration == 0:
+        path.unlink(missing_ok=True)
+        return []
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RunFileError(f"{path} does not exist, but the checkpoint is at iteration {last_iteration}") from None
+    lines = text.splitlines(keepends=True)
+    header = next(csv.reader(lines[:1]), [])
+    if "iteration" not in header:
+        raise RunFileError(f"{path} has no iteration column: not a metrics file rnnppo wrote")
+    column = header.index("iteration")
+    kept_lines, rows = [lines[0]], []
+    for line in lines[1:]:
+        cells = next(csv.reader([line]), [])
+        if not line.endswith("\n") or len(cells) != len(header):
+            break  # torn by a kill mid-write: nothing after it was written
+        if int(cells[column]) > last_iteration:
+            break
+        kept_lines.append(line)
+        rows.append({name: _number(cell) for name, cell in zip(header, cells, strict=True)})
+    if len(rows) != last_iteration or [row["iteration"] for row in rows] != list(range(1, last_iteration + 1)):
+        raise RunFileError(f"{path} does not hold iterations 1..{last_iteration} that the checkpoint was written after")
+    if len(kept_lines) != len(lines):
+        atomic_write_bytes(path, "".join(kept_lines).encode())
+    return rows
+
+
+def _number(cell: str) -> Any:
+    if cell == "":
+        return math.nan
+    try:
+        return int(cell)
+    except ValueError:
+        try:
+            return float(cell)
+        except ValueError:
+            return cell
 
 
 def git_commit(start: Path | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnppo.core import runio
+from rnnppo.core import checkpoint, runio
 from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
+from rnnppo.core.loggers import Resumed, RunLogger
 from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
@@ -297,12 +298,18 @@ def train(
     on_iteration: IterationCallback | None = None,
     extra_meta: dict[str, Any] | None = None,
     keep_metrics: bool | None = None,
+    resume: bool = False,
+    loggers: Sequence[RunLogger] = (),
 ) -> RunResult:
     """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop).
 
     Each iteration costs the same at iteration 10k as at 1: its row is appended to metrics.csv and
     added to a running tally for summary.json. RunResult.metrics keeps every row only with
-    `keep_metrics` (default: when there is no run folder, so the rows are not lost)."""
+    `keep_metrics` (default: when there is no run folder, so the rows are not lost).
+
+    With `resume`, `out_dir` holds a run this config started: it goes on from its checkpoint.pt (or from
+    the start when it has none yet); `on_iteration` is first called again with the rows it keeps, so a
+    callback sees the whole run. `loggers` get each new iteration's row (not the kept ones)."""
     keep_metrics = out_dir is None if keep_metrics is None else keep_metrics
     device = resolve_device(config.device)
     torch.set_num_threads(config.num_threads)
@@ -317,26 +324,48 @@ def train(
 
         icm = Curiosity(obs_dim, head, config).to(device)
 
-    env = make_vector_env(config, config.num_envs, config.seed)
-    scaler = RewardScaler(policy, config.num_envs, config.gamma) if RewardScaler.enabled(policy) else None
-    collector = Collector(env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None)
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_iter = config.num_envs * config.rollout_len
     num_iterations = max(1, math.ceil(config.total_steps / steps_per_iter))
 
     meta = {"config": config.to_dict(), "seed": config.seed, **runio.provenance(str(device)), **(extra_meta or {})}
+    counters, saved = checkpoint.Counters(), None
+    kept_rows: list[dict[str, Any]] = []
     if out_dir is not None:
         out_dir = Path(out_dir)
-        runio.write_json(out_dir / "config.json", meta)
+        if resume:
+            saved, kept_rows = _resume_files(out_dir, meta, extra_meta or {})
+        else:
+            runio.write_json(out_dir / "config.json", meta)
+    if saved is not None:
+        counters = checkpoint.restore(saved, policy, optimizer, icm)
+    if resume and out_dir is not None:
+        counters.resumes.append(counters.iteration)
 
-    metrics: list[dict[str, Any]] = []
+    env = make_vector_env(config, config.num_envs, checkpoint.env_seed(config.seed, counters.iteration))
+    scaler = RewardScaler(policy, config.num_envs, config.gamma) if RewardScaler.enabled(policy) else None
+    collector = Collector(
+        env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None, resumed=saved is not None
+    )
+    if saved is not None:
+        checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
+    schedule = checkpoint.Schedule(config.checkpoint_every, num_iterations) if out_dir is not None else None
     tally = RunTally()
+    for kept in kept_rows:  # a resumed run's rows up to its checkpoint
+        tally.add(kept)
+        if on_iteration is not None:
+            on_iteration(kept)
+    metrics: list[dict[str, Any]] = list(kept_rows) if keep_metrics else []
     metrics_file = runio.MetricsFile(out_dir / "metrics.csv") if out_dir is not None else None
-    recent_returns: deque[float] = deque(maxlen=100)
-    env_steps = 0
-    start = time.perf_counter()
+    resumed = Resumed(counters.iteration, counters.env_steps) if saved is not None else None
+    for logger in loggers:
+        logger.start(meta, resumed_from=resumed)
+
+    recent_returns: deque[float] = deque(counters.recent_returns, maxlen=100)
+    env_steps = counters.env_steps
+    start = time.perf_counter() - counters.train_time_s
     try:
-        for iteration in range(1, num_iterations + 1):
+        for iteration in range(counters.iteration + 1, num_iterations + 1):
             if config.anneal_lr:
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
@@ -395,8 +424,30 @@ def train(
                 metrics.append(row)
             if metrics_file is not None:
                 metrics_file.append(row)
+            if schedule is not None and schedule.due(iteration):
+                # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
+                metrics_file.sync()  # type: ignore[union-attr]
+                counters = checkpoint.Counters(
+                    iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
+                )
+                checkpoint.save(
+                    out_dir,  # type: ignore[arg-type]
+                    config=meta["config"],
+                    policy=policy,
+                    optimizer=optimizer,
+                    curiosity=icm,
+                    generator=generator,
+                    counters=counters,
+                )
+                schedule.saved()
+            for logger in loggers:
+                logger.log(row)
             if on_iteration is not None:
                 on_iteration(row)
+    except BaseException:
+        for logger in loggers:
+            logger.finish(None)
+        raise
     finally:
         env.close()
         if metrics_file is not None:
@@ -409,11 +460,15 @@ def train(
         else {}
     )
     summary = _summarise(config, tally, evaluation, train_time, env_steps)
+    summary["resumed_from_iterations"] = counters.resumes  # empty: trained in one go
     if config.memory_horizon:
         summary.update(memory_summary(policy, config))
     if out_dir is not None:
         runio.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
         runio.write_json(out_dir / "summary.json", summary)
+        checkpoint.remove(out_dir)  # model.pt and summary.json supersede it
+    for logger in loggers:
+        logger.finish(summary)
     return RunResult(config, metrics, summary, policy, out_dir)
 
 
@@ -445,6 +500,23 @@ def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, An
             "time_s": time.perf_counter() - began,
         },
     }
+
+
+def _resume_files(
+    out_dir: Path, meta: dict[str, Any], extra_meta: dict[str, Any]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A killed run's checkpoint (None: it had none yet, so it starts again) and its metrics rows up to it;
+    metrics.csv is cut back to them; config.json keeps the first start's provenance and takes this one's
+    study and trial (a sweep's retry has a new trial number)."""
+    if (out_dir / "summary.json").exists():
+        raise runio.RunFileError(f"{out_dir} is a finished run (it has summary.json): nothing to resume")
+    checkpoint.remove_stale_temps(out_dir)
+    saved = checkpoint.load(out_dir, meta["config"])
+    iteration = int(saved["counters"]["iteration"]) if saved is not None else 0
+    metrics = runio.truncate_metrics(out_dir / "metrics.csv", iteration)
+    first = runio.read_json(out_dir / "config.json") if (out_dir / "config.json").exists() else {}
+    runio.write_json(out_dir / "config.json", {**meta, **first, **extra_meta})
+    return saved, metrics
 
 
 def _mean(values) -> float:

@@ -78,6 +78,8 @@ class SweepSpec:
     trial_timeout_s: float | None = None
     warm_start: str | None = None
     started_at: float = field(default_factory=time.time)
+    loggers: tuple[str, ...] = ()  # --logger names (rnnppo.core.loggers), for every seed run
+    mlflow_uri: str | None = None  # --mlflow-uri; None: SQLite in the results folder
 
     @property
     def space(self) -> SearchSpace:

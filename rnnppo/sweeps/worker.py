@@ -21,16 +21,19 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from rnnppo.core import runio
+from rnnppo.core.loggers import make_loggers
 from rnnppo.core.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.storage.contract import ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
+from rnnppo.sweeps.resume import Adopted, adopt
 from rnnppo.sweeps.study import (
     QUEUED,
     SweepSpec,
@@ -44,6 +47,7 @@ from rnnppo.sweeps.study import (
 )
 
 CURVE_POINTS = 500
+LIVE_EVERY_S = 2.0  # how often a running trial's live progress is written to the storage
 WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks whether others' trials are done
 
 UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -192,15 +196,9 @@ class Objective:
                     raise TrialTimeout(f"trial ran past trial_timeout={limit:g}s")
 
             try:
-                result = train(
-                    config,
-                    out_dir=run_dir,
-                    on_iteration=on_iteration,
-                    extra_meta={"study": self.spec.study_name, "trial": trial.number},
-                )
+                summary = self._train_seed(trial, config, run_dir, on_iteration)
             finally:
                 trial.set_user_attr(curve_attr(seed), _downsample(curve))
-            summary = result.summary
             run = {key: _finite_or_none(summary.get(key)) for key in RUN_ATTR_KEYS}
             run["run_dir"] = str(run_dir.relative_to(Path(self.spec.results_dir).resolve()))
             trial.set_user_attr(run_attr(seed), run)
@@ -212,6 +210,61 @@ class Objective:
             scores.append(float(score))
         trial.set_user_attr("scores", scores)
         return statistics.fmean(scores)
+
+    def _train_seed(
+        self, trial: optuna.Trial, config: Any, run_dir: Path, on_iteration: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Train one seed run, or finish the one a killed attempt of this trial left (see sweeps/resume.py)."""
+        adopted = adopt(self.folder, trial, config.seed, config.to_dict(), run_dir)
+        live = LiveProgress(trial, config.seed, config.total_steps)
+        if adopted is Adopted.FINISHED:
+            summary = runio.read_json(run_dir / "summary.json")
+            for row in runio.truncate_metrics(run_dir / "metrics.csv", int(summary["iterations"])):
+                on_iteration(row)
+            return summary
+
+        def on_row(row: dict[str, Any]) -> None:
+            live(row)
+            on_iteration(row)
+
+        loggers = make_loggers(
+            self.spec.loggers, run_dir, results_dir=Path(self.spec.results_dir), mlflow_uri=self.spec.mlflow_uri
+        )
+        result = train(
+            config,
+            out_dir=run_dir,
+            on_iteration=on_row,
+            extra_meta={"study": self.spec.study_name, "trial": trial.number},
+            resume=adopted is Adopted.RESUME,
+            loggers=loggers,
+        )
+        return result.summary
+
+
+class LiveProgress:
+    """A running trial's seed, env steps and recent return as the trial's `live` user attribute, written at
+    most every LIVE_EVERY_S seconds (one small storage write; the coordinator's live table reads it)."""
+
+    def __init__(self, trial: optuna.Trial, seed: int, total_steps: int):
+        self.trial, self.seed, self.total_steps = trial, seed, total_steps
+        self.last = -math.inf
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last < LIVE_EVERY_S and row["env_steps"] < self.total_steps:
+            return
+        self.last = now
+        value = row["return_mean_100"]
+        self.trial.set_user_attr(
+            "live",
+            {
+                "seed": self.seed,
+                "env_steps": int(row["env_steps"]),
+                "total_steps": self.total_steps,
+                "return": float(value) if math.isfinite(value) else None,
+                "steps_per_s": float(row["steps_per_s"]),
+            },
+        )
 
 
 @contextlib.contextmanager

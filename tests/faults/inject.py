@@ -14,6 +14,13 @@ RNNPPO_TEST_FAULT environment variable is set, which only the subprocesses the t
   but not yet signed by its worker (nor given a heartbeat) when it creates <marker> and sleeps.
 * `oserror:<errno name>:<file name>:<n>` (worker): the n-th atomic write of <file name> fails with that
   error, as a full disk (ENOSPC) or a folder turned read-only (EROFS) would make it.
+* `pause-step:<n>:<marker>` (worker or `rnnppo train`): the n-th env step (over all the run's envs) pauses,
+  for a SIGKILL in the middle of a rollout.
+* `pause-adam:<n>:<marker>` (worker or `rnnppo train`): the n-th optimizer step pauses, for a SIGKILL in the
+  middle of a PPO update.
+
+`pause-write` also works in an `rnnppo train` process (e.g. `pause-write:checkpoint.pt:2:<marker>`, or
+metrics.csv for a kill while its row is written).
 
 A pause whose marker exists does nothing, so running the same command again goes through.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -38,6 +46,24 @@ class Passthrough(gym.Wrapper):
 
 def _in_worker() -> bool:
     return multiprocessing.current_process().name.startswith("rnnppo-worker")
+
+
+def _in_trainer() -> bool:
+    """A process that trains: a sweep worker, or the `rnnppo train` command itself."""
+    return _in_worker() or sys.argv[1:2] == ["train"]
+
+
+def _pause_nth_call(owner: type, name: str, n: int, marker: str) -> None:
+    real = getattr(owner, name)
+    seen = [0]
+
+    def paused(*args, **kwargs):
+        seen[0] += 1
+        if seen[0] == n:
+            _pause(marker)
+        return real(*args, **kwargs)
+
+    setattr(owner, name, paused)
 
 
 def _pause(marker: str) -> None:
@@ -128,7 +154,7 @@ def _install(text: str) -> None:
     kind, _, rest = text.partition(":")
     if kind == "pause-write":
         file_name, n, marker = rest.split(":", 2)
-        if _in_worker() and not Path(marker).exists():
+        if _in_trainer() and not Path(marker).exists():
             _on_nth_write(file_name, int(n), lambda: _pause(marker))
     elif kind == "pause-commit":
         what, n, marker = rest.split(":", 2)
@@ -139,6 +165,13 @@ def _install(text: str) -> None:
         n, marker = rest.split(":", 1)
         if _in_worker() and not Path(marker).exists():
             _pause_after_nth_pop(int(n), marker)
+    elif kind in ("pause-step", "pause-adam"):
+        n, marker = rest.split(":", 1)
+        if _in_trainer() and not Path(marker).exists():
+            from rnnppo.core.optim import Adam
+
+            owner, name = (Passthrough, "step") if kind == "pause-step" else (Adam, "step")
+            _pause_nth_call(owner, name, int(n), marker)
     elif kind == "oserror":
         name, file_name, n = rest.split(":", 2)
         code = getattr(errno, name)
