@@ -81,7 +81,8 @@ def train(
     out_dir = None if out is None else Path(out)
     if out_dir is not None and out_dir.exists():
         raise RunFileError(f"run folder {out_dir} already exists; choose another `out`")
-    return run_training(cfg, out_dir=out_dir, on_iteration=on_iteration)
+    # a notebook wants the rows in memory as well as in metrics.csv (a long run's rows cost little)
+    return run_training(cfg, out_dir=out_dir, on_iteration=on_iteration, keep_metrics=True)
 
 
 def space_words(space: Sequence[str] | Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Masking observation entries: the wrapper behind the NoVel built-ins and `--wrapper rnnppo.wrappers:MaskObservation`."""
+"""Masking observation entries: the wrapper behind the NoVel built-ins and `rnnppo.wrappers:MaskObservation`."""
 
 from __future__ import annotations
 

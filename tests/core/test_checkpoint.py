@@ -81,7 +81,7 @@ def test_a_resumed_run_repeats_the_uninterrupted_run_when_its_episodes_end_at_th
     config = tiny(**changes)  # observation_filter=mean_std: the restarted episodes' first observations count once
     whole = train(config)
     run_dir = killed_run(tmp_path, config, at=5)
-    resumed = train(config, out_dir=run_dir, resume=True)
+    resumed = train(config, out_dir=run_dir, resume=True, keep_metrics=True)
     assert resumed.summary["resumed_from_iterations"] == [3]
     pd.testing.assert_frame_equal(pd.DataFrame(learning(resumed.metrics)), pd.DataFrame(learning(whole.metrics)))
     for key, value in whole.policy.state_dict().items():
@@ -118,7 +118,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path):
     config = tiny(checkpoint_every="10m")
     run_dir = killed_run(tmp_path, config, at=2)
     assert not (run_dir / checkpoint.CHECKPOINT_FILE).exists()
-    result = train(config, out_dir=run_dir, resume=True)
+    result = train(config, out_dir=run_dir, resume=True, keep_metrics=True)
     assert list(pd.read_csv(run_dir / "metrics.csv")["iteration"]) == list(range(1, 9))
     assert result.summary["resumed_from_iterations"] == [0]
 
@@ -128,9 +128,9 @@ def test_resume_refuses_a_finished_run_and_another_configuration(tmp_path):
     run_dir = killed_run(tmp_path, config, at=4)
     with pytest.raises(runio.RunFileError, match="another configuration"):
         train(config.replace(lr=0.01), out_dir=run_dir, resume=True)
-    train(config, out_dir=run_dir, resume=True)
+    train(config, out_dir=run_dir, resume=True, keep_metrics=True)
     with pytest.raises(runio.RunFileError, match="finished run"):
-        train(config, out_dir=run_dir, resume=True)
+        train(config, out_dir=run_dir, resume=True, keep_metrics=True)
 
 
 def test_a_checkpoint_is_loaded_without_running_code(tmp_path):
@@ -143,7 +143,7 @@ def test_a_checkpoint_is_loaded_without_running_code(tmp_path):
 
     torch.save({"format": 1, "x": Boom()}, run_dir / checkpoint.CHECKPOINT_FILE, pickle_module=pickle)
     with pytest.raises(runio.RunFileError, match="not a loadable rnnppo checkpoint"):
-        train(config, out_dir=run_dir, resume=True)
+        train(config, out_dir=run_dir, resume=True, keep_metrics=True)
 
 
 def test_adam_state_round_trips():

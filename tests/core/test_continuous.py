@@ -75,7 +75,7 @@ def test_reward_scaling_divides_by_the_running_std_of_the_discounted_return():
 
 def test_a_box_run_scales_rewards_for_training_only_and_saves_the_statistics(tmp_path):
     config = build_config({"env": "rnnppo/PendulumNoVel-v0", **TINY})
-    result = train(config, out_dir=tmp_path)
+    result = train(config, out_dir=tmp_path, keep_metrics=True)
     policy = result.policy
     assert float(policy.ret_count) == 400 and float(policy.ret_var) > 0
     # reported returns are raw: a 200-step Pendulum episode of an untrained policy is far below -100
