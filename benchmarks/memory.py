@@ -84,16 +84,17 @@ def cue(seeds: int, steps: int, processes: int, distance: int, lengths: list[int
         f"{' + ' + ' '.join(extra) if extra else ''}"
     )
     print(
-        "| max_seq_len | success (50 greedy episodes) | memory horizon (all steps) | horizons per seed | "
+        "| max_seq_len | success (50 greedy episodes) | per seed | memory horizon (all steps) | horizons per seed | "
         f"influence at lag {distance} (junction) | per seed | horizon at the junction | measurement / training time |"
     )
-    print("|---:|---|---|---|---|---|---|---:|")
+    print("|---:|---|---|---|---|---|---|---|---:|")
     for length in lengths:
         rows = [r for r in results if r["overrides"]["max_seq_len"] == length]
         successes = [r["success"] if r["success"] is not None else r["eval"] for r in rows]
         influences = ", ".join(f"{r['cue_influence']:.2f}" for r in rows)
         print(
-            f"| {length} | {summary(successes, 2)} | {summary([r['horizon'] for r in rows])} | "
+            f"| {length} | {summary(successes, 2)} | {', '.join(f'{x:.2f}' for x in successes)} | "
+            f"{summary([r['horizon'] for r in rows])} | "
             f"{', '.join(str(r['horizon']) for r in rows)} | {summary([r['cue_influence'] for r in rows], 3)} | "
             f"{influences} | "
             f"{summary([r['junction_horizon'] for r in rows])} | "

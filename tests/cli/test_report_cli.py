@@ -97,7 +97,7 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
                 images.extend(value for name, value in attrs if tag == "img" and name == "src")
 
         Images().feed(text)
-        assert len(images) == 4 and all(src.startswith("data:image/png;base64,") for src in images)
+        assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
     else:
         assert "comparison (best first)" in text and "verdict" in text
     assert f"wrote {out}" in result.stderr
@@ -113,7 +113,7 @@ def test_plots_are_written_and_open(results, tmp_path):
     result = invoke("report", results, "--study", "cue-seqlen", "--plots", tmp_path / "plots")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert names == ["heatmap.png", "importance.png", "learning_curves.png", "score_vs_cost.png"]
+    assert names == ["heatmap.png", "importance.png", "learning_curves.png", "memory.png", "score_vs_cost.png"]
     for path in (tmp_path / "plots").glob("*.png"):
         assert matplotlib.image.imread(path).ndim == 3
 
