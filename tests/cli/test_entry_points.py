@@ -43,7 +43,8 @@ def test_python_dash_m_prints_the_version():
 
 
 def test_shell_completion_is_offered_and_completes_commands():
-    script = run_module("--show-completion", "bash")
+    # Typer detects the calling shell; under pytest there is none, so name it (Typer's switch for that)
+    script = run_module("--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
     assert script.returncode == 0, script.stderr
     assert "_RNNPPO_COMPLETE" in script.stdout
     done = run_module(_RNNPPO_COMPLETE="complete_bash", COMP_WORDS="rnnppo set", COMP_CWORD="1")
