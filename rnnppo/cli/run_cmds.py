@@ -248,12 +248,12 @@ def envs() -> None:
     from rnnppo.core.presets import presets_by_env
 
     table = Table(title="built-in environments", title_justify="left")
-    table.add_column("id", style="bold")
+    table.add_column("id", style="bold", no_wrap=True)
     table.add_column("what it tests")
+    table.add_column("masked")
+    table.add_column("preset", no_wrap=True)
     with user_errors():
         by_env = presets_by_env()
-    table.add_column("masked")
-    table.add_column("preset")
     for env_id, text in BUILTIN_ENVS.items():
         table.add_row(env_id, text, "", ", ".join(by_env.get(env_id, [])))
     for env_id, masked in MASKED_ENVS.items():
@@ -269,10 +269,12 @@ def presets() -> None:
     with user_errors():
         found = all_presets()
     table = Table(title="presets (rnnppo train --preset NAME)", title_justify="left")
-    table.add_column("name", style="bold")
-    table.add_column("env")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("env", no_wrap=True)
     table.add_column("what it reaches")
-    table.add_column("reproduce")
     for preset in found:
-        table.add_row(preset.name, preset.env, f"{preset.description}. {preset.score}", preset.reproduce)
+        table.add_row(preset.name, preset.env, f"{preset.description}. {preset.score}")
     console.print(table)
+    console.print("reproduce:")
+    for preset in found:  # whole lines (not wrapped), so a command can be copied as it is
+        console.print(f"  {preset.name}: {preset.reproduce}", soft_wrap=True, markup=False)

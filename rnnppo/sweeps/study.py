@@ -170,7 +170,17 @@ def validate_grid(spec: SweepSpec) -> None:
 
 
 # Settings that say how a run executes, not what it measures: a study may be joined with others.
-EXECUTION_SETTINGS = ("seed", "device", "num_threads")
+# settings that do not change what a run learns: a re-run may change them
+EXECUTION_SETTINGS = (
+    "seed",
+    "device",
+    "num_threads",
+    "checkpoint_every",
+    "vector_mode",
+    "env_workers",
+    "memory_horizon",
+    "memory_episodes",
+)
 
 
 def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:

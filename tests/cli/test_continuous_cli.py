@@ -23,7 +23,10 @@ def test_presets_lists_every_shipped_preset_with_its_reproduce_command():
     assert "benchmarks/continuous.py" in result.output
 
 
-def test_envs_lists_the_masked_envs_with_what_is_masked_and_the_presets():
+def test_envs_lists_the_masked_envs_with_what_is_masked_and_the_presets(monkeypatch):
+    from rnnppo.cli import common
+
+    monkeypatch.setattr(common.console, "width", 250)  # rich wraps at 80 columns off a terminal
     result = runner.invoke(app, ["envs"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert "rnnppo/PendulumNoVel-v0" in result.output and "angular velocity (obs[2])" in result.output
