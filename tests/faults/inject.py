@@ -18,9 +18,10 @@ RNNPPO_TEST_FAULT environment variable is set, which only the subprocesses the t
   for a SIGKILL in the middle of a rollout.
 * `pause-adam:<n>:<marker>` (worker or `rnnppo train`): the n-th optimizer step pauses, for a SIGKILL in the
   middle of a PPO update.
+* `pause-append:<n>:<marker>` (worker or `rnnppo train`): the n-th row appended to metrics.csv has written
+  half of its bytes when it pauses, for a SIGKILL that leaves a torn row.
 
-`pause-write` also works in an `rnnppo train` process (e.g. `pause-write:checkpoint.pt:2:<marker>`, or
-metrics.csv for a kill while its row is written).
+`pause-write` also works in an `rnnppo train` process (e.g. `pause-write:checkpoint.pt:2:<marker>`).
 
 A pause whose marker exists does nothing, so running the same command again goes through.
 """
@@ -64,6 +65,25 @@ def _pause_nth_call(owner: type, name: str, n: int, marker: str) -> None:
         return real(*args, **kwargs)
 
     setattr(owner, name, paused)
+
+
+def _pause_nth_append(n: int, marker: str) -> None:
+    """The n-th metrics.csv row: write half of its bytes, then pause (a kill leaves a torn last line)."""
+    from rnnppo.core.runio import MetricsFile
+
+    real_write = MetricsFile._write
+    rows = [0]
+
+    def write(self, text: str) -> None:
+        if not text.startswith("iteration,"):  # a data row, not the header
+            rows[0] += 1
+            if rows[0] == n:
+                data = text.encode()
+                os.write(self.fd, data[: len(data) // 2])
+                _pause(marker)
+        real_write(self, text)
+
+    MetricsFile._write = write
 
 
 def _pause(marker: str) -> None:
@@ -172,6 +192,10 @@ def _install(text: str) -> None:
 
             owner, name = (Passthrough, "step") if kind == "pause-step" else (Adam, "step")
             _pause_nth_call(owner, name, int(n), marker)
+    elif kind == "pause-append":
+        n, marker = rest.split(":", 1)
+        if _in_trainer() and not Path(marker).exists():
+            _pause_nth_append(int(n), marker)
     elif kind == "oserror":
         name, file_name, n = rest.split(":", 2)
         code = getattr(errno, name)

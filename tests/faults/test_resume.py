@@ -55,7 +55,7 @@ def rows(run_dir: Path) -> int:
         "pause-step:202",  # iteration 7's rollout, 10 steps in: the kill lands at ~55% of the run
         "pause-adam:15",  # an optimizer step of iteration 6, 7 or 8
         "pause-write:checkpoint.pt:2",  # the second checkpoint (iteration 6), temp file written, not renamed
-        "pause-write:metrics.csv:8",  # iteration 8's row being written
+        "pause-append:8",  # iteration 8's row half written to metrics.csv
     ],
 )
 def test_a_train_killed_at_a_fault_point_resumes_losing_at_most_one_checkpoint_interval(tmp_path, fault):
