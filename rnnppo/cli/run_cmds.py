@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -67,6 +71,8 @@ def train(
         task = progress.add_task("train", total=config.total_steps, speed="-", ret="-")
 
         def on_iteration(row: dict) -> None:
+            if stop.requested:
+                raise KeyboardInterrupt
             ret = row["return_mean_100"]
             progress.update(
                 task,
@@ -76,10 +82,37 @@ def train(
             )
 
         try:
-            result = run_training(config, out_dir=run_dir, on_iteration=on_iteration)
+            with _ctrl_c_between_iterations() as stop:
+                result = run_training(config, out_dir=run_dir, on_iteration=on_iteration)
         except TrainingError as err:
             fail(str(err), code=1)
     _print_summary(result.summary, run_dir)
+
+
+class _StopFlag:
+    requested = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_iterations() -> Iterator[_StopFlag]:
+    """Ctrl-C stops training at the end of the current iteration (the iteration callback raises it): raised
+    at once it could land in Python code that torch's C++ is calling back, which aborts the process
+    (pybind11's error_already_set). A second Ctrl-C stops at once."""
+    stop = _StopFlag()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
