@@ -1,4 +1,5 @@
-"""What every test shares: one torch thread per test process, a CLI runner, and a wide terminal.
+"""What every test shares: one torch thread per test process, a wide terminal, the `slow` marker (shared
+values are in tests/shared.py).
 
 Two pytest-xdist workers on two cores would otherwise each start a thread per core for torch and the BLAS
 under it, and fight: one curiosity test took 84 s under `-n 2` and 0.65 s with one thread. The variables
@@ -14,14 +15,8 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def cli_runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture

@@ -185,6 +185,8 @@ def inspect(
     with user_errors():
         if env is None and obs_shape is None:
             fail("give --env ID, or --obs-shape N [--actions K] to inspect without an environment")
+        if env is not None and obs_shape is not None:
+            fail("give --env ID or --obs-shape N, not both: --obs-shape stands in for an environment")
         config = assemble_config(overrides, config_file, env=env)
         if obs_shape is not None:
             try:

@@ -460,14 +460,19 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def read_toml(path: Path, what: str = "config file", hint: str = "") -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is a ConfigError naming `what` and `path` (+ hint)."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist{hint}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{what} {path} is not valid TOML: {err}") from None
+
+
 def load_toml(path: Path) -> dict[str, Any]:
     """A config TOML (flat `name = value`, or grouped in tables) -> {full name: typed value}."""
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    raw = read_toml(path)
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         if isinstance(value, dict) and key not in ("env_kwargs",) and key not in FIELDS:

@@ -66,19 +66,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean_floats(value: Any) -> Any:
-    """NaN/inf are not JSON; write them as null."""
+def json_safe(value: Any) -> Any:
+    """NaN/inf are not JSON; write them as null (inside mappings, lists and tuples too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {k: _clean_floats(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean_floats(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    text = json.dumps(_clean_floats(dict(data)), indent=2, default=_json_default, allow_nan=False)
+    text = json.dumps(json_safe(dict(data)), indent=2, default=_json_default, allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
 
 

@@ -10,21 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
+from tests.shared import TINY as SHARED_TINY
+from tests.shared import runner
 
-runner = CliRunner()
-TINY = [
-    "num_envs=2",
-    "rollout_len=32",
-    "fcnet_hiddens=[8]",
-    "cell=8",
-    "seq_len=4",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=2",
-]
+TINY = [*SHARED_TINY, "cell=8", "seq_len=4"]
 
 
 def invoke(*args: str):
@@ -111,6 +102,12 @@ def test_inspect_with_env_reports_a_probe_rollout():
     result = invoke("inspect", "--env", "rnnppo/CueRecall-v0", "seq_len=4", "num_envs=2", "rollout_len=24")
     assert result.exit_code == 0, result.output
     assert "probe rollout" in result.output and "sequences" in result.output
+
+
+def test_inspect_refuses_an_env_together_with_an_obs_shape():
+    result = runner.invoke(app, ["inspect", "--env", "rnnppo/CueRecall-v0", "--obs-shape", "640"])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "not both" in result.output
 
 
 def test_envs_lists_the_built_in_environments():

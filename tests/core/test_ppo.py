@@ -18,6 +18,7 @@ from rnnppo.core.ppo import gae, masked_mean, next_values, normalize_advantages,
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
 from rnnppo.core.trainer import train
+from tests.shared import TINY_SETTINGS
 
 GAMMA, LAMBDA = 0.9, 0.8  # gamma * lambda = 0.72
 GARBAGE = 99.0  # a bootstrap entry that must never be read
@@ -448,12 +449,7 @@ def test_a_one_step_rollout_trains_without_a_nan_loss():
     config = TrainConfig(
         env="rnnppo/CueRecall-v0",
         total_steps=6,
-        num_envs=1,
-        rollout_len=1,
-        max_seq_len=1,
-        minibatch_size=1,
-        num_epochs=1,
-        fcnet_hiddens=(8,),
+        **{**TINY_SETTINGS, "num_envs": 1, "rollout_len": 1, "max_seq_len": 1, "minibatch_size": 1},
         lstm_cell_size=4,
         eval_episodes=0,
     )

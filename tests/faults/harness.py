@@ -18,22 +18,13 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.core import runio
 from rnnppo.results.studies import open_readonly
+from tests.shared import TINY, runner
 
-runner = CliRunner()
 CLI = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]
-TINY = [
-    "num_envs=2",
-    "rollout_len=16",
-    "fcnet_hiddens=[8]",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=1",
-]
 GRID = ["seq_len=2,4", "cell=4,8"]
 POINTS = [(2, 4), (2, 8), (4, 4), (4, 8)]
 INJECT = ["--wrapper", "tests.faults.inject:Passthrough"]

@@ -16,7 +16,7 @@ import torch
 
 from rnnppo.sweeps import worker
 from rnnppo.sweeps.study import SweepSpec
-from tests.tiny import TINY_SETTINGS
+from tests.shared import TINY_SETTINGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 REPEAT_S = 0.0007  # a stop repeated far more often than the coordinator's (every 0.5 s)
@@ -24,7 +24,13 @@ REPEAT_S = 0.0007  # a stop repeated far more often than the coordinator's (ever
 
 def spec(tmp_path) -> SweepSpec:
     return SweepSpec(
-        base={**TINY_SETTINGS, "env": "rnnppo/CueRecall-v0", "env_kwargs": {"cue_distance": 2}, "total_steps": 20_000},
+        base={
+            **TINY_SETTINGS,
+            "env": "rnnppo/CueRecall-v0",
+            "env_kwargs": {"cue_distance": 2},
+            "total_steps": 20_000,
+            "lstm_cell_size": 4,
+        },
         space_words=("max_seq_len=4",),
         study_name="stop",
         storage_url="sqlite:///:memory:",
