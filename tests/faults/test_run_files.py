@@ -9,6 +9,8 @@ import io
 import pickle
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -161,6 +163,28 @@ def test_report_never_writes_the_storage_it_reads(results, content):
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert ("holds no study" if not content else "no such table") in result.output
     assert db.read_bytes() == before and sorted(p.name for p in results.iterdir()) == ["files", "rnnppo.db"]
+
+
+KILLED_MID_COMMIT = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size = 1")  # spill changed pages into the file before the commit
+connection.execute("BEGIN")
+connection.execute("UPDATE trial_user_attributes SET value_json = value_json || ' '")
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_storage_whose_writer_was_killed_mid_commit_is_read_as_last_committed(results, tmp_path):
+    """A killed writer leaves a hot journal, which a read-only connection cannot roll back: SQLite's own
+    recovery runs first, and the report reads the last committed state."""
+    db = results / "rnnppo.db"
+    expected = report(results, "--format", "csv")
+    subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(db)], check=False)
+    assert (results / "rnnppo.db-journal").stat().st_size > 0, "the writer left a hot journal"
+    result = report(results, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected.stdout
 
 
 def test_a_good_storage_is_read_without_a_byte_changing(results):
