@@ -449,9 +449,8 @@ def test_a_one_step_rollout_trains_without_a_nan_loss():
     config = TrainConfig(
         env="rnnppo/CueRecall-v0",
         total_steps=6,
-        **{**TINY_SETTINGS, "num_envs": 1, "rollout_len": 1, "max_seq_len": 1, "minibatch_size": 1},
+        **{**TINY_SETTINGS, "num_envs": 1, "rollout_len": 1, "max_seq_len": 1, "minibatch_size": 1, "eval_episodes": 0},
         lstm_cell_size=4,
-        eval_episodes=0,
     )
     metrics = train(config).metrics
     assert len(metrics) == 6
