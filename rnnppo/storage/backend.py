@@ -119,6 +119,26 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def _check_initialised(url: str, path: Path) -> None:
+    """A SQLite file opened read-only must hold Optuna's tables and version row: Optuna would write them
+    (and fail: "attempt to write a readonly database"). A file a starting sweep has not finished creating
+    lacks them too."""
+    try:
+        with contextlib.closing(_connect_read_only(path)) as connection:
+            ready = connection.execute("SELECT count(*) FROM version_info").fetchone()[0] > 0
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise StorageError(f"cannot open storage {mask_url(url)}: {err}") from None
+        ready = False
+    except sqlite3.DatabaseError as err:  # "file is not a database"
+        raise StorageError(f"cannot open storage {mask_url(url)}: {err}") from None
+    if not ready:
+        raise StorageError(
+            f"storage {mask_url(url)} holds no Optuna tables (yet): no study to read; "
+            "a sweep creates them, or it is not an rnnppo storage"
+        )
+
+
 def open_storage(url: str, heartbeat: bool = True, read_only: bool = False) -> RDBStorage:
     """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError.
     `read_only`: a SQLite file is opened so that nothing can write it (no tables are created)."""
@@ -127,6 +147,7 @@ def open_storage(url: str, heartbeat: bool = True, read_only: bool = False) -> R
     kwargs: dict = {}
     path = sqlite_path(url) if scheme == "sqlite" else None
     if read_only and path is not None:
+        _check_initialised(url, path)
         engine_kwargs = {"creator": functools.partial(_connect_read_only, path)}
         kwargs["skip_table_creation"] = True
     elif scheme == "sqlite":

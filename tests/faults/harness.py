@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rnnppo.cli.app import app
 from rnnppo.core import runio
+from rnnppo.errors import InputError
 from rnnppo.results.studies import open_readonly
 from tests.shared import TINY, runner
 
@@ -77,7 +78,10 @@ def trials(out: Path, study: str) -> list[FrozenTrial]:
     storage to read, which waits out a sweep creating the tables at that moment.)"""
     if not (out / "rnnppo.db").exists():
         return []
-    store = open_readonly(storage(out))
+    try:
+        store = open_readonly(storage(out))
+    except InputError:  # the sweep is still creating it: empty, or its tables not yet committed
+        return []
     if study not in optuna.get_all_study_names(store):
         return []
     return optuna.load_study(study_name=study, storage=store).get_trials()

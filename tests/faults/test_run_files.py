@@ -161,7 +161,7 @@ def test_report_never_writes_the_storage_it_reads(results, content):
     result = report(results)
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
-    assert ("holds no study" if not content else "no such table") in result.output
+    assert ("holds no study" if not content else "holds no Optuna tables") in result.output
     assert db.read_bytes() == before and sorted(p.name for p in results.iterdir()) == ["files", "rnnppo.db"]
 
 
