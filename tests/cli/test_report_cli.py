@@ -192,6 +192,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(results, tmp_path, arg
     assert list((tmp_path / "empty").iterdir()) == []
 
 
+@pytest.mark.slow  # two fresh processes per umask (the umask is read once per process)
 @pytest.mark.parametrize("umask", [0o027, 0o002])
 def test_reports_and_exports_get_the_mode_the_umask_allows_like_any_new_file(results, tmp_path, umask):
     cli = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]
