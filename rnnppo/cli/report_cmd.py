@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -28,6 +30,21 @@ def _open(results: Path | None, storage: str | None):
         return open_readonly(storage_for_results(folder)), folder
     except (ReportError, StorageError) as err:
         fail(str(err))
+
+
+@contextlib.contextmanager
+def _readable() -> Iterator[None]:
+    """A storage that fails while being read (a damaged file: "database disk image is malformed") is one
+    line and exit 2, not SQLAlchemy's traceback; the same words `sweep` gives."""
+    from rnnppo.storage.backend import storage_read_error
+
+    try:
+        yield
+    except Exception as err:
+        problem = storage_read_error(err)
+        if problem is None:
+            raise
+        fail(f"the storage cannot be read: {problem}; it is damaged or not an rnnppo storage (restore a backup)")
 
 
 def _studies(compare: list[str] | None) -> list[str]:
@@ -79,7 +96,7 @@ def report(
         fail(f"--out {out} is a folder; give a file name such as {out / ('report.' + fmt)}")
     if plots is not None and plots.exists() and not plots.is_dir():
         fail(f"--plots {plots} is a file; give a folder for the PNG figures")
-    with user_errors():
+    with user_errors(), _readable():
         store, results_dir = _open(results, storage)
         try:
             if names:
@@ -150,7 +167,7 @@ def best(
 
     if export is not None and export.is_dir():
         fail(f"--export {export} is a folder; give a file name such as {export / 'best.toml'}")
-    with user_errors():
+    with user_errors(), _readable():
         store, _ = _open(results, storage)
         try:
             data = load_study(store, pick_study(store, study))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -87,9 +91,15 @@ def train(
         loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
     with TrainProgress(console, config.total_steps, is_interactive(), progress_every) as progress:
         try:
-            with user_errors():
+            with user_errors(), _ctrl_c_between_iterations() as stop:
+
+                def on_iteration(row: dict) -> None:
+                    if stop.requested:  # Ctrl-C: stop between iterations, never inside torch
+                        raise KeyboardInterrupt
+                    progress.update(row)
+
                 result = run_training(
-                    config, out_dir=run_dir, on_iteration=progress.update, resume=resume is not None, loggers=loggers
+                    config, out_dir=run_dir, on_iteration=on_iteration, resume=resume is not None, loggers=loggers
                 )
         except TrainingError as err:
             fail(str(err), code=1)
@@ -125,6 +135,32 @@ def _resumable(run_dir: Path):
     if not isinstance(meta.get("config"), dict):
         fail(f"--resume {run_dir}: config.json holds no config")
     return build_config(meta["config"]), run_dir
+
+
+class _StopFlag:
+    requested = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_iterations() -> Iterator[_StopFlag]:
+    """Ctrl-C stops training at the end of the current iteration (the iteration callback raises it): raised
+    at once it could land in Python code that torch's C++ is calling back, which aborts the process
+    (pybind11's error_already_set). A second Ctrl-C stops at once."""
+    stop = _StopFlag()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
@@ -198,6 +234,8 @@ def inspect(
     with user_errors():
         if env is None and obs_shape is None:
             fail("give --env ID, or --obs-shape N [--actions K] to inspect without an environment")
+        if env is not None and obs_shape is not None:
+            fail("give --env ID or --obs-shape N, not both: --obs-shape stands in for an environment")
         config = assemble_config(overrides, config_file, env=env, wrappers=wrapper or None)
         if obs_shape is not None:
             try:

@@ -581,14 +581,14 @@ def parse_overrides(words: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's raw tables; a missing or broken file raises ConfigError naming it."""
+def read_toml(path: Path, what: str = "config file", hint: str = "") -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is a ConfigError naming `what` and `path` (+ hint)."""
     try:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist{hint}") from None
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"{what} {path} is not valid TOML: {err}") from None
 
 
 def load_toml(path: Path) -> dict[str, Any]:

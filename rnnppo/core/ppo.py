@@ -107,5 +107,10 @@ def ppo_loss(
 
 
 def normalize_advantages(advantages: torch.Tensor) -> torch.Tensor:
-    """Standardise over the whole rollout's real steps, once per iteration (as RLlib does)."""
-    return (advantages - advantages.mean()) / advantages.std().clamp(min=1e-4)
+    """Standardise over the whole rollout's real steps, once per iteration (as RLlib does). A rollout of
+    one step (num_envs=1, rollout_len=1) has no spread to scale by (its unbiased std is NaN): it is only
+    centred, to zero."""
+    centred = advantages - advantages.mean()
+    if advantages.numel() < 2:
+        return centred
+    return centred / advantages.std().clamp(min=1e-4)

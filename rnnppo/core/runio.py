@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import io
 import json
 import math
@@ -26,6 +27,15 @@ from rnnppo.errors import RunFileError
 CHECKPOINT_FORMAT = 1
 
 
+@functools.cache
+def _new_file_mode() -> int:
+    """The mode open() gives a new file: 0666 less the process's umask (read once: reading it means
+    setting it, and this process never changes it)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over `path`. An OSError (a full disk, a
     read-only folder) names `path`, and no temp file is left behind."""
@@ -38,6 +48,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a new file is 0666 less the umask
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -57,19 +68,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean_floats(value: Any) -> Any:
-    """NaN/inf are not JSON; write them as null."""
+def json_safe(value: Any) -> Any:
+    """NaN/inf are not JSON; write them as null (inside mappings, lists and tuples too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {k: _clean_floats(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean_floats(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    text = json.dumps(_clean_floats(dict(data)), indent=2, default=_json_default, allow_nan=False)
+    text = json.dumps(json_safe(dict(data)), indent=2, default=_json_default, allow_nan=False)
     atomic_write_bytes(path, (text + "\n").encode())
 
 
@@ -321,9 +332,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         payload = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist") from None
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a checkpoint we wrote
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunFileError(f"{path} is not a loadable rnnppo checkpoint: {first_line}") from None
+    except IsADirectoryError:
+        raise RunFileError(f"{path} is a folder, not a checkpoint file") from None
+    except Exception as err:  # noqa: BLE001 - any load failure means: a damaged file, or not one we wrote
+        # torch's words without its advice: "re-run with weights_only=False" would let a crafted file run code.
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        marker = "WeightsUnpickler error:"
+        after = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line.endswith(marker)]
+        if after or any(marker in line for line in lines):
+            detail = after[0] if after else lines[-1]
+            raise RunFileError(
+                f"{path} is corrupt or not an rnnppo checkpoint: it holds more than tensors and plain values "
+                f"({detail}), so it is not loaded (loading it could run code)"
+            ) from None
+        detail = lines[0].split(". ")[0] if lines else f"{type(err).__name__}: the file ends too early"
+        raise RunFileError(f"{path} is corrupt (damaged or truncated): {detail}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
         raise RunFileError(f"{path} is not an rnnppo checkpoint (format {CHECKPOINT_FORMAT})")
     try:

@@ -213,6 +213,8 @@ def update(
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    if target.numel() < 2:  # one step has no variance to explain (and torch would warn)
+        return math.nan
     var = float(target.var())
     return math.nan if var == 0 else 1.0 - float((target - predicted).var()) / var
 

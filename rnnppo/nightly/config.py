@@ -9,12 +9,12 @@ import math
 import os
 import shutil
 import sys
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnppo.core.config import read_toml
 from rnnppo.errors import ConfigError
 from rnnppo.results.studies import config_key
 from rnnppo.sweeps.space import SearchSpace
@@ -50,12 +50,7 @@ _HINTS = typing.get_type_hints(NightlySpec)
 
 
 def load_spec(path: Path) -> NightlySpec:
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"nightly file {path} does not exist; see examples/nightly.toml for an example") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"nightly file {path} is not valid TOML: {err}") from None
+    data = read_toml(path, "nightly file", hint="; see examples/nightly.toml for an example")
     unknown_tables = set(data) - {"nightly", "settings"}
     if unknown_tables or not isinstance(data.get("nightly"), dict):
         name = sorted(unknown_tables)[0] if unknown_tables else ""

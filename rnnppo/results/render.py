@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnppo.core.config import format_value
+from rnnppo.core.runio import json_safe
 from rnnppo.results import stats
 from rnnppo.results.report import Report
 
@@ -301,17 +302,6 @@ def runs_frame(report: Report) -> pd.DataFrame:
     return runs
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
     if frame is None:
         return None
@@ -335,7 +325,7 @@ def to_json(report: Report) -> str:
         "runs": _records(runs_frame(report)),
         "warnings": report.data.warnings,
     }
-    return json.dumps(_finite(payload), indent=2, default=str, allow_nan=False) + "\n"
+    return json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n"
 
 
 _STYLE = (

@@ -75,16 +75,24 @@ class StudyData:
 
 
 def open_readonly(storage_url: str) -> optuna.storages.BaseStorage:
-    """Open a storage to read; a SQLite file that does not exist is a ReportError (it is not created)."""
+    """Open a storage to read, never to write: a SQLite file that does not exist or is empty is a
+    ReportError (it is neither created nor given tables); other SQLite files are opened read-only."""
     path = sqlite_path(storage_url)
     if path is not None and not path.is_file():
         raise ReportError(f"storage {mask_url(storage_url)} does not exist: nothing to report")
-    return open_storage(storage_url, heartbeat=False)
+    if path is not None and path.stat().st_size == 0:
+        raise ReportError(
+            f"storage {mask_url(storage_url)} is an empty file: it holds no study; run `rnnppo sweep ...` first"
+        )
+    return open_storage(storage_url, heartbeat=False, read_only=True)
 
 
 def storage_for_results(results_dir: Path) -> str:
     """The default SQLite URL of a results folder; an absent or empty folder is a ReportError."""
     folder = Path(results_dir)
+    if folder.exists() and not folder.is_dir():
+        hint = f"pass --storage sqlite:///{folder}" if folder.suffix == ".db" else "give the folder a sweep wrote"
+        raise ReportError(f"{folder} is a file, not a results folder; {hint}")
     if not folder.is_dir():
         raise ReportError(f"results folder {folder} does not exist; run `rnnppo sweep ... --out {folder}` first")
     if not (folder / DB_FILE).is_file():

@@ -7,9 +7,12 @@ unmasked: use `mask_url` for anything printed or written.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
 import re
+import sqlite3
 import sys
 import time
 import warnings
@@ -127,14 +130,59 @@ def _retry_stale_trials() -> dict:
 SCHEMA_RACE_SIGNS = ("duplicate key", "already exists", "UNIQUE constraint failed", "database is locked")
 
 
-def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
-    """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError."""
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write the SQLite file at `path` (a read command must never change what it
+    reads; Optuna would otherwise create its tables in an empty file). A writer killed mid-commit leaves a
+    hot journal that a read-only connection cannot roll back: SQLite's own recovery runs once through a
+    normal connection (it restores the last committed state), then the file is read read-only."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"  # as_uri percent-encodes '?', '#' and '%' in the path
+    connection = sqlite3.connect(uri, uri=True, timeout=120, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as err:
+        connection.close()
+        if "readonly" not in str(err) or not Path(f"{path}-journal").exists():
+            raise
+        with contextlib.closing(sqlite3.connect(path, timeout=120)) as recovery:
+            recovery.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        connection = sqlite3.connect(uri, uri=True, timeout=120, check_same_thread=False)
+    return connection
+
+
+def _check_initialised(url: str, path: Path) -> None:
+    """A SQLite file opened read-only must hold Optuna's tables and version row: Optuna would write them
+    (and fail: "attempt to write a readonly database"). A file a starting sweep has not finished creating
+    lacks them too."""
+    try:
+        with contextlib.closing(_connect_read_only(path)) as connection:
+            ready = connection.execute("SELECT count(*) FROM version_info").fetchone()[0] > 0
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise StorageError(f"cannot open storage {mask_url(url)}: {err}") from None
+        ready = False
+    except sqlite3.DatabaseError as err:  # "file is not a database"
+        raise StorageError(f"cannot open storage {mask_url(url)}: {err}") from None
+    if not ready:
+        raise StorageError(
+            f"storage {mask_url(url)} holds no Optuna tables (yet): no study to read; "
+            "a sweep creates them, or it is not an rnnppo storage"
+        )
+
+
+def open_storage(url: str, heartbeat: bool = True, read_only: bool = False) -> RDBStorage:
+    """An RDBStorage for `url`; unreachable servers, bad passwords and unknown schemes raise StorageError.
+    `read_only`: a SQLite file is opened so that nothing can write it (no tables are created)."""
     scheme = check_url(url)
     engine_kwargs: dict = {}
-    if scheme == "sqlite":
+    kwargs: dict = {}
+    path = sqlite_path(url) if scheme == "sqlite" else None
+    if read_only and path is not None:
+        _check_initialised(url, path)
+        engine_kwargs = {"creator": functools.partial(_connect_read_only, path)}
+        kwargs["skip_table_creation"] = True
+    elif scheme == "sqlite":
         # Several worker processes share one file: wait for the lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 120}}
-        path = sqlite_path(url)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +190,7 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
                 raise StorageError(f"cannot create the folder of storage {mask_url(url)}: {err.strerror}") from None
     else:
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
-    kwargs: dict = {"engine_kwargs": engine_kwargs}
+    kwargs["engine_kwargs"] = engine_kwargs
     if heartbeat:
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
@@ -159,14 +207,13 @@ def open_storage(url: str, heartbeat: bool = True) -> RDBStorage:
                 f"storage {mask_url(url)} needs a database driver: {err}; install rnnppo[postgres] for PostgreSQL"
             ) from None
         except Exception as err:  # noqa: BLE001 - SQLAlchemy's connection errors are many types
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()
-            first = reason[0] if reason else type(err).__name__
+            first = _database_words(err)
             # Processes starting together on an empty database race to create Optuna's tables; the
             # loser sees a duplicate-object error (or SQLite's lock) and only has to try again.
             if attempt < SCHEMA_RACE_RETRIES and any(sign in first for sign in SCHEMA_RACE_SIGNS):
                 time.sleep(0.5 + random.random() * (attempt + 1))
                 continue
-            raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(first)}") from None
+            raise StorageError(f"cannot open storage {mask_url(url)}: {first}") from None
     raise AssertionError("unreachable")
 
 
@@ -175,6 +222,19 @@ def storage_write_error(err: BaseException) -> str | None:
     database, a lost server), else None."""
     if not isinstance(err, optuna.exceptions.StorageInternalError | sqlalchemy.exc.OperationalError):
         return None
+    return _database_words(err)
+
+
+def storage_read_error(err: BaseException) -> str | None:
+    """The database's own words when `err` is the storage failing to be read (also a damaged file: "database
+    disk image is malformed", or a file that is not Optuna's: "no such table"), else None."""
+    if not isinstance(err, optuna.exceptions.StorageInternalError | sqlalchemy.exc.DatabaseError):
+        return None
+    return _database_words(err)
+
+
+def _database_words(err: BaseException) -> str:
+    """The first line of the database's own message at the root of `err`, password masked."""
     cause: BaseException = err
     while cause.__cause__ is not None:
         cause = cause.__cause__

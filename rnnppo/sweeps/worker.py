@@ -58,37 +58,68 @@ class TrialTimeout(RuntimeError):
 
 
 class StopRequest:
-    """The worker's SIGINT/SIGTERM handler. It raises KeyboardInterrupt at once where the worker may be
-    interrupted: inside a trial (which is then queued again) and between trials. Inside Optuna's own
-    bookkeeping (popping a queued trial, recording a finished one) it only notes the request, acted on as
-    soon as that is done: an interrupt there would leave a running trial that no worker owns."""
+    """The worker's SIGINT/SIGTERM handler. Where the worker is decides when the stop takes effect:
+
+    * between trials and in a trial's own bookkeeping (`interruptible_if(True)`): at once, as a
+      KeyboardInterrupt (the trial is then queued again);
+    * while training (`between_iterations()`): at the end of the current iteration, when the iteration
+      callback calls `check()`. A KeyboardInterrupt raised at once would land anywhere, also in Python code
+      that torch's C++ is calling back, where it aborts the process ("terminate called after throwing an
+      instance of 'pybind11::error_already_set'") or leaves torch's grad mode switched off. Only a training
+      step still running GRACE_S after the request (a hung env step) is interrupted where it is;
+    * inside Optuna's own bookkeeping (popping a queued trial, recording a finished one,
+      `interruptible_if(False)`): as soon as that is done; an interrupt there would leave a running trial
+      that no worker owns.
+    """
+
+    NOW, BETWEEN_ITERATIONS, LATER = "now", "between iterations", "later"
+    GRACE_S = 10.0
 
     def __init__(self) -> None:
-        self.requested = False
-        self.interruptible = True
+        self.requested_at: float | None = None
+        self.mode = self.NOW
+
+    @property
+    def requested(self) -> bool:
+        return self.requested_at is not None
 
     def __call__(self, signum: int, frame: object) -> None:
-        if self.requested:
-            return  # one is enough; a second must not break the clean-up
-        self.requested = True
-        if self.interruptible:
+        if self.requested_at is None:
+            self.requested_at = time.monotonic()
+            if self.mode == self.NOW:
+                raise KeyboardInterrupt
+        elif self.mode == self.BETWEEN_ITERATIONS and time.monotonic() - self.requested_at > self.GRACE_S:
+            # The coordinator repeats its stop until this process ends: a step that never returns is cut.
+            self.mode = self.NOW
             raise KeyboardInterrupt
+        # else: one is enough; a repeat must not break the clean-up
 
-    def _allow(self, interruptible: bool) -> None:
-        self.interruptible = interruptible
-        if interruptible and self.requested:
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a stop was requested (called where stopping is safe)."""
+        if self.requested:
             raise KeyboardInterrupt
 
     @contextlib.contextmanager
-    def interruptible_if(self, interruptible: bool) -> Iterator[None]:
-        before = self.interruptible
-        self._allow(interruptible)
+    def _mode(self, mode: str) -> Iterator[None]:
+        before = self.mode
+        self.mode = mode
+        if mode == self.NOW:
+            self.check()
         try:
             yield
         except BaseException:
-            self.interruptible = before
+            self.mode = before
             raise
-        self._allow(before)
+        self.mode = before
+        if before == self.NOW:
+            self.check()
+
+    def interruptible_if(self, interruptible: bool) -> contextlib.AbstractContextManager[None]:
+        return self._mode(self.NOW if interruptible else self.LATER)
+
+    def between_iterations(self) -> contextlib.AbstractContextManager[None]:
+        """Training: a stop takes effect at `check()` (or after GRACE_S, see the class docstring)."""
+        return self._mode(self.BETWEEN_ITERATIONS)
 
 
 stop_request = StopRequest()
@@ -194,9 +225,11 @@ class Objective:
                 limit = self.spec.trial_timeout_s
                 if limit is not None and time.monotonic() - started > limit:
                     raise TrialTimeout(f"trial ran past trial_timeout={limit:g}s")
+                stop_request.check()
 
             try:
-                summary = self._train_seed(trial, config, run_dir, on_iteration)
+                with stop_request.between_iterations():
+                    summary = self._train_seed(trial, config, run_dir, on_iteration)
             finally:
                 trial.set_user_attr(curve_attr(seed), _downsample(curve))
             run = {key: _finite_or_none(summary.get(key)) for key in RUN_ATTR_KEYS}
@@ -270,13 +303,22 @@ class LiveProgress:
 @contextlib.contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise TrialTimeout after `seconds`, even inside an env step() that never returns (SIGALRM; the check
-    between iterations alone cannot end that). Only in a main thread on POSIX: elsewhere that check is all."""
+    between iterations alone cannot end that: while training, a step still running StopRequest.GRACE_S
+    later is). Only in a main thread on POSIX: elsewhere that check is all."""
     if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def expire(signum: int, frame: object) -> None:
+        if stop_request.mode == stop_request.BETWEEN_ITERATIONS and not late:
+            # Training: the iteration callback ends the trial (raising here could land in Python code that
+            # torch's C++ calls back, see StopRequest); a step that has not returned by then is cut here.
+            late.append(True)
+            signal.setitimer(signal.ITIMER_REAL, stop_request.GRACE_S)
+            return
         raise TrialTimeout(f"trial ran past trial_timeout={seconds:g}s")
+
+    late: list[bool] = []
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

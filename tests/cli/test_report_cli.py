@@ -8,6 +8,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import stat
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import matplotlib.image
@@ -15,28 +18,21 @@ import optuna
 import pandas as pd
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from rnnppo.cli import report_cmd, run_cmds
 from rnnppo.core.config import TrainConfig, load_toml
 from tests.results.fixtures import build_study
+from tests.shared import runner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 app = typer.Typer()
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)
 app.command("train")(run_cmds.train)
-runner = CliRunner()
 BEST = "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm"
 
 
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    from rnnppo.cli import common
-
-    # rich wraps at 80 columns off a terminal, splitting the words the tests look for
-    monkeypatch.setattr(common.console, "width", 250)
-    monkeypatch.setattr(common.err_console, "width", 250)
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +190,26 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(results, tmp_path, arg
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+@pytest.mark.slow  # two fresh processes per umask (the umask is read once per process)
+@pytest.mark.parametrize("umask", [0o027, 0o002])
+def test_reports_and_exports_get_the_mode_the_umask_allows_like_any_new_file(results, tmp_path, umask):
+    cli = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]
+    report, export = tmp_path / "report.csv", tmp_path / "best.toml"
+    for words in (["report", results, "--format", "csv", "--out", report], ["best", results, "--export", export]):
+        done = subprocess.run([*cli, *map(str, words)], capture_output=True, text=True, umask=umask)
+        assert done.returncode == 0, done.stderr
+    for path in (report, export):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+def test_a_file_given_as_the_results_folder_is_named_as_a_file(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# notes")
+    result = invoke("report", readme)
+    assert result.exit_code == 2, result.output
+    assert f"{readme} is a file, not a results folder" in result.output and "does not exist" not in result.output
 
 
 def test_an_unwritable_export_or_out_names_its_own_option_and_the_file_in_the_way(results, tmp_path):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.core.config import TrainConfig
@@ -25,6 +24,7 @@ from rnnppo.core.runio import load_checkpoint
 from rnnppo.core.spaces import ActionHead
 from rnnppo.core.trainer import make_batch, refresh_state_in, resolve_device, train
 from tests.core.test_model_equivalence import RandomLengthEnv, vector_env
+from tests.shared import runner
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 GPU_TOL = dict(rtol=0.0, atol=2e-5)
@@ -155,7 +155,6 @@ def test_training_on_the_gpu_runs_and_learns_finite_numbers(env, changes):
 
 
 def test_cli_train_on_cuda_then_eval_and_load_on_the_cpu(tmp_path):
-    runner = CliRunner()
     args = ["train", "--env", "rnnppo/StatelessCartPole-v0", "--steps", "2048", "--device", "cuda"]
     args += ["--out", str(tmp_path), "--name", "gpu", "num_envs=4", "rollout_len=64", "eval_episodes=2"]
     result = runner.invoke(app, args)

@@ -14,6 +14,7 @@ from rnnppo.core.rollout import Collector
 from rnnppo.core.spaces import ActionHead
 from rnnppo.core.trainer import build_policy, train
 from tests.core.space_envs import ACTION_SPACES
+from tests.shared import TINY_SETTINGS
 
 CORRIDOR = [0.0, 0.0, 1.0, 0.0]  # CueRecall's observation after the junction (the final observation)
 
@@ -82,14 +83,7 @@ def test_curiosity_training_logs_extrinsic_and_intrinsic_terms(tmp_path):
         env="rnnppo/SparseChain-v0",
         env_kwargs={"length": 6},
         total_steps=128,
-        num_envs=2,
-        rollout_len=32,
-        fcnet_hiddens=(8,),
-        lstm_cell_size=8,
-        max_seq_len=4,
-        minibatch_size=16,
-        num_epochs=1,
-        eval_episodes=1,
+        **{**TINY_SETTINGS, "rollout_len": 32, "lstm_cell_size": 8, "max_seq_len": 4},
         curiosity=True,
         curiosity_feature_dim=8,
         curiosity_inverse_hiddens=(8,),

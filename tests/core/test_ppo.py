@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.optim import FOREACH_OPS, Adam, available_kernel
-from rnnppo.core.ppo import gae, masked_mean, next_values, ppo_loss
+from rnnppo.core.ppo import gae, masked_mean, next_values, normalize_advantages, ppo_loss
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
+from rnnppo.core.trainer import train
+from tests.shared import TINY_SETTINGS
 
 GAMMA, LAMBDA = 0.9, 0.8  # gamma * lambda = 0.72
 GARBAGE = 99.0  # a bootstrap entry that must never be read
@@ -457,3 +459,29 @@ def test_adam_state_follows_a_module_moved_after_the_optimizer_was_built():
     assert all(m.dtype == torch.float64 for m in ours.exp_avg + ours.exp_avg_sq)
     for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+# --- advantage normalisation ----------------------------------------------------------------------
+
+
+def test_advantages_are_standardised_with_torchs_unbiased_std():
+    advantages = torch.tensor([[1.0, 4.0], [2.0, -3.0]])
+    expected = (advantages - advantages.mean()) / advantages.std()
+    assert torch.equal(normalize_advantages(advantages), expected)
+
+
+def test_a_single_advantage_is_centred_to_zero_not_nan():
+    assert torch.equal(normalize_advantages(torch.tensor([[3.5]])), torch.tensor([[0.0]]))
+
+
+def test_a_one_step_rollout_trains_without_a_nan_loss():
+    """num_envs=1, rollout_len=1: one advantage per iteration (its unbiased std is NaN)."""
+    config = TrainConfig(
+        env="rnnppo/CueRecall-v0",
+        total_steps=6,
+        **{**TINY_SETTINGS, "num_envs": 1, "rollout_len": 1, "max_seq_len": 1, "minibatch_size": 1, "eval_episodes": 0},
+        lstm_cell_size=4,
+    )
+    metrics = train(config).metrics
+    assert len(metrics) == 6
+    assert all(np.isfinite(row["policy_loss"]) and np.isfinite(row["value_loss"]) for row in metrics)

@@ -11,6 +11,7 @@ from rnnppo.core.config import build_config
 from rnnppo.core.spaces import ActionHead, UnsupportedSpaceError, flat_obs_size, flatten_batch, flatten_single
 from rnnppo.core.trainer import train
 from tests.core.space_envs import ACTION_SPACES, OBSERVATION_SPACES
+from tests.shared import TINY_SETTINGS
 
 
 def test_flat_sizes_count_one_hot_widths_and_every_box_element():
@@ -99,14 +100,7 @@ def test_training_runs_on_every_space_combination(tmp_path, obs, act):
         env="tests.core.space_envs:AnySpaceEnv",
         env_kwargs={"obs": obs, "act": act},
         total_steps=96,
-        num_envs=2,
-        rollout_len=24,
-        fcnet_hiddens=(8,),
-        lstm_cell_size=8,
-        max_seq_len=4,
-        minibatch_size=16,
-        num_epochs=1,
-        eval_episodes=1,
+        **{**TINY_SETTINGS, "rollout_len": 24, "lstm_cell_size": 8, "max_seq_len": 4},
         lstm_use_prev_action=True,
         lstm_use_prev_reward=True,
     )

@@ -18,23 +18,14 @@ import optuna
 import pandas as pd
 import pytest
 from optuna.trial import FrozenTrial, TrialState
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.core import runio
+from rnnppo.errors import InputError
 from rnnppo.results.studies import open_readonly
+from tests.shared import TINY, runner
 
-runner = CliRunner()
 CLI = [sys.executable, "-c", "from rnnppo.cli.app import main; main()"]
-TINY = [
-    "num_envs=2",
-    "rollout_len=16",
-    "fcnet_hiddens=[8]",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=1",
-    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
-]
 GRID = ["seq_len=2,4", "cell=4,8"]
 POINTS = [(2, 4), (2, 8), (4, 4), (4, 8)]
 INJECT = ["--wrapper", "tests.faults.inject:Passthrough"]
@@ -87,7 +78,10 @@ def trials(out: Path, study: str) -> list[FrozenTrial]:
     storage to read, which waits out a sweep creating the tables at that moment.)"""
     if not (out / "rnnppo.db").exists():
         return []
-    store = open_readonly(storage(out))
+    try:
+        store = open_readonly(storage(out))
+    except InputError:  # the sweep is still creating it: empty, or its tables not yet committed
+        return []
     if study not in optuna.get_all_study_names(store):
         return []
     return optuna.load_study(study_name=study, storage=store).get_trials()

@@ -8,6 +8,9 @@ import contextlib
 import io
 import pickle
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -124,6 +127,73 @@ def test_a_broken_storage_file_is_one_line_exit_2(results):
     assert len(result.output.strip().splitlines()) == 1 and "rnnppo.db" in result.output, result.output
 
 
+def overwrite_middle(path: Path, size: int = 8192) -> None:
+    """Overwrite `size` bytes (at most half the file) in the middle with garbage, as a bad disk sector or a
+    half-finished copy would."""
+    data = bytearray(path.read_bytes())
+    size = min(size, len(data) // 2)
+    start = len(data) // 2 - size // 2
+    data[start : start + size] = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("command", ["report", "best"])
+def test_a_storage_damaged_mid_file_is_one_line_exit_2(results, command):
+    overwrite_middle(results / "rnnppo.db")
+    result = runner.invoke(app, [command, str(results)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert "malformed" in result.output and "cannot be read" in result.output
+
+
+@pytest.mark.parametrize("content", [b"", b"SQLite format 3\x00"])
+def test_report_never_writes_the_storage_it_reads(results, content):
+    """An empty file (or a SQLite file without Optuna's tables) is reported as holding no study; the
+    file is left byte for byte as it was (Optuna would create its tables in it)."""
+    db = results / "rnnppo.db"
+    if content:
+        db.unlink()
+        with contextlib.closing(sqlite3.connect(db)) as other:
+            other.execute("CREATE TABLE notes (text)")
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    result = report(results)
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert ("holds no study" if not content else "holds no Optuna tables") in result.output
+    assert db.read_bytes() == before and sorted(p.name for p in results.iterdir()) == ["files", "rnnppo.db"]
+
+
+KILLED_MID_COMMIT = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size = 1")  # spill changed pages into the file before the commit
+connection.execute("BEGIN")
+connection.execute("UPDATE trial_user_attributes SET value_json = value_json || ' '")
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_storage_whose_writer_was_killed_mid_commit_is_read_as_last_committed(results, tmp_path):
+    """A killed writer leaves a hot journal, which a read-only connection cannot roll back: SQLite's own
+    recovery runs first, and the report reads the last committed state."""
+    db = results / "rnnppo.db"
+    expected = report(results, "--format", "csv")
+    subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(db)], check=False)
+    assert (results / "rnnppo.db-journal").stat().st_size > 0, "the writer left a hot journal"
+    result = report(results, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected.stdout
+
+
+def test_a_good_storage_is_read_without_a_byte_changing(results):
+    db = results / "rnnppo.db"
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    assert report(results).exit_code == 0
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
 MODEL_BREAKS = ["missing", "folder", "empty", "truncated", "garbage", "plain tensor", "other format"]
 
 
@@ -146,6 +216,22 @@ def test_eval_of_a_broken_model_pt_names_it_and_exits_2(run, how):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert str(path) in result.output
+
+
+@pytest.mark.parametrize("how", ["8 KB overwritten mid-file", "first bytes zeroed", "truncated", "empty"])
+def test_a_corrupt_model_pt_says_corrupt_and_never_advises_weights_only_false(run, how):
+    path = run / "model.pt"
+    data = path.read_bytes()
+    if how == "8 KB overwritten mid-file":
+        overwrite_middle(path)
+    elif how == "first bytes zeroed":
+        path.write_bytes(bytes(100) + data[100:])
+    else:
+        break_file(path, how)
+    result = runner.invoke(app, ["eval", str(path.parent), "--episodes", "1"])
+    assert result.exit_code == 2, result.output
+    assert "corrupt" in result.output and str(path) in result.output
+    assert "weights_only" not in result.output, "torch's advice to load it unsafely"
 
 
 class Exploit:

@@ -10,18 +10,11 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from typer.testing import CliRunner
 
-from rnnppo.cli import common
 from rnnppo.cli.app import app
+from tests.shared import runner
 
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 250)
-    monkeypatch.setattr(common.err_console, "width", 250)
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def write_toml(folder: Path, reward: float, name: str = "nightly.toml") -> Path:

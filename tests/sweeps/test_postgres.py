@@ -18,23 +18,15 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
 from rnnppo.storage.contract import SPARE
+from tests.shared import TINY as SHARED_TINY
+from tests.shared import runner
 
 pytestmark = pytest.mark.postgres
 URL = os.environ.get("RNNPPO_TEST_POSTGRES_URL")
-TINY = [
-    "num_envs=2",
-    "rollout_len=32",
-    "fcnet_hiddens=[8]",
-    "cell=4",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=1",
-    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
-]
+TINY = [*SHARED_TINY, "cell=4"]
 GRID = ["seq_len=2,4", "emb=4,8"]
 ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=2", "--steps", "128", "--seeds", "2"]
 
@@ -99,7 +91,7 @@ def test_three_machines_started_together_run_each_grid_point_once(url, tmp_path)
     assert all(t.state != TrialState.COMPLETE for t in study.trials if t not in counted), "no spare was run"
 
     # The report from the storage alone (no results folder) matches the trials.
-    result = CliRunner().invoke(app, ["report", "--storage", url, "--study", name, "--format", "json"])
+    result = runner.invoke(app, ["report", "--storage", url, "--study", name, "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["runs"]
     stored = {
@@ -166,7 +158,7 @@ def running_trials(url: str, name: str) -> list[int]:
 
 def test_jobs_2_against_postgres_and_the_password_never_printed(url, tmp_path):
     name = study_name()
-    result = CliRunner().invoke(
+    result = runner.invoke(
         app, ["sweep", *GRID, *TINY, *ENV, "--study", name, "--storage", url, "--jobs", "2", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
@@ -178,7 +170,7 @@ def test_jobs_2_against_postgres_and_the_password_never_printed(url, tmp_path):
 
 def test_a_wrong_password_is_one_line_exit_2_without_the_password(url, tmp_path):
     bad = url.replace("@", "x-wrong@", 1)
-    result = CliRunner().invoke(
+    result = runner.invoke(
         app, ["sweep", *GRID, *ENV, "--study", study_name(), "--storage", bad, "--out", str(tmp_path / "r")]
     )
     assert result.exit_code == 2, result.output

@@ -12,22 +12,13 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
+from tests.shared import TINY, runner
 
-runner = CliRunner()
-TINY = [
-    "num_envs=2",
-    "rollout_len=32",
-    "fcnet_hiddens=[8]",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=2",
-    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
-]
 GRID = ["seq_len=2,4", "cell=4,8"]
 ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "256", "--seeds", "2"]
 STUDY = "grid"
@@ -85,6 +76,23 @@ def test_the_sweep_ends_with_the_comparison(finished):
     assert result.exit_code == 0, result.output
     assert "max_seq_len" in result.output
     assert len(complete(load(finished))) == 4, "re-running a finished grid adds nothing"
+
+
+def test_report_and_best_read_back_what_a_real_sweep_wrote(finished, tmp_path):
+    """tests/cli/test_report_cli.py pins the report on a fixture study; this checks the fixture's premise:
+    a real sweep's storage and files give one row per configuration and seed, and a best config that
+    `train` accepts."""
+    report = runner.invoke(app, ["report", str(finished), "--format", "csv", "--out", str(tmp_path / "r.csv")])
+    assert report.exit_code == 0, report.output
+    assert "warning" not in report.output, "every run file a sweep writes is read"
+    runs = pd.read_csv(tmp_path / "r.csv")
+    assert len(runs) == 4 * 2 and runs.groupby("config")["seed"].nunique().eq(2).all()
+    assert {"max_seq_len", "lstm_cell_size", "final_return", "auc", "steps_per_s", "seq_len_mean"} <= set(runs)
+    best = runner.invoke(app, ["best", str(finished), "--export", str(tmp_path / "best.toml")])
+    assert best.exit_code == 0, best.output
+    train = ["train", "--config", str(tmp_path / "best.toml"), "--steps", "32", "--out", str(tmp_path)]
+    run = runner.invoke(app, train)
+    assert run.exit_code == 0, run.output
 
 
 def test_a_conflicting_space_for_the_same_study_exits_2_and_changes_nothing(finished):

@@ -13,21 +13,12 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
+from tests.shared import TINY as SHARED_TINY
+from tests.shared import runner
 
-runner = CliRunner()
-TINY = [
-    "num_envs=2",
-    "rollout_len=16",
-    "fcnet_hiddens=[8]",
-    "cell=4",
-    "minibatch_size=16",
-    "num_epochs=1",
-    "eval_episodes=1",
-    "memory_horizon=false",  # the end-of-training memory measurement is tested in tests/core/test_memory.py
-]
+TINY = [*SHARED_TINY, "cell=4"]
 ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
 
 
