@@ -219,7 +219,7 @@ def speed(rounds: int) -> None:
 
     torch.set_num_threads(1)
     obs_space = spaces.Box(-1, 1, (3,), np.float32)
-    steps, n, block = 128, 8, 200
+    steps, n, block = 128, 8, 50
     cases = {}
     for name, action_space, extra in (
         ("Discrete(2)", spaces.Discrete(2), {}),
@@ -295,7 +295,7 @@ def main() -> None:
     words = tuple(args.overrides)
     seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     if args.speed:
-        speed(15)
+        speed(60)
         return
     rows: list[dict[str, Any]] = []
     if args.cache is not None and args.cache.exists():

@@ -287,15 +287,15 @@ def envs() -> None:
 
     table = Table(title="built-in environments", title_justify="left")
     table.add_column("id", style="bold", no_wrap=True)
-    table.add_column("what it tests")
-    table.add_column("masked")
     table.add_column("preset", no_wrap=True)
+    table.add_column("masked")
+    table.add_column("what it tests")
     with user_errors():
         by_env = presets_by_env()
     for env_id, text in BUILTIN_ENVS.items():
-        table.add_row(env_id, text, "", ", ".join(by_env.get(env_id, [])))
+        table.add_row(env_id, ", ".join(by_env.get(env_id, [])), "", text)
     for env_id, masked in MASKED_ENVS.items():
-        table.add_row(env_id, masked.text, masked.masked, ", ".join(by_env.get(env_id, [])))
+        table.add_row(env_id, ", ".join(by_env.get(env_id, [])), masked.masked, masked.text)
     console.print(table)
     console.print("Mask any Box observation: --wrapper rnnppo.wrappers:MaskObservation (indices = entries to zero).")
 

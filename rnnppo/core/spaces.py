@@ -166,10 +166,13 @@ class ActionHead:
 
     def sample(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, deterministic: bool = False):
         """-> (actions [..., action_dim], log_prob [...])."""
-        if self.kind == "box":
+        if self.kind == "box":  # the log-density from the standard-normal draw itself: fewer tensor calls per step
             mean, log_std = self._gaussian(dist_inputs, log_std)
-            actions = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
-            return actions, normal_log_prob(mean, log_std, actions)
+            if deterministic:
+                return mean, -(log_std + _HALF_LOG_2PI).sum(-1)
+            noise = torch.randn_like(mean)
+            actions = mean + log_std.exp() * noise
+            return actions, -(0.5 * noise * noise + log_std + _HALF_LOG_2PI).sum(-1)
         if self.kind == "discrete":  # the rollout's common case, in the fewest tensor calls
             if deterministic:
                 actions = dist_inputs.argmax(dim=-1, keepdim=True)

@@ -13,21 +13,26 @@ runner = CliRunner()
 TINY = ["num_envs=2", "rollout_len=32", "fcnet_hiddens=[8]", "cell=8", "minibatch_size=16", "num_epochs=1"]
 
 
-def test_presets_lists_every_shipped_preset_with_its_reproduce_command():
+@pytest.fixture
+def wide_console(monkeypatch):
+    """Tables unwrapped, whatever width the shared console picked when it was made."""
+    from rnnppo.cli.common import console
+
+    monkeypatch.setattr(console, "width", 400)
+
+
+def test_presets_lists_every_shipped_preset_with_its_reproduce_command(wide_console):
     from rnnppo.core.presets import preset_names
 
-    result = runner.invoke(app, ["presets"], env={"COLUMNS": "400"})
+    result = runner.invoke(app, ["presets"])
     assert result.exit_code == 0, result.output
     for name in preset_names():
         assert name in result.output
     assert "benchmarks/continuous.py" in result.output
 
 
-def test_envs_lists_the_masked_envs_with_what_is_masked_and_the_presets(monkeypatch):
-    from rnnppo.cli import common
-
-    monkeypatch.setattr(common.console, "width", 250)  # rich wraps at 80 columns off a terminal
-    result = runner.invoke(app, ["envs"], env={"COLUMNS": "400"})
+def test_envs_lists_the_masked_envs_with_what_is_masked_and_the_presets(wide_console):
+    result = runner.invoke(app, ["envs"])
     assert result.exit_code == 0, result.output
     assert "rnnppo/PendulumNoVel-v0" in result.output and "angular velocity (obs[2])" in result.output
     assert "rnnppo/MountainCarContinuousNoVel-v0" in result.output and "velocity (obs[1])" in result.output
