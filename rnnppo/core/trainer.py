@@ -327,7 +327,7 @@ def train(
             if config.anneal_lr:
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             env_before, policy_before = collector.time_env, collector.time_policy
             rollout = collector.collect(config.rollout_len)
             t1 = time.perf_counter()
@@ -356,6 +356,7 @@ def train(
                 "env_steps": env_steps,
                 "wall_time": t3 - start,
                 "steps_per_s": rollout.num_steps / (t3 - t0),
+                "cpu_s_per_step": (time.process_time() - cpu0) / rollout.num_steps,
                 "episodes": len(rollout.episode_returns),
                 "episode_return_mean": _mean(rollout.episode_returns),
                 "episode_len_mean": _mean(rollout.episode_lengths),
@@ -387,6 +388,9 @@ def train(
         else {}
     )
     summary = _summarise(config, metrics, evaluation, train_time, env_steps)
+    # This process's CPU time per env step, the median over iterations: other processes barely change
+    # it (wall time they do), and the median leaves out the first iteration's one-off warm-up.
+    summary["cpu_s_per_step"] = float(np.median([m["cpu_s_per_step"] for m in metrics])) if metrics else math.nan
     if out_dir is not None:
         runio.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
         runio.write_json(out_dir / "summary.json", summary)

@@ -121,7 +121,7 @@ def test_plain_table_text_has_the_sections_and_the_verdict(report):
 def test_html_is_self_contained_with_tables_and_embedded_figures(report, figures):
     parser = Collect()
     parser.feed(render(report, "html", figures))
-    assert parser.tags.count("table") == len(sections(report))
+    assert parser.tags.count("table") == len([section for section in sections(report) if section.rows])
     assert parser.tags.count("img") == len(figures) == 4
     assert parser.sources and all(src.startswith("data:image/png;base64,") for src in parser.sources)
     assert "link" not in parser.tags and "script" not in parser.tags  # nothing fetched when opened
@@ -142,10 +142,11 @@ def test_a_single_swept_parameter_gives_no_heatmap_and_small_studies_no_importan
 
 def test_tables_say_an_interval_is_not_meaningful_below_three_seeds(results):
     report = report_of(results, "two-seeds")
-    comparison = sections(report)[0]
+    by_title = {section.title: section for section in sections(report)}
+    comparison = by_title["comparison (best first)"]
     assert all(row[4] == NOT_MEANINGFUL for row in comparison.rows)
-    assert "fewer than 3 seeds" in comparison.note
-    assert all(row[3] == NOT_MEANINGFUL for row in sections(report)[1].rows)  # the marginal table too
+    assert all(row[5] == "not compared" for row in comparison.rows[1:])
+    assert all(row[3] == NOT_MEANINGFUL for row in by_title["max_seq_len (averaged over everything else)"].rows)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -173,7 +174,7 @@ def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "cue-seqlen", results, Console(file=buffer, width=250))
     text = buffer.getvalue()
-    assert "comparison (best first)" in text and "verdict: max_seq_len=20, lstm_cell_size=64" in text
+    assert "comparison (best first)" in text and "verdict: (max_seq_len=20, lstm_cell_size=64" in text
     assert "what the LSTM saw" not in text
     assert f"full report (marginals, importance, plots): rnnppo report {results} --study cue-seqlen" in text
 
