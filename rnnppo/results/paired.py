@@ -161,17 +161,15 @@ def seeds_needed(mean_diff: float, sd: float, alpha: float = ALPHA, target: floa
         return None
     if sd == 0:
         return MIN_PAIRS
-    effect = mean_diff / sd
-    low, high = 2, MAX_SEEDS_NEEDED
-    if power(high, effect, alpha) < target:
+    effect = abs(mean_diff / sd)
+    # The z-test's n is a lower bound for the t-test's (the t distribution has heavier tails): start there.
+    z_n = ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)) / effect) ** 2
+    if z_n > MAX_SEEDS_NEEDED:
         return MAX_SEEDS_NEEDED + 1
-    while low < high:  # power grows with n: bisect for the smallest n that reaches the target
-        middle = (low + high) // 2
-        if power(middle, effect, alpha) >= target:
-            high = middle
-        else:
-            low = middle + 1
-    return max(low, MIN_PAIRS)
+    for n in range(max(MIN_PAIRS, math.floor(z_n)), MAX_SEEDS_NEEDED + 1):
+        if power(n, effect, alpha) >= target:
+            return n
+    return MAX_SEEDS_NEEDED + 1
 
 
 def seeds_needed_text(needed: int | None) -> str:

@@ -312,22 +312,53 @@ def frame_section(frame: pd.DataFrame, title: str, note: str = "") -> Section:
 # --- terminal -------------------------------------------------------------------------------------
 
 
-def _longest_token(texts: list[str]) -> int:
-    return max((len(token) for text in texts for token in text.split()), default=1)
+def _lines_width(text: str) -> int:
+    return max((len(line) for line in text.split("\n")), default=0)
 
 
-def rich_table(section: Section) -> Table:
-    """A rich table that narrows by wrapping cells between words, never inside one: each column is at
-    least as wide as its longest word (a number, a setting such as `lstm_cell_size=64`)."""
+def _wrap_words(text: str, width: int) -> str:
+    """Each line of `text` wrapped at spaces to at most `width` characters (a longer word stays whole)."""
+    out = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            if current and len(current) + 1 + len(word) > width:
+                out.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        out.append(current)
+    return "\n".join(out)
+
+
+def fit(section: Section, width: int) -> Section:
+    """The section with its headers and cells broken between words (never inside one) until the table
+    fits `width` columns: the widest column that can still narrow gives one character at a time."""
+    columns = [[header, *(row[index] for row in section.rows)] for index, header in enumerate(section.header)]
+
+    def table_width() -> int:
+        return sum(max(_lines_width(text) for text in cells) for cells in columns) + 3 * len(columns) + 1
+
+    while table_width() > width:
+        widths = [max(_lines_width(text) for text in cells) for cells in columns]
+        floors = [max(len(word) for text in cells for word in text.split()) if any(cells) else 1 for cells in columns]
+        narrowable = [index for index in range(len(columns)) if widths[index] > floors[index]]
+        if not narrowable:
+            break  # every column is one word wide: nothing more can be done without splitting words
+        index = max(narrowable, key=lambda i: widths[i] - floors[i])
+        columns[index] = [_wrap_words(text, widths[index] - 1) for text in columns[index]]
+    header = [cells[0] for cells in columns]
+    rows = [[cells[1 + row] for cells in columns] for row in range(len(section.rows))]
+    return Section(section.title, header, rows, section.note, section.left)
+
+
+def rich_table(section: Section, width: int | None = None) -> Table:
+    """A rich table whose cells are broken between words, never inside one, to fit `width` columns."""
+    if width is not None:
+        section = fit(section, width)
     table = Table(title=section.title, title_justify="left", caption=section.note or None, caption_justify="left")
     for index, column in enumerate(section.header):
-        cells = [column, *(row[index] for row in section.rows)]
-        table.add_column(
-            column,
-            justify="left" if index < section.left else "right",
-            overflow="fold",
-            min_width=_longest_token(cells),
-        )
+        table.add_column(column, justify="left" if index < section.left else "right", no_wrap=True)
     for row in section.rows:
         table.add_row(*(escape(cell) for cell in row))
     return table
@@ -336,7 +367,7 @@ def rich_table(section: Section) -> Table:
 def print_sections(console: Console, parts: list[Section]) -> None:
     for section in parts:
         if section.rows:
-            console.print(rich_table(section))
+            console.print(rich_table(section, console.width))
         elif section.note:
             console.print(f"[bold]{section.title}[/]: {section.note}")
 
