@@ -352,6 +352,41 @@ def fit(section: Section, width: int) -> Section:
     return Section(section.title, header, rows, section.note, section.left)
 
 
+def _floor_width(section: Section, columns: list[int]) -> int:
+    """The narrowest the table of these columns can be with every cell one word per line."""
+    floors = []
+    for i in columns:
+        cells = [section.header[i], *(row[i] for row in section.rows)]
+        floors.append(max((len(word) for text in cells for word in text.split()), default=0))
+    return sum(floors) + 3 * len(columns) + 1
+
+
+def split_to_fit(section: Section, width: int) -> list[Section]:
+    """The section as one table, or, when not even one word per line fits `width`, as several tables that
+    each repeat its name columns and take as many of the other columns as fit (in order)."""
+    names = list(range(min(section.left, len(section.header))))
+    rest = list(range(len(names), len(section.header)))
+    if _floor_width(section, names + rest) <= width or not rest:
+        return [fit(section, width)]
+    groups: list[list[int]] = [[]]
+    for index in rest:
+        if groups[-1] and _floor_width(section, names + groups[-1] + [index]) > width:
+            groups.append([])
+        groups[-1].append(index)
+    parts = []
+    for number, group in enumerate(groups):
+        keep = names + group
+        part = Section(
+            section.title if number == 0 else f"{section.title} (continued)",
+            [section.header[i] for i in keep],
+            [[row[i] for i in keep] for row in section.rows],
+            section.note if number == len(groups) - 1 else "",
+            len(names),
+        )
+        parts.append(fit(part, width))
+    return parts
+
+
 def rich_table(section: Section, width: int | None = None) -> Table:
     """A rich table whose cells are broken between words, never inside one, to fit `width` columns."""
     if width is not None:
@@ -367,7 +402,8 @@ def rich_table(section: Section, width: int | None = None) -> Table:
 def print_sections(console: Console, parts: list[Section]) -> None:
     for section in parts:
         if section.rows:
-            console.print(rich_table(section, console.width))
+            for part in split_to_fit(section, console.width):
+                console.print(rich_table(part))
         elif section.note:
             console.print(f"[bold]{section.title}[/]: {section.note}")
 
@@ -547,14 +583,13 @@ def compare_sections(frame: pd.DataFrame, names: list[str], title: str, note: st
                 stacked(str(row["config"])),
                 num(row[f"{first} IQM"]),
                 num(row[f"{later} IQM"]),
-                num(row[f"change ({later})"]),
-                str(row[f"95% CI ({later})"]),
-                "–" if pd.isna(row[f"p ({later})"]) else _p_text(row[f"p ({later})"]),
-                str(row[f"significant ({later})"]),
+                f"{num(row[f'change ({later})'])}\n{row[f'95% CI ({later})']}",
+                str(row[f"significant ({later})"])
+                + ("" if pd.isna(row[f"p ({later})"]) else f" (p {_p_text(row[f'p ({later})'])})"),
             ]
             for _, row in frame.iterrows()
         ]
-        header = ["configuration", f"{first} IQM", f"{later} IQM", "change", "95% CI", "p (Holm)", "significant"]
+        header = ["configuration", f"{first} IQM", f"{later} IQM", "change, 95% CI", "significant (Holm p)"]
         label = f"{later} against {first}, paired by seed"
         if "mismatch" in frame.columns:
             label = f"MISMATCHED: {label}"
