@@ -219,14 +219,13 @@ def verdict(
         tied = table[table["rank"] == 1]
         if len(tied) > 1:
             learned += f"; {_listed(list(tied['config']))} tie: identical scores on all {seeds} seeds"
+        if seeds < paired.MIN_PAIRS:
+            learned += f"; {_too_few(seeds)}"
         return learned
     if len(table) == 1:
         return f"{name(best['config'])} is the only finished configuration (IQM {best['iqm']:.3g}, {seeds} seeds)"
     if seeds < paired.MIN_PAIRS and not (table["vs_best"] == TIE).any():
-        return (
-            f"{name(best['config'])} scores highest (IQM {best['iqm']:.3g}), but with {seeds} seed(s) per "
-            f"configuration no comparison can be made; sweep with --seeds {paired.MIN_PAIRS} or more"
-        )
+        return f"{name(best['config'])} scores highest (IQM {best['iqm']:.3g}), but {_too_few(seeds)}"
     parts = [_head(table)]
     others = table.iloc[1:]
     worse = others[others["vs_best"] == WORSE]
@@ -263,6 +262,13 @@ def verdict(
         )
     parts.append(_cost(table, cheapest))
     return "; ".join(part for part in parts if part)
+
+
+def _too_few(seeds: int) -> str:
+    return (
+        f"with {seeds} seed(s) per configuration no comparison can be made; "
+        f"sweep with --seeds {paired.MIN_PAIRS} or more"
+    )
 
 
 def _head(table: pd.DataFrame) -> str:
