@@ -190,15 +190,16 @@ def _p(value: float) -> str:
 
 
 def _difference(row: pd.Series) -> str:
-    """How one configuration differs from the best, with the test that decided it."""
+    """How far a worse configuration is below the best, with the test that decided it."""
     if row["test"] == paired.CONSISTENT:
         return (
             f"by {abs(row['diff']):.3g} on every one of {row['pairs']} seeds (a consistent difference: zero "
             f"spread, so the paired t-test's p is 0; the sign test alone gives {_p(row['sign_p'])})"
         )
+    low, high = -row["diff_high"], -row["diff_low"]  # the gap best - this, seed by seed
     return (
-        f"by {abs(row['diff']):.3g} (95% CI of the paired difference [{row['diff_low']:+.3g}, "
-        f"{row['diff_high']:+.3g}]; paired t-test over {row['pairs']} seeds, Holm-adjusted {_p(row['p_holm'])})"
+        f"by {abs(row['diff']):.3g} (95% CI of the per-seed gap [{low:.3g}, {high:.3g}]; "
+        f"paired t-test over {row['pairs']} seeds, Holm-adjusted {_p(row['p_holm'])})"
     )
 
 
