@@ -84,6 +84,11 @@ def _iqm_along(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return stats.trim_mean(values, 0.25, axis=axis)
 
 
+def trim_mean_along(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The IQM along one axis of an array (the same cut as iqm(): floor(n / 4) values from each end)."""
+    return _iqm_along(values, axis=axis)
+
+
 _STATISTICS: dict[str, Callable[..., np.ndarray]] = {
     "iqm": _iqm_along,
     "mean": np.mean,
