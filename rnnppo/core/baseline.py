@@ -8,6 +8,7 @@ first episode counts (short episodes are not favoured); env copies are seeded fr
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -19,18 +20,26 @@ EPISODES = 100
 MAX_STEPS = 10_000
 """Steps per env copy: episodes still running then are not counted (the count says so)."""
 BATCH = 64
+TIME_BUDGET_S = 20.0
+"""A slow env gets fewer episodes rather than a slow sweep start (the count says how many)."""
 
 
 def random_policy_returns(
-    config: TrainConfig, episodes: int = EPISODES, seed: int = 2_718_281, max_steps: int = MAX_STEPS
+    config: TrainConfig,
+    episodes: int = EPISODES,
+    seed: int = 2_718_281,
+    max_steps: int = MAX_STEPS,
+    time_budget_s: float = TIME_BUDGET_S,
 ) -> dict[str, Any]:
     """Mean (and standard error) of the episode return of uniformly random actions over `episodes`
-    episodes, with the success rate where the env reports `info["success"]`."""
+    episodes (fewer when `time_budget_s` runs out), with the success rate where the env reports
+    `info["success"]`."""
     returns: list[float] = []
     successes: list[float] = []
     unfinished = 0
     rounds = 0
-    while len(returns) + unfinished < episodes:
+    deadline = time.monotonic() + time_budget_s
+    while len(returns) + unfinished < episodes and time.monotonic() < deadline:
         n = min(episodes - len(returns) - unfinished, BATCH)
         env = make_vector_env(config, n, seed + 7919 * rounds)
         try:
@@ -49,7 +58,7 @@ def random_policy_returns(
                     if i in success:
                         successes.append(float(success[i]))
                 finished |= done
-                if finished.all():
+                if finished.all() or time.monotonic() > deadline:
                     break
             unfinished += int((~finished).sum())
         finally:

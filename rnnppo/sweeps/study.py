@@ -7,13 +7,17 @@ run once however many workers join. See docs/storage-contract.md for what each t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import re
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,10 +345,38 @@ def ensure_baseline(study: optuna.Study, spec: SweepSpec) -> None:
     if BASELINE_ATTR in study.user_attrs:
         return
     try:
-        measured = random_policy_returns(spec.base_config())
+        with _alarm(BASELINE_HANG_S):
+            measured = random_policy_returns(spec.base_config())
     except Exception as err:  # noqa: BLE001 - the trials will report the env's error in full
         measured = {"error": f"{type(err).__name__}: {err}"[:500]}
     study.set_user_attr(BASELINE_ATTR, measured)
+
+
+BASELINE_HANG_S = 60.0
+"""An env step that does not return within this is a hung env: no baseline, the sweep goes on."""
+
+
+class _Hung(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise _Hung after `seconds` even inside an env step that never returns (SIGALRM; main thread only)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Hung(f"the env did not finish its random-policy episodes within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def inert_warnings(spec: SweepSpec) -> list[str]:
