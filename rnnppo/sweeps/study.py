@@ -383,7 +383,12 @@ def inert_warnings(spec: SweepSpec) -> list[str]:
     """A line per swept setting that cannot change training at any point of the space (core/inert.py)."""
     space = spec.space
     points = space.grid_points() if space.is_grid else space.corner_points()
-    configs = [spec.config_for(point, spec.seeds[0]) for point in points]
+    configs = []
+    for point in points:
+        try:
+            configs.append(spec.config_for(point, spec.seeds[0]))
+        except ConfigError:
+            continue  # validate_grid names an invalid point with the fix; this is only a warning
     lines = []
     for name in space.swept_names:
         reasons = [inert_settings(config, [name]).get(name) for config in configs]

@@ -27,7 +27,7 @@ TINY = [
     "num_epochs=1",
     "eval_episodes=1",
 ]
-ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
+ENV = ["--seeds", "1", "--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
 
 
 def sweep(out: Path, study: str, *words: str):
