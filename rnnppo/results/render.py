@@ -70,16 +70,6 @@ def stacked(config: str) -> str:
     return config.replace(", ", "\n")
 
 
-def _versus_best(row: pd.Series, rank: int) -> str:
-    """A marginal row against the best value (bootstrap intervals; the comparison table uses tests)."""
-    if rank == 1:
-        return "best"
-    tie = row["overlaps_best"]
-    if tie is pd.NA or pd.isna(tie):
-        return "? (no interval)"
-    return "not sig. different" if bool(tie) else "worse"
-
-
 def header_line(report: Report) -> str:
     spec, counts = report.data.spec, report.data.counts
     rest = ", ".join(f"{n} {state}" for state, n in counts.items() if state != "complete" and n)
@@ -191,12 +181,12 @@ def marginal_section(name: str, table: pd.DataFrame) -> Section:
             num(r["iqm"]),
             interval(r),
             f"{num(r['mean'])} ± {num(r['std'])}",
-            _versus_best(r, 1 if bool(r["best"]) else 2),
+            SHORT_STATUS.get(str(r["vs_best"]), str(r["vs_best"])),
         ]
         for _, r in table.iterrows()
     ]
     header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs best"]
-    note = "each seed is averaged over the other swept parameters first"
+    note = "each seed is averaged over the other swept parameters first; vs best: paired t-test, Holm-corrected"
     return Section(f"{name} (averaged over everything else)", header, rows, note)
 
 

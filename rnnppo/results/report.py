@@ -104,7 +104,7 @@ def _natural(value: Any) -> tuple:
 def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.DataFrame]:
     """Per swept parameter with 2+ values: one row per value in natural order. Each seed is first
     averaged over the other parameters, so every value is summarised over seeds, not over however
-    many configurations happened to finish with it."""
+    many configurations happened to finish with it; `vs_best` is the paired verdict against the best value."""
     score = score or data.objective
     out = {}
     seeds = per_seed(data).join(_swept_values(data), on="config")
@@ -115,6 +115,10 @@ def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.D
         by_seed = frame.groupby(["value", "seed"], sort=False)[score].mean().reset_index()
         table = stats.summarise(by_seed, "value", score)
         table["best"] = table.index == 0
+        # The same paired rule as the comparison: each value against the best one, seed by seed, Holm.
+        versus = claims.against_best(by_seed.rename(columns={"value": "config"}), list(table["value"]), score)
+        table = table.merge(versus[["config", "vs_best", "diff", "p_holm"]], left_on="value", right_on="config")
+        table = table.drop(columns="config")
         order = {format_value(v): _natural(v) for v in seeds[name]}
         table = table.sort_values("value", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
         out[name] = table.rename(columns={"value": name})

@@ -60,7 +60,7 @@ def test_report_lists_the_studies_and_prints_every_section(results):
         "night2",
         "comparison (best first)",
         "IQM final return",
-        "not sig. different",
+        "not separable",
         "max_seq_len (averaged over everything else)",
         "lstm_cell_size (averaged",
         "parameter importance",

@@ -116,7 +116,7 @@ def test_plain_table_text_has_the_sections_and_the_verdict(report):
         "what the LSTM saw",
     ):
         assert title in text
-    assert "gain over the memory-off control" in text and "not sig. different" in text
+    assert "gain over the memory-off control" in text and "not separable" in text
     assert "verdict:" in text and "\x1b[" not in text  # no terminal colour codes in a file
 
 
