@@ -53,7 +53,7 @@ def random_policy_returns(
                 done = np.logical_or(terminated, truncated)
                 total += np.where(finished, 0.0, np.asarray(reward, dtype=float))
                 success = dict(ended_successes(infos, done))
-                for i in np.flatnonzero(done & ~finished):
+                for i in np.flatnonzero(done & ~finished).tolist():
                     returns.append(float(total[i]))
                     if i in success:
                         successes.append(float(success[i]))

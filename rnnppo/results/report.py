@@ -297,14 +297,14 @@ def compare_studies(studies: list[StudyData]) -> pd.DataFrame:
     score = studies[0].objective
     first = studies[0].name
     shared = set.intersection(*(set(f["config"]) for f in frames)) if len(frames) > 1 else set()
-    keys = [key for key in dict.fromkeys(frames[0]["config"]) if key in shared]
+    shared_keys = [key for key in dict.fromkeys(frames[0]["config"]) if key in shared]
     rows: list[dict[str, Any]] = []
-    for key in keys:
+    for key in shared_keys:
         base = frames[0][frames[0]["config"] == key].set_index("seed")[score]
         rows.append({"config": key, f"{first} IQM": stats.iqm(base), f"{first} seeds": int(base.notna().sum())})
     for data, frame in zip(studies[1:], frames[1:], strict=True):
         tests = []
-        for row, key in zip(rows, keys, strict=True):
+        for row, key in zip(rows, shared_keys, strict=True):
             base = frames[0][frames[0]["config"] == key].set_index("seed")[score]
             theirs = frame[frame["config"] == key].set_index("seed")[score]
             row[f"{data.name} IQM"] = stats.iqm(theirs)
