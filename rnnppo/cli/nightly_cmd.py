@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from optuna.trial import TrialState
 from rich.markup import escape
-from rich.table import Table
 
 from rnnppo.cli.common import check_writable, console, err_console, fail, user_errors
 
@@ -92,38 +91,56 @@ def nightly(
 
     history = night_history.load_nights(storage, spec_file.study_prefix, upto=tonight)
     _print_history(night_history.history_table(history, spec_file.reference))
+    console.print(f"tonight's code: commit {night_history.commit_of(history[-1])}" if history else "")
     # A night that could not be checked is no good night: nothing finished, a worker died, or the
     # reference configuration did not finish.
     unchecked = night_history.unchecked(history, spec_file, outcome.worker_errors)
     for message in unchecked:
         err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
+    previous, changes = night_history.comparable(history, spec_file)
+    for message in changes:
+        console.print(f"[yellow]settings changed:[/] {escape(message)}")
+    too_few = None if unchecked else night_history.too_few_seeds(history, spec_file)
+    if too_few:
+        err_console.print(f"[bold red]night {escape(too_few)}[/]")
     problems = night_history.regressions(history, spec_file)
     for message in problems:
         err_console.print(f"[bold red]regression:[/] {escape(message)}")
-    if not problems and not unchecked:
-        console.print("no regression against the previous nights")
+    if not (problems or unchecked or too_few):
+        if previous:
+            console.print(
+                f"no regression against the {len(previous)} previous comparable night(s) "
+                "(paired t-test per seed, Holm-corrected; CPU time per env step)"
+            )
+        else:
+            console.print("not checked: no previous comparable night to compare with")
     if unchecked:
         raise typer.Exit(1)
-    if problems and fail_on_regression:
+    if (problems or too_few) and fail_on_regression:
         raise typer.Exit(1)
 
 
 def _print_history(frame) -> None:
-    table = Table(title="nights", title_justify="left")
-    for column in ("night", "trials", "best", "reference", "IQM", "95% CI", "change", "env steps/s", "commit", "torch"):
-        table.add_column(column)
+    """The nights, oldest first, in a table that fits the terminal (results.render breaks it between words)."""
+    from rnnppo.results.render import Section, print_sections
+
+    rows = []
     for _, row in frame.iterrows():
-        change = "–" if row["change"] != row["change"] else f"{row['change']:+.3g}"
-        table.add_row(
-            row["night"],
-            row["trials"],
-            row["best"],
-            row["reference"],
-            f"{row['iqm']:.3g}",
-            row["ci"],
-            change,
-            f"{row['steps_per_s']:,.0f}",
-            row["commit"],
-            str(row["torch"]),
+        rows.append(
+            [
+                row["night"],
+                row["commit"],
+                row["trials"],
+                str(row["best"]).replace(", ", "\n"),
+                str(row["reference"]).replace(", ", "\n"),
+                str(row["seeds"]),
+                "–" if row["iqm"] != row["iqm"] else f"{row['iqm']:.3g}",
+                row["ci"],
+                "–" if row["change"] != row["change"] else f"{row['change']:+.3g}",
+                "–" if row["cpu_us_per_step"] != row["cpu_us_per_step"] else f"{row['cpu_us_per_step']:,.0f}",
+                row["changed"] or "–",
+            ]
         )
-    console.print(table)
+    header = ["night", "commit", "trials", "best", "reference", "seeds", "IQM", "95% CI", "change", "CPU µs/step"]
+    header.append("changed since the night before")
+    print_sections(console, [Section("nights", header, rows, left=5)])

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from rnnppo.cli.common import console, err_console, fail, user_errors
 
@@ -79,6 +80,9 @@ def report(
         "--compare",
         help="put the same configurations of 2+ studies side by side: --compare A --compare B",
     ),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="--compare studies of different envs or env steps per run (labelled)"
+    ),
 ) -> None:
     """Compare a study's configurations: IQM with 95% bootstrap intervals, marginals, importance, verdict."""
     from rnnppo.cli.study_report import print_warnings
@@ -109,9 +113,9 @@ def report(
             fail(str(err))
 
     if names:
-        _compare(datas, fmt, out)
+        _compare(datas, fmt, out, allow_mismatch)
         return
-    print_warnings(data.warnings, err_console)
+    print_warnings(built.warnings, err_console)
     images: list[Path] = []
     if plots is not None:
         try:
@@ -131,20 +135,36 @@ def report(
     _emit(render(built, fmt, images), out)
 
 
-def _compare(datas, fmt: str, out: Path | None) -> None:
+def _compare(datas, fmt: str, out: Path | None, allow_mismatch: bool = False) -> None:
     """The configurations the studies share, side by side, in the chosen format."""
     from rnnppo.cli.study_report import print_warnings
-    from rnnppo.results.render import frame_section, print_sections, render_frame
-    from rnnppo.results.report import compare_studies
+    from rnnppo.results.render import compare_sections, print_sections, render_frame
+    from rnnppo.results.report import compare_studies, study_mismatches
 
+    mismatches = study_mismatches(datas)
+    if mismatches and not allow_mismatch:
+        fail(
+            f"--compare: the studies are not comparable ({'; '.join(mismatches)}); "
+            "compare studies of one env and budget, or pass --allow-mismatch to see them labelled"
+        )
     for data in datas:
         print_warnings(data.warnings, err_console)
     names = [data.name for data in datas]
     title = f"the same configurations in {', '.join(names)} (change against {names[0]}, paired by seed)"
     frame = compare_studies(datas)
-    note = "" if not frame.empty else "the studies share no configuration"
+    if mismatches:
+        title = "MISMATCHED STUDIES: " + title
+        frame.insert(1, "mismatch", "; ".join(mismatches))
+    note = (
+        "change: mean over shared seeds of (later - first); p: paired t-test, Holm-corrected over the configurations"
+        if not frame.empty
+        else "the studies share no configuration"
+    )
+    if mismatches:
+        note = f"not like for like: {'; '.join(mismatches)}; " + note
     if fmt == "table" and out is None:
-        print_sections(console, [frame_section(frame, title, note)])
+        console.print(f"[bold]{escape(title)}[/]")
+        print_sections(console, compare_sections(frame, names, title, note))
     else:
         _emit(render_frame(frame, title, fmt, note), out)
 
@@ -162,7 +182,7 @@ def best(
     """The best configuration of a study as the exact settings it trained with (TOML)."""
     from rnnppo.core.config import to_toml
     from rnnppo.results.render import interval
-    from rnnppo.results.report import comparison_table, resolved_config, verdict
+    from rnnppo.results.report import baseline_of, comparison_table, resolved_config, verdict
     from rnnppo.results.studies import ReportError, load_study, pick_study
 
     if export is not None and export.is_dir():
@@ -190,7 +210,7 @@ def best(
     score = f"IQM {top['iqm']:.3g}, 95% CI {interval(top)}, {top['n']} seeds"
     summary = f"best of {data.name}: {top['config']} ({score})"
     err_console.print(summary, soft_wrap=True)
-    err_console.print(f"verdict: {verdict(table, data.counts)}", soft_wrap=True)
+    err_console.print(f"verdict: {verdict(table, data.counts, baseline_of(data))}", soft_wrap=True, markup=False)
     if export is None:
         typer.echo(text, nl=False)
         return

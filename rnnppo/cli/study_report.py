@@ -39,7 +39,7 @@ def print_study_report(
         command = escape(report_command(storage_url, study_name, results_dir))
         console.print(f"[yellow]warning:[/] no report for study {escape(study_name)}: {reason}; try {command}")
         return
-    print_warnings(data.warnings, console)
+    print_warnings(report.warnings, console)
     print_report(report, console, full=False)
     command = report_command(storage_url, study_name, results_dir)
     console.print(f"full report (marginals, importance, plots): {escape(command)}")

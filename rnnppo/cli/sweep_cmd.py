@@ -10,6 +10,7 @@ import typer
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
@@ -30,7 +31,9 @@ def sweep(
     env: str = typer.Option(None, "--env", help="gymnasium id or package.module:ClassName"),
     steps: int = typer.Option(None, "--steps", help="env steps per run"),
     trials: int = typer.Option(None, "--trials", min=1, help="trials in the study (default: the grid's size, else 20)"),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="seeds per configuration (the same seeds for every one)"),
+    seeds: int = typer.Option(
+        3, "--seeds", min=1, help="seeds per configuration (the same seeds for every one; 3+ to compare them)"
+    ),
     jobs: int = typer.Option(1, "--jobs", min=1, help="trials at once, each in its own process"),
     study: str = typer.Option(None, "--study", help="study name (default: from the env and the swept names)"),
     storage: str = typer.Option(
@@ -63,7 +66,7 @@ def sweep(
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
     from rnnppo.sweeps.spec import SweepRequest, build_spec
-    from rnnppo.sweeps.study import SweepError, validate_grid
+    from rnnppo.sweeps.study import SweepError, inert_warnings, seeds_warning, validate_grid
 
     with user_errors():
         try:
@@ -105,12 +108,16 @@ def sweep(
 
         prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}
+    with user_errors():
+        notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)])]
 
     def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
         console.print(
             f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
             f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
         )
+        for note in notes:
+            console.print(f"[yellow]warning:[/] {escape(note)}")
 
     progress = SweepProgress(spec.trials, len(spec.seeds), spec.base_config().total_steps, progress_every)
 
@@ -179,6 +186,8 @@ def _score(trial: FrozenTrial) -> str:
 
 
 def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
+    """The live table: one row per trial, its configuration stacked one setting per line so that it fits
+    an 80-column terminal however many settings are swept."""
     counted = [t for t in trials if t.state != TrialState.WAITING]
     done = [t for t in counted if t.state.is_finished()]
     durations = [
@@ -193,24 +202,23 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
         title=f"{spec.study_name}: {len(done)}/{spec.trials} trials done, {failed} failed, ETA {eta}",
         title_justify="left",
     )
-    table.add_column("#", justify="right")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("configuration", overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("seeds", justify="right", no_wrap=True)
+    table.add_column("seed", justify="right", no_wrap=True)
+    table.add_column("env steps", justify="right", no_wrap=True)
+    table.add_column("return", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
     names = list(spec.space.swept_names)
-    for name in names:
-        table.add_column(name)
-    table.add_column("state")
-    table.add_column("seeds", justify="right")
-    table.add_column("seed", justify="right")
-    table.add_column("env steps", justify="right")
-    table.add_column("return", justify="right")
-    table.add_column("score", justify="right")
     shown = sorted(counted, key=lambda t: t.number)[-20:]
     for trial in shown:
-        params = [str(trial.params.get(name, "")) for name in names]
+        config = "\n".join(f"{name}={trial.params.get(name, '')}" for name in names) or "(base config)"
         seeds_done = trial.user_attrs.get("seeds_done", 0)
         state = trial.state
         table.add_row(
             str(trial.number),
-            *params,
+            escape(config),
             f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
             f"{seeds_done}/{len(spec.seeds)}",
             *live_text(trial),
@@ -259,6 +267,15 @@ def _print_outcome(spec, outcome) -> None:
     )
     for number, error in failed[:10]:
         console.print(f"  [red]trial {number} failed:[/] {error}")
+    if outcome.duplicates:
+        size = spec.space.distinct_points
+        exhausted = f"; the space has {size} distinct configurations and all of them ran" if size else ""
+        console.print(
+            f"skipped {outcome.duplicates} sampled trials that repeated a configuration already run on the same "
+            f"seeds{exhausted}"
+        )
+    elif spec.space.distinct_points is not None and outcome.distinct >= spec.space.distinct_points < spec.trials:
+        console.print(f"the space has {spec.space.distinct_points} distinct configurations and all of them ran")
     for error in outcome.worker_errors:
         console.print(f"  [red]{error}[/]")
     if outcome.interrupted:

@@ -45,7 +45,11 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     n = config.num_envs
     batch = config.num_envs * config.rollout_len
     seq = config.max_seq_len
-    min_seqs = -(-batch // seq)
+    # With no episode end each env's rollout is cut every max_seq_len steps on its own, so every env
+    # ends with its own partial sequence: num_envs x ceil(rollout_len / max_seq_len), not ceil(B / T).
+    per_env = -(-config.rollout_len // seq)
+    no_end_seqs = n * per_env
+    no_end_len = min(seq, config.rollout_len)  # L: sequences are padded to the longest real one
     cell = {"lstm": "LSTM", "gru": "GRU", "none": "dense (no memory)"}[config.rnn_type]
     state_text = {"lstm": f"h, c [{n}, {s.hidden}] each", "gru": f"h [{n}, {s.hidden}]", "none": "none"}[
         config.rnn_type
@@ -91,14 +95,17 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         ),
         FlowRow(
             "cut into sequences",
-            f"[S, L] with S ≥ {min_seqs}, L ≤ {seq}",
-            f"cut at episode starts and every max_seq_len = {seq} steps; right zero-padding, mask",
+            f"[S, L] = [{no_end_seqs}, {no_end_len}] with no episode end",
+            f"S = {n} × ⌈{config.rollout_len}/{seq}⌉ = {no_end_seqs} when no episode ends (each env's rollout is "
+            f"cut every max_seq_len = {seq} steps); every episode end inside a rollout adds one; right "
+            "zero-padding, mask",
         ),
         FlowRow("encoder MLP (all rows)", f"[S·L, {s.encoder_out}]", "time does not matter to the encoder"),
         FlowRow(
             f"reshape for the {cell}",
             f"[S, L, {s.rnn_in}]",
-            f"B/T = {batch}/{seq} = {batch / seq:g} when no episode ends",
+            f"[{no_end_seqs}, {no_end_len}, {s.rnn_in}] when no episode ends "
+            f"({no_end_seqs * no_end_len - batch} padded steps)",
         ),
         FlowRow(
             f"{cell} over time",

@@ -21,10 +21,19 @@ class RunTally:
         self.area = 0.0
         self.first_x: float | None = None
         self.last_point: tuple[float, float] | None = None
+        self.cpu_first = math.nan
+        self.cpu_sum, self.cpu_count = 0.0, 0
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.iterations += 1
         self.last_row = row
+        cpu = row.get("cpu_s_per_step")  # absent in rows written before it was recorded
+        if cpu is not None and not math.isnan(cpu):
+            if self.iterations == 1:
+                self.cpu_first = float(cpu)
+            else:
+                self.cpu_sum += float(cpu)
+                self.cpu_count += 1
         for key in LSTM_SAW_KEYS:
             self.saw_sums[key] += row[key]
         y = row["return_mean_100"]
@@ -45,6 +54,13 @@ class RunTally:
             return math.nan
         span = self.last_point[0] - self.first_x
         return self.last_point[1] if span == 0 else self.area / span
+
+    @property
+    def cpu_s_per_step(self) -> float:
+        """This process's CPU seconds per env step, the mean over the iterations after the first (which
+        holds one-off warm-up); the first one's value for a one-iteration run. Other processes on the
+        machine barely change it, unlike wall time."""
+        return self.cpu_sum / self.cpu_count if self.cpu_count else self.cpu_first
 
     def lstm_saw(self) -> dict[str, float]:
         return {key: total / self.iterations if self.iterations else math.nan for key, total in self.saw_sums.items()}

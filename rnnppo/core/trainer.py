@@ -371,7 +371,7 @@ def train(
             if config.anneal_lr:
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             env_before, policy_before = collector.time_env, collector.time_policy
             rollout = collector.collect(config.rollout_len)
             t1 = time.perf_counter()
@@ -404,6 +404,7 @@ def train(
                 "env_steps": env_steps,
                 "wall_time": t3 - start,
                 "steps_per_s": rollout.num_steps / (t3 - t0),
+                "cpu_s_per_step": (time.process_time() - cpu0) / rollout.num_steps,
                 "episodes": len(rollout.episode_returns),
                 "episode_return_mean": _mean(rollout.episode_returns),
                 "episode_len_mean": _mean(rollout.episode_lengths),
@@ -462,6 +463,7 @@ def train(
         else {}
     )
     summary = _summarise(config, tally, evaluation, train_time, env_steps)
+    summary["cpu_s_per_step"] = tally.cpu_s_per_step
     summary["resumed_from_iterations"] = counters.resumes  # empty: trained in one go
     if config.memory_horizon:
         summary.update(memory_summary(policy, config))

@@ -42,7 +42,7 @@ class NightlySpec:
     reference: str | None = None  # a configuration as the report names it, e.g. "max_seq_len=8"; default: best
     history_nights: int = 7
     regression_margin: float = 0.0  # a score drop must exceed this (beyond its interval) to count
-    speed_drop: float = 0.25  # a fractional drop in env steps/s that counts as a regression
+    speed_drop: float = 0.25  # a fractional rise in CPU time per env step (beyond the seed spread) that counts
     settings: dict[str, Any] = field(default_factory=dict)
 
 

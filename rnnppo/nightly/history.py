@@ -7,12 +7,14 @@ import datetime as dt
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import pandas as pd
 
+from rnnppo.core.config import format_value
 from rnnppo.nightly.config import NightlySpec
-from rnnppo.results import stats
+from rnnppo.results import paired, stats
 from rnnppo.results.report import comparison_table
 from rnnppo.results.studies import StudyData, load_study
 
@@ -58,18 +60,67 @@ def _row(night: Night, config: str | None) -> pd.Series | None:
     return None if match.empty else match.iloc[0]
 
 
+def commit_of(night: Night) -> str:
+    """The code's commit a night ran (`+dirty` with uncommitted changes; '?' outside a git checkout)."""
+    git = night.data.study.user_attrs.get("rnnppo_provenance", {}).get("git", {})
+    return (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else "")
+
+
+COMPARED_SPEC_KEYS = ("env", "env_kwargs", "total_steps", "space", "objective")
+EXECUTION_SETTINGS = ("seed", "device", "num_threads")
+"""How a run executes, not what it measures: a change of these does not make nights incomparable."""
+
+
+def changes_between(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What differs between two nights' sweep specs: env, env kwargs, budget, space, objective and every
+    setting of the base config (a setting only one of them knows is not a difference)."""
+    found = []
+    for key in COMPARED_SPEC_KEYS:
+        if before.get(key) != after.get(key):
+            found.append(f"{key} {_short(before.get(key))} → {_short(after.get(key))}")
+    old, new = before.get("base_config") or {}, after.get("base_config") or {}
+    for name in sorted(set(old) & set(new)):
+        if name in COMPARED_SPEC_KEYS or name in EXECUTION_SETTINGS or old[name] == new[name]:
+            continue
+        found.append(f"{name} {_short(old[name])} → {_short(new[name])}")
+    return found
+
+
+def _short(value: Any) -> str:
+    text = format_value(tuple(value)) if isinstance(value, list) else format_value(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def comparable(history: list[Night], spec: NightlySpec) -> tuple[list[Night], list[str]]:
+    """The previous nights (up to `history_nights`) that ran what tonight ran, and a line per earlier
+    night that changed settings, env or budget (those are not compared)."""
+    if not history:
+        return [], []
+    tonight = history[-1]
+    same, notes = [], []
+    for night in history[-1 - spec.history_nights : -1]:
+        diffs = changes_between(night.data.spec, tonight.data.spec)
+        if diffs:
+            notes.append(f"{night.date} is not compared: since then {'; '.join(diffs)}")
+        else:
+            same.append(night)
+    return same, notes
+
+
 def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
-    """One row per night: best configuration, the reference's IQM with its interval, speed, commit."""
+    """One row per night: best configuration, the reference's IQM with its interval, seeds, cost, commit,
+    and what changed since the night before."""
     rows = []
     previous_iqm = math.nan
+    previous_spec: dict[str, Any] | None = None
     for night in history:
         best = _row(night, None)
         ref = _row(night, reference)
         provenance = night.data.study.user_attrs.get("rnnppo_provenance", {})
-        git = provenance.get("git", {})
-        commit = (git.get("commit") or "?")[:10] + ("+dirty" if git.get("dirty") else "")
         iqm = float(ref["iqm"]) if ref is not None else math.nan
         counts = night.data.counts
+        changed = changes_between(previous_spec, night.data.spec) if previous_spec is not None else []
+        cpu = ref.get("cpu_s_per_step", math.nan) if ref is not None else math.nan
         rows.append(
             {
                 "night": night.date,
@@ -81,24 +132,28 @@ def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
                 ),
                 "best": best["config"] if best is not None else "–",
                 "reference": reference or "(best)",
+                "seeds": int(ref["n"]) if ref is not None else 0,
                 "iqm": iqm,
                 "ci": (
                     f"[{ref['ci_low']:.3g}, {ref['ci_high']:.3g}]"
                     if ref is not None and ref["ci_meaningful"]
-                    else "n/a"
+                    else ("n/a" if ref is None else f"n/a ({ref['ci_reason']})")
                 ),
-                "change": iqm - previous_iqm,
+                "change": iqm - previous_iqm if not changed else math.nan,
                 "steps_per_s": float(ref["steps_per_s"]) if ref is not None else math.nan,
-                "commit": commit,
+                "cpu_us_per_step": 1e6 * float(cpu) if cpu is not None and not pd.isna(cpu) else math.nan,
+                "commit": commit_of(night),
                 "torch": provenance.get("versions", {}).get("torch", "?"),
+                "changed": "; ".join(changed),
             }
         )
         previous_iqm = iqm
+        previous_spec = night.data.spec
     return pd.DataFrame(rows)
 
 
 def unchecked(history: list[Night], spec: NightlySpec, worker_errors: list[str]) -> list[str]:
-    """Why tonight (the last night) could not be checked for regressions; empty when it could."""
+    """Why tonight (the last night) could not be checked at all; empty when it could."""
     messages = [f"{error}; tonight's sweep did not finish" for error in worker_errors]
     tonight = history[-1] if history else None
     if tonight is None or tonight.data.counts["complete"] == 0:
@@ -108,36 +163,73 @@ def unchecked(history: list[Night], spec: NightlySpec, worker_errors: list[str])
     return messages
 
 
+def too_few_seeds(history: list[Night], spec: NightlySpec) -> str | None:
+    """'not checked: N seeds' when tonight's reference finished fewer seeds than a paired test needs."""
+    ref = _row(history[-1], spec.reference) if history else None
+    if ref is None or int(ref["n"]) >= paired.MIN_PAIRS:
+        return None
+    return (
+        f"not checked: {int(ref['n'])} seeds (the paired test needs {paired.MIN_PAIRS}); "
+        f"set seeds = {paired.MIN_PAIRS} or more in the nightly file"
+    )
+
+
+def _per_seed(night: Night, config: str, column: str) -> pd.Series:
+    runs = night.data.runs
+    if column not in runs:
+        return pd.Series(dtype=float)
+    return runs[runs["config"] == config].groupby("seed")[column].mean().astype(float)
+
+
 def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
-    """Messages for tonight's (the last night's) regressions against the previous `history_nights`."""
-    if len(history) < 2:
-        return []
-    tonight, before = history[-1], history[-1 - spec.history_nights : -1]
-    ref = _row(tonight, spec.reference)
-    if ref is None:
-        return []
-    config = ref["config"]
-    mine = tonight.data.runs[tonight.data.runs["config"] == config]["final_return"]
-    previous = [n for n in before if _row(n, config) is not None]
+    """Tonight's (the last night's) regressions against the previous comparable nights (up to
+    `history_nights`): the paired t-test of the report on the reference's per-seed scores against each
+    such night, Holm-corrected over them; and its CPU time per env step against theirs."""
+    previous, _ = comparable(history, spec)
     if not previous:
         return []
+    tonight = history[-1]
+    ref = _row(tonight, spec.reference)
+    if ref is None or int(ref["n"]) < paired.MIN_PAIRS:
+        return []
+    config, score = ref["config"], tonight.data.objective
+    mine = _per_seed(tonight, config, score)
+    nights = [n for n in previous if _row(n, config) is not None]
+    tests = [paired.paired_test(mine, _per_seed(n, config, score)) for n in nights]
+    family = [t.p if t.kind in (paired.T_TEST, paired.CONSISTENT) else math.nan for t in tests]
     messages = []
-    iqms = [float(_row(n, config)["iqm"]) for n in previous]
-    median_night = previous[sorted(range(len(iqms)), key=lambda i: iqms[i])[len(iqms) // 2]]
-    theirs = median_night.data.runs[median_night.data.runs["config"] == config]["final_return"]
-    if stats.is_significantly_below(mine.to_numpy(), theirs.to_numpy(), "iqm", margin=spec.regression_margin):
-        messages.append(
-            f"score regression: {config} scored IQM {stats.iqm(mine):.4g} on {tonight.date}, "
-            f"significantly below {stats.iqm(theirs):.4g} on {median_night.date} (the median of the "
-            f"previous {len(previous)} nights)"
-        )
-    speeds = [float(_row(n, config)["steps_per_s"]) for n in previous]
-    usual = statistics.median(speeds)
-    now = float(ref["steps_per_s"])
-    if usual > 0 and now < usual * (1 - spec.speed_drop):
-        messages.append(
-            f"speed regression: {config} ran at {now:,.0f} env steps/s on {tonight.date}, "
-            f"{100 * (1 - now / usual):.0f}% below the median {usual:,.0f} of the previous "
-            f"{len(previous)} nights (threshold {100 * spec.speed_drop:.0f}%)"
-        )
+    for night, test, p_holm in zip(nights, tests, paired.holm(family), strict=True):
+        if math.isfinite(p_holm) and p_holm < paired.ALPHA and test.high < -spec.regression_margin:
+            how = (
+                f"by {-test.mean_diff:.4g} on every one of {test.n} seeds (a consistent difference)"
+                if test.kind == paired.CONSISTENT
+                else f"by {-test.mean_diff:.4g} (95% CI [{test.low:+.3g}, {test.high:+.3g}])"
+            )
+            messages.append(
+                f"score regression: {config} scored IQM {stats.iqm(mine):.4g} on {tonight.date} against "
+                f"{stats.iqm(_per_seed(night, config, score)):.4g} on {night.date} ({commit_of(night)}), lower "
+                f"{how}; paired t-test over {test.n} seeds, Holm-adjusted p = {p_holm:.2g} over "
+                f"{len([p for p in family if math.isfinite(p)])} previous nights"
+            )
+    messages += _cost_regression(tonight, nights, config, spec)
     return messages
+
+
+def _cost_regression(tonight: Night, nights: list[Night], config: str, spec: NightlySpec) -> list[str]:
+    """CPU time per env step up by `speed_drop` or more of the previous nights' median, and by more than
+    the seed-to-seed spread (the report's rule for 'cheaper'); nights without CPU time are left out."""
+    mine = _per_seed(tonight, config, "cpu_s_per_step").dropna()
+    before = [_per_seed(n, config, "cpu_s_per_step").dropna() for n in nights]
+    before = [b for b in before if len(b) >= 2]
+    if len(mine) < 2 or not before:
+        return []
+    usual = statistics.median(float(b.mean()) for b in before)
+    spread = max(float(mine.std()), *(float(b.std()) for b in before))
+    now = float(mine.mean())
+    if now - usual > spread and now >= usual * (1 + spec.speed_drop):
+        return [
+            f"speed regression: {config} used {1e6 * now:,.0f} CPU µs per env step on {tonight.date}, "
+            f"{100 * (now / usual - 1):.0f}% above the median {1e6 * usual:,.0f} of the previous {len(before)} "
+            f"comparable nights (threshold {100 * spec.speed_drop:.0f}%, beyond the seed spread)"
+        ]
+    return []

@@ -26,9 +26,29 @@ MAX_KEY = 20
 FILES = ("learning_curves.png", "heatmap.png", "importance.png", "score_vs_cost.png", "memory.png")
 
 
+def curve_band(
+    values: np.ndarray, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """IQM over seeds at every curve point and its percentile-bootstrap interval: the tables' method
+    (stats.bootstrap_ci: resample seeds, IQM of each resample, the 2.5th and 97.5th percentiles), run on
+    all points at once and clipped to the range the scores reach. `values`: [seeds, points]. None below
+    stats.MIN_SEEDS seeds, where the tables show no interval either."""
+    seeds = values.shape[0]
+    centre = stats.trim_mean_along(values, axis=0)  # [points]
+    if seeds < stats.MIN_SEEDS:
+        return None
+    rng = np.random.default_rng(seed)
+    resampled = values[rng.integers(0, seeds, size=(n_resamples, seeds))]  # [resamples, seeds, points]
+    iqms = stats.trim_mean_along(resampled, axis=1)  # [resamples, points]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(iqms, [tail, 100 - tail], axis=0)
+    return centre, np.clip(low, values.min(), values.max()), np.clip(high, values.min(), values.max())
+
+
 def learning_curves(report: Report, path: Path) -> Path | None:
-    """Mean training return over seeds per configuration (best first), against env steps, with a 95%
-    band (mean ± 1.96 standard errors over seeds; drawn with 3 or more seeds)."""
+    """IQM training return over seeds per configuration (best first), against env steps, with the same
+    95% percentile-bootstrap interval of the IQM the tables use (3 or more seeds), clipped to the scores'
+    range."""
     curves = report.data.curves
     order = [key for key in report.comparison["config"] if (curves["config"] == key).any()]
     if not order:
@@ -41,13 +61,13 @@ def learning_curves(report: Report, path: Path) -> Path | None:
         high = min(group["env_steps"].max() for group in seeds)
         grid = np.linspace(low, high, GRID_POINTS) if high > low else np.array([low])
         values = np.vstack([np.interp(grid, g["env_steps"], g["return"]) for g in seeds])  # [seeds, grid]
-        mean = values.mean(axis=0)
-        (line,) = ax.plot(grid, mean, label=f"{key} ({len(seeds)} seeds)", linewidth=1.8)
-        if len(seeds) >= stats.MIN_SEEDS:
-            half = 1.96 * values.std(axis=0, ddof=1) / np.sqrt(len(seeds))
-            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.18, linewidth=0)
+        band = curve_band(values)
+        centre = stats.trim_mean_along(values, axis=0)
+        (line,) = ax.plot(grid, centre, label=f"{key} ({len(seeds)} seeds)", linewidth=1.8)
+        if band is not None:
+            ax.fill_between(grid, band[1], band[2], color=line.get_color(), alpha=0.18, linewidth=0)
     shown = f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
-    ax.set_title(f"learning curves, {report.data.name}{shown}: mean over seeds, 95% band")
+    ax.set_title(f"learning curves, {report.data.name}{shown}: IQM over seeds, 95% bootstrap band")
     ax.set_xlabel("env steps")
     ax.set_ylabel("training return (mean of the last 100 episodes)")
     ax.grid(alpha=0.3)
@@ -76,7 +96,10 @@ def heatmap(report: Report, path: Path) -> Path | None:
     by_seed = seeds.groupby(["y", "x", "seed"])[report.score].mean().reset_index()
     grid = by_seed.groupby(["y", "x"])[report.score].agg(stats.iqm).unstack("x")
     grid = grid.reindex(index=_natural(grid.index, seeds, y_name), columns=_natural(grid.columns, seeds, x_name))
+    counts = by_seed.dropna(subset=[report.score]).groupby(["y", "x"])["seed"].nunique().unstack("x")
+    counts = counts.reindex(index=grid.index, columns=grid.columns).fillna(0).astype(int)
     cells = grid.to_numpy(dtype=float)  # [y values, x values]
+    seeds_per_cell = counts.to_numpy()  # [y values, x values]: seeds behind each IQM
     fig, ax = plt.subplots(figsize=(1.3 * cells.shape[1] + 3.5, 0.9 * cells.shape[0] + 2.5))
     image = ax.imshow(cells, cmap="viridis", aspect="auto")
     ax.set_xticks(range(cells.shape[1]), list(grid.columns))
@@ -87,10 +110,11 @@ def heatmap(report: Report, path: Path) -> Path | None:
     for (i, j), value in np.ndenumerate(cells):
         if np.isfinite(value):
             color = "black" if value > middle else "white"
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", color=color, fontsize=10)
+            text = f"{value:.3g}\nn={seeds_per_cell[i, j]}"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
     score = "final return" if report.score == "final_return" else "AUC"
     fig.colorbar(image, ax=ax, label=f"IQM {score}")
-    ax.set_title(f"IQM {score} by {x_name} and {y_name}")
+    ax.set_title(f"IQM {score} by {x_name} and {y_name} (n: seeds per cell)")
     return _save(fig, path)
 
 
@@ -109,8 +133,9 @@ def importance_bars(report: Report, path: Path) -> Path | None:
 
 
 def pareto_front(table: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """Configurations no other configuration beats on both score and cost, cheapest first."""
-    cheaper_first = table.sort_values(cost, ascending=cost == "wall_s", kind="stable")
+    """Configurations no other configuration beats on both score and cost, cheapest first (a lower
+    cost is cheaper for CPU time and wall time, a higher one for env steps/s)."""
+    cheaper_first = table.sort_values(cost, ascending=cost != "steps_per_s", kind="stable")
     best, keep = -np.inf, []
     for index, row in cheaper_first.iterrows():
         if row["iqm"] > best:
@@ -119,24 +144,33 @@ def pareto_front(table: pd.DataFrame, cost: str) -> pd.DataFrame:
     return cheaper_first.loc[keep]
 
 
+def cost_axis(table: pd.DataFrame) -> str:
+    """The cost the plot uses: CPU time per env step when measured (load-proof), else wall time."""
+    return "cpu_s_per_step" if "cpu_s_per_step" in table and table["cpu_s_per_step"].notna().any() else "wall_s"
+
+
 def score_vs_cost(report: Report, path: Path) -> Path | None:
-    """IQM (with its interval) against env steps/s, or wall time when speed is unknown."""
+    """IQM (with its interval) against cost (CPU µs per env step, or wall seconds per run for runs that
+    did not record CPU time), cheaper to the right, with the Pareto front drawn as a step line."""
     table = report.comparison.dropna(subset=["iqm"])
-    cost = "steps_per_s" if table["steps_per_s"].notna().any() else "wall_s"
+    cost = cost_axis(table)
     table = table.dropna(subset=[cost])
     if table.empty:
         return None
+    scale = 1e6 if cost == "cpu_s_per_step" else 1.0
+    x = table[cost] * scale
     fig, ax = plt.subplots(figsize=(9, 5.5))
     meaningful = table["ci_meaningful"].astype(bool)
     errors = np.vstack([table["iqm"] - table["ci_low"], table["ci_high"] - table["iqm"]])
     errors[:, ~meaningful.to_numpy()] = 0.0
-    ax.errorbar(table[cost], table["iqm"], yerr=errors, fmt="o", color="tab:gray", ecolor="lightgray", capsize=3)
+    ax.errorbar(x, table["iqm"], yerr=errors, fmt="o", color="tab:gray", ecolor="lightgray", capsize=3)
     front = pareto_front(table, cost)
-    ax.plot(front[cost], front["iqm"], "-", color="tab:red", alpha=0.6, label="Pareto front")
-    ax.scatter(front[cost], front["iqm"], color="tab:red", zorder=3)
+    label = f"Pareto front ({len(front)} configuration{'s' if len(front) > 1 else ''})"
+    ax.plot(front[cost] * scale, front["iqm"], drawstyle="steps-post", color="tab:red", linewidth=2, label=label)
+    ax.scatter(front[cost] * scale, front["iqm"], s=70, color="tab:red", zorder=3)
     best = table.iloc[0]
     ax.scatter(
-        [best[cost]],
+        [best[cost] * scale],
         [best["iqm"]],
         marker="*",
         s=250,
@@ -148,20 +182,20 @@ def score_vs_cost(report: Report, path: Path) -> Path | None:
     if report.cheapest is not None and report.cheapest != best["config"]:
         cheap = table[table["config"] == report.cheapest].iloc[0]
         ax.scatter(
-            [cheap[cost]],
+            [cheap[cost] * scale],
             [cheap["iqm"]],
             s=220,
             facecolor="none",
             edgecolor="tab:green",
             linewidth=2,
             zorder=4,
-            label="cheapest not significantly worse",
+            label="cheapest not worse",
         )
     # Points carry their rank; the key beside the plot names them (names would overlap in clusters).
     for _, row in table.iterrows():
         ax.annotate(
             str(int(row["rank"])),
-            (row[cost], row["iqm"]),
+            (row[cost] * scale, row["iqm"]),
             fontsize=8,
             xytext=(4, 4),
             textcoords="offset points",
@@ -170,9 +204,12 @@ def score_vs_cost(report: Report, path: Path) -> Path | None:
     if len(table) > MAX_KEY:
         key.append(f"    ... {len(table) - MAX_KEY} more")
     ax.text(1.02, 1.0, "\n".join(key), transform=ax.transAxes, va="top", fontsize=8, family="monospace")
-    ax.set_xlabel("env steps per second (right is cheaper)" if cost == "steps_per_s" else "wall seconds per run")
-    if cost == "wall_s":
-        ax.invert_xaxis()  # cheaper to the right either way
+    ax.set_xlabel(
+        "CPU µs per env step (right is cheaper)"
+        if cost == "cpu_s_per_step"
+        else "wall seconds per run (right is cheaper)"
+    )
+    ax.invert_xaxis()  # cheaper to the right
     score = "final return" if report.score == "final_return" else "AUC"
     ax.set_ylabel(f"IQM {score} (bars: 95% CI)")
     ax.set_title(f"score against cost, {report.data.name}")

@@ -14,11 +14,13 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rnnppo.core.config import format_value
 from rnnppo.core.runio import json_safe
-from rnnppo.results import stats
+from rnnppo.results import paired, stats
+from rnnppo.results import verdict as claims
 from rnnppo.results.report import Report
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -58,18 +60,15 @@ def _pct(value: Any) -> str:
 
 
 def interval(row: Any) -> str:
+    """An IQM's bootstrap interval, or why there is none ("no spread": every seed scored the same)."""
     if not bool(row["ci_meaningful"]):
-        return NOT_MEANINGFUL
+        return "no spread" if "no spread" in str(row.get("ci_reason", "")) else NOT_MEANINGFUL
     return f"[{num(row['ci_low'])}, {num(row['ci_high'])}]"
 
 
-def _versus_best(row: pd.Series, rank: int) -> str:
-    if rank == 1:
-        return "best"
-    tie = row["overlaps_best"]
-    if tie is pd.NA or pd.isna(tie):
-        return "? (<3 seeds)"
-    return "not sig. different" if bool(tie) else "worse"
+def stacked(config: str) -> str:
+    """A configuration one setting per line, so a table stays narrow without splitting a setting."""
+    return config.replace(", ", "\n")
 
 
 def header_line(report: Report) -> str:
@@ -84,33 +83,95 @@ def header_line(report: Report) -> str:
     )
 
 
+SHORT_STATUS = {
+    claims.BEST: "best",
+    claims.TIE: "tie",
+    claims.WORSE: "worse",
+    claims.BETTER: "better by mean",
+    claims.OPEN: "not separable",
+    claims.UNTESTED: "not compared",
+}
+
+
 def comparison_section(report: Report) -> Section:
+    """Rank, score and interval, and the paired verdict against the best; narrow enough for 80 columns."""
     score = SCORE_NAMES.get(report.score, report.score)
-    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "mean ± std", "AUC"]
-    header += ["env steps/s", "wall s/run", "vs best"]
-    rows = []
-    for _, row in report.comparison.iterrows():
-        rank = int(row["rank"])
-        rows.append(
-            [
-                str(rank),
-                str(row["config"]),
-                str(int(row["n"])),
-                num(row["iqm"]),
-                interval(row),
-                f"{num(row['mean'])} ± {num(row['std'])}",
-                num(row["auc"]),
-                num(row["steps_per_s"]),
-                num(row["wall_s"]),
-                _versus_best(row, rank),
-            ]
-        )
-    note = "'not sig. different': its 95% interval overlaps the best one's"
+    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "vs best"]
+    rows = [
+        [
+            str(int(row["rank"])),
+            stacked(str(row["config"])),
+            str(int(row["n"])),
+            num(row["iqm"]),
+            interval(row),
+            SHORT_STATUS.get(str(row["vs_best"]), str(row["vs_best"])),
+        ]
+        for _, row in report.comparison.iterrows()
+    ]
+    note = (
+        "vs best: paired t-test on per-seed differences, Holm-corrected, α = 0.05; 'tie': identical scores on "
+        "every seed (same rank); 'not separable': no test tells it from the best. 95% CI: bootstrap of the IQM"
+    )
     if report.comparison.empty:
         note = "no configuration has finished yet"
-    elif not report.comparison["ci_meaningful"].all():
-        note += f"; with fewer than {stats.MIN_SEEDS} seeds an interval is not meaningful and is not shown"
+    elif report.comparison["ci_reason"].astype(str).str.contains("no spread").any():
+        reasons = report.comparison.loc[report.comparison["ci_reason"].astype(str).str.contains("no spread")]
+        note += f"; no spread: {reasons.iloc[0]['ci_reason']} (an interval of zero width would claim certainty)"
     return Section("comparison (best first)", header, rows, note, left=2)
+
+
+def _p_text(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def paired_section(report: Report) -> Section:
+    """Each configuration minus the best, seed by seed: the effect size with its t interval and p."""
+    rows = [
+        [
+            str(int(row["rank"])),
+            stacked(str(row["config"])),
+            str(int(row["pairs"])) if not pd.isna(row["pairs"]) else "–",
+            num(row["diff"]),
+            str(row["diff_text"]),
+            _p_text(row["p_holm"]),
+            paired.seeds_needed_text(None if pd.isna(row["seeds_needed"]) else int(row["seeds_needed"])),
+        ]
+        for _, row in report.comparison.iloc[1:].iterrows()
+    ]
+    header = ["rank", "configuration", "pairs", "minus best", "95% CI", "p (Holm)", "seeds needed"]
+    note = (
+        "minus best: mean over shared seeds of (this - best); 95% CI: t interval of that mean; seeds needed: "
+        "seeds for 80% power at the observed difference and spread (a guide, optimistic for a small n)"
+    )
+    return Section("against the best, paired by seed", header, rows, note, left=2)
+
+
+def cost_section(report: Report) -> Section:
+    """What each configuration costs (CPU time per env step, load-proof; wall time, not) and its AUC."""
+    rows = []
+    for _, row in report.comparison.iterrows():
+        cpu = row.get("cpu_s_per_step", math.nan)
+        spread = row.get("cpu_sd", math.nan)
+        rows.append(
+            [
+                str(int(row["rank"])),
+                stacked(str(row["config"])),
+                num(1e6 * cpu) if not pd.isna(cpu) else "not measured",
+                num(1e6 * spread) if not pd.isna(spread) else "–",
+                num(row["wall_s"]),
+                f"{num(row['mean'])} ± {num(row['std'])}",
+                num(row["auc"]),
+            ]
+        )
+    header = ["rank", "configuration", "CPU µs/step", "± (seeds)", "wall s/run", "mean ± std", "AUC"]
+    note = (
+        "CPU µs/step: this process's CPU time per env step, which other processes barely change (wall time "
+        f"does); a configuration is called cheaper only when it is lower by more than the seed spread and by "
+        f"{100 * claims.MIN_COST_GAIN:.0f}% or more"
+    )
+    return Section("cost (and the plain mean)", header, rows, note, left=2)
 
 
 def marginal_section(name: str, table: pd.DataFrame) -> Section:
@@ -121,12 +182,12 @@ def marginal_section(name: str, table: pd.DataFrame) -> Section:
             num(r["iqm"]),
             interval(r),
             f"{num(r['mean'])} ± {num(r['std'])}",
-            _versus_best(r, 1 if bool(r["best"]) else 2),
+            SHORT_STATUS.get(str(r["vs_best"]), str(r["vs_best"])),
         ]
         for _, r in table.iterrows()
     ]
     header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs best"]
-    note = "each seed is averaged over the other swept parameters first"
+    note = "each seed is averaged over the other swept parameters first; vs best: paired t-test, Holm-corrected"
     return Section(f"{name} (averaged over everything else)", header, rows, note)
 
 
@@ -145,7 +206,7 @@ def importance_section(report: Report) -> Section:
 def lstm_saw_section(report: Report) -> Section:
     rows = [
         [
-            str(r["config"]),
+            stacked(str(r["config"])),
             num(r["seq_len_mean"]),
             num(r["seq_len_max"]),
             _pct(r["pad_frac"]),
@@ -192,21 +253,50 @@ def controls_section(report: Report) -> Section | None:
         return None
     rows = [
         [
-            str(r["config"]),
-            str(r["control"]),
+            stacked(str(r["config"])),
+            stacked(str(r["control"])),
             num(r["gain"]),
-            interval(r),
-            "not meaningful" if not r["ci_meaningful"] else ("yes" if r["significant"] else "no"),
+            str(r["gain_text"]),
+            "–" if r["significant"] is None or pd.isna(r["significant"]) else ("yes" if r["significant"] else "no"),
         ]
         for _, r in report.controls.iterrows()
     ]
-    header = ["configuration", "memory-off control", "gain (IQM)", "95% CI", "significant"]
-    return Section("gain over the memory-off control (paired by seed)", header, rows, left=2)
+    header = ["configuration", "memory-off control", "mean gain", "95% CI", "significant"]
+    note = "paired t-test per row on per-seed differences (α = 0.05; each row its own question)"
+    return Section("gain over the memory-off control (paired by seed)", header, rows, note, left=2)
+
+
+def baseline_section(report: Report) -> Section | None:
+    """The random-policy baseline, and whether each configuration beats it."""
+    level = claims.baseline_mean(report.baseline)
+    if report.baseline is None:
+        return Section("against a random policy", [], [], "not measured (a study written before rnnppo 0.2)")
+    if not math.isfinite(level):
+        reason = report.baseline.get("error") or "no episode ended"
+        return Section("against a random policy", [], [], f"not measured: {reason}")
+    rows = [
+        [
+            str(int(row["rank"])),
+            stacked(str(row["config"])),
+            num(row["above_random"]),
+            "–" if row["beats_random"] is None or pd.isna(row["beats_random"]) else num(bool(row["beats_random"])),
+        ]
+        for _, row in report.comparison.iterrows()
+    ]
+    episodes = report.baseline.get("episodes", "?")
+    note = (
+        f"a uniformly random policy returned {level:.3g} on average over {episodes} episodes of this env; "
+        "beats it: paired t-test of the per-seed scores against that mean, Holm over configurations"
+    )
+    return Section("against a random policy", ["rank", "configuration", "above random", "beats it"], rows, note, 2)
 
 
 def sections(report: Report) -> list[Section]:
     """Every table of the report, in reading order."""
-    out = [comparison_section(report)]
+    out = [comparison_section(report), paired_section(report), cost_section(report)]
+    baseline = baseline_section(report)
+    if baseline is not None:
+        out.append(baseline)
     out += [marginal_section(name, table) for name, table in report.marginals.items()]
     out.append(importance_section(report))
     out.append(lstm_saw_section(report))
@@ -232,19 +322,98 @@ def frame_section(frame: pd.DataFrame, title: str, note: str = "") -> Section:
 # --- terminal -------------------------------------------------------------------------------------
 
 
-def rich_table(section: Section) -> Table:
+def _lines_width(text: str) -> int:
+    return max((len(line) for line in text.split("\n")), default=0)
+
+
+def _wrap_words(text: str, width: int) -> str:
+    """Each line of `text` wrapped at spaces to at most `width` characters (a longer word stays whole)."""
+    out = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            if current and len(current) + 1 + len(word) > width:
+                out.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        out.append(current)
+    return "\n".join(out)
+
+
+def fit(section: Section, width: int) -> Section:
+    """The section with its headers and cells broken between words (never inside one) until the table
+    fits `width` columns: the widest column that can still narrow gives one character at a time."""
+    columns = [[header, *(row[index] for row in section.rows)] for index, header in enumerate(section.header)]
+
+    def table_width() -> int:
+        return sum(max(_lines_width(text) for text in cells) for cells in columns) + 3 * len(columns) + 1
+
+    while table_width() > width:
+        widths = [max(_lines_width(text) for text in cells) for cells in columns]
+        floors = [max(len(word) for text in cells for word in text.split()) if any(cells) else 1 for cells in columns]
+        narrowable = [index for index in range(len(columns)) if widths[index] > floors[index]]
+        if not narrowable:
+            break  # every column is one word wide: nothing more can be done without splitting words
+        index = max(narrowable, key=lambda i: widths[i] - floors[i])
+        columns[index] = [_wrap_words(text, widths[index] - 1) for text in columns[index]]
+    header = [cells[0] for cells in columns]
+    rows = [[cells[1 + row] for cells in columns] for row in range(len(section.rows))]
+    return Section(section.title, header, rows, section.note, section.left)
+
+
+def _floor_width(section: Section, columns: list[int]) -> int:
+    """The narrowest the table of these columns can be with every cell one word per line."""
+    floors = []
+    for i in columns:
+        cells = [section.header[i], *(row[i] for row in section.rows)]
+        floors.append(max((len(word) for text in cells for word in text.split()), default=0))
+    return sum(floors) + 3 * len(columns) + 1
+
+
+def split_to_fit(section: Section, width: int) -> list[Section]:
+    """The section as one table, or, when not even one word per line fits `width`, as several tables that
+    each repeat its name columns and take as many of the other columns as fit (in order)."""
+    names = list(range(min(section.left, len(section.header))))
+    rest = list(range(len(names), len(section.header)))
+    if _floor_width(section, names + rest) <= width or not rest:
+        return [fit(section, width)]
+    groups: list[list[int]] = [[]]
+    for index in rest:
+        if groups[-1] and _floor_width(section, names + groups[-1] + [index]) > width:
+            groups.append([])
+        groups[-1].append(index)
+    parts = []
+    for number, group in enumerate(groups):
+        keep = names + group
+        part = Section(
+            section.title if number == 0 else f"{section.title} (continued)",
+            [section.header[i] for i in keep],
+            [[row[i] for i in keep] for row in section.rows],
+            section.note if number == len(groups) - 1 else "",
+            len(names),
+        )
+        parts.append(fit(part, width))
+    return parts
+
+
+def rich_table(section: Section, width: int | None = None) -> Table:
+    """A rich table whose cells are broken between words, never inside one, to fit `width` columns."""
+    if width is not None:
+        section = fit(section, width)
     table = Table(title=section.title, title_justify="left", caption=section.note or None, caption_justify="left")
     for index, column in enumerate(section.header):
-        table.add_column(column, justify="left" if index < section.left else "right", overflow="fold")
+        table.add_column(column, justify="left" if index < section.left else "right", no_wrap=True)
     for row in section.rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     return table
 
 
 def print_sections(console: Console, parts: list[Section]) -> None:
     for section in parts:
         if section.rows:
-            console.print(rich_table(section))
+            for part in split_to_fit(section, console.width):
+                console.print(rich_table(part))
         elif section.note:
             console.print(f"[bold]{section.title}[/]: {section.note}")
 
@@ -253,10 +422,10 @@ def print_report(report: Report, console: Console, full: bool = True) -> None:
     """The report on the terminal; `full=False` prints only the comparison and the verdict."""
     console.print(f"[bold]{header_line(report)}[/]")
     print_sections(console, sections(report) if full else [comparison_section(report)])
-    console.print(f"[bold green]verdict:[/] {report.verdict}")
+    console.print(f"[bold green]verdict:[/] {escape(report.verdict)}")
 
 
-def to_text(report: Report, width: int = 160) -> str:
+def to_text(report: Report, width: int = 100) -> str:
     """The terminal tables as plain text (for `--format table --out FILE`)."""
     buffer = io.StringIO()
     print_report(report, Console(file=buffer, width=width, color_system=None, highlight=False))
@@ -316,6 +485,7 @@ def to_json(report: Report) -> str:
         "score": report.score,
         "verdict": report.verdict,
         "cheapest_not_worse": report.cheapest,
+        "baseline": report.baseline,
         "comparison": _records(report.comparison),
         "marginals": {name: _records(table) for name, table in report.marginals.items()},
         "importance": report.importance,
@@ -323,7 +493,7 @@ def to_json(report: Report) -> str:
         "lstm_saw": _records(report.lstm_saw),
         "controls": _records(report.controls),
         "runs": _records(runs_frame(report)),
-        "warnings": report.data.warnings,
+        "warnings": report.warnings,
     }
     return json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n"
 
@@ -386,7 +556,7 @@ def render_frame(frame: pd.DataFrame, title: str, fmt: str, note: str = "") -> s
     section = frame_section(frame, title, note)
     if fmt == "table":
         buffer = io.StringIO()
-        print_sections(Console(file=buffer, width=200, color_system=None, highlight=False), [section])
+        print_sections(Console(file=buffer, width=400, color_system=None, highlight=False), [section])
         return buffer.getvalue()
     if fmt == "markdown":
         return _markdown(title, [section])
@@ -397,3 +567,30 @@ def render_frame(frame: pd.DataFrame, title: str, fmt: str, note: str = "") -> s
     if fmt == "html":
         return _html(title, [section])
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def compare_sections(frame: pd.DataFrame, names: list[str], title: str, note: str = "") -> list[Section]:
+    """The study comparison for a terminal: one narrow table per later study against the first (the
+    wide frame, one column per study and statistic, is what the file formats write)."""
+    if frame.empty:
+        return [Section(title, [], [], note or "the studies share no configuration")]
+    first = names[0]
+    out = []
+    for later in names[1:]:
+        rows = [
+            [
+                stacked(str(row["config"])),
+                num(row[f"{first} IQM"]),
+                num(row[f"{later} IQM"]),
+                f"{num(row[f'change ({later})'])}\n{row[f'95% CI ({later})']}",
+                str(row[f"significant ({later})"])
+                + ("" if pd.isna(row[f"p ({later})"]) else f" (p {_p_text(row[f'p ({later})'])})"),
+            ]
+            for _, row in frame.iterrows()
+        ]
+        header = ["configuration", f"{first} IQM", f"{later} IQM", "change, 95% CI", "significant (Holm p)"]
+        label = f"{later} against {first}, paired by seed"
+        if "mismatch" in frame.columns:
+            label = f"MISMATCHED: {label}"
+        out.append(Section(label, header, rows, note))
+    return out

@@ -8,24 +8,27 @@ a configuration that ran twice (a retried or re-sampled trial) still counts each
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
 from rnnppo.core.config import TrainConfig, format_value, with_env_kwargs
-from rnnppo.results import stats
+from rnnppo.core.inert import inert_settings
+from rnnppo.results import paired, stats
+from rnnppo.results import verdict as claims
 from rnnppo.results.studies import ReportError, StudyData
+from rnnppo.storage.contract import BASELINE_ATTR
 
 MIN_TRIALS_FOR_IMPORTANCE = 6
 """Fewer finished trials than this cannot say which parameter matters."""
 TOP_TRIALS_FOR_IMPORTANCE = 3
 """PED-ANOVA compares the best trials with all of them; keep at least this many among the best."""
-COST_COLUMNS = ("steps_per_s", "wall_s")
+COST_COLUMNS = ("steps_per_s", "wall_s", "cpu_s_per_step", "cpu_sd", "cpu_n")
 SAW_COLUMNS = ["seq_len_mean", "seq_len_max", "pad_frac", "cut_by_episode_end", "cut_by_max_seq_len"]
 
 
@@ -44,14 +47,20 @@ class Report:
     controls: pd.DataFrame | None
     """Gain of each memory configuration over its rnn_type=none control; None without controls."""
     cheapest: str | None
-    """The cheapest configuration not significantly worse than the best (None: no meaningful test)."""
+    """The cheapest configuration no test finds worse than the best, when it is established cheaper
+    (CPU time per step, verdict.cheaper); None when no cost difference is established."""
     verdict: str
+    baseline: dict[str, Any] | None = None
+    """The study's uniformly-random-policy baseline (None: not measured, e.g. a study written before 0.2)."""
+    warnings: list[str] = field(default_factory=list)
+    """Unreadable run files (from loading) and swept settings that cannot change training."""
 
 
 def per_seed(data: StudyData) -> pd.DataFrame:
     """One row per (configuration, seed): the mean over duplicate runs of the same configuration."""
     runs = data.runs
-    numeric = ["final_return", "auc", "steps_per_s", "train_time_s", *SAW_COLUMNS]
+    numeric = ["final_return", "auc", "steps_per_s", "train_time_s", "cpu_s_per_step", *SAW_COLUMNS]
+    numeric = [column for column in numeric if column in runs]
     frame = runs.groupby(["config", "seed"], sort=False)[numeric].mean().reset_index()
     return frame.rename(columns={"train_time_s": "wall_s"})
 
@@ -62,18 +71,29 @@ def _swept_values(data: StudyData) -> pd.DataFrame:
     return data.runs.drop_duplicates("config").set_index("config")[columns]
 
 
+def baseline_of(data: StudyData) -> dict[str, Any] | None:
+    """The random-policy baseline the sweep measured when it created the study (None: not measured)."""
+    stored = data.study.user_attrs.get(BASELINE_ATTR) if data.study is not None else None
+    return stored if isinstance(stored, dict) else None
+
+
 def comparison_table(data: StudyData, score: str | None = None) -> pd.DataFrame:
-    """One row per configuration, best IQM first, with its interval, AUC, cost and rank."""
+    """One row per configuration, best IQM first: its interval, AUC, costs, and its paired comparison
+    with the best (shared rank, status, mean difference with its t interval, p, seeds needed)."""
     score = score or data.objective
     if data.runs.empty:
-        return pd.DataFrame(columns=["config", *stats.SUMMARY_COLUMNS, "auc", *COST_COLUMNS, "rank"])
+        columns = ["config", *stats.SUMMARY_COLUMNS, "auc", *COST_COLUMNS, *claims.VERSUS_COLUMNS]
+        return pd.DataFrame(columns=[*columns, "above_random", "beats_random"])
     seeds = per_seed(data)
     table = stats.summarise(seeds, "config", score)
     extra = seeds.groupby("config", sort=False).agg(
         auc=("auc", "mean"), steps_per_s=("steps_per_s", "mean"), wall_s=("wall_s", "mean")
     )
+    order = list(table["config"])
     table = table.join(extra, on="config").join(_swept_values(data), on="config")
-    table["rank"] = np.arange(1, len(table) + 1)
+    table = table.merge(claims.cost_columns(seeds, order), on="config", how="left")
+    table = table.merge(claims.against_best(seeds, order, score), on="config", how="left")
+    table = table.merge(claims.against_baseline(seeds, order, score, baseline_of(data)), on="config", how="left")
     return table
 
 
@@ -84,7 +104,7 @@ def _natural(value: Any) -> tuple:
 def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.DataFrame]:
     """Per swept parameter with 2+ values: one row per value in natural order. Each seed is first
     averaged over the other parameters, so every value is summarised over seeds, not over however
-    many configurations happened to finish with it."""
+    many configurations happened to finish with it; `vs_best` is the paired verdict against the best value."""
     score = score or data.objective
     out = {}
     seeds = per_seed(data).join(_swept_values(data), on="config")
@@ -95,6 +115,10 @@ def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.D
         by_seed = frame.groupby(["value", "seed"], sort=False)[score].mean().reset_index()
         table = stats.summarise(by_seed, "value", score)
         table["best"] = table.index == 0
+        # The same paired rule as the comparison: each value against the best one, seed by seed, Holm.
+        versus = claims.against_best(by_seed.rename(columns={"value": "config"}), list(table["value"]), score)
+        table = table.merge(versus[["config", "vs_best", "diff", "p_holm"]], left_on="value", right_on="config")
+        table = table.drop(columns="config")
         order = {format_value(v): _natural(v) for v in seeds[name]}
         table = table.sort_values("value", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
         out[name] = table.rename(columns={"value": name})
@@ -111,6 +135,8 @@ def importance(data: StudyData) -> tuple[dict[str, float] | None, str]:
         return None, "no trial has finished yet"
     if not varied:
         return None, "no swept parameter varies among the finished trials"
+    if len({t.value for t in complete}) < 2:
+        return None, "the scores do not vary: every finished trial scored the same, so nothing is important"
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         need = f"importance needs {MIN_TRIALS_FOR_IMPORTANCE} or more finished trials"
         return None, f"{need}; this study has {len(complete)}"
@@ -173,8 +199,10 @@ def _control_for(config: pd.Series, controls: pd.DataFrame, others: list[str]) -
 
 
 def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | None:
-    """Each memory configuration's gain over its memory-off control (rnn_type=none in its config),
-    paired by seed. The control is the one differing in the fewest swept parameters."""
+    """Each memory configuration's gain over its memory-off control (rnn_type=none in its config): the
+    mean paired difference, its t interval and the paired t-test (results/paired.py; not corrected for
+    multiplicity: each row is its own question). The control is the one differing in the fewest swept
+    parameters."""
     score = score or data.objective
     if data.runs.empty or not (data.runs["rnn_type"] == "none").any():
         return None
@@ -189,89 +217,44 @@ def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | 
             continue
         mine = seeds[seeds["config"] == key].set_index("seed")[score]
         theirs = seeds[seeds["config"] == control].set_index("seed")[score]
-        diff = stats.difference_ci(mine, theirs, "iqm", paired=True)
+        test = paired.paired_test(mine, theirs)
         rows.append(
             {
                 "config": key,
                 "control": control,
-                "gain": diff.estimate,
-                "ci_low": diff.interval.low,
-                "ci_high": diff.interval.high,
-                "ci_meaningful": diff.interval.meaningful,
-                "ci_reason": diff.interval.reason,
-                "pairs": diff.interval.n,
-                "significant": diff.interval.meaningful and (diff.interval.low > 0 or diff.interval.high < 0),
+                "gain": test.mean_diff,
+                "gain_text": test.interval_text(),
+                "pairs": test.n,
+                "test": test.kind,
+                "p": test.p,
+                "significant": bool(test.decided and test.p < paired.ALPHA) if test.decided else None,
             }
         )
     return pd.DataFrame(rows) if rows else None
 
 
-def not_worse(table: pd.DataFrame) -> pd.DataFrame:
-    """The best configuration and those whose interval overlaps its interval."""
-    if table.empty:
-        return table
-    ties = table["overlaps_best"].fillna(False).astype(bool)
-    return table[(table["rank"] == 1) | ties]
+def verdict(table: pd.DataFrame, counts: dict[str, int] | None = None, baseline: dict | None = None) -> str:
+    """The one-paragraph verdict (results/verdict.py) for a comparison table."""
+    return claims.verdict(table, counts, baseline, claims.cheapest_not_worse(table))
 
 
-def cheapest_not_worse(table: pd.DataFrame) -> pd.Series | None:
-    """Among the best and its ties: the one with the most env steps/s (or the least wall time)."""
-    if table.empty or not bool(table.iloc[0]["ci_meaningful"]):
-        return None
-    candidates = not_worse(table)
-    if candidates["steps_per_s"].notna().any():
-        return candidates.loc[candidates["steps_per_s"].idxmax()]
-    if candidates["wall_s"].notna().any():
-        return candidates.loc[candidates["wall_s"].idxmin()]
-    return None
-
-
-def short_name(key: str, best: str) -> str:
-    """The parts of configuration `key` that differ from `best` ("max_seq_len=8")."""
-    same = set(best.split(", "))
-    parts = [part for part in key.split(", ") if part not in same]
-    return ", ".join(parts) or key
-
-
-def verdict(table: pd.DataFrame, counts: dict[str, int] | None = None) -> str:
-    """One line: which configuration is best, which are within its interval, which is cheapest."""
-    pending = ", ".join(f"{n} {state}" for state, n in (counts or {}).items() if state != "complete" and n)
-    if table.empty or table["iqm"].isna().all():
-        return "no finished configuration yet" + (f" ({pending})" if pending else "")
-    best = table.iloc[0]
-    name = best["config"]
-    if len(table) == 1:
-        return f"{name} is the only finished configuration (IQM {best['iqm']:.3g})"
-    if not best["ci_meaningful"]:
-        return (
-            f"{name} scores best (IQM {best['iqm']:.3g}), but with fewer than {stats.MIN_SEEDS} seeds the "
-            "intervals are not meaningful, so no difference is significant; "
-            f"sweep with --seeds {stats.MIN_SEEDS} or more"
-        )
-    ties = not_worse(table).iloc[1:]
-    text = f"{name} is best (IQM {best['iqm']:.3g})"
-    if ties.empty:
-        text += "; every other configuration is significantly worse"
-    elif len(ties) <= 4:
-        names = [short_name(key, name) for key in ties["config"]]
-        names = [f"({n})" if ", " in n and len(names) > 1 else n for n in names]
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        text += f"; {listed} {'is' if len(names) == 1 else 'are'} within its confidence interval"
-    else:
-        text += f"; {len(ties)} other configurations are within its confidence interval"
-    cheapest = cheapest_not_worse(table)
-    if cheapest is not None and cheapest["config"] != name:
-        text += f"; the cheapest not significantly worse is {short_name(cheapest['config'], name)}"
-        if np.isfinite(cheapest["steps_per_s"]) and np.isfinite(best["steps_per_s"]):
-            text += f" ({cheapest['steps_per_s']:,.0f} vs {best['steps_per_s']:,.0f} env steps/s)"
-    return text
+def inert_warnings(data: StudyData) -> list[str]:
+    """A warning per swept setting that cannot change training in any configuration the study ran."""
+    found: dict[str, str] = {}
+    configs = [TrainConfig.from_dict(config) for config in data.configs.values() if config]
+    for setting in data.swept:
+        reasons = [inert_settings(config, [setting]).get(setting) for config in configs]
+        if configs and all(reasons):
+            found[setting] = str(reasons[0])
+    return [f"swept setting {setting} {reason}" for setting, reason in found.items()]
 
 
 def build_report(data: StudyData) -> Report:
     score = data.objective
     table = comparison_table(data, score)
     found, note = importance(data)
-    cheapest = cheapest_not_worse(table)
+    cheapest = claims.cheapest_not_worse(table)
+    baseline = baseline_of(data)
     return Report(
         data=data,
         score=score,
@@ -282,7 +265,9 @@ def build_report(data: StudyData) -> Report:
         lstm_saw=lstm_saw_table(data, list(table["config"])),
         controls=controls_table(data, score),
         cheapest=None if cheapest is None else str(cheapest["config"]),
-        verdict=verdict(table, data.counts),
+        verdict=claims.verdict(table, data.counts, baseline, cheapest),
+        baseline=baseline,
+        warnings=[*data.warnings, *inert_warnings(data)],
     )
 
 
@@ -295,11 +280,33 @@ def _resolved(config: dict[str, Any], name: str) -> str:
     return format_value(config.get(name))
 
 
+MATCHED_SPEC_KEYS = ("env", "env_kwargs", "total_steps")
+"""What two studies must share for their scores to be compared at all."""
+
+
+def study_mismatches(studies: list[StudyData]) -> list[str]:
+    """How each later study differs from the first in env, env kwargs or env steps per run."""
+    first = studies[0]
+    found = []
+    for data in studies[1:]:
+        for key in MATCHED_SPEC_KEYS:
+            mine, theirs = first.spec.get(key), data.spec.get(key)
+            if mine != theirs:
+                found.append(f"{key}: {_spec_text(mine)} in {first.name}, {_spec_text(theirs)} in {data.name}")
+    return found
+
+
+def _spec_text(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else format_value(value)
+
+
 def compare_studies(studies: list[StudyData]) -> pd.DataFrame:
     """The configurations the studies share, side by side. Configurations are matched on the resolved
     values of every parameter any of the studies swept, so a study that fixed `rnn_type=lstm` lines up
     with the lstm half of one that swept it. Each later study's change is against the first, paired by
-    seed when they share seeds (seed i is the same number in every study of one sweep command)."""
+    seed (seed i is the same number in every study of one sweep command): the mean paired difference,
+    its t interval, and the paired t-test, Holm-corrected over the configurations of that pair of
+    studies. Callers check study_mismatches() first: different envs or budgets are not comparable."""
     names = list(dict.fromkeys(n for data in studies for n in data.swept))
     frames = []
     for data in studies:
@@ -312,40 +319,36 @@ def compare_studies(studies: list[StudyData]) -> pd.DataFrame:
     score = studies[0].objective
     first = studies[0].name
     shared = set.intersection(*(set(f["config"]) for f in frames)) if len(frames) > 1 else set()
-    rows = []
-    for key in dict.fromkeys(frames[0]["config"]):
-        if key not in shared:
-            continue
-        row: dict[str, Any] = {"config": key}
+    shared_keys = [key for key in dict.fromkeys(frames[0]["config"]) if key in shared]
+    rows: list[dict[str, Any]] = []
+    for key in shared_keys:
         base = frames[0][frames[0]["config"] == key].set_index("seed")[score]
-        row[f"{first} IQM"] = stats.iqm(base)
-        row[f"{first} seeds"] = int(base.notna().sum())
-        for data, frame in zip(studies[1:], frames[1:], strict=True):
+        rows.append({"config": key, f"{first} IQM": stats.iqm(base), f"{first} seeds": int(base.notna().sum())})
+    for data, frame in zip(studies[1:], frames[1:], strict=True):
+        tests = []
+        for row, key in zip(rows, shared_keys, strict=True):
+            base = frames[0][frames[0]["config"] == key].set_index("seed")[score]
             theirs = frame[frame["config"] == key].set_index("seed")[score]
-            paired = bool(set(theirs.index) & set(base.index))
-            diff = stats.difference_ci(theirs, base, "iqm", paired=paired)
             row[f"{data.name} IQM"] = stats.iqm(theirs)
             row[f"{data.name} seeds"] = int(theirs.notna().sum())
-            row[f"change ({data.name})"] = diff.estimate
-            row[f"95% CI ({data.name})"] = _interval_text(diff.interval)
-            row[f"significant ({data.name})"] = _significance(diff.interval)
-        rows.append(row)
+            tests.append(paired.paired_test(theirs, base))
+        family = [t.p if t.kind in (paired.T_TEST, paired.CONSISTENT) else math.nan for t in tests]
+        for row, test, p_holm in zip(rows, tests, paired.holm(family), strict=True):
+            row[f"change ({data.name})"] = test.mean_diff
+            row[f"95% CI ({data.name})"] = test.interval_text()
+            row[f"p ({data.name})"] = p_holm
+            row[f"test ({data.name})"] = test.kind
+            row[f"significant ({data.name})"] = _significance(test, p_holm)
     return pd.DataFrame(rows)
 
 
-def _interval_text(interval: stats.Interval) -> str:
-    if not interval.meaningful:
-        return f"n/a ({interval.reason})"
-    return f"[{interval.low:.3g}, {interval.high:.3g}]"
-
-
-def _significance(interval: stats.Interval) -> str:
-    if not interval.meaningful:
-        return "not meaningful (<3 seeds)"
-    if interval.low > 0:
-        return "yes: better"
-    if interval.high < 0:
-        return "yes: worse"
+def _significance(test: paired.PairedTest, p_holm: float) -> str:
+    if test.kind == paired.TIE:
+        return "no: identical"
+    if not test.decided:
+        return f"not tested (<{paired.MIN_PAIRS} shared seeds)"
+    if p_holm < paired.ALPHA:
+        return "yes: better" if test.mean_diff > 0 else "yes: worse"
     return "no"
 
 

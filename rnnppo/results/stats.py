@@ -15,7 +15,8 @@ Choices, and why:
   as rliable uses. BCa corrects bias better for large n but is unstable and warns with the 3-10
   seeds RL runs have, and fails on degenerate (all-equal) data.
 * Below 3 values a bootstrap interval only reshuffles two numbers, so it is reported as NaN with
-  ``meaningful=False`` rather than as a falsely tight range.
+  ``meaningful=False`` rather than as a falsely tight range; so are values that are all equal
+  ("3 seeds, all 1: no spread to estimate"): a zero-width interval would claim certainty.
 * NaN values (crashed or unfinished runs) are dropped and counted in ``n_dropped``; empty input
   gives NaN, never an exception.
 """
@@ -81,6 +82,11 @@ def _clean(values: ArrayLike) -> tuple[np.ndarray, int]:
 
 def _iqm_along(values: np.ndarray, axis: int = -1) -> np.ndarray:
     return stats.trim_mean(values, 0.25, axis=axis)
+
+
+def trim_mean_along(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The IQM along one axis of an array (the same cut as iqm(): floor(n / 4) values from each end)."""
+    return _iqm_along(values, axis=axis)
 
 
 _STATISTICS: dict[str, Callable[..., np.ndarray]] = {
@@ -192,6 +198,9 @@ def stratified_bootstrap_ci(
     small = [key for key, group in kept.groupby(strata, dropna=False) if group.size < MIN_SEEDS]
     if small:
         return _not_meaningful(f"fewer than {MIN_SEEDS} seeds in stratum {small[0]}", n, n_dropped)
+    if kept.nunique() == 1:
+        # Every resample would equal the data: a zero-width interval says "certain", not "unmeasured".
+        return _not_meaningful(f"{n} seeds, all {kept.iloc[0]:.3g}: no spread to estimate", n, n_dropped)
 
     def pooled(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
         return stat(np.concatenate(resampled, axis=axis), axis=axis)

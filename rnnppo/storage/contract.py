@@ -14,6 +14,8 @@ from rnnppo.errors import ConfigError
 SPEC_ATTR = "rnnppo_spec"  # study attr: the sweep's specification (SweepSpec.stored_spec())
 ROLE_ATTR = "rnnppo_role"  # trial attr: SPARE marks a trial a worker race left without a grid point
 SPARE = "spare"
+DUPLICATE = "duplicate"  # ROLE_ATTR of a sampled trial that repeated a configuration already run: skipped
+BASELINE_ATTR = "rnnppo_baseline"  # study attr: a uniformly random policy's returns on the env (core/baseline.py)
 
 RUN_FIELDS = (
     "final_return",
@@ -25,6 +27,7 @@ RUN_FIELDS = (
     "train_time_s",
     "env_steps",
     "memory_horizon",
+    "cpu_s_per_step",
 )
 """The numbers of one finished seed run, stored in the trial attribute `run_<seed>` (with `lstm_saw`)."""
 SAW_FIELDS = LSTM_SAW_KEYS
@@ -52,11 +55,13 @@ def curve_attr(seed: int) -> str:
 
 
 def is_spare(trial: FrozenTrial) -> bool:
-    return trial.user_attrs.get(ROLE_ATTR) == SPARE
+    """A trial that ran nothing: a race spare, or a sampled duplicate of a configuration already run."""
+    return trial.user_attrs.get(ROLE_ATTR) in (SPARE, DUPLICATE)
 
 
 def counted(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
-    """The trials that count: all but spares (a worker race left them without a grid point)."""
+    """The trials that count: all but spares (a worker race left them without a grid point) and skipped
+    duplicates (a sampler proposed a configuration that had already run on the same seeds)."""
     return [t for t in trials if not is_spare(t)]
 
 

@@ -33,7 +33,10 @@ from rnnppo.sweeps.study import (
     SweepSpec,
     check_new_study,
     create_or_load,
+    distinct_run,
+    ensure_baseline,
     reclaim_dead_local_trials,
+    skipped_duplicates,
     validate_grid,
 )
 
@@ -52,6 +55,10 @@ class SweepOutcome:
     """The signal that stopped an interrupted sweep (Ctrl-C's SIGINT, or SIGTERM)."""
     worker_errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    duplicates: int = 0
+    """Sampled trials skipped because their configuration had already run on the same seeds."""
+    distinct: int = 0
+    """Distinct configurations that ran."""
 
     def count(self, state: TrialState) -> int:
         return sum(1 for t in self.trials if t.state == state)
@@ -86,6 +93,7 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     try:
         study, created = create_or_load(spec, storage)
         reclaimed = [] if created else reclaim_dead_local_trials(study, storage)
+        ensure_baseline(study, spec)
     except Exception as err:
         problem = storage_write_error(err)
         if problem is None:
@@ -186,6 +194,7 @@ def run(
         with contextlib.suppress(Exception):
             outcome.reclaimed += reclaim_dead_local_trials(study, study._storage, workers_crashed=True)
     outcome.trials = visible_trials(study)
+    outcome.duplicates, outcome.distinct = skipped_duplicates(study), distinct_run(study)
     if on_poll is not None:
         on_poll(outcome.trials)
     outcome.elapsed_s = time.monotonic() - started

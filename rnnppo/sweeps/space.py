@@ -255,6 +255,20 @@ class SearchSpace:
     def grid_size(self) -> int:
         return math.prod(len(d.values) for d in self.swept if isinstance(d, Choice))
 
+    @property
+    def distinct_points(self) -> int | None:
+        """How many distinct configurations the space holds: choices times integer ranges' widths; None
+        when a float range makes it endless."""
+        count = 1
+        for dim in self.swept:
+            if isinstance(dim, Choice):
+                count *= len(dim.values)
+            elif dim.integer:
+                count *= int(dim.high) - int(dim.low) + 1
+            else:
+                return None
+        return count
+
     def fixed(self) -> dict[str, Any]:
         return {d.name: d.value for d in self.dims if isinstance(d, Fixed)}
 

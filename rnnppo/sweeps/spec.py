@@ -34,7 +34,7 @@ class SweepRequest:
     env: str | None = None
     steps: int | None = None
     trials: int | None = None
-    seeds: int = 1
+    seeds: int = 3
     jobs: int = 1
     study: str | None = None
     storage: str | None = None  # None: $RNNPPO_STORAGE, else OUT/rnnppo.db

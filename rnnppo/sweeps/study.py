@@ -7,13 +7,17 @@ run once however many workers join. See docs/storage-contract.md for what each t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import re
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +26,12 @@ import optuna
 from optuna.trial import TrialState
 
 from rnnppo.core import runio
+from rnnppo.core.baseline import random_policy_returns
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, with_env_kwargs
+from rnnppo.core.inert import inert_settings
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import GRACE_PERIOD_S
-from rnnppo.storage.contract import SPEC_ATTR, decode_param, is_spare
+from rnnppo.storage.contract import BASELINE_ATTR, DUPLICATE, ROLE_ATTR, SPEC_ATTR, decode_param, is_spare
 from rnnppo.sweeps.space import SearchSpace
 
 SPEC_VERSION = 1
@@ -342,6 +348,102 @@ def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: 
         kept = {k: v for k, v in params.items() if k in names}
         if set(kept) == names:
             study.enqueue_trial(_encode(space, kept), user_attrs={QUEUED: True}, skip_if_exists=skip_queued)
+
+
+def ensure_baseline(study: optuna.Study, spec: SweepSpec) -> None:
+    """Measure a uniformly random policy on the study's env once (core/baseline.py) and store it, so a
+    report can say when nothing was learned. An env that fails here fails the trials too: the error is
+    stored and the report says the baseline was not measured."""
+    if BASELINE_ATTR in study.user_attrs:
+        return
+    try:
+        with _alarm(BASELINE_HANG_S):
+            measured = random_policy_returns(spec.base_config())
+    except Exception as err:  # noqa: BLE001 - the trials will report the env's error in full
+        measured = {"error": f"{type(err).__name__}: {err}"[:500]}
+    study.set_user_attr(BASELINE_ATTR, measured)
+
+
+BASELINE_HANG_S = 60.0
+"""An env step that does not return within this is a hung env: no baseline, the sweep goes on."""
+
+
+class _Hung(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    """Raise _Hung after `seconds` even inside an env step that never returns (SIGALRM; main thread only)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Hung(f"the env did not finish its random-policy episodes within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def inert_warnings(spec: SweepSpec) -> list[str]:
+    """A line per swept setting that cannot change training at any point of the space (core/inert.py)."""
+    space = spec.space
+    points = space.grid_points() if space.is_grid else space.corner_points()
+    configs = []
+    for point in points:
+        try:
+            configs.append(spec.config_for(point, spec.seeds[0]))
+        except ConfigError:
+            continue  # validate_grid names an invalid point with the fix; this is only a warning
+    lines = []
+    for name in space.swept_names:
+        reasons = [inert_settings(config, [name]).get(name) for config in configs]
+        if configs and all(reasons):
+            lines.append(f"swept setting {name} {reasons[0]}; every value trains the same model")
+    return lines
+
+
+def seeds_warning(spec: SweepSpec) -> str | None:
+    """What a sweep with fewer than 3 seeds cannot do."""
+    if len(spec.seeds) >= 3:
+        return None
+    count = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''}"
+    return (
+        f"with {count} per configuration no comparison can be made (a paired test needs 3); "
+        "the report will rank by score only; use --seeds 3 or more"
+    )
+
+
+def same_configuration(study: optuna.Study, number: int, params: dict[str, Any]) -> int | None:
+    """The number of an earlier trial that ran (or runs) these exact params on the same seeds; None if
+    none. Failed trials do not count (their retry runs them); skipped duplicates and spares ran nothing."""
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number or trial.user_attrs.get(ROLE_ATTR) is not None:
+            continue
+        if trial.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED) and trial.params == params:
+            return trial.number
+    return None
+
+
+def distinct_run(study: optuna.Study) -> int:
+    """How many distinct configurations have run or are running (not failed, not skipped)."""
+    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED)
+    seen = {
+        json.dumps(t.params, sort_keys=True, default=str)
+        for t in study.get_trials(deepcopy=False)
+        if t.state in states and t.user_attrs.get(ROLE_ATTR) is None and t.params
+    }
+    return len(seen)
+
+
+def skipped_duplicates(study: optuna.Study) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ROLE_ATTR) == DUPLICATE)
 
 
 # --- bookkeeping shared by workers and the coordinator ------------------------------------------------

@@ -32,22 +32,26 @@ from rnnppo.core import runio
 from rnnppo.core.loggers import make_loggers
 from rnnppo.core.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
-from rnnppo.storage.contract import ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
+from rnnppo.storage.contract import DUPLICATE, ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
 from rnnppo.sweeps.resume import Adopted, adopt
 from rnnppo.sweeps.study import (
     QUEUED,
     SweepSpec,
     counted_trials,
     create_or_load,
+    distinct_run,
     iterations_per_run,
     reclaim_dead_local_trials,
     requeue,
     resolve_sampler_name,
+    same_configuration,
     study_folder,
 )
 
 CURVE_POINTS = 500
 LIVE_EVERY_S = 2.0  # how often a running trial's live progress is written to the storage
+MAX_DUPLICATES_IN_A_ROW = 50
+"""A sampler that proposes only configurations already run this many times in a row has nothing new."""
 WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks whether others' trials are done
 
 UNWRITABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -170,6 +174,8 @@ class Objective:
         # num_envs or rollout_len still report comparable steps (equal env steps, equal step) to pruners.
         self.iterations = iterations_per_run(base)
         self.steps_per_unit = base.num_envs * base.rollout_len
+        self.duplicate = False
+        """Whether the last trial was a skipped duplicate."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         if self.grid and not trial.user_attrs.get(QUEUED):
@@ -198,6 +204,16 @@ class Objective:
 
     def _run(self, trial: optuna.Trial) -> float:
         params = self.space.suggest(trial)
+        self.duplicate = False
+        if not self.grid:
+            # Same params, same seeds: a re-run would train bit-identical models and count a repeat as
+            # new evidence. Skip it (it counts for nothing) and let the sampler propose again.
+            earlier = same_configuration(trial.study, trial.number, trial.params)
+            if earlier is not None:
+                self.duplicate = True
+                trial.set_user_attr(ROLE_ATTR, DUPLICATE)
+                trial.set_user_attr("duplicate_of", earlier)
+                raise optuna.TrialPruned(f"trial {earlier} already ran this configuration on the same seeds")
         first_config = self.spec.config_for(params, self.spec.seeds[0])
         trial.set_user_attr("config", first_config.to_dict())
         scores: list[float] = []
@@ -348,6 +364,9 @@ def budget_left(study: optuna.Study, spec: SweepSpec, grid: bool, mean_trial_s: 
         return False
     if len(counted_trials(study)) >= spec.trials:
         return False
+    size = spec.space.distinct_points
+    if not grid and size is not None and distinct_run(study) >= size:
+        return False  # every configuration of the space has run on these seeds: nothing new to sample
     if spec.timeout_s is not None:
         elapsed = time.time() - spec.started_at
         expected = mean_trial_s or 0.0
@@ -367,7 +386,15 @@ def run_worker(spec: SweepSpec, child: bool = True) -> None:
     objective = Objective(spec, grid)
     durations: list[float] = []
     last_stale_check = time.monotonic()
+    duplicates_in_a_row = 0
     while True:
+        if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+            print(
+                f"worker {os.getpid()}: the sampler proposed {duplicates_in_a_row} configurations in a row that had "
+                "already run; stopping",
+                file=sys.stderr,
+            )
+            break
         if budget_left(study, spec, grid, statistics.fmean(durations) if durations else None):
             began = time.monotonic()
             try:
@@ -383,7 +410,11 @@ def run_worker(spec: SweepSpec, child: bool = True) -> None:
                 if reason is None:
                     raise
                 raise ResultsUnwritable(reason) from None
-            durations.append(time.monotonic() - began)
+            if objective.duplicate:
+                duplicates_in_a_row += 1
+            else:
+                duplicates_in_a_row = 0
+                durations.append(time.monotonic() - began)
             continue
         if not others_running(study, spec):
             break

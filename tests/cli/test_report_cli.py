@@ -56,13 +56,13 @@ def test_report_lists_the_studies_and_prints_every_section(results):
         "night2",
         "comparison (best first)",
         "IQM final return",
-        "not sig. different",
+        "not separable",
         "max_seq_len (averaged over everything else)",
         "lstm_cell_size (averaged",
         "parameter importance",
         "what the LSTM saw",
         "gain over the memory-off control",
-        f"verdict: {BEST} is best",
+        f"verdict: ({BEST}) is best",
     ):
         assert expected in text, expected
     assert "12 trials complete (1 failed, 1 running, 1 pruned" in text
@@ -130,14 +130,16 @@ def test_a_corrupt_run_file_is_a_warning_naming_it_and_the_report_goes_on(result
     result = invoke("report", copy, "--study", "cue-seqlen")
     assert result.exit_code == 0, result.output
     assert f"warning: run file {victim} is unreadable" in result.stderr
-    assert f"verdict: {BEST} is best" in result.stdout
+    assert f"verdict: ({BEST}) is best" in result.stdout
 
 
 def test_compare_shows_the_change_and_its_significance(results):
     result = invoke("report", results, "--compare", "cue-seqlen", "--compare", "night2")
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.stdout.splitlines() if "max_seq_len=4, lstm_cell_size=16" in line]
-    assert len(lines) == 1 and "yes: worse" in lines[0]
+    # the table stacks a configuration one setting per line: its first line holds the verdict
+    lines = result.stdout.splitlines()
+    rows = [i for i, line in enumerate(lines) if "max_seq_len=4" in line and "lstm_cell_size=16" in lines[i + 1]]
+    assert len(rows) == 1 and "yes: worse" in lines[rows[0]]
     comma = invoke("report", results, "--compare", "cue-seqlen,night2", "--format", "csv")
     frame = pd.read_csv(io.StringIO(comma.stdout))
     assert len(frame) == 6 and (frame["night2 seeds"] == 3).all()
@@ -219,3 +221,30 @@ def test_an_unwritable_export_or_out_names_its_own_option_and_the_file_in_the_wa
     assert export.exit_code == 2 and "cannot write --export" in export.stderr, export.output
     train = invoke("train", "--env", "rnnppo/CueRecall-v0", "--out", blocker / "sub")
     assert train.exit_code == 2 and f"cannot be made: {blocker} is a file" in train.stderr, train.output
+
+
+def _with_budget(results, tmp_path, total_steps: int):
+    """A copy of the results whose study night2 claims another budget (as a 60k- vs a 20k-step study)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    study = optuna.load_study(study_name="night2", storage=f"sqlite:///{copy / 'rnnppo.db'}")
+    study.set_user_attr("rnnppo_spec", {**study.user_attrs["rnnppo_spec"], "total_steps": total_steps})
+    return copy
+
+
+def test_compare_refuses_studies_of_different_budgets_with_one_line(results, tmp_path):
+    copy = _with_budget(results, tmp_path, 60_000)
+    result = invoke("report", copy, "--compare", "cue-seqlen", "--compare", "night2")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "total_steps: 256 in cue-seqlen, 60,000 in night2" in result.output and "--allow-mismatch" in result.output
+
+
+def test_compare_with_allow_mismatch_labels_the_mismatch(results, tmp_path):
+    copy = _with_budget(results, tmp_path, 60_000)
+    result = invoke("report", copy, "--compare", "cue-seqlen,night2", "--allow-mismatch")
+    assert result.exit_code == 0, result.output
+    assert "MISMATCHED" in result.stdout and "total_steps" in result.stdout
+    csv = invoke("report", copy, "--compare", "cue-seqlen,night2", "--allow-mismatch", "--format", "csv")
+    frame = pd.read_csv(io.StringIO(csv.stdout))
+    assert frame["mismatch"].str.contains("total_steps: 256 in cue-seqlen, 60,000 in night2").all()

@@ -45,6 +45,8 @@ def test_faulty_trials_fail_with_their_error_the_sweep_goes_on_and_no_nan_is_eve
         "tests.faults.faulty_env:Faulty",
         "--steps",
         "96",
+        "--seeds",
+        "1",
         "--trial-timeout",
         str(TRIAL_TIMEOUT_S),
         "--out",

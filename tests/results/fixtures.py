@@ -137,6 +137,7 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
     rng = np.random.default_rng([params["max_seq_len"], params["lstm_cell_size"], memory, seed])
     final = true_score(**params) + shift + SEED_LUCK[seed] + float(rng.normal(0.0, 0.01))
     speed = steps_per_s(**params) * (1.0 + float(rng.normal(0.0, 0.02)))
+    cpu_s_per_step = (1.0 + float(rng.normal(0.0, 0.02))) / steps_per_s(**params)  # load-proof: its own noise
     env_steps = BASE["total_steps"]
     rows = []
     for iteration in range(1, ITERATIONS + 1):
@@ -172,6 +173,7 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
         "memory_horizon": memory_horizon(params["max_seq_len"], params["rnn_type"]),
         "memory_horizon_interval": [memory_horizon(params["max_seq_len"], params["rnn_type"])] * 2,
         "memory_influence": memory_influence(memory_horizon(params["max_seq_len"], params["rnn_type"])),
+        "cpu_s_per_step": cpu_s_per_step,
     }
     if options.write_files:
         folder = options.results_dir / run_dir
@@ -181,6 +183,7 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
         runio.write_json(folder / "summary.json", summary)
     run = {key: summary[key] for key in ("final_return", "eval_return_std", "eval_success_mean")}
     run.update({key: summary[key] for key in ("final_train_return", "auc", "steps_per_s", "train_time_s")})
+    run["cpu_s_per_step"] = cpu_s_per_step
     run.update(env_steps=env_steps, lstm_saw=saw, run_dir=str(run_dir))
     run.update({key: summary[key] for key in ("memory_horizon", "memory_horizon_interval", "memory_influence")})
     return {"run": run, "curve": curve, "final": final}
@@ -231,10 +234,12 @@ def build_study(
     write_files: bool = True,
     store_config: bool = True,
     drop_from_storage: tuple[str, ...] = (),
+    baseline: float | None = 0.15,
 ) -> Fixture:
     """A grid sweep over max_seq_len x lstm_cell_size (x rnn_type when two are given), every point
     complete on every seed. With `extras`: a failed trial (one seed done), its running retry, a
-    pruned trial and a spare. `shift` adds to the score of the given max_seq_len values."""
+    pruned trial and a spare. `shift` adds to the score of the given max_seq_len values. `baseline`: the
+    random policy's mean return the sweep measured (None: a study written before baselines)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     options = Options(results_dir, name, write_files, store_config, tuple(drop_from_storage))
     axes = {"max_seq_len": seq_lens, "lstm_cell_size": cells, "rnn_type": rnn_types}
@@ -262,6 +267,10 @@ def build_study(
         },
     )
     study.set_user_attr("rnnppo_created", "2026-01-01T00:00:00")
+    if baseline is not None:
+        study.set_user_attr(
+            "rnnppo_baseline", {"policy": "uniform random", "episodes": 100, "unfinished": 0, "mean_return": baseline}
+        )
     study.set_user_attr("rnnppo_provenance", {"git": {}, "versions": {}})
     fixture = Fixture(results_dir, name, tuple(seeds), swept)
     number = 0

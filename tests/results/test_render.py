@@ -10,6 +10,7 @@ import sys
 from html.parser import HTMLParser
 
 import matplotlib.image
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from rnnppo.results import plots
 from rnnppo.results.render import FORMATS, NOT_MEANINGFUL, render, render_frame, sections
 from rnnppo.results.report import build_report, compare_studies
+from rnnppo.results.stats import bootstrap_ci, iqm
 from rnnppo.results.studies import load_study, open_readonly
 from rnnppo.storage.backend import default_storage_url
 from tests.results.fixtures import SEEDS, build_study
@@ -114,14 +116,14 @@ def test_plain_table_text_has_the_sections_and_the_verdict(report):
         "what the LSTM saw",
     ):
         assert title in text
-    assert "gain over the memory-off control" in text and "not sig. different" in text
+    assert "gain over the memory-off control" in text and "not separable" in text
     assert "verdict:" in text and "\x1b[" not in text  # no terminal colour codes in a file
 
 
 def test_html_is_self_contained_with_tables_and_embedded_figures(report, figures):
     parser = Collect()
     parser.feed(render(report, "html", figures))
-    assert parser.tags.count("table") == len(sections(report))
+    assert parser.tags.count("table") == len([section for section in sections(report) if section.rows])
     assert parser.tags.count("img") == len(figures) == 5
     assert parser.sources and all(src.startswith("data:image/png;base64,") for src in parser.sources)
     assert "link" not in parser.tags and "script" not in parser.tags  # nothing fetched when opened
@@ -142,10 +144,11 @@ def test_a_single_swept_parameter_gives_no_heatmap_and_small_studies_no_importan
 
 def test_tables_say_an_interval_is_not_meaningful_below_three_seeds(results):
     report = report_of(results, "two-seeds")
-    comparison = sections(report)[0]
+    by_title = {section.title: section for section in sections(report)}
+    comparison = by_title["comparison (best first)"]
     assert all(row[4] == NOT_MEANINGFUL for row in comparison.rows)
-    assert "fewer than 3 seeds" in comparison.note
-    assert all(row[3] == NOT_MEANINGFUL for row in sections(report)[1].rows)  # the marginal table too
+    assert all(row[5] == "not compared" for row in comparison.rows[1:])
+    assert all(row[3] == NOT_MEANINGFUL for row in by_title["max_seq_len (averaged over everything else)"].rows)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -173,7 +176,7 @@ def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "cue-seqlen", results, Console(file=buffer, width=250))
     text = buffer.getvalue()
-    assert "comparison (best first)" in text and "verdict: max_seq_len=20, lstm_cell_size=64" in text
+    assert "comparison (best first)" in text and "verdict: (max_seq_len=20, lstm_cell_size=64" in text
     assert "what the LSTM saw" not in text
     assert f"full report (marginals, importance, plots): rnnppo report {results} --study cue-seqlen" in text
 
@@ -195,3 +198,39 @@ def test_the_report_command_prints_no_optuna_log_lines(results):
     done = subprocess.run([*command, "--study", "cue-seqlen", "--format", "csv"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "A new study created" not in done.stderr and "[I " not in done.stderr, done.stderr
+
+
+def test_curve_bands_are_the_tables_bootstrap_intervals_clipped_to_the_scores_range():
+    rng = np.random.default_rng(3)
+    values = np.clip(rng.normal(0.6, 0.3, size=(5, 40)), 0.0, 1.0)  # [seeds, points] of a 0-1 score
+    centre, low, high = plots.curve_band(values)
+    assert (low >= 0.0).all() and (high <= 1.0).all() and (low <= centre).all() and (centre <= high).all()
+    for point in (0, 17, 39):
+        table = bootstrap_ci(values[:, point])  # what the comparison table reports for these seeds
+        assert centre[point] == pytest.approx(iqm(values[:, point]))
+        assert (low[point], high[point]) == pytest.approx((table.low, table.high), abs=0.04)
+    assert plots.curve_band(values[:2]) is None  # below 3 seeds the tables show no interval either
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_on_both_score_and_cost():
+    table = pd.DataFrame(
+        {"config": list("abcd"), "iqm": [0.9, 0.8, 0.85, 0.5], "cpu_s_per_step": [3e-4, 1e-4, 4e-4, 0.5e-4]}
+    )
+    front = plots.pareto_front(table, "cpu_s_per_step")
+    assert list(front["config"]) == ["d", "b", "a"]  # c costs more than a and scores less
+
+
+def test_the_heatmap_writes_n_in_every_cell(report, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    texts = []
+    original = plt.Axes.text
+
+    def record(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "text", record)
+    assert plots.heatmap(report, tmp_path / "heatmap.png") is not None
+    cells = [text for text in texts if "\nn=" in text]
+    assert len(cells) >= 4 and all(text.endswith(f"n={len(SEEDS)}") for text in cells)

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnppo.results.stats import (
-    Interval,
     auc,
     bootstrap_ci,
     difference_ci,
@@ -102,8 +101,10 @@ def test_bootstrap_ci_counts_dropped_nans():
     assert (interval.n, interval.n_dropped, interval.meaningful) == (3, 2, True)
 
 
-def test_bootstrap_ci_of_equal_values_is_that_value():
-    assert bootstrap_ci([0.1, 0.1, 0.1, 0.1]) == Interval(0.1, 0.1, True, "", 4, 0)
+def test_bootstrap_ci_of_equal_values_says_there_is_no_spread_instead_of_a_zero_width_interval():
+    interval = bootstrap_ci([1.0, 1.0, 1.0])
+    assert not interval.meaningful and interval.reason == "3 seeds, all 1: no spread to estimate"
+    assert math.isnan(interval.low) and math.isnan(interval.high) and interval.n == 3
 
 
 def test_bootstrap_ci_rejects_unknown_statistic_and_bad_confidence():
@@ -117,7 +118,10 @@ def test_bootstrap_ci_rejects_unknown_statistic_and_bad_confidence():
 @given(st.lists(st.floats(-1e3, 1e3), min_size=3, max_size=20), st.integers(0, 2**16))
 def test_bootstrap_interval_low_is_at_most_high(values, seed):
     interval = bootstrap_ci(values, n_resamples=200, seed=seed)
-    assert interval.meaningful and interval.low <= interval.high
+    if len(set(values)) == 1:
+        assert not interval.meaningful and "no spread to estimate" in interval.reason
+    else:
+        assert interval.meaningful and interval.low <= interval.high
 
 
 # --- stratified_bootstrap_ci -------------------------------------------------------------------

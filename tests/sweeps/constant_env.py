@@ -1,6 +1,8 @@
 """A deterministic environment: every episode is 5 steps of `reward`, whatever the policy does, so a
 planted change of `reward` is a certain, seed-independent change of the final return."""
 
+import os
+
 import gymnasium as gym
 import numpy as np
 
@@ -21,3 +23,12 @@ class ConstantReward(gym.Env):
     def step(self, action):
         self.t += 1
         return np.full(2, self.t / 5, np.float32), self.reward, self.t >= 5, False, {}
+
+
+class RewardFromEnviron(ConstantReward):
+    """ConstantReward whose reward comes from $RNNPPO_TEST_REWARD: a change of behaviour between nights
+    with the same settings, as a change of the code would make (a change of `env.reward` is a change of
+    settings, which nightly names and does not compare)."""
+
+    def __init__(self):
+        super().__init__(float(os.environ.get("RNNPPO_TEST_REWARD", "1.0")))

@@ -17,21 +17,25 @@ from tests.shared import runner
 pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
-def write_toml(folder: Path, reward: float, name: str = "nightly.toml") -> Path:
+def write_toml(folder: Path, reward: float | None, name: str = "nightly.toml", seeds: int = 3) -> Path:
+    """A nightly file on a constant-reward env: `reward` as a setting (env.reward), or None to read it
+    from $RNNPPO_TEST_REWARD (the same settings every night, as when only the code changes)."""
     path = folder / name
+    env = "ConstantReward" if reward is not None else "RewardFromEnviron"
+    setting = f'"env.reward" = {reward}' if reward is not None else ""
     path.write_text(f"""
 [nightly]
-env = "tests.sweeps.constant_env:ConstantReward"
+env = "tests.sweeps.constant_env:{env}"
 space = ["seq_len=2,4"]
 study_prefix = "const"
 steps = 64
-seeds = 3
+seeds = {seeds}
 results = "{folder / "results"}"
 reference = "max_seq_len=4"
 speed_drop = 0.99
 
 [settings]
-"env.reward" = {reward}
+{setting}
 num_envs = 2
 rollout_len = 16
 fcnet_hiddens = [4]
@@ -54,7 +58,8 @@ def test_two_nights_give_a_history_and_reports_and_no_regression(tmp_path):
     second = night(toml, "2026-01-02", "--fail-on-regression")
     assert second.exit_code == 0, second.output
     assert "2026-01-01" in second.output and "2026-01-02" in second.output
-    assert "no regression" in second.output
+    assert "no regression against the 1 previous comparable night(s)" in second.output
+    assert "tonight's code: commit" in second.output  # the commit is named on every night
     for date in ("2026-01-01", "2026-01-02"):
         folder = tmp_path / "results" / f"const-{date}"
         assert (folder / "report.md").is_file() and "<table>" in (folder / "report.html").read_text()
@@ -62,15 +67,52 @@ def test_two_nights_give_a_history_and_reports_and_no_regression(tmp_path):
     assert sorted(names) == ["const-2026-01-01", "const-2026-01-02"]
 
 
-def test_a_planted_score_regression_exits_1_and_names_the_nights(tmp_path):
-    assert night(write_toml(tmp_path, reward=1.0), "2026-02-01").exit_code == 0
-    worse = night(write_toml(tmp_path, reward=0.5, name="worse.toml"), "2026-02-02", "--fail-on-regression")
+def test_a_planted_score_regression_exits_1_and_names_the_nights_and_the_test(tmp_path, monkeypatch):
+    toml = write_toml(tmp_path, reward=None)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
+    assert night(toml, "2026-02-01").exit_code == 0
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.5")  # the same settings, another behaviour: a code change
+    worse = night(toml, "2026-02-02", "--fail-on-regression")
     assert worse.exit_code == 1, worse.output
     assert "score regression" in worse.output and "max_seq_len=4" in worse.output
     assert "2026-02-02" in worse.output and "2026-02-01" in worse.output
+    assert "on every one of 3 seeds (a consistent difference); paired t-test over 3 seeds" in worse.output
+    assert "no regression" not in worse.output
     # without the flag the same finding is reported but the exit code stays 0
-    again = night(write_toml(tmp_path, reward=0.5, name="worse.toml"), "2026-02-02")
+    again = night(toml, "2026-02-02")
     assert again.exit_code == 0 and "score regression" in again.output
+
+
+def test_with_five_seeds_a_collapse_exits_1(tmp_path, monkeypatch):
+    toml = write_toml(tmp_path, reward=None, seeds=5)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
+    assert night(toml, "2026-02-11").exit_code == 0
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.55")
+    collapsed = night(toml, "2026-02-12", "--fail-on-regression")
+    assert collapsed.exit_code == 1, collapsed.output
+    assert "score regression" in collapsed.output and "over 5 seeds" in collapsed.output
+
+
+def test_with_two_seeds_a_collapse_is_not_checked_and_never_called_no_regression(tmp_path, monkeypatch):
+    toml = write_toml(tmp_path, reward=None, seeds=2)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
+    first = night(toml, "2026-02-21", "--fail-on-regression")
+    assert first.exit_code == 1 and "not checked: 2 seeds" in first.output  # every 2-seed night
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.55")
+    collapsed = night(toml, "2026-02-22", "--fail-on-regression")
+    assert collapsed.exit_code == 1, collapsed.output
+    assert "not checked: 2 seeds" in collapsed.output
+    assert "no regression" not in collapsed.output
+
+
+def test_a_change_of_settings_between_nights_is_named_and_those_nights_are_not_compared(tmp_path):
+    assert night(write_toml(tmp_path, reward=1.0), "2026-02-15").exit_code == 0
+    changed = night(write_toml(tmp_path, reward=0.5, name="other.toml"), "2026-02-16", "--fail-on-regression")
+    assert changed.exit_code == 0, changed.output
+    text = " ".join(changed.output.split())
+    assert "2026-02-15 is not compared: since then env_kwargs" in text and "'reward': 0.5" in text
+    assert "not checked: no previous comparable night" in text
+    assert "score regression" not in text and "no regression" not in text
 
 
 def test_two_runs_of_the_same_night_at_once_share_one_study(tmp_path):

@@ -19,7 +19,7 @@ from tests.shared import TINY as SHARED_TINY
 from tests.shared import runner
 
 TINY = [*SHARED_TINY, "cell=4"]
-ENV = ["--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
+ENV = ["--seeds", "1", "--env", "rnnppo/CueRecall-v0", "env.cue_distance=3", "--steps", "64"]
 
 
 def sweep(out: Path, study: str, *words: str):
