@@ -206,9 +206,7 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
     table.add_column("configuration", overflow="fold")
     table.add_column("state", no_wrap=True)
     table.add_column("seeds", justify="right", no_wrap=True)
-    table.add_column("seed", justify="right", no_wrap=True)
-    table.add_column("env steps", justify="right", no_wrap=True)
-    table.add_column("return", justify="right", no_wrap=True)
+    table.add_column("running now", no_wrap=True)  # seed, env steps, recent return: stacked to fit 80 columns
     table.add_column("score", justify="right", no_wrap=True)
     names = list(spec.space.swept_names)
     shown = sorted(counted, key=lambda t: t.number)[-20:]
@@ -221,10 +219,16 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
             escape(config),
             f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
             f"{seeds_done}/{len(spec.seeds)}",
-            *live_text(trial),
+            _live_cell(trial),
             _score(trial),
         )
     return table
+
+
+def _live_cell(trial: FrozenTrial) -> str:
+    """A running trial's current seed, its env steps and its recent return, one per line."""
+    seed, steps, ret = live_text(trial)
+    return f"seed {seed}\n{steps}\nreturn {ret}" if seed else ""
 
 
 def _live_view(spec, trials: list[FrozenTrial], progress: SweepProgress) -> Group:
