@@ -118,11 +118,12 @@ def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
         return []
     config = ref["config"]
     mine = tonight.data.runs[tonight.data.runs["config"] == config]["final_return"]
-    previous = [n for n in before if _row(n, config) is not None]
+    found = [(n, row) for n in before if (row := _row(n, config)) is not None]  # the nights that ran it
+    previous = [n for n, _ in found]
     if not previous:
         return []
     messages = []
-    iqms = [float(_row(n, config)["iqm"]) for n in previous]
+    iqms = [float(row["iqm"]) for _, row in found]
     median_night = previous[sorted(range(len(iqms)), key=lambda i: iqms[i])[len(iqms) // 2]]
     theirs = median_night.data.runs[median_night.data.runs["config"] == config]["final_return"]
     if stats.is_significantly_below(mine.to_numpy(), theirs.to_numpy(), "iqm", margin=spec.regression_margin):
@@ -131,7 +132,7 @@ def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
             f"significantly below {stats.iqm(theirs):.4g} on {median_night.date} (the median of the "
             f"previous {len(previous)} nights)"
         )
-    speeds = [float(_row(n, config)["steps_per_s"]) for n in previous]
+    speeds = [float(row["steps_per_s"]) for _, row in found]
     usual = statistics.median(speeds)
     now = float(ref["steps_per_s"])
     if usual > 0 and now < usual * (1 - spec.speed_drop):
