@@ -11,11 +11,12 @@ terminal state are *terminated*.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvCreator
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -306,13 +307,15 @@ class SingleEnv(gym.Env):
 
 def register() -> None:
     """Register the built-in ids with gymnasium (idempotent)."""
+    # gymnasium types an entry point as taking **kwargs only; these take core_name / env_id from `kwargs`
+    single, masked = cast(EnvCreator, SingleEnv), cast(EnvCreator, make_masked)
     for env_id in _CORES:
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=SingleEnv, kwargs={"core_name": env_id}, disable_env_checker=True)
+            gym.register(id=env_id, entry_point=single, kwargs={"core_name": env_id}, disable_env_checker=True)
     for env_id in MASKED_ENVS:
         if env_id not in gym.registry:
             # the base env brings its own TimeLimit and checker; the wrapper adds neither
-            gym.register(id=env_id, entry_point=make_masked, kwargs={"env_id": env_id}, disable_env_checker=True)
+            gym.register(id=env_id, entry_point=masked, kwargs={"env_id": env_id}, disable_env_checker=True)
 
 
 def make_batched(env_id: str, num_envs: int, seed: int | None, **kwargs: Any) -> VectorEnv | None:

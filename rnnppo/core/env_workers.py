@@ -123,7 +123,8 @@ class WorkerVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.sizes = [len(part) for part in np.array_split(np.arange(num_envs), min(workers, num_envs))]
         self.bounds = np.cumsum([0, *self.sizes])
-        context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        forkserver = "forkserver" in mp.get_all_start_methods()
+        context = mp.get_context("forkserver") if forkserver else mp.get_context("spawn")
         self.conns: list[Connection] = []
         self.processes: list[mp.process.BaseProcess] = []
         self.closed = False
@@ -158,7 +159,7 @@ class WorkerVectorEnv(VectorEnv):
             conn.send((command, payload))
         return [self._receive(conn) for conn in self.conns]  # every slice steps while we wait on the first
 
-    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         if isinstance(seed, int):
             seed = [seed + i for i in range(self.num_envs)]
         seeds = [None if seed is None else list(seed[lo:hi]) for lo, hi in pairwise(self.bounds)]

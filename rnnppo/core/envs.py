@@ -58,14 +58,16 @@ def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> Vec
         workers = env_workers(config, num_envs)
         # async on one core (auto): a single worker would only add round trips, so step here instead
         if config.vector_mode == "async" and (workers > 1 or config.env_workers == 1):
-            env = WorkerVectorEnv(factory, num_envs, workers)
+            env: WorkerVectorEnv | SyncVectorEnv = WorkerVectorEnv(factory, num_envs, workers)
         else:
             env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     except EnvError:
         raise
     except Exception as err:  # the user's env constructor failed
         raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from err
-    env.reset(seed=None if seed is None else copy_seeds(seed, num_envs))
+    # list[int | None]: the type SyncVectorEnv.reset takes (list is invariant: list[int] is not one)
+    seeds: list[int | None] | None = None if seed is None else list(copy_seeds(seed, num_envs))
+    env.reset(seed=seeds)
     return env
 
 
@@ -121,6 +123,7 @@ def check_action_settings(config: TrainConfig, action_kind: str) -> None:
 def _check_scalar_reward(config: TrainConfig, env: gym.Env) -> None:
     """reward_scaling keeps one running return per env: one reset and one step show the reward is a number."""
     env.reset(seed=0)
+    reward: Any  # typed a number, but an env may return an array: that is what this checks
     _, reward, _, _, _ = env.step(env.action_space.sample())
     if np.ndim(reward) != 0:
         raise ConfigError(

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from rnnppo.core.model import RecurrentPolicy
-from rnnppo.core.obs_filter import CLIP, EPSILON
+from rnnppo.core.obs_filter import CLIP, EPSILON, buffer
 from rnnppo.errors import ExportError
 
 FORMATS = ("onnx", "torch-export")
@@ -54,8 +54,8 @@ class PolicyStep(nn.Module):
         self.filtered = policy.obs_mean is not None
         if self.filtered:
             # float64, as the rollout's numpy filter: the float32 cast comes after the clip, as there
-            self.register_buffer("obs_mean", policy.obs_mean.detach().clone().double())
-            self.register_buffer("obs_scale", torch.sqrt(policy.obs_var.detach().double() + EPSILON))
+            self.register_buffer("obs_mean", buffer(policy, "obs_mean").detach().clone().double())
+            self.register_buffer("obs_scale", torch.sqrt(buffer(policy, "obs_var").detach().double() + EPSILON))
 
     @property
     def state_size(self) -> int:
@@ -176,5 +176,6 @@ def _onnx_program(step: PolicyStep) -> Any:
             )
     finally:
         quiet.setLevel(level)
+    assert program is not None  # dynamo=True: the exporter always returns its program
     program.model.metadata_props.update({"rnnppo": json.dumps(step.describe())})
     return program

@@ -38,7 +38,7 @@ import torch
 from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.envs import make_vector_env
 from rnnppo.core.model import RecurrentPolicy
-from rnnppo.core.rollout import Collector
+from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.spaces import ActionHead
 
 TARGETS = ("all", "rewarded")
@@ -115,7 +115,7 @@ def record(
     chunk = 64
     env = make_vector_env(config, num_envs, seed)
     device = next(policy.parameters()).device
-    parts = []
+    parts: list[Rollout] = []
     ended = 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -202,6 +202,7 @@ def replace_observation(
 def distribution_change(head: ActionHead, factual: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
     """dist_inputs [..., D] x 2 -> [...] the distance between the two action distributions (module docstring)."""
     if head.kind == "box":
+        assert head.high is not None and head.low is not None  # for_space sets the bounds of Box actions
         span = torch.as_tensor(head.high - head.low, dtype=factual.dtype)
         span = torch.where(torch.isfinite(span) & (span > 0), span, torch.ones_like(span))
         return ((factual - counter) / span).square().sum(-1).sqrt()

@@ -158,7 +158,7 @@ class RecurrentPolicy(nn.Module):
         free = box and action_head.free_log_std
         self.log_std = nn.Parameter(torch.full((action_head.action_dim,), config.log_std_init)) if free else None
         if self.use_sde:  # gSDE's log-std of the exploration matrix's entries [H, D] (sb3's full_std)
-            self.sde_log_std = nn.Parameter(
+            self.sde_log_std: nn.Parameter | None = nn.Parameter(
                 torch.full((config.lstm_cell_size, action_head.action_dim), config.log_std_init)
             )
         else:
@@ -197,6 +197,7 @@ class RecurrentPolicy(nn.Module):
         gSDE's noise is features @ W with W [H, D] ~ N(0, exp(sde_log_std)^2) entry-wise, so given the
         features each action dim is Gaussian with variance sum_j features_j^2 exp(2 sde_log_std_jd). As in
         sb3 (learn_features=False), the features are detached here: the std trains only sde_log_std."""
+        assert self.sde_log_std is not None, "sde_dist_inputs is for use_sde policies"
         variance = features.detach().pow(2) @ torch.exp(2 * self.sde_log_std) + SDE_EPSILON  # [..., D]
         return torch.cat([mean, 0.5 * torch.log(variance)], dim=-1)
 

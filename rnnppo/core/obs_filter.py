@@ -17,6 +17,14 @@ CLIP = 10.0
 EPSILON = 1e-8
 
 
+def buffer(module: torch.nn.Module, name: str) -> torch.Tensor:
+    """The module's tensor `name` (a registered buffer), typed as one: nn.Module's attribute lookup is not."""
+    value = getattr(module, name)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{type(module).__name__}.{name} is {value!r}, not a tensor")
+    return value
+
+
 class MeanStdFilter:
     """Running mean/variance (Chan et al.'s parallel update, float64) over batches of flat observations."""
 
@@ -36,17 +44,17 @@ class MeanStdFilter:
         if getattr(policy, "obs_mean", None) is None:
             return None
         return cls(
-            policy.obs_mean.detach().cpu().numpy(),
-            policy.obs_var.detach().cpu().numpy(),
-            float(policy.obs_count),
+            buffer(policy, "obs_mean").detach().cpu().numpy(),
+            buffer(policy, "obs_var").detach().cpu().numpy(),
+            float(buffer(policy, "obs_count")),
         )
 
     def write_to(self, policy: torch.nn.Module) -> None:
         """Copy the statistics into the policy's buffers (once per rollout, not per step)."""
         with torch.no_grad():
-            policy.obs_mean.copy_(torch.from_numpy(self.mean))
-            policy.obs_var.copy_(torch.from_numpy(self.var))
-            policy.obs_count.fill_(self.count)
+            buffer(policy, "obs_mean").copy_(torch.from_numpy(self.mean))
+            buffer(policy, "obs_var").copy_(torch.from_numpy(self.var))
+            buffer(policy, "obs_count").fill_(self.count)
 
     def update(self, batch: np.ndarray) -> None:
         """Fold a [B, size] batch into the running statistics."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import cast
 
 import torch
 
@@ -49,7 +50,7 @@ class Adam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ):
-        self.params = [p for p in params if p.requires_grad]
+        self.params: list[torch.Tensor] = [p for p in params if p.requires_grad]
         self.param_groups = [{"lr": float(lr)}]
         self.beta1, self.beta2 = betas
         self.eps = eps
@@ -119,7 +120,7 @@ class Adam:
         lr = self.param_groups[0]["lr"]
         for step, members in by_step.items():
             params = [self.params[i] for i in members]
-            grads = [self.params[i].grad for i in members]
+            grads = [cast(torch.Tensor, self.params[i].grad) for i in members]  # live: each has one
             exp_avg = [self.exp_avg[i] for i in members]
             exp_avg_sq = [self.exp_avg_sq[i] for i in members]
             torch._foreach_lerp_(exp_avg, grads, 1 - self.beta1)
@@ -138,7 +139,7 @@ class Adam:
         try:
             torch._fused_adam_(
                 self.params,
-                [p.grad for p in self.params],
+                [cast(torch.Tensor, p.grad) for p in self.params],  # every one is live (step())
                 self.exp_avg,
                 self.exp_avg_sq,
                 [],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rnnppo.core.obs_filter import MeanStdFilter
+from rnnppo.core.obs_filter import MeanStdFilter, buffer
 
 CLIP = 10.0
 EPSILON = 1e-8
@@ -29,7 +29,9 @@ class RewardScaler:
         self.gamma = gamma
         self.returns = np.zeros(num_envs)  # each env's discounted return so far in its open episode
         self.stats = MeanStdFilter(
-            policy.ret_mean.detach().cpu().numpy(), policy.ret_var.detach().cpu().numpy(), float(policy.ret_count)
+            buffer(policy, "ret_mean").detach().cpu().numpy(),
+            buffer(policy, "ret_var").detach().cpu().numpy(),
+            float(buffer(policy, "ret_count")),
         )
 
     @staticmethod
@@ -51,7 +53,7 @@ class RewardScaler:
         self.stats.update(returns.reshape(-1, 1))
         std = float(np.sqrt(self.stats.var[0] + EPSILON))
         with torch.no_grad():
-            self.policy.ret_mean.copy_(torch.from_numpy(self.stats.mean))
-            self.policy.ret_var.copy_(torch.from_numpy(self.stats.var))
-            self.policy.ret_count.fill_(self.stats.count)
+            buffer(self.policy, "ret_mean").copy_(torch.from_numpy(self.stats.mean))
+            buffer(self.policy, "ret_var").copy_(torch.from_numpy(self.stats.var))
+            buffer(self.policy, "ret_count").fill_(self.stats.count)
         return torch.clamp(rewards / std, -CLIP, CLIP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -210,7 +211,7 @@ class Collector:
                 if sde is None:
                     action, logp = head.sample(dist_inputs, log_std)
                 else:
-                    action, logp = sde.sample(t, dist_inputs, step.last_features)
+                    action, logp = sde.sample(t, dist_inputs, cast(torch.Tensor, step.last_features))  # use_sde: set
                 action_np = action.numpy() if on_cpu else action.cpu().numpy()
                 stepped = time.perf_counter()
                 raw_obs, reward, term, trunc, infos = self.env.step(head.to_env(action_np))
@@ -274,15 +275,15 @@ class Collector:
             return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
 
         starts = tensor(episode_start)
-        dones = tensor(dones)
+        dones_t = tensor(dones)
         rewards_t = tensor(rewards)
         actions_t = torch.stack(actions)
         # prev action/reward inputs: step t-1's action/reward (the carried ones at t = 0), zero at an episode start
         encoded = head.encode_prev(actions_t)
         prev_actions = torch.cat([start_prev_action.unsqueeze(0), encoded[:-1]]) * (~starts).unsqueeze(-1)
         prev_rewards = torch.cat([start_prev_reward.unsqueeze(0), rewards_t[:-1]]) * ~starts
-        self.prev_action = encoded[-1] * (~dones[-1]).unsqueeze(-1)
-        self.prev_reward = rewards_t[-1] * ~dones[-1]
+        self.prev_action = encoded[-1] * (~dones_t[-1]).unsqueeze(-1)
+        self.prev_reward = rewards_t[-1] * ~dones_t[-1]
 
         # A rollout cut mid-episode bootstraps from V(next obs) with the carried state.
         obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
@@ -291,7 +292,7 @@ class Collector:
         if self.obs_filter is not None and self.update_filter:
             self.obs_filter.write_to(policy)
         bootstrap_t = tensor(bootstrap)
-        bootstrap_t[-1] = torch.where(dones[-1], bootstrap_t[-1], last_value)
+        bootstrap_t[-1] = torch.where(dones_t[-1], bootstrap_t[-1], last_value)
         return Rollout(
             obs=tensor(obs_buf),
             prev_actions=prev_actions,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ def _one_hot(indices: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def flatten_batch(space: spaces.Space, obs: object, batch: int) -> np.ndarray:
+def flatten_batch(space: spaces.Space, obs: Any, batch: int) -> np.ndarray:
     """A batch of observations (as a gymnasium vector env returns them) -> float32 [batch, flat_obs_size]."""
     if isinstance(space, spaces.Box):
         return np.asarray(obs, dtype=np.float32).reshape(batch, -1)
@@ -65,7 +66,7 @@ def flatten_single(space: spaces.Space, obs: object) -> np.ndarray:
     return flatten_batch(space, _add_batch_dim(space, obs), 1)[0]
 
 
-def _add_batch_dim(space: spaces.Space, obs: object) -> object:
+def _add_batch_dim(space: spaces.Space, obs: Any) -> object:
     if isinstance(space, spaces.Dict):
         return {key: _add_batch_dim(sub, obs[key]) for key, sub in space.spaces.items()}
     if isinstance(space, spaces.Tuple):
@@ -160,6 +161,7 @@ class ActionHead:
     def _gaussian(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Box: (mean, log_std), both [..., action_dim]."""
         if self.free_log_std:
+            assert log_std is not None, "free_log_std: the policy passes its log-std vector"
             return dist_inputs, log_std.expand_as(dist_inputs)
         mean, per_step = dist_inputs.chunk(2, dim=-1)
         return mean, per_step
@@ -224,8 +226,10 @@ class ActionHead:
         Box actions are clipped to the bounds here; the log-prob stays that of the unclipped sample.
         """
         if self.kind == "discrete":
+            assert self.start is not None  # for_space sets it for both discrete kinds
             return actions[:, 0] + self.start[0]
         if self.kind == "multi_discrete":
+            assert self.start is not None
             return actions + self.start.reshape(1, -1)
         clipped = np.clip(actions, self.low, self.high)
         return clipped.reshape((actions.shape[0], *self.shape))

@@ -264,7 +264,7 @@ def evaluate(
                 for i in np.flatnonzero(done & ~finished):
                     returns.append(float(total[i]))
                     if i in success:
-                        successes.append(success[i])
+                        successes.append(success[int(i)])
                 finished |= done
                 if finished.all():
                     break

@@ -31,7 +31,7 @@ def _resolve(spec: WrapperSpec) -> Callable[..., gym.Env]:
 
 def wrapper_builders(texts: tuple[str, ...]) -> list[Callable[[gym.Env], gym.Env]]:
     """One function per spec that wraps an env; a wrapper that fails to build raises EnvError naming it."""
-    builders = []
+    builders: list[Callable[[gym.Env], gym.Env]] = []
     for text in texts:
         try:
             spec = parse_wrapper(text)

@@ -78,8 +78,9 @@ def learning_curves(report: Report, path: Path) -> Path | None:
 def _heatmap_axes(report: Report) -> list[str]:
     runs = report.data.runs
     varied = [n for n in report.data.swept if runs[n].map(format_value).nunique() > 1]
-    if report.importance:
-        varied.sort(key=lambda n: -report.importance.get(n, 0.0))
+    importance = report.importance
+    if importance:
+        varied.sort(key=lambda n: -importance.get(n, 0.0))
     return varied[:2]
 
 

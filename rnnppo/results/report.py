@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -175,15 +175,15 @@ def memory_horizon_table(data: StudyData) -> pd.DataFrame:
     for key, group in data.runs.groupby("config", sort=False):
         horizons = group["memory_horizon"].dropna().to_numpy(dtype=float)
         interval = stats.bootstrap_ci(horizons) if horizons.size else None
-        meaningful = interval is not None and interval.meaningful
-        max_seq_len = (data.configs.get(key) or {}).get("max_seq_len")
+        low, high = (interval.low, interval.high) if interval is not None and interval.meaningful else (np.nan, np.nan)
+        max_seq_len = (data.configs.get(cast(str, key)) or {}).get("max_seq_len")  # keys: config_key()'s str
         if "max_seq_len" in group and group["max_seq_len"].notna().all():
             max_seq_len = group["max_seq_len"].iloc[0]
         rows[key] = [
             max_seq_len,
             stats.iqm(horizons) if horizons.size else np.nan,
-            interval.low if meaningful else np.nan,
-            interval.high if meaningful else np.nan,
+            low,
+            high,
             int(horizons.size),
         ]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
@@ -365,7 +365,8 @@ def resolved_config(data: StudyData, key: str) -> TrainConfig:
             f"study {data.name} stored no resolved configuration for {key} (trial attribute 'config') "
             "and no base_config in its spec; it was not written by `rnnppo sweep`"
         )
-    params = data.runs.loc[data.runs["config"] == key, data.swept].iloc[0].to_dict()
+    row = data.runs.loc[data.runs["config"] == key, data.swept].iloc[0]
+    params = cast(dict[str, Any], row.to_dict())  # the swept columns are names (str)
     base = with_env_kwargs(base, params)
     seeds = data.spec.get("seeds") or []
     if seeds:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -383,11 +383,15 @@ def summarise(
     if frame.empty:
         return pd.DataFrame(columns=[*keys, *SUMMARY_COLUMNS])
 
-    table = (
+    # One summary Series per group: a frame, a row per group (the stubs allow a Series too).
+    summaries = cast(
+        pd.DataFrame,
         frame.assign(**{value_col: frame[value_col].astype(float)})
         .groupby(keys, dropna=False, sort=False)[[value_col]]
-        .apply(lambda runs: _group_summary(runs[value_col], confidence, n_resamples, seed))
-        .astype(_SUMMARY_DTYPES)
+        .apply(lambda runs: _group_summary(runs[value_col], confidence, n_resamples, seed)),
+    )
+    table = (
+        summaries.astype(_SUMMARY_DTYPES)
         .sort_values("iqm", ascending=False, na_position="last", kind="stable")
         .reset_index()
     )

@@ -112,8 +112,8 @@ def trial_counts(trials: list[FrozenTrial]) -> dict[str, int]:
 
 
 def _last_update(study: optuna.Study, trials: list[FrozenTrial]) -> datetime | None:
-    stamps = [t.datetime_complete or t.datetime_start for t in trials]
-    stamps = [s for s in stamps if s is not None]
+    candidates = [t.datetime_complete or t.datetime_start for t in trials]
+    stamps = [s for s in candidates if s is not None]
     if stamps:
         return max(stamps)
     created = study.user_attrs.get("rnnppo_created")
@@ -250,7 +250,8 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
     swept = list(spec.get("swept") or sorted({key for t in trials for key in t.params}))
     warnings: list[str] = []
     files = _RunFiles(Path(results_dir) if results_dir is not None else None, warnings)
-    rows, points, configs, influence = [], [], {}, []
+    rows, points, influence = [], [], []
+    configs: dict[str, dict[str, Any]] = {}
     for trial in sorted(trials, key=lambda t: t.number):
         if trial.state != TrialState.COMPLETE:
             continue
@@ -285,7 +286,8 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, results_dir: Pat
                 }
             )
             points += [(key, trial.number, seed, _number(x), _number(y)) for x, y in curve]
-            by_lag = run.get("memory_influence") if isinstance(run.get("memory_influence"), list) else []
+            lags = run.get("memory_influence")
+            by_lag = lags if isinstance(lags, list) else []
             influence += [(key, trial.number, seed, lag, _number(value)) for lag, value in enumerate(by_lag)]
     columns = [
         "trial",

@@ -47,7 +47,7 @@ def _check_alone(name: str, value: Any) -> None:
         return
     # The other side of cross-field checks (minibatch_size >= max_seq_len) is set to a value that
     # always passes: only what is impossible for this field alone fails here.
-    permissive = {k: v for k, v in {"max_seq_len": 1, "minibatch_size": 1 << 30}.items() if k != name}
+    permissive: dict[str, Any] = {k: v for k, v in {"max_seq_len": 1, "minibatch_size": 1 << 30}.items() if k != name}
     try:
         TrainConfig(**permissive, **{name: value})
     except ConfigError as err:
@@ -59,7 +59,9 @@ def _check_alone(name: str, value: Any) -> None:
 
 def _split_choices(text: str) -> list[str]:
     """Split at commas outside brackets: `[64],[64,64]` → ['[64]', '[64,64]']."""
-    items, depth, current = [], 0, []
+    items: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "[":
             depth += 1
@@ -183,8 +185,8 @@ def _parse_range(name: str, word: str, text: str) -> Range:
         raise ConfigError(f"'{word}': the low end must be below the high end")
     if log and low <= 0:
         raise ConfigError(f"'{word}': a log range needs a low end above 0, e.g. {name}=1e-5..1:log")
-    for end in (low, high):
-        _check_alone(name, end)
+    for bound in (low, high):
+        _check_alone(name, bound)
     return Range(name, low, high, log, integer)
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -337,7 +337,7 @@ def best_params(study: optuna.Study, other_name: str, limit: int) -> list[dict[s
     except KeyError:
         raise SweepError(f"--warm-start study {other_name!r} does not exist in this storage") from None
     done = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-    done.sort(key=lambda t: t.value, reverse=True)
+    done.sort(key=lambda t: cast(float, t.value), reverse=True)  # not None: filtered above
     return [{k: decode_param(k, v) for k, v in t.params.items()} for t in done[:limit]]
 
 
