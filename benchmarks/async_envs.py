@@ -79,8 +79,8 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
     import torch
 
     from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.model import build_policy
     from rnnppo.core.rollout import Collector
-    from rnnppo.core.trainer import build_policy
 
     torch.set_num_threads(1)
     collectors, envs = [], []

@@ -19,8 +19,8 @@ import torch
 from rnnppo.core import checkpoint
 from rnnppo.core.config import build_config
 from rnnppo.core.envs import describe_spaces
+from rnnppo.core.model import build_policy
 from rnnppo.core.optim import Adam
-from rnnppo.core.trainer import build_policy
 
 NETWORKS = {
     "small ([8], cell 8)": dict(fcnet_hiddens=(8,), lstm_cell_size=8),

@@ -211,11 +211,11 @@ def speed(rounds: int) -> None:
     from gymnasium import spaces
 
     from rnnppo.core.config import build_config
-    from rnnppo.core.model import RolloutStep
+    from rnnppo.core.model import RolloutStep, build_policy
     from rnnppo.core.optim import Adam
     from rnnppo.core.ppo import gae, normalize_advantages
     from rnnppo.core.rollout import Rollout
-    from rnnppo.core.trainer import build_policy, make_batch, update
+    from rnnppo.core.trainer import make_batch, update
 
     torch.set_num_threads(1)
     obs_space = spaces.Box(-1, 1, (3,), np.float32)

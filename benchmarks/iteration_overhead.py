@@ -34,7 +34,7 @@ def rss_mb() -> float:
 
 def timed_appends(source: Path, rows: list[dict], count: int, folder: Path) -> float:
     """Median seconds of one append to a copy of `source` holding its first `count` rows."""
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
 
     path = folder / f"m{count}.csv"
     with open(source) as src, open(path, "w") as dst:
@@ -42,7 +42,7 @@ def timed_appends(source: Path, rows: list[dict], count: int, folder: Path) -> f
             if i > count:
                 break
             dst.write(line)
-    metrics = runio.MetricsFile(path)
+    metrics = run_files.MetricsFile(path)
     times = []
     for row in rows[:200]:
         began = time.perf_counter()
@@ -53,12 +53,12 @@ def timed_appends(source: Path, rows: list[dict], count: int, folder: Path) -> f
 
 
 def timed_rewrites(rows: list[dict], folder: Path) -> float:
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
 
     times = []
     for _ in range(5):
         began = time.perf_counter()
-        runio.write_csv(folder / "rewrite.csv", rows)
+        run_files.write_csv(folder / "rewrite.csv", rows)
         times.append(time.perf_counter() - began)
     return statistics.median(times)
 

@@ -133,8 +133,7 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
     import torch
 
     from rnnppo.core.envs import describe_spaces, make_vector_env
-    from rnnppo.core.model import RolloutStep
-    from rnnppo.core.trainer import build_policy
+    from rnnppo.core.model import RolloutStep, build_policy
 
     torch.set_num_threads(threads)
     config = rnnppo_config(env, 10_000, threads, device, {})

@@ -182,13 +182,13 @@ def load(run_dir: str | Path) -> LoadedRun:
     """
     import pandas as pd
 
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
     from rnnppo.core.evaluation import load_run_policy
     from rnnppo.errors import RunFileError
 
     folder = Path(run_dir)
     config, policy = load_run_policy(folder)
-    summary = runio.read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
+    summary = run_files.read_json(folder / "summary.json") if (folder / "summary.json").exists() else None
     metrics = None
     if (folder / "metrics.csv").exists():
         try:

@@ -23,7 +23,7 @@ def nightly(
     Exit 1: a regression (with --fail-on-regression), or a night not checked (nothing or no reference finished).
 
     Exit 2: bad input. Exit 128 + N: stopped by signal N (run it again to continue the night)."""
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
     from rnnppo.core.config import format_value
     from rnnppo.nightly import config as night_config
     from rnnppo.nightly import history as night_history
@@ -84,9 +84,9 @@ def nightly(
     report = build_report(load_study(storage, name, results))
     folder = results / name
     folder.mkdir(parents=True, exist_ok=True)
-    runio.atomic_write_bytes(folder / "report.md", render(report, "markdown").encode())
+    run_files.atomic_write_bytes(folder / "report.md", render(report, "markdown").encode())
     images = plots.write_all(report, Path(tempfile.mkdtemp(prefix="rnnppo-nightly-")))
-    runio.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
+    run_files.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
     console.print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")
 
     history = night_history.load_nights(storage, spec_file.study_prefix, upto=tonight)

@@ -58,11 +58,11 @@ def _emit(text: str, out: Path | None, option: str = "--out") -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        runio.atomic_write_bytes(out, text.encode("utf-8"))
+        run_files.atomic_write_bytes(out, text.encode("utf-8"))
     except OSError as err:
         fail(f"cannot write {option} {out}: {err.strerror or err}")
     err_console.print(f"wrote {out}")

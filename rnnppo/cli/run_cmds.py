@@ -124,14 +124,14 @@ def _settings_given(overrides, env, steps, seed, name, device, config_file, wrap
 
 def _resumable(run_dir: Path):
     """The config of a killed run folder that --resume can go on with; bad input otherwise."""
-    from rnnppo.core import runio
+    from rnnppo.core import run_files
     from rnnppo.core.config import build_config
 
     if not (run_dir / "config.json").is_file():
         fail(f"--resume {run_dir}: no config.json there; give a run folder written by rnnppo train")
     if (run_dir / "summary.json").exists():
         fail(f"--resume {run_dir}: that run finished (it has summary.json); nothing to resume")
-    meta = runio.read_json(run_dir / "config.json")
+    meta = run_files.read_json(run_dir / "config.json")
     if not isinstance(meta.get("config"), dict):
         fail(f"--resume {run_dir}: config.json holds no config")
     return build_config(meta["config"]), run_dir
@@ -204,8 +204,8 @@ def evaluate(
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the greedy one"),
 ) -> None:
     """Replay a trained policy (recurrent state chained step to step) and print mean ± std return."""
+    from rnnppo.core.evaluation import evaluate as run_eval
     from rnnppo.core.evaluation import load_run_policy
-    from rnnppo.core.trainer import evaluate as run_eval
 
     with user_errors():
         config, policy = load_run_policy(run_dir)
@@ -229,7 +229,7 @@ def inspect(
     wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
 ) -> None:
     """Print the model's data flow with this configuration's shapes, parameter counts and sequence stats."""
-    from rnnppo.core import inspect as core_inspect
+    from rnnppo.core import dataflow
 
     with user_errors():
         if env is None and obs_shape is None:
@@ -244,12 +244,12 @@ def inspect(
                 fail(f"--obs-shape {obs_shape!r} must be integers like 640 or 4,84,84")
             if not shape or min(shape) < 1:
                 fail(f"--obs-shape {obs_shape!r} must be positive integers like 640 or 4,84,84")
-            obs_space, action_space = core_inspect.synthetic_spaces(shape, actions or 2)
-            description = core_inspect.describe(config, obs_space, action_space)
+            obs_space, action_space = dataflow.synthetic_spaces(shape, actions or 2)
+            description = dataflow.describe(config, obs_space, action_space)
             stats = None
         else:
-            description = core_inspect.describe_env(config)
-            stats = core_inspect.probe(config) if probe else None
+            description = dataflow.describe_env(config)
+            stats = dataflow.probe(config) if probe else None
 
     for title, rows in (
         ("rollout: one env step per call, state chained per env", description.rollout),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.config import checkpoint_interval
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def save(
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    runio.atomic_write_bytes(Path(run_dir) / CHECKPOINT_FILE, buffer.getvalue())
+    run_files.atomic_write_bytes(Path(run_dir) / CHECKPOINT_FILE, buffer.getvalue())
 
 
 def load(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -154,11 +154,13 @@ def load(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a checkpoint we wrote
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise runio.RunFileError(f"{path} is not a loadable rnnppo checkpoint: {first_line}") from None
+        raise run_files.RunFileError(f"{path} is not a loadable rnnppo checkpoint: {first_line}") from None
     if not isinstance(payload, dict) or payload.get("format") != RESUME_FORMAT:
-        raise runio.RunFileError(f"{path} is not an rnnppo training checkpoint (format {RESUME_FORMAT})")
+        raise run_files.RunFileError(f"{path} is not an rnnppo training checkpoint (format {RESUME_FORMAT})")
     if json.loads(payload["config_json"]) != json.loads(json.dumps(config, sort_keys=True, default=str)):
-        raise runio.RunFileError(f"{path} was written by a run with another configuration than {run_dir}/config.json")
+        raise run_files.RunFileError(
+            f"{path} was written by a run with another configuration than {run_dir}/config.json"
+        )
     return payload
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.spaces import ActionHead
+from rnnppo.core.spaces import ActionHead, flat_obs_size
 
 SDE_EPSILON = 1e-6  # added to gSDE's variance (sb3's epsilon)
 
@@ -341,3 +341,10 @@ class RolloutStep:
             self.last_features = features[0]
             dist_inputs = self.policy.sde_dist_inputs(features[0], dist_inputs)
         return dist_inputs, value, state_out
+
+
+def build_policy(config: TrainConfig, obs_space, action_space) -> tuple[RecurrentPolicy, ActionHead, int]:
+    """The policy a config gives for these spaces, its action head, and its input width (frames stacked)."""
+    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
+    obs_dim = flat_obs_size(obs_space) * config.frame_stack
+    return RecurrentPolicy(obs_dim, head, config), head, obs_dim

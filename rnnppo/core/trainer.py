@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnppo.core import checkpoint, runio
+from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
+from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.evaluation import evaluate
 from rnnppo.core.loggers import Resumed, RunLogger
 from rnnppo.core.memory import measure_run
-from rnnppo.core.model import RecurrentPolicy, RolloutStep
+from rnnppo.core.model import RecurrentPolicy, build_policy
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.reward_scaling import RewardScaler
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.run_tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
-from rnnppo.core.spaces import ActionHead, flat_obs_size
 from rnnppo.errors import TrainingError
 
 IterationCallback = Callable[[dict[str, Any]], None]
@@ -65,12 +65,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_policy(config: TrainConfig, obs_space, action_space) -> tuple[RecurrentPolicy, ActionHead, int]:
-    head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
-    obs_dim = flat_obs_size(obs_space) * config.frame_stack
-    return RecurrentPolicy(obs_dim, head, config), head, obs_dim
 
 
 # --- the update ------------------------------------------------------------------------------------
@@ -219,78 +213,6 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     return math.nan if var == 0 else 1.0 - float((target - predicted).var()) / var
 
 
-# --- evaluation ------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def evaluate(
-    policy: RecurrentPolicy,
-    config: TrainConfig,
-    episodes: int,
-    seed: int,
-    deterministic: bool = True,
-    max_steps: int = 100_000,
-) -> dict[str, Any]:
-    """Play `episodes` episodes (each env's first one, so short episodes are not favoured) with the
-    state chained step to step and reset at each env's episode start. Returns returns and stats."""
-    returns: list[float] = []
-    successes: list[float] = []
-    device = next(policy.parameters()).device
-    rounds = 0
-    while len(returns) < episodes:
-        n = min(episodes - len(returns), 64)
-        env = make_vector_env(config, n, seed + 7919 * rounds)
-        try:
-            collector = Collector(env, policy, policy.action_head, config.frame_stack, device, update_filter=False)
-            step = RolloutStep(policy)
-            total = np.zeros(n)
-            finished = np.zeros(n, dtype=bool)
-            for _ in range(max_steps):
-                obs_t = torch.as_tensor(collector.obs, device=device)
-                dist_inputs, _, state_out = step(obs_t, collector.prev_action, collector.prev_reward, collector.state)
-                action, _ = policy.action_head.sample(dist_inputs, policy.log_std, deterministic=deterministic)
-                raw_obs, reward, terminated, truncated, infos = env.step(
-                    policy.action_head.to_env(action.cpu().numpy())
-                )
-                done = np.logical_or(terminated, truncated)
-                counted = np.where(finished, 0.0, reward)  # an env's episodes after its first do not count
-                if not np.isfinite(counted).all():
-                    raise TrainingError(
-                        "the environment returned a NaN or infinite reward during evaluation; "
-                        "check its step() (rewards must be finite numbers)"
-                    )
-                total += counted
-                success = dict(ended_successes(infos, done))
-                for i in np.flatnonzero(done & ~finished):
-                    returns.append(float(total[i]))
-                    if i in success:
-                        successes.append(success[int(i)])
-                finished |= done
-                if finished.all():
-                    break
-                collector.obs = collector.stacker.push(collector.flat_obs(raw_obs), done)
-                keep = torch.as_tensor(~done, device=device).float().unsqueeze(1)
-                collector.state = state_out * keep
-                collector.prev_action = policy.action_head.encode_prev(action) * keep
-                collector.prev_reward = (
-                    torch.as_tensor(np.asarray(reward, dtype=np.float32), device=device) * keep[:, 0]
-                )
-            else:
-                for i in np.flatnonzero(~finished):
-                    returns.append(float(total[i]))
-        finally:
-            env.close()
-        rounds += 1
-    arr = np.asarray(returns[:episodes])
-    return {
-        "eval_returns": arr.tolist(),
-        "eval_return_mean": float(arr.mean()) if arr.size else math.nan,
-        "eval_return_std": float(arr.std()) if arr.size else math.nan,
-        "eval_success_mean": float(np.mean(successes)) if successes else None,
-        "eval_deterministic": deterministic,
-    }
-
-
 # --- the loop --------------------------------------------------------------------------------------
 
 
@@ -330,7 +252,7 @@ def train(
     steps_per_iter = config.num_envs * config.rollout_len
     num_iterations = max(1, math.ceil(config.total_steps / steps_per_iter))
 
-    meta = {"config": config.to_dict(), "seed": config.seed, **runio.provenance(str(device)), **(extra_meta or {})}
+    meta = {"config": config.to_dict(), "seed": config.seed, **run_files.provenance(str(device)), **(extra_meta or {})}
     counters, saved = checkpoint.Counters(), None
     kept_rows: list[dict[str, Any]] = []
     if out_dir is not None:
@@ -338,7 +260,7 @@ def train(
         if resume:
             saved, kept_rows = _resume_files(out_dir, meta, extra_meta or {})
         else:
-            runio.write_json(out_dir / "config.json", meta)
+            run_files.write_json(out_dir / "config.json", meta)
     if saved is not None:
         counters = checkpoint.restore(saved, policy, optimizer, icm)
     if resume and out_dir is not None:
@@ -358,7 +280,7 @@ def train(
         if on_iteration is not None:
             on_iteration(kept)
     metrics: list[dict[str, Any]] = list(kept_rows) if keep_metrics else []
-    metrics_file = runio.MetricsFile(out_dir / "metrics.csv") if out_dir is not None else None
+    metrics_file = run_files.MetricsFile(out_dir / "metrics.csv") if out_dir is not None else None
     resumed = Resumed(counters.iteration, counters.env_steps) if saved is not None else None
     for logger in loggers:
         logger.start(meta, resumed_from=resumed)
@@ -468,8 +390,8 @@ def train(
     if config.memory_horizon:
         summary.update(memory_summary(policy, config))
     if out_dir is not None:
-        runio.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
-        runio.write_json(out_dir / "summary.json", summary)
+        run_files.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
+        run_files.write_json(out_dir / "summary.json", summary)
         checkpoint.remove(out_dir)  # model.pt and summary.json supersede it
     for logger in loggers:
         logger.finish(summary)
@@ -513,13 +435,13 @@ def _resume_files(
     metrics.csv is cut back to them; config.json keeps the first start's provenance and takes this one's
     study and trial (a sweep's retry has a new trial number)."""
     if (out_dir / "summary.json").exists():
-        raise runio.RunFileError(f"{out_dir} is a finished run (it has summary.json): nothing to resume")
+        raise run_files.RunFileError(f"{out_dir} is a finished run (it has summary.json): nothing to resume")
     checkpoint.remove_stale_temps(out_dir)
     saved = checkpoint.load(out_dir, meta["config"])
     iteration = int(saved["counters"]["iteration"]) if saved is not None else 0
-    metrics = runio.truncate_metrics(out_dir / "metrics.csv", iteration)
-    first = runio.read_json(out_dir / "config.json") if (out_dir / "config.json").exists() else {}
-    runio.write_json(out_dir / "config.json", {**meta, **first, **extra_meta})
+    metrics = run_files.truncate_metrics(out_dir / "metrics.csv", iteration)
+    first = run_files.read_json(out_dir / "config.json") if (out_dir / "config.json").exists() else {}
+    run_files.write_json(out_dir / "config.json", {**meta, **first, **extra_meta})
     return saved, metrics
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import optuna
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.checkpoint import CHECKPOINT_FILE
 
 
@@ -51,8 +51,8 @@ def earlier_attempts(trial: optuna.Trial) -> list[int]:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        stored = runio.read_json(run_dir / "config.json").get("config")
-    except runio.RunFileError:
+        stored = run_files.read_json(run_dir / "config.json").get("config")
+    except run_files.RunFileError:
         return False
     return stored == json.loads(json.dumps(config))
 

@@ -25,7 +25,7 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.baseline import random_policy_returns
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, with_env_kwargs
 from rnnppo.core.inert import inert_settings
@@ -276,7 +276,9 @@ def finish_creation(
     if "rnnppo_created" not in attrs:
         study.set_user_attr("rnnppo_created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     if "rnnppo_provenance" not in attrs:
-        study.set_user_attr("rnnppo_provenance", {"git": runio.git_commit(), "versions": runio.package_versions()})
+        study.set_user_attr(
+            "rnnppo_provenance", {"git": run_files.git_commit(), "versions": run_files.package_versions()}
+        )
     if SPEC_ATTR not in attrs:
         study.set_user_attr(SPEC_ATTR, spec.stored_spec())
     if sampler_name == "grid":

@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.loggers import make_loggers
 from rnnppo.core.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
@@ -267,8 +267,8 @@ class Objective:
         adopted = adopt(self.folder, trial, config.seed, config.to_dict(), run_dir)
         live = LiveProgress(trial, config.seed, config.total_steps)
         if adopted is Adopted.FINISHED:
-            summary = runio.read_json(run_dir / "summary.json")
-            for row in runio.truncate_metrics(run_dir / "metrics.csv", int(summary["iterations"])):
+            summary = run_files.read_json(run_dir / "summary.json")
+            for row in run_files.truncate_metrics(run_dir / "metrics.csv", int(summary["iterations"])):
                 on_iteration(row)
             return summary
 

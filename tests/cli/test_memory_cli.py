@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.evaluation import load_run_policy
 
 runner = CliRunner()
@@ -98,7 +98,7 @@ def test_an_env_that_cannot_be_recreated_exits_2(trained_run, tmp_path):
     moved = tmp_path / "moved"
     moved.mkdir()
     data = {**config.to_dict(), "env": "rnnppo/NoSuchEnv-v0"}
-    runio.save_checkpoint(moved / "model.pt", policy, data, policy.shapes.obs)
+    run_files.save_checkpoint(moved / "model.pt", policy, data, policy.shapes.obs)
     result = runner.invoke(app, ["memory", str(moved)])
     assert result.exit_code == 2 and "NoSuchEnv" in result.output
     assert len(result.output.strip().splitlines()) == 1

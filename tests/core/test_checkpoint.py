@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnppo.core import checkpoint, runio
+from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, build_config, checkpoint_interval
 from rnnppo.core.optim import Adam
 from rnnppo.core.trainer import train
@@ -101,7 +101,7 @@ def test_metrics_csv_continues_with_no_gap_and_no_iteration_twice(tmp_path):
     assert list(metrics["env_steps"]) == [20 * i for i in range(1, 9)]
     assert metrics["wall_time"].is_monotonic_increasing
     assert seen == list(range(1, 9)), "the callback sees the kept rows again, then the new ones"
-    summary = runio.read_json(run_dir / "summary.json")
+    summary = run_files.read_json(run_dir / "summary.json")
     assert summary["env_steps"] == config.total_steps == result.summary["env_steps"]
     assert summary["iterations"] == 8
     assert summary["resumed_from_iterations"] == [3]
@@ -126,10 +126,10 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again(tmp_path):
 def test_resume_refuses_a_finished_run_and_another_configuration(tmp_path):
     config = tiny()
     run_dir = killed_run(tmp_path, config, at=4)
-    with pytest.raises(runio.RunFileError, match="another configuration"):
+    with pytest.raises(run_files.RunFileError, match="another configuration"):
         train(config.replace(lr=0.01), out_dir=run_dir, resume=True)
     train(config, out_dir=run_dir, resume=True, keep_metrics=True)
-    with pytest.raises(runio.RunFileError, match="finished run"):
+    with pytest.raises(run_files.RunFileError, match="finished run"):
         train(config, out_dir=run_dir, resume=True, keep_metrics=True)
 
 
@@ -142,7 +142,7 @@ def test_a_checkpoint_is_loaded_without_running_code(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"format": 1, "x": Boom()}, run_dir / checkpoint.CHECKPOINT_FILE, pickle_module=pickle)
-    with pytest.raises(runio.RunFileError, match="not a loadable rnnppo checkpoint"):
+    with pytest.raises(run_files.RunFileError, match="not a loadable rnnppo checkpoint"):
         train(config, out_dir=run_dir, resume=True, keep_metrics=True)
 
 

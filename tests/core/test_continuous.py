@@ -10,11 +10,12 @@ from torch.distributions import Normal
 
 from rnnppo.core.config import ConfigError, build_config
 from rnnppo.core.envs import describe_spaces
-from rnnppo.core.evaluation import load_run_policy
+from rnnppo.core.evaluation import evaluate, load_run_policy
+from rnnppo.core.model import build_policy
 from rnnppo.core.reward_scaling import RewardScaler
 from rnnppo.core.sde import SdeNoise
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import build_policy, evaluate, train
+from rnnppo.core.trainer import train
 
 BOX = spaces.Box(-2, 2, (2,), np.float32)
 OBS = spaces.Box(-1, 1, (3,), np.float32)

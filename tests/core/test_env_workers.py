@@ -10,8 +10,8 @@ import torch
 from rnnppo.core import env_workers as workers_module
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.envs import EnvError, describe_spaces, env_workers, make_vector_env
+from rnnppo.core.model import build_policy
 from rnnppo.core.rollout import Collector
-from rnnppo.core.trainer import build_policy
 
 TINY = dict(fcnet_hiddens=(8,), lstm_cell_size=8, max_seq_len=4, minibatch_size=16, num_epochs=1)
 

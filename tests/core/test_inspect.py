@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.inspect import describe, synthetic_spaces
+from rnnppo.core.dataflow import describe, synthetic_spaces
 from rnnppo.core.sequences import chunk
 
 

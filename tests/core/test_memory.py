@@ -12,9 +12,10 @@ import torch
 from rnnppo.core import memory
 from rnnppo.core.config import build_config
 from rnnppo.core.envs import describe_spaces
-from rnnppo.core.runio import read_json
+from rnnppo.core.model import build_policy
+from rnnppo.core.run_files import read_json
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import build_policy, train
+from rnnppo.core.trainer import train
 
 SMALL = {"fcnet_hiddens": [8], "lstm_cell_size": 8}
 

@@ -20,7 +20,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnppo.cli.app import app
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.errors import InputError
 from rnnppo.results.studies import open_readonly
 from tests.shared import TINY, runner
@@ -169,9 +169,9 @@ def check_resumed(out: Path, study: str, before: Snapshot, seeds: int = 2) -> li
     for trial in done:
         for seed in range(seeds):
             folder = out / trial.user_attrs[f"run_{seed}"]["run_dir"]
-            assert runio.read_json(folder / "summary.json")["seed"] == seed
+            assert run_files.read_json(folder / "summary.json")["seed"] == seed
             assert len(pd.read_csv(folder / "metrics.csv")) >= 1
-            assert "state_dict" in runio.load_checkpoint(folder / "model.pt")
+            assert "state_dict" in run_files.load_checkpoint(folder / "model.pt")
     report = runner.invoke(app, ["report", str(out), "--study", study, "--format", "csv"])
     assert report.exit_code == 0, report.output
     runs = pd.read_csv(io.StringIO(report.stdout))

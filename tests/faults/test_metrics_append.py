@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.trainer import train
 
@@ -27,7 +27,7 @@ def rows(n: int) -> list[dict]:
 
 
 def append_all(path: Path, items: list[dict]) -> None:
-    metrics = runio.MetricsFile(path)
+    metrics = run_files.MetricsFile(path)
     try:
         for row in items:
             metrics.append(row)
@@ -75,7 +75,7 @@ def test_a_write_the_disk_cuts_short_leaves_no_part_of_the_row(tmp_path):
     """RLIMIT_FSIZE makes the kernel refuse (or cut short) a write past the limit, as a full disk would."""
     path = tmp_path / "metrics.csv"
     append_all(path, rows(2))
-    metrics = runio.MetricsFile(path)
+    metrics = run_files.MetricsFile(path)
     metrics.append(rows(3)[2])
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

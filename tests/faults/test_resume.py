@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.checkpoint import CHECKPOINT_FILE
 from tests.faults.harness import CLI, INJECT, TINY, check_resumed, kill, snapshot, start, sweep_words, trials, wait_for
 
@@ -72,7 +72,7 @@ def test_a_train_killed_at_a_fault_point_resumes_losing_at_most_one_checkpoint_i
         [*CLI, "train", "--resume", str(run_dir), "--progress-every", "0"], capture_output=True, text=True, timeout=120
     )
     assert resumed.returncode == 0, resumed.stderr
-    summary = runio.read_json(run_dir / "summary.json")
+    summary = run_files.read_json(run_dir / "summary.json")
     [resumed_from] = summary["resumed_from_iterations"]
     assert done_at_kill - resumed_from <= EVERY, "more than one checkpoint interval of work was lost"
     assert resumed_from > 0
@@ -106,9 +106,9 @@ def test_a_sweep_killed_mid_seed_run_resumes_that_run_from_its_checkpoint(tmp_pa
     run_dir = tmp_path / retry.user_attrs["run_0"]["run_dir"]
     assert run_dir == tmp_path / study / str(retry.number) / "0", "the killed run moved to its retry's folder"
     assert not killed_dir.exists()
-    summary = runio.read_json(run_dir / "summary.json")
+    summary = run_files.read_json(run_dir / "summary.json")
     assert summary["resumed_from_iterations"] == [4]
     assert summary["env_steps"] == 256
     assert list(pd.read_csv(run_dir / "metrics.csv")["iteration"]) == list(range(1, 9))
-    assert runio.read_json(run_dir / "config.json")["trial"] == retry.number
+    assert run_files.read_json(run_dir / "config.json")["trial"] == retry.number
     assert len(retry.user_attrs["curve_0"]) >= 7, "the retry's curve holds the resumed run's whole history"

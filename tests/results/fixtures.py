@@ -27,7 +27,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from rnnppo.core import runio
+from rnnppo.core import run_files
 from rnnppo.core.config import TrainConfig
 from rnnppo.storage.backend import default_storage_url
 
@@ -178,9 +178,9 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
     if options.write_files:
         folder = options.results_dir / run_dir
         config = TrainConfig(**{**BASE, **params, "seed": seed}).to_dict()
-        runio.write_json(folder / "config.json", {"config": config, "seed": seed, "study": study, "trial": trial})
-        runio.write_csv(folder / "metrics.csv", rows)
-        runio.write_json(folder / "summary.json", summary)
+        run_files.write_json(folder / "config.json", {"config": config, "seed": seed, "study": study, "trial": trial})
+        run_files.write_csv(folder / "metrics.csv", rows)
+        run_files.write_json(folder / "summary.json", summary)
     run = {key: summary[key] for key in ("final_return", "eval_return_std", "eval_success_mean")}
     run.update({key: summary[key] for key in ("final_train_return", "auc", "steps_per_s", "train_time_s")})
     run["cpu_s_per_step"] = cpu_s_per_step
