@@ -6,7 +6,16 @@ import typer
 from rich.markup import escape
 
 import rnnppo
-from rnnppo.cli import export_cmd, memory_cmd, nightly_cmd, report_cmd, run_cmds, settings_cmd, sweep_cmd
+from rnnppo.cli import (
+    export_cmd,
+    inspect_cmd,
+    memory_cmd,
+    nightly_cmd,
+    report_cmd,
+    settings_cmd,
+    sweep_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="rnnppo",
@@ -32,12 +41,12 @@ def _options(
     """Recurrent PPO experiments: train, sweep max_seq_len / lstm_cell_size / encoder size, report."""
 
 
-app.command("train")(run_cmds.train)
-app.command("eval")(run_cmds.evaluate)
-app.command("inspect")(run_cmds.inspect)
+app.command("train")(train_cmd.train)
+app.command("eval")(train_cmd.evaluate)
+app.command("inspect")(inspect_cmd.inspect)
 app.command("memory")(memory_cmd.memory)
-app.command("envs")(run_cmds.envs)
-app.command("presets")(run_cmds.presets)
+app.command("envs")(inspect_cmd.envs)
+app.command("presets")(inspect_cmd.presets)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)

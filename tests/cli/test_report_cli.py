@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import typer
 
-from rnnppo.cli import report_cmd, run_cmds
+from rnnppo.cli import report_cmd, train_cmd
 from rnnppo.core.config import TrainConfig, load_toml
 from tests.results.fixtures import build_study
 from tests.shared import runner
@@ -28,7 +28,7 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 app = typer.Typer()
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)
-app.command("train")(run_cmds.train)
+app.command("train")(train_cmd.train)
 BEST = "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm"
 
 
