@@ -15,7 +15,7 @@ from rnnppo.core.optim import Adam
 from rnnppo.core.trainer import train
 
 TIMING = {"wall_time", "steps_per_s", "time_rollout", "time_rollout_env", "time_rollout_policy"}
-TIMING |= {"time_chunking", "time_update"}
+TIMING |= {"time_chunking", "time_update", "cpu_s_per_step"}
 
 
 def tiny(**changes):
