@@ -13,9 +13,7 @@ import json
 import os
 import random
 import re
-import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from rnnppo.core.inert import inert_settings
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import GRACE_PERIOD_S
 from rnnppo.storage.contract import BASELINE_ATTR, DUPLICATE, ROLE_ATTR, SPEC_ATTR, decode_param, is_spare
+from rnnppo.sweeps.alarm import sigalrm
 from rnnppo.sweeps.space import SearchSpace
 
 SPEC_VERSION = 1
@@ -377,20 +376,12 @@ class _Hung(Exception):
 @contextlib.contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
     """Raise _Hung after `seconds` even inside an env step that never returns (SIGALRM; main thread only)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def expire(signum: int, frame: object) -> None:
         raise _Hung(f"the env did not finish its random-policy episodes within {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    with sigalrm(seconds, expire):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def inert_warnings(spec: SweepSpec) -> list[str]:

@@ -18,7 +18,6 @@ import signal
 import socket
 import statistics
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from rnnppo.core.loggers import make_loggers
 from rnnppo.core.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.storage.contract import DUPLICATE, ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
+from rnnppo.sweeps.alarm import sigalrm
 from rnnppo.sweeps.resume import Adopted, adopt
 from rnnppo.sweeps.study import (
     QUEUED,
@@ -321,9 +321,6 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise TrialTimeout after `seconds`, even inside an env step() that never returns (SIGALRM; the check
     between iterations alone cannot end that: while training, a step still running StopRequest.GRACE_S
     later is). Only in a main thread on POSIX: elsewhere that check is all."""
-    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def expire(signum: int, frame: object) -> None:
         if stop_request.mode == stop_request.BETWEEN_ITERATIONS and not late:
@@ -336,13 +333,8 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
     late: list[bool] = []
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
+    with sigalrm(seconds, expire):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def trial_as_frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
