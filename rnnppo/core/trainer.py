@@ -22,10 +22,10 @@ from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
-from rnnppo.core.optim import Adam
+from rnnppo.core.optim import Adam, clip_grad_norm_
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
-from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
+from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
 from rnnppo.core.spaces import ActionHead, flat_obs_size
 from rnnppo.errors import TrainingError
 
@@ -156,29 +156,43 @@ def update(
         "clip_frac": "clip_frac",
     }
     rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
+    params = list(policy.parameters())  # for the gradient clip: not a module walk per minibatch
+    seq_lens = batch.seqs.seq_lens.cpu()
     stopped_early = False
     epochs_done = 0
     for _ in range(config.num_epochs):
         state_in = refresh_state_in(policy, batch) if config.state_in == "refresh" else batch.state_in
-        for members in minibatches(batch.seqs.seq_lens.cpu(), config.minibatch_size, generator):
-            members = members.to(batch.obs.device)
-            length = int(batch.seqs.seq_lens[members].max())
-
-            def take(x: torch.Tensor, members: torch.Tensor = members, length: int = length) -> torch.Tensor:
-                return x[members, :length]
-
-            mask = take(batch.seqs.mask)
-            dist_inputs, values, _ = policy(
-                take(batch.obs), take(batch.prev_actions), take(batch.prev_rewards), state_in[members]
-            )  # [M, length, ·]
-            new_logp = head.log_prob(dist_inputs, policy.log_std, take(batch.actions))
+        plan = plan_minibatches(seq_lens, config.minibatch_size, generator)
+        # Every per-sequence tensor gathered once per epoch in the shuffled order; each minibatch is then a
+        # view `[first:stop, :length]` of it (the same values as indexing by its members, fewer ops).
+        order = plan.order.to(batch.obs.device)
+        shuffled = [
+            x[order]
+            for x in (
+                batch.obs,
+                batch.prev_actions,
+                batch.prev_rewards,
+                batch.actions,
+                batch.old_logp,
+                batch.advantages,
+                batch.value_targets,
+                batch.seqs.mask,
+            )
+        ]
+        shuffled_state_in = state_in[order]
+        for first, stop, length in plan.bounds:
+            obs, prev_actions, prev_rewards, actions, old_logp, advantages, value_targets, mask = (
+                x[first:stop, :length] for x in shuffled
+            )  # each [M, length, ...]
+            dist_inputs, values = policy.train_outputs(obs, prev_actions, prev_rewards, shuffled_state_in[first:stop])
+            new_logp = head.log_prob(dist_inputs, policy.log_std, actions)
             entropy = head.entropy(dist_inputs, policy.log_std)
             terms = ppo_loss(
                 new_logp,
-                take(batch.old_logp),
-                take(batch.advantages),
+                old_logp,
+                advantages,
                 values,
-                take(batch.value_targets),
+                value_targets,
                 entropy,
                 mask,
                 config.clip_param,
@@ -191,7 +205,7 @@ def update(
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
             if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip, foreach=True)
+                clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             rows.append(torch.stack([getattr(terms, attr).detach() for attr in stat_names.values()]))
             if config.kl_target is not None and float(terms.approx_kl) > 1.5 * config.kl_target:
