@@ -203,11 +203,16 @@ class Collector:
                 rewards[t] = reward
                 terminated[t] = term
                 truncated[t] = trunc
-                done = np.logical_or(terminated[t], truncated[t], out=dones[t])
+                done = np.logical_or(term, trunc, out=dones[t])
                 any_done = np.count_nonzero(done) > 0
-                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
+                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames; only
+                # where they are read: a truncated episode's bootstrap value, and curiosity's next observations.
                 finals = (
-                    {i: self.stacker.peek(i, self._final_obs(final)) for i, final in final_observations(infos, done)}
+                    {
+                        i: self.stacker.peek(i, self._final_obs(final))
+                        for i, final in final_observations(infos, done)
+                        if next_obs_buf is not None or trunc[i]
+                    }
                     if any_done
                     else {}
                 )
@@ -225,7 +230,7 @@ class Collector:
                     continue
 
                 # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                truncated_only = truncated[t] & ~terminated[t]
+                truncated_only = truncated[t] & ~terminated[t]  # as bool arrays, whatever the env returned
                 any_truncated = np.count_nonzero(truncated_only) > 0
                 if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
