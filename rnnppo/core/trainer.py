@@ -157,6 +157,8 @@ def update(
     }
     rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
     params = list(policy.parameters())  # for the gradient clip: not a module walk per minibatch
+    # Without an entropy bonus the entropy is only reported: no backward through it (its gradient would be x0).
+    entropy_has_gradient = config.entropy_coeff != 0.0
     seq_lens = batch.seqs.seq_lens.cpu()
     stopped_early = False
     epochs_done = 0
@@ -186,7 +188,8 @@ def update(
             )  # each [M, length, ...]
             dist_inputs, values = policy.train_outputs(obs, prev_actions, prev_rewards, shuffled_state_in[first:stop])
             new_logp = head.log_prob(dist_inputs, policy.log_std, actions)
-            entropy = head.entropy(dist_inputs, policy.log_std)
+            with torch.set_grad_enabled(entropy_has_gradient):
+                entropy = head.entropy(dist_inputs, policy.log_std)
             terms = ppo_loss(
                 new_logp,
                 old_logp,

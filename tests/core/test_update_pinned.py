@@ -1,5 +1,5 @@
 """Same-seed training is pinned: a short run's loss terms and final parameters equal those of the code
-before the update's speed-ups (commit eb0a76c), for the cell types, heads and state_in modes.
+before the update's speed-ups (commit eb0a76c), for the cell types, heads, state_in modes and loss options.
 
 The references were produced by that commit's trainer on this project's 2-core CPU machine (torch
 2.13.0+cpu). The speed-ups reproduce them bit for bit there; the tolerance only leaves room for another
@@ -84,6 +84,15 @@ PINNED = {
             (-0.04871297627687454, 692.3523376464843, 1.4210910558700562, 4.890718037131591e-06, 2),
             (-0.0032502889633178713, 813.9567398071289, 1.4220677495002747, 2.1582894018656873e-07, 2),
             (-0.008973253145813941, 821.6536193847656, 1.4213595151901246, 1.017200309760824e-07, 2),
+        ],
+    ),
+    "lstm_entropy_bonus_vf_clip": Pinned(
+        settings=dict(env="rnnppo/StatelessCartPole-v0", entropy_coeff=0.05, vf_clip_param=2.0),
+        checksum=-3.000919396940737,
+        metrics=[
+            (-0.005061699822545051, 1.9227807760238647, 0.6931364893913269, 1.164618234952286e-05, 2),
+            (0.026521816849708557, 1.89390971660614, 0.6930997192859649, 2.493551317428455e-06, 2),
+            (0.0069170395843684675, 1.9061160206794738, 0.69304860830307, 9.393885759934051e-07, 2),
         ],
     ),
 }
