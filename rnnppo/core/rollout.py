@@ -205,6 +205,7 @@ class Collector:
                 truncated[t] = trunc
                 done = np.logical_or(term, trunc, out=dones[t])
                 any_done = np.count_nonzero(done) > 0
+                any_trunc = any_done and np.count_nonzero(trunc) > 0
                 # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames; only
                 # where they are read: a truncated episode's bootstrap value, and curiosity's next observations.
                 finals = (
@@ -213,7 +214,7 @@ class Collector:
                         for i, final in final_observations(infos, done)
                         if next_obs_buf is not None or trunc[i]
                     }
-                    if any_done
+                    if any_trunc or (any_done and next_obs_buf is not None)
                     else {}
                 )
                 obs = self.stacker.push(self.flat_obs(raw_obs), done)
@@ -230,8 +231,8 @@ class Collector:
                     continue
 
                 # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                truncated_only = truncated[t] & ~terminated[t]  # as bool arrays, whatever the env returned
-                any_truncated = np.count_nonzero(truncated_only) > 0
+                truncated_only = truncated[t] & ~terminated[t] if any_trunc else None  # as bool arrays
+                any_truncated = any_trunc and np.count_nonzero(truncated_only) > 0
                 if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
                 if feeds_prev_reward or any_truncated:
