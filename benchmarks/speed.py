@@ -79,14 +79,15 @@ def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict,
     from rnnppo.core.trainer import train
 
     config = rnnppo_config(env, steps, threads, device, {**overrides, "seed": seed, "eval_episodes": episodes})
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     result = train(config)
     wall = time.perf_counter() - began  # includes evaluation only in the learning part, which is not timed
+    cpu = time.process_time() - began_cpu
     parts = {
         key: sum(row[key] for row in result.metrics)
         for key in ("time_rollout", "time_rollout_env", "time_rollout_policy", "time_chunking", "time_update")
     }
-    out = {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
+    out = {"env_steps": result.summary["env_steps"], "wall_s": wall, "cpu_s": cpu, **parts}
     if episodes:
         out["eval_return"] = result.summary["eval_return_mean"]
     return out
@@ -102,7 +103,7 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
 
     builtin_envs.register()
     torch.set_num_threads(threads)
-    began = time.perf_counter()  # like rnnppo's train(): env and model construction count
+    began, began_cpu = time.perf_counter(), time.process_time()  # like rnnppo's train(): env and model count
     vec = make_vec_env(lambda: gym.make(env), n_envs=8, seed=0)
     model = RecurrentPPO(
         "MlpLstmPolicy",
@@ -116,8 +117,8 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
         verbose=0,
     )
     model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - began
-    out = {"env_steps": int(model.num_timesteps), "wall_s": wall}
+    wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    out = {"env_steps": int(model.num_timesteps), "wall_s": wall, "cpu_s": cpu}
     if episodes:
         from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -281,6 +282,13 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
             end="",
         )
         print(f"peak RSS {ours['peak_rss_mb']:.0f} vs {anchor['peak_rss_mb']:.0f} MB")
+        # CPU time (all threads of each process): the least exposed to other load on the machine
+        cpu_pairs = sorted(
+            (r["env_steps"] / r["cpu_s"]) / (s["env_steps"] / s["cpu_s"])
+            for r, s in zip(runs["rnnppo", args.device], runs["sb3", "cpu"], strict=True)
+        )
+        print(f"\nIn CPU time per env step, per pair: {', '.join(f'{p:.2f}' for p in cpu_pairs)}: ", end="")
+        print(f"median **{cpu_pairs[len(cpu_pairs) // 2]:.2f}x**")
     return medians
 
 
