@@ -22,7 +22,7 @@ from rnnppo.core import runio
 from rnnppo.core.config import LSTM_SAW_KEYS, ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
-from rnnppo.core.optim import Adam, clip_grad_norm_
+from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
@@ -156,7 +156,7 @@ def update(
         "clip_frac": "clip_frac",
     }
     rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
-    params = list(policy.parameters())  # for the gradient clip: not a module walk per minibatch
+    clip = GradClip(policy.parameters(), config.grad_clip) if config.grad_clip is not None else None
     # Without an entropy bonus the entropy is only reported: no backward through it (its gradient would be x0).
     entropy_has_gradient = config.entropy_coeff != 0.0
     seq_lens = batch.seqs.seq_lens.cpu()
@@ -207,8 +207,8 @@ def update(
                 raise TrainingError("the PPO loss became NaN/inf (try a lower lr, or grad_clip)")
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
-            if config.grad_clip is not None:
-                clip_grad_norm_(params, config.grad_clip)
+            if clip is not None:
+                clip()
             optimizer.step()
             rows.append(torch.stack([getattr(terms, attr).detach() for attr in stat_names.values()]))
             if config.kl_target is not None and float(terms.approx_kl) > 1.5 * config.kl_target:
