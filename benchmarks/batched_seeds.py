@@ -10,17 +10,21 @@ a separate critic, 8 envs, minibatches of 256 steps in sequences of at most 16):
 * one update epoch: serial = the trainer's own `update()` (one epoch) once per seed, each on its own
   rollout; batched = the K seeds' actor and critic towers as one model with their weights stacked along
   a leading axis (encoder and heads as batched matmuls, the LSTM as a cell stepped over time with
-  batched weights, since torch's fused LSTM cannot batch separate weights), a per-seed gradient clip
-  and one fused Adam call over the stacked parameters. The batched epoch runs as many minibatch steps
-  as the seed with the most minibatches, each padded to the largest minibatch of the K seeds, on the
-  seeds' real minibatches (so it is not flattered by equal shapes).
+  batched weights and a hand-written backward, since torch's fused LSTM cannot batch separate weights),
+  a per-seed gradient clip and one fused Adam call over the stacked parameters (the loss is PPO's
+  clipped surrogate + value loss without the logged extras, so the batched side is if anything
+  flattered). The batched epoch runs as many minibatch steps as the seed with the most minibatches,
+  each padded to the largest minibatch of the K seeds, on the seeds' real minibatches (so it is not
+  flattered by equal shapes).
 * one rollout step of the policy: serial = the rollout's `RolloutStep` + sampling once per seed on
   its 8 envs; batched = one batched step on K x 8 envs. Env stepping is the same in both and is left out.
 
 Times are process CPU time (time.process_time, one torch thread): the least sensitive to other load on
 the machine. Each figure is the median of --repeats. Then, with the share of the rollout's policy
 forward and of the update in a training run (measured here on one seed at the default config), it
-estimates trials per hour of the batched mode relative to serial. Prints markdown; asserts nothing.
+estimates trials per hour of the batched mode relative to serial (env stepping and bookkeeping taken
+as unchanged). The batched code here is a measurement prototype, not a training path: it is not in the
+trainer because it does not pay on the CPU (README, Benchmarks). Prints markdown; asserts nothing.
 """
 
 from __future__ import annotations
