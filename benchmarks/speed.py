@@ -79,14 +79,15 @@ def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict,
     from rnnppo.core.trainer import train
 
     config = rnnppo_config(env, steps, threads, device, {**overrides, "seed": seed, "eval_episodes": episodes})
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     result = train(config)
     wall = time.perf_counter() - began  # includes evaluation only in the learning part, which is not timed
+    cpu = time.process_time() - began_cpu
     parts = {
         key: sum(row[key] for row in result.metrics)
         for key in ("time_rollout", "time_rollout_env", "time_rollout_policy", "time_chunking", "time_update")
     }
-    out = {"env_steps": result.summary["env_steps"], "wall_s": wall, **parts}
+    out = {"env_steps": result.summary["env_steps"], "wall_s": wall, "cpu_s": cpu, **parts}
     if episodes:
         out["eval_return"] = result.summary["eval_return_mean"]
     return out
@@ -102,7 +103,7 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
 
     builtin_envs.register()
     torch.set_num_threads(threads)
-    began = time.perf_counter()  # like rnnppo's train(): env and model construction count
+    began, began_cpu = time.perf_counter(), time.process_time()  # like rnnppo's train(): env and model count
     vec = make_vec_env(lambda: gym.make(env), n_envs=8, seed=0)
     model = RecurrentPPO(
         "MlpLstmPolicy",
@@ -116,8 +117,8 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
         verbose=0,
     )
     model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - began
-    out = {"env_steps": int(model.num_timesteps), "wall_s": wall}
+    wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    out = {"env_steps": int(model.num_timesteps), "wall_s": wall, "cpu_s": cpu}
     if episodes:
         from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -269,8 +270,24 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
                 f"{best['peak_rss_mb']:.0f} |"
             )
         ratio = rate(ours) / rate(anchor)
-        print(f"\nrnnppo ({args.device}) / sb3-contrib (cpu): **{ratio:.2f}x** env steps/s; ", end="")
+        # each repeat ran the two back to back: the ratio within each pair, less exposed to the machine's load
+        pairs = sorted(rate(r) / rate(s) for r, s in zip(runs["rnnppo", args.device], runs["sb3", "cpu"], strict=True))
+        print(
+            f"\nrnnppo ({args.device}) / sb3-contrib (cpu): **{ratio:.2f}x** env steps/s (ratio of the medians); ",
+            end="",
+        )
+        print(
+            f"per alternating pair {', '.join(f'{p:.2f}' for p in pairs)}: median **{pairs[len(pairs) // 2]:.2f}x**; ",
+            end="",
+        )
         print(f"peak RSS {ours['peak_rss_mb']:.0f} vs {anchor['peak_rss_mb']:.0f} MB")
+        # CPU time (all threads of each process): the least exposed to other load on the machine
+        cpu_pairs = sorted(
+            (r["env_steps"] / r["cpu_s"]) / (s["env_steps"] / s["cpu_s"])
+            for r, s in zip(runs["rnnppo", args.device], runs["sb3", "cpu"], strict=True)
+        )
+        print(f"\nIn CPU time per env step, per pair: {', '.join(f'{p:.2f}' for p in cpu_pairs)}: ", end="")
+        print(f"median **{cpu_pairs[len(cpu_pairs) // 2]:.2f}x**")
     return medians
 
 
@@ -289,9 +306,9 @@ def breakdown(medians: dict[str, dict]) -> None:
     print("\n## Rollout throughput against its bounds (same sitting)")
     print(
         "| env | rollout-only steps/s | env stepping alone (random actions) | policy forward alone | "
-        "rollout / tighter bound | serial ceiling | rollout / serial ceiling | bare serial loop |"
+        "rollout / tighter bound | serial ceiling | rollout / serial ceiling | bare serial loop | rollout / bare loop |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, m in medians.items():
         r, b = m["rnnppo"], m["bounds"]
         rollout_rate = r["env_steps"] / r["time_rollout"]
@@ -303,7 +320,8 @@ def breakdown(medians: dict[str, dict]) -> None:
         print(
             f"| {label} | {rollout_rate:,.0f} | {env_rate:,.0f} | {forward_rate:,.0f} | {rollout_rate / tighter:.0%} | "
             f"{ceiling:,.0f} ({ceiling / tighter:.0%} of the tighter) | {rollout_rate / ceiling:.0%} | "
-            f"{b['bare_loop_steps_per_s']:,.0f} ({b['bare_loop_steps_per_s'] / tighter:.0%} of the tighter) |"
+            f"{b['bare_loop_steps_per_s']:,.0f} ({b['bare_loop_steps_per_s'] / tighter:.0%} of the tighter) | "
+            f"{rollout_rate / b['bare_loop_steps_per_s']:.0%} |"
         )
 
 

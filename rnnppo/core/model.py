@@ -92,6 +92,31 @@ class Tower(nn.Module):
     def forward(self, obs, prev_action, prev_reward, state_in):
         """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
         -> features [S, L, H], state_out [S, state_size] (after the L-th step, padding included)."""
+        x = self._rnn_inputs(obs, prev_action, prev_reward)  # [S, L, E + A + 1]
+        if self.rnn_type == "none":
+            return self.rnn(x), state_in
+        if x.shape[1] == 1:
+            return self._one_step(x[:, 0], state_in)
+        if self.rnn_type == "lstm":
+            out, h, c = self._lstm(x, state_in)
+            return out, torch.cat([h[0], c[0]], dim=-1)
+        out, h = self.rnn(x, state_in.unsqueeze(0).contiguous())
+        return out, h[0]
+
+    def features(self, obs, prev_action, prev_reward, state_in):
+        """forward() without the state after the last step (the update's loss never reads it): the
+        same features [S, L, H] in fewer tensor calls."""
+        x = self._rnn_inputs(obs, prev_action, prev_reward)
+        if self.rnn_type == "none":
+            return self.rnn(x)
+        if x.shape[1] == 1:
+            return self._one_step(x[:, 0], state_in)[0]
+        if self.rnn_type == "lstm":
+            return self._lstm(x, state_in)[0]
+        return self.rnn(x, state_in.unsqueeze(0).contiguous())[0]
+
+    def _rnn_inputs(self, obs, prev_action, prev_reward):
+        """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L] -> the recurrent core's input [S, L, E + A + 1]."""
         num_seqs, seq_len = obs.shape[:2]
         # Time does not matter to the encoder: run it on all S*L rows at once.
         x = self.encoder(obs.reshape(num_seqs * seq_len, -1)).reshape(num_seqs, seq_len, -1)  # [S, L, E]
@@ -102,16 +127,20 @@ class Tower(nn.Module):
             extra.append(prev_reward.unsqueeze(-1))
         if extra:
             x = torch.cat([x, *extra], dim=-1)  # [S, L, E + A + 1]
-        if self.rnn_type == "none":
-            return self.rnn(x), state_in
-        if seq_len == 1:
-            return self._one_step(x[:, 0], state_in)
-        if self.rnn_type == "lstm":
-            h0, c0 = state_in.split(self.hidden, dim=-1)
-            out, (h, c) = self.rnn(x, (h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous()))
-            return out, torch.cat([h[0], c[0]], dim=-1)
-        out, h = self.rnn(x, state_in.unsqueeze(0).contiguous())
-        return out, h[0]
+        return x
+
+    def _lstm(self, x, state_in):
+        """The LSTM over time from state_in [S, 2H]: out [S, L, H], h [1, S, H], c [1, S, H]. The same kernel
+        call nn.LSTM.forward makes, without its per-call argument checks."""
+        rnn = self.rnn
+        h0, c0 = state_in.unsqueeze(0).split(self.hidden, dim=-1)  # [1, S, H] each
+        if x.is_cuda or not hasattr(torch, "lstm"):
+            # nn.LSTM itself: on a GPU it hands cuDNN its flattened weights; and torch.lstm is not public API
+            out, (h, c) = rnn(x, (h0.contiguous(), c0.contiguous()))
+            return out, h, c
+        weights = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0]
+        # (input, hx, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        return torch.lstm(x, (h0.contiguous(), c0.contiguous()), weights, True, 1, 0.0, self.training, False, True)
 
     def step(self, obs, prev_action, prev_reward, state_in):
         """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, H], state_out [B, state_size]."""
@@ -220,6 +249,18 @@ class RecurrentPolicy(nn.Module):
         critic_features, critic_out = self.critic(obs, prev_action, prev_reward, critic_state)
         values = self.vf(critic_features).squeeze(-1)
         return dist_inputs, values, torch.cat([actor_out, critic_out], dim=-1)
+
+    def train_outputs(self, obs, prev_action, prev_reward, state_in):
+        """forward() as the update needs it: dist_inputs [S, L, D], values [S, L], without the state after
+        the last step (same values as forward(); fewer tensor calls per minibatch)."""
+        size = self.actor.state_size
+        features = self.actor.features(obs, prev_action, prev_reward, state_in[:, :size])  # [S, L, H]
+        dist_inputs = self.pi(features)
+        if self.sde_log_std is not None:
+            dist_inputs = self.sde_dist_inputs(features, dist_inputs)
+        if self.critic is not None:
+            features = self.critic.features(obs, prev_action, prev_reward, state_in[:, size:])
+        return dist_inputs, self.vf(features).squeeze(-1)
 
     def step(self, obs, prev_action, prev_reward, state):
         """One env step for a batch of envs: obs [B, O], prev_action [B, A], prev_reward [B],

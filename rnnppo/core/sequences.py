@@ -128,18 +128,51 @@ def sequence_stats(seqs: Sequences, dones: np.ndarray | torch.Tensor, max_seq_le
     }
 
 
-def minibatches(
+@dataclass(frozen=True)
+class MinibatchPlan:
+    """One epoch's minibatches as contiguous runs of one shuffled order of the sequences.
+
+    Minibatch k is `order[first:stop]` with `(first, stop, length) = bounds[k]`, where `length` is its
+    longest sequence's length. The update gathers each per-sequence tensor once per epoch in `order`
+    and then slices every minibatch out of it as a view, instead of gathering (and re-padding) per
+    minibatch.
+    """
+
+    order: torch.Tensor  # [S] int64, a permutation of the sequences
+    bounds: list[tuple[int, int, int]]  # per minibatch: (first, stop) positions in order, padded length
+
+    def members(self) -> list[torch.Tensor]:
+        """Each minibatch's sequence indices."""
+        return [self.order[first:stop] for first, stop, _ in self.bounds]
+
+
+def plan_minibatches(
     seq_lens: torch.Tensor, minibatch_size: int, generator: torch.Generator | None = None
-) -> list[torch.Tensor]:
+) -> MinibatchPlan:
     """Shuffle whole sequences and group them into minibatches of about `minibatch_size` real steps.
 
     Every sequence lands in exactly one minibatch (nothing is dropped). A sequence joins the
     minibatch in which its first step falls, so a minibatch holds at most
-    minibatch_size + max_seq_len - 1 steps.
+    minibatch_size + max_seq_len - 1 steps. Draws one randperm from `generator` per call.
     """
     order = torch.randperm(seq_lens.shape[0], generator=generator)
     lens = seq_lens[order]
     steps_before = torch.cumsum(lens, 0) - lens
     group = steps_before // minibatch_size
-    counts = torch.bincount(group).tolist()
-    return [part for part in torch.split(order, counts) if part.numel() > 0]
+    counts = torch.bincount(group)
+    stops = torch.cumsum(counts, 0)
+    # each group's longest sequence, in one pass: lens are >= 1, so amax over an empty group gives 0 (dropped)
+    longest = torch.zeros(len(counts), dtype=lens.dtype).scatter_reduce_(0, group, lens, reduce="amax")
+    bounds = [
+        (stop - count, stop, length)
+        for count, stop, length in zip(counts.tolist(), stops.tolist(), longest.tolist(), strict=True)
+        if count > 0
+    ]
+    return MinibatchPlan(order=order, bounds=bounds)
+
+
+def minibatches(
+    seq_lens: torch.Tensor, minibatch_size: int, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """Each minibatch's sequence indices (see `plan_minibatches`)."""
+    return plan_minibatches(seq_lens, minibatch_size, generator).members()

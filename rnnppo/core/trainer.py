@@ -25,12 +25,12 @@ from rnnppo.core.evaluation import evaluate
 from rnnppo.core.loggers import Resumed, RunLogger
 from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, build_policy
-from rnnppo.core.optim import Adam
+from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.reward_scaling import RewardScaler
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.run_tally import RunTally
-from rnnppo.core.sequences import Sequences, chunk, minibatches, sequence_stats
+from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
 from rnnppo.errors import TrainingError
 
 IterationCallback = Callable[[dict[str, Any]], None]
@@ -155,29 +155,46 @@ def update(
         "clip_frac": "clip_frac",
     }
     rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
+    clip = GradClip(policy.parameters(), config.grad_clip) if config.grad_clip is not None else None
+    # Without an entropy bonus the entropy is only reported: no backward through it (its gradient would be x0).
+    entropy_has_gradient = config.entropy_coeff != 0.0
+    seq_lens = batch.seqs.seq_lens.cpu()
     stopped_early = False
     epochs_done = 0
     for _ in range(config.num_epochs):
         state_in = refresh_state_in(policy, batch) if config.state_in == "refresh" else batch.state_in
-        for members in minibatches(batch.seqs.seq_lens.cpu(), config.minibatch_size, generator):
-            members = members.to(batch.obs.device)
-            length = int(batch.seqs.seq_lens[members].max())
-
-            def take(x: torch.Tensor, members: torch.Tensor = members, length: int = length) -> torch.Tensor:
-                return x[members, :length]
-
-            mask = take(batch.seqs.mask)
-            dist_inputs, values, _ = policy(
-                take(batch.obs), take(batch.prev_actions), take(batch.prev_rewards), state_in[members]
-            )  # [M, length, ·]
-            new_logp = head.log_prob(dist_inputs, policy.log_std, take(batch.actions))
-            entropy = head.entropy(dist_inputs, policy.log_std)
+        plan = plan_minibatches(seq_lens, config.minibatch_size, generator)
+        # Every per-sequence tensor gathered once per epoch in the shuffled order; each minibatch is then a
+        # view `[first:stop, :length]` of it (the same values as indexing by its members, fewer ops).
+        order = plan.order.to(batch.obs.device)
+        shuffled = [
+            x[order]
+            for x in (
+                batch.obs,
+                batch.prev_actions,
+                batch.prev_rewards,
+                batch.actions,
+                batch.old_logp,
+                batch.advantages,
+                batch.value_targets,
+                batch.seqs.mask,
+            )
+        ]
+        shuffled_state_in = state_in[order]
+        for first, stop, length in plan.bounds:
+            obs, prev_actions, prev_rewards, actions, old_logp, advantages, value_targets, mask = (
+                x[first:stop, :length] for x in shuffled
+            )  # each [M, length, ...]
+            dist_inputs, values = policy.train_outputs(obs, prev_actions, prev_rewards, shuffled_state_in[first:stop])
+            new_logp = head.log_prob(dist_inputs, policy.log_std, actions)
+            with torch.set_grad_enabled(entropy_has_gradient):
+                entropy = head.entropy(dist_inputs, policy.log_std)
             terms = ppo_loss(
                 new_logp,
-                take(batch.old_logp),
-                take(batch.advantages),
+                old_logp,
+                advantages,
                 values,
-                take(batch.value_targets),
+                value_targets,
                 entropy,
                 mask,
                 config.clip_param,
@@ -189,8 +206,8 @@ def update(
                 raise TrainingError("the PPO loss became NaN/inf (try a lower lr, or grad_clip)")
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip, foreach=True)
+            if clip is not None:
+                clip()
             optimizer.step()
             rows.append(torch.stack([getattr(terms, attr).detach() for attr in stat_names.values()]))
             if config.kl_target is not None and float(terms.approx_kl) > 1.5 * config.kl_target:

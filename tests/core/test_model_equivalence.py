@@ -436,3 +436,20 @@ def test_the_rollouts_one_step_path_equals_the_sequence_forward(rnn_type, shared
         torch.testing.assert_close(dist, ref_dist[:, t], **TOL)
         torch.testing.assert_close(value, ref_value[:, t], **TOL)
     torch.testing.assert_close(state, ref_state, **TOL)
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "none"])
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("seq_len", [1, 3])
+def test_the_updates_forward_equals_forward_without_the_state_out(rnn_type, shared, seq_len):
+    """train_outputs() is forward() less the state after the last step: the same numbers, bit for bit."""
+    config = tiny_config(rnn_type=rnn_type, vf_share_layers=shared, lstm_use_prev_action=True)
+    torch.manual_seed(2)
+    head = ActionHead.for_space(ACTION_SPACES["discrete"])
+    policy = RecurrentPolicy(4, head, config)
+    obs, prev_action = torch.randn(5, seq_len, 4), torch.randn(5, seq_len, head.prev_action_dim)
+    prev_reward, state = torch.randn(5, seq_len), torch.randn(5, policy.state_size)
+    ref_dist, ref_value, _ = policy(obs, prev_action, prev_reward, state)
+    dist, value = policy.train_outputs(obs, prev_action, prev_reward, state)
+    assert torch.equal(dist, ref_dist)
+    assert torch.equal(value, ref_value)

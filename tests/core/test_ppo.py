@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
-from rnnppo.core.optim import FOREACH_OPS, Adam, available_kernel
+from rnnppo.core.optim import FOREACH_OPS, Adam, GradClip, available_kernel
 from rnnppo.core.ppo import gae, masked_mean, next_values, normalize_advantages, ppo_loss
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
@@ -485,3 +485,23 @@ def test_a_one_step_rollout_trains_without_a_nan_loss():
     metrics = train(config).metrics
     assert len(metrics) == 6
     assert all(np.isfinite(row["policy_loss"]) and np.isfinite(row["value_loss"]) for row in metrics)
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 100.0])
+def test_grad_clip_scales_gradients_exactly_as_torchs_clip_grad_norm(max_norm):
+    """GradClip is torch.nn.utils.clip_grad_norm_(foreach=True) bit for bit, clipping or not, with a
+    parameter that has no gradient in the list."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    unused = torch.nn.Parameter(torch.ones(2))
+    twin = copy.deepcopy(net)
+    x = torch.randn(6, 3)
+    for model in (net, twin):
+        model(x).pow(2).sum().backward()
+    ours = GradClip([*net.parameters(), unused], max_norm)()
+    theirs = torch.nn.utils.clip_grad_norm_([*twin.parameters(), unused], max_norm, foreach=True)
+    assert torch.equal(ours, theirs)
+    assert (float(theirs) > max_norm) == (max_norm == 0.05)  # one case clips, the other does not
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+    assert unused.grad is None

@@ -17,6 +17,7 @@ from rnnppo.core.sequences import (
     chunk,
     end_reasons,
     minibatches,
+    plan_minibatches,
     sequence_stats,
 )
 
@@ -249,6 +250,22 @@ def test_minibatches_hold_every_sequence_once_and_stay_near_minibatch_size(layou
         for part in parts:
             assert part.numel() > 0
             assert int(seqs.seq_lens[part].sum()) <= minibatch_size + max_seq_len - 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(layouts(), st.integers(0, 40), st.integers(0, 2**31 - 1))
+def test_a_minibatch_plan_is_contiguous_runs_of_its_order_each_padded_to_its_longest_sequence(layout, extra, seed):
+    episode_start, _, max_seq_len = layout
+    seqs = chunk(episode_start, max_seq_len)
+    plan = plan_minibatches(seqs.seq_lens, max_seq_len + extra, torch.Generator().manual_seed(seed))
+    assert [first for first, _, _ in plan.bounds] == [0] + [stop for _, stop, _ in plan.bounds[:-1]]
+    assert plan.bounds[-1][1] == seqs.num_seqs
+    for (first, stop, length), part in zip(plan.bounds, plan.members(), strict=True):
+        assert torch.equal(part, plan.order[first:stop])
+        assert length == int(seqs.seq_lens[part].max())
+    # the same generator draws as minibatches(), so the update's shuffles did not change
+    again = minibatches(seqs.seq_lens, max_seq_len + extra, torch.Generator().manual_seed(seed))
+    assert [p.tolist() for p in again] == [p.tolist() for p in plan.members()]
 
 
 def test_minibatch_count_covers_all_steps_without_dropping_a_remainder():
