@@ -82,6 +82,7 @@ def ppo_loss(
     value_targets: torch.Tensor,
     entropy: torch.Tensor,
     mask: torch.Tensor,
+    *,
     clip_param: float,
     vf_clip_param: float | None,
     vf_loss_coeff: float,

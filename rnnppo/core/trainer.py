@@ -197,10 +197,10 @@ def update(
                 value_targets,
                 entropy,
                 mask,
-                config.clip_param,
-                config.vf_clip_param,
-                config.vf_loss_coeff,
-                config.entropy_coeff,
+                clip_param=config.clip_param,
+                vf_clip_param=config.vf_clip_param,
+                vf_loss_coeff=config.vf_loss_coeff,
+                entropy_coeff=config.entropy_coeff,
             )
             if not torch.isfinite(terms.total):
                 raise TrainingError("the PPO loss became NaN/inf (try a lower lr, or grad_clip)")

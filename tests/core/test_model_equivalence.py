@@ -252,10 +252,10 @@ def test_first_epoch_recomputes_the_rollout_logp_and_values(env_name, changes):
             batch.value_targets,
             entropy,
             mask,
-            config.clip_param,
-            config.vf_clip_param,
-            config.vf_loss_coeff,
-            config.entropy_coeff,
+            clip_param=config.clip_param,
+            vf_clip_param=config.vf_clip_param,
+            vf_loss_coeff=config.vf_loss_coeff,
+            entropy_coeff=config.entropy_coeff,
         )
         assert float(terms.clip_frac) == 0.0
         assert abs(float(terms.approx_kl)) < 1e-6
@@ -333,10 +333,10 @@ def test_state_in_refresh_and_stored_give_identical_first_epoch(max_seq_len, ste
                     batch.value_targets,
                     entropy,
                     batch.seqs.mask,
-                    0.2,
-                    None,
-                    0.5,
-                    0.01,
+                    clip_param=0.2,
+                    vf_clip_param=None,
+                    vf_loss_coeff=0.5,
+                    entropy_coeff=0.01,
                 ).total
             )
     torch.testing.assert_close(losses[0], losses[1], rtol=0.0, atol=1e-6)
