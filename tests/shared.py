@@ -31,3 +31,17 @@ def _word(name: str, value: Any) -> str:
 
 TINY = [_word(name, value) for name, value in TINY_SETTINGS.items()]
 """The same as NAME=VALUE words for the command line."""
+
+
+class Stop(Exception):
+    """Raised by stop_at's callback: a run killed at an iteration, in-process."""
+
+
+def stop_at(iteration: int):
+    """An on_iteration callback that raises Stop once `iteration` has been trained."""
+
+    def on_iteration(row):
+        if row["iteration"] == iteration:
+            raise Stop
+
+    return on_iteration

@@ -16,17 +16,9 @@ import rnnppo
 from rnnppo.api import space_words
 from rnnppo.errors import ConfigError, InputError, RunFileError, StorageError
 from rnnppo.sweeps.spec import SweepRequest, build_spec
+from tests.shared import TINY_SETTINGS
 
-TINY = {
-    "num_envs": 2,
-    "rollout_len": 16,
-    "fcnet_hiddens": [8],
-    "cell": 8,
-    "seq_len": 4,
-    "minibatch_size": 16,
-    "num_epochs": 1,
-    "eval_episodes": 1,
-}
+TINY = {**TINY_SETTINGS, "cell": 8, "seq_len": 4, "eval_episodes": 1}
 
 
 def test_import_rnnppo_loads_neither_torch_nor_the_cli():

@@ -21,7 +21,7 @@ import typer
 
 from rnnppo.cli import report_cmd, train_cmd
 from rnnppo.core.config import TrainConfig, load_toml
-from tests.results.fixtures import build_study
+from tests.results.fixtures import build_two_studies
 from tests.shared import runner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -37,10 +37,7 @@ pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("results")
-    build_study(folder)
-    build_study(folder, "night2", rnn_types=("lstm",), extras=False, shift={4: -0.25})
-    return folder
+    return build_two_studies(tmp_path_factory.mktemp("results"))
 
 
 def invoke(*args):

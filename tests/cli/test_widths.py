@@ -17,7 +17,7 @@ from rnnppo.results.report import build_report, compare_studies
 from rnnppo.results.studies import load_study, open_readonly
 from rnnppo.storage.backend import default_storage_url
 from rnnppo.sweeps.spec import SweepRequest, build_spec
-from tests.results.fixtures import build_study
+from tests.results.fixtures import build_two_studies
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 WIDTH = 80
@@ -39,10 +39,7 @@ def assert_fits_whole(text: str, parts: list[Section]) -> None:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("results")
-    build_study(folder)
-    build_study(folder, "night2", rnn_types=("lstm",), extras=False, shift={4: -0.25})
-    return folder
+    return build_two_studies(tmp_path_factory.mktemp("results"))
 
 
 def test_the_report_fits_80_columns_and_names_configurations_in_full(results):

@@ -13,6 +13,7 @@ from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, build_config, checkpoint_interval
 from rnnppo.core.optim import Adam
 from rnnppo.core.trainer import train
+from tests.shared import Stop, stop_at
 
 TIMING = {"wall_time", "steps_per_s", "time_rollout", "time_rollout_env", "time_rollout_policy"}
 TIMING |= {"time_chunking", "time_update", "cpu_s_per_step"}
@@ -35,18 +36,6 @@ def tiny(**changes):
     )
     settings.update(changes)
     return build_config({}, **settings)
-
-
-class Stop(Exception):
-    pass
-
-
-def stop_at(iteration: int):
-    def on_iteration(row):
-        if row["iteration"] == iteration:
-            raise Stop
-
-    return on_iteration
 
 
 def learning(rows):

@@ -16,17 +16,9 @@ from rnnppo.core.export import export, policy_step
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.rollout import FrameStacker
 from rnnppo.errors import ExportError
+from tests.shared import TINY_SETTINGS
 
-TINY = {
-    "num_envs": 2,
-    "rollout_len": 16,
-    "fcnet_hiddens": [8],
-    "cell": 8,
-    "seq_len": 4,
-    "minibatch_size": 16,
-    "num_epochs": 1,
-    "eval_episodes": 0,
-}
+TINY = {**TINY_SETTINGS, "fcnet_hiddens": [8], "cell": 8, "seq_len": 4, "eval_episodes": 0}  # a list: also CLI words
 CASES = {
     # Discrete actions, the default separate critic LSTM, previous action and reward fed, filter on
     "discrete": ("rnnppo/StatelessCartPole-v0", {"lstm_use_prev_action": True, "lstm_use_prev_reward": True}),

@@ -12,6 +12,7 @@ import pytest
 from rnnppo.core.config import build_config
 from rnnppo.core.loggers import LoggerError, check_loggers, default_mlflow_uri, make_loggers
 from rnnppo.core.trainer import train
+from tests.shared import Stop, stop_at
 
 
 def tiny(**changes):
@@ -30,18 +31,6 @@ def tiny(**changes):
     )
     settings.update(changes)
     return build_config({}, **settings)
-
-
-class Stop(Exception):
-    pass
-
-
-def stop_at(iteration: int):
-    def on_iteration(row):
-        if row["iteration"] == iteration:
-            raise Stop
-
-    return on_iteration
 
 
 def test_tensorboard_events_hold_every_iteration_once_even_across_a_resume(tmp_path):

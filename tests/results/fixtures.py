@@ -298,3 +298,10 @@ def build_study(
         study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"rnnppo_role": "spare"}))
         fixture.trials.update(failed=number, running=number + 1, pruned=number + 2, spare=number + 3)
     return fixture
+
+
+def build_two_studies(folder):
+    """The report tests' results folder: the main study and a second, shifted one ("night2")."""
+    build_study(folder)
+    build_study(folder, "night2", rnn_types=("lstm",), extras=False, shift={4: -0.25})
+    return folder
