@@ -66,13 +66,14 @@ def learning_curves(report: Report, path: Path) -> Path | None:
         (line,) = ax.plot(grid, centre, label=f"{key} ({len(seeds)} seeds)", linewidth=1.8)
         if band is not None:
             ax.fill_between(grid, band[1], band[2], color=line.get_color(), alpha=0.18, linewidth=0)
-    shown = f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
-    ax.set_title(f"learning curves, {report.data.name}{shown}: IQM over seeds, 95% bootstrap band")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("training return (mean of the last 100 episodes)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
-    return _save(fig, path)
+    return _finish_curves(
+        fig,
+        ax,
+        path,
+        f"learning curves, {report.data.name}{_shown(order)}: IQM over seeds, 95% bootstrap band",
+        "env steps",
+        "training return (mean of the last 100 episodes)",
+    )
 
 
 def _heatmap_axes(report: Report) -> list[str]:
@@ -233,8 +234,8 @@ def _natural(labels: pd.Index, frame: pd.DataFrame, name: str) -> list[str]:
 
 def memory_by_lag(report: Report, path: Path) -> Path | None:
     """Influence of the observation k steps back (rnnppo memory, measured at the end of training) per
-    configuration (best first), mean over seeds with a 95% band (mean ± 1.96 standard errors; 3 or more
-    seeds), each configuration's max_seq_len marked on its line."""
+    configuration (best first): the IQM over seeds with the tables' 95% percentile-bootstrap band (3 or more
+    seeds; curve_band), at the lags every seed's episodes reached, each configuration's max_seq_len marked."""
     memory = report.data.memory.dropna(subset=["influence"])
     order = [key for key in report.comparison["config"] if (memory["config"] == key).any()]
     if not order:
@@ -242,19 +243,41 @@ def memory_by_lag(report: Report, path: Path) -> Path | None:
     saw = report.lstm_saw.set_index("config") if "max_seq_len" in report.lstm_saw else None
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for key in order[:MAX_CURVES]:
-        by_lag = memory[memory["config"] == key].groupby("lag")["influence"]
-        mean, count = by_lag.mean(), by_lag.count()
-        (line,) = ax.plot(mean.index, mean.to_numpy(), label=f"{key} ({int(count.max())} seeds)", linewidth=1.8)
-        if int(count.min()) >= stats.MIN_SEEDS:
-            half = 1.96 * by_lag.std(ddof=1) / np.sqrt(count)
-            ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.18, linewidth=0)
+        rows = memory[memory["config"] == key]
+        by_seed = rows.pivot_table(index=["trial", "seed"], columns="lag", values="influence").dropna(axis=1)
+        lags = by_seed.columns.to_numpy(dtype=float)
+        values = by_seed.to_numpy(dtype=float)  # [seeds, lags]
+        if values.size == 0:
+            continue
+        band = curve_band(values)
+        centre = stats.trim_mean_along(values, axis=0)
+        (line,) = ax.plot(lags, centre, label=f"{key} ({len(values)} seeds)", linewidth=1.8)
+        if band is not None:
+            ax.fill_between(lags, band[1], band[2], color=line.get_color(), alpha=0.18, linewidth=0)
         max_seq_len = saw.loc[key, "max_seq_len"] if saw is not None and key in saw.index else None
-        if max_seq_len is not None and pd.notna(max_seq_len) and float(max_seq_len) in mean.index:
-            ax.plot([max_seq_len], [mean.loc[float(max_seq_len)]], marker="|", markersize=14, color=line.get_color())
-    shown = f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
-    ax.set_title(f"memory, {report.data.name}{shown}: influence of the observation k steps back")
-    ax.set_xlabel("lag k (steps back); | marks max_seq_len")
-    ax.set_ylabel("change of the action distribution (mean over seeds)")
+        if max_seq_len is not None and pd.notna(max_seq_len) and float(max_seq_len) in lags:
+            at = centre[int(np.flatnonzero(lags == float(max_seq_len))[0])]
+            ax.plot([max_seq_len], [at], marker="|", markersize=14, color=line.get_color())
+    return _finish_curves(
+        fig,
+        ax,
+        path,
+        f"memory, {report.data.name}{_shown(order)}: influence of the observation k steps back",
+        "lag k (steps back); | marks max_seq_len",
+        "change of the action distribution (IQM over seeds)",
+    )
+
+
+def _shown(order: list[str]) -> str:
+    """The title's note when only the best MAX_CURVES configurations are drawn."""
+    return f" (best {MAX_CURVES} of {len(order)})" if len(order) > MAX_CURVES else ""
+
+
+def _finish_curves(fig: plt.Figure, ax: plt.Axes, path: Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """Title, axis labels, grid and a legend beside the axes (best first); then the file."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
     return _save(fig, path)
