@@ -69,18 +69,22 @@ def cartpole(seeds: int, steps: int, processes: int, extra: list[str]) -> None:
     )
 
 
+def cue_overrides(steps: int, distance: int, length: int, extra: list[str]) -> dict:
+    """The CueRecall benchmark configuration (cue distance, budget, max_seq_len; 50 evaluation episodes)."""
+    return {
+        "env": "rnnppo/CueRecall-v0",
+        "env_kwargs": {"cue_distance": distance},
+        "total_steps": steps,
+        "max_seq_len": length,
+        "eval_episodes": 50,
+        **parse_overrides(extra),
+    }
+
+
 def cue(seeds: int, steps: int, processes: int, distance: int, lengths: list[int], extra: list[str]) -> None:
     jobs = []
     for length in lengths:
-        overrides = {
-            "env": "rnnppo/CueRecall-v0",
-            "env_kwargs": {"cue_distance": distance},
-            "total_steps": steps,
-            "max_seq_len": length,
-            "eval_episodes": 50,
-            **parse_overrides(extra),
-        }
-        jobs += [(overrides, s) for s in range(seeds)]
+        jobs += [(cue_overrides(steps, distance, length, extra), s) for s in range(seeds)]
     results = run_all(jobs, processes)
     print(
         f"\n## CueRecall-v0, cue distance {distance}, {steps:,} env steps, {seeds} seeds"

@@ -19,6 +19,8 @@ import argparse
 import multiprocessing as mp
 import time
 
+from learning import cue_overrides  # benchmarks/learning.py: this script runs as benchmarks/memory.py
+
 from rnnppo.core.config import build_config, parse_overrides
 from rnnppo.core.memory import measure_run
 from rnnppo.core.trainer import train
@@ -69,15 +71,7 @@ def summary(values: list[float], digits: int = 1) -> str:
 def cue(seeds: int, steps: int, processes: int, distance: int, lengths: list[int], extra: list[str]) -> None:
     jobs = []
     for length in lengths:
-        overrides = {
-            "env": "rnnppo/CueRecall-v0",
-            "env_kwargs": {"cue_distance": distance},
-            "total_steps": steps,
-            "max_seq_len": length,
-            "eval_episodes": 50,
-            **parse_overrides(extra),
-        }
-        jobs += [(overrides, s, distance) for s in range(seeds)]
+        jobs += [(cue_overrides(steps, distance, length, extra), s, distance) for s in range(seeds)]
     results = run_all(jobs, processes)
     print(
         f"\n## CueRecall-v0, cue distance {distance}, {steps:,} env steps, {seeds} seeds"
