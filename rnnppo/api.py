@@ -7,6 +7,7 @@ full names or aliases (`seq_len=8`, `fcnet_hiddens=[64, 64]`), bad input raises 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,31 +136,15 @@ def sweep(
 
     >>> rnnppo.sweep({"seq_len": [4, 16]}, env="rnnppo/CueRecall-v0", steps=20_000, seeds=3)  # doctest: +SKIP
     """
+    options = dict(locals())
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.spec import SweepRequest, build_spec
 
-    spec = build_spec(
-        space_words(space),
-        SweepRequest(
-            env=env,
-            steps=steps,
-            trials=trials,
-            seeds=seeds,
-            jobs=jobs,
-            study=study,
-            storage=storage,
-            out=Path(out),
-            sampler=sampler,
-            sampler_seed=sampler_seed,
-            pruner=pruner,
-            timeout=timeout,
-            trial_timeout=trial_timeout,
-            objective=objective,
-            warm_start=warm_start,
-            device=device,
-            config_file=None if config is None else Path(config),
-        ),
-    )
+    # Every keyword argument named as a SweepRequest field goes through unchanged (the command line's options).
+    fields = {f.name for f in dataclasses.fields(SweepRequest)} - {"out", "config_file"}
+    passed = {name: value for name, value in options.items() if name in fields}
+    request = SweepRequest(**passed, out=Path(out), config_file=None if config is None else Path(config))
+    spec = build_spec(space_words(space), request)
     return runner.run(spec, on_poll=on_poll)
 
 

@@ -291,9 +291,13 @@ def _canonical_items(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
 _NONE_WORDS = ("none", "null")
 
 
-def _field_kind(name: str) -> tuple[type, bool, bool]:
-    """(base type, optional?, is a tuple of ints?) for a field."""
-    hint = _HINTS[name]
+def field_kind(name: str) -> tuple[type, bool, bool]:
+    """(base type, optional?, is a tuple?) for a TrainConfig field."""
+    return _hint_kind(_HINTS[name])
+
+
+def _hint_kind(hint: Any) -> tuple[type, bool, bool]:
+    """(base type, optional?, is a tuple?) for a type hint."""
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -396,7 +400,15 @@ def coerce(name: str, value: Any) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError("env_kwargs must be a table of NAME = VALUE")
         return {str(k): (parse_scalar(v) if isinstance(v, str) else v) for k, v in value.items()}
-    base, optional, is_tuple = _field_kind(name)
+    if name == "checkpoint_every" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # TOML's checkpoint_every = 50
+    return coerce_as(_HINTS[name], name, value)
+
+
+def coerce_as(hint: Any, name: str, value: Any) -> Any:
+    """Convert `value` to the type `hint` (bool, int, float, str, a tuple of them, or one of those or None);
+    `name` is what an error names. The one coercion rule for settings and for other typed files (nightly)."""
+    base, optional, is_tuple = _hint_kind(hint)
     if optional and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)):
         return None
     if is_tuple:
@@ -408,8 +420,6 @@ def coerce(name: str, value: Any) -> Any:
     if base is float:
         return _to_float(name, value)
     if base is str:
-        if name == "checkpoint_every" and isinstance(value, int) and not isinstance(value, bool):
-            return str(value)  # TOML's checkpoint_every = 50
         if not isinstance(value, str):
             raise ConfigError(f"{name}={value!r} must be text")
         return value.strip()

@@ -30,7 +30,6 @@ FOREACH_OPS = (
     "_foreach_div_",
     "_foreach_addcdiv_",
 )
-KERNELS = ("fused", "foreach", "public")
 
 
 def available_kernel() -> str:

@@ -149,10 +149,6 @@ class ActionHead:
     def prev_action_dim(self) -> int:
         return self.action_dim if self.kind == "box" else sum(self.nvec)
 
-    @property
-    def action_dtype(self) -> torch.dtype:
-        return torch.float32 if self.kind == "box" else torch.int64
-
     # All methods below take dist_inputs [..., dist_dim] and actions [..., action_dim].
 
     def _split_logits(self, dist_inputs: torch.Tensor) -> list[torch.Tensor]:

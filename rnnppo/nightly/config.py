@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import math
 import os
 import shutil
 import sys
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnppo.core.config import read_toml
+from rnnppo.core.config import coerce_as, read_toml
 from rnnppo.errors import ConfigError
 from rnnppo.results.studies import config_key
 from rnnppo.sweeps.space import SearchSpace
@@ -78,31 +77,27 @@ def load_spec(path: Path) -> NightlySpec:
         raise ConfigError(f'{path}: space must be a list of NAME=SPACE strings, e.g. ["seq_len=4,8,16"]')
     nightly["space"] = tuple(nightly["space"])
     for name, value in nightly.items():
-        _check_type(path, name, value)
+        if name != "space":
+            nightly[name] = _checked(path, name, value)
     check_study_name(f"{nightly['study_prefix']}-2000-01-01")
     return NightlySpec(**nightly, settings=dict(data.get("settings", {})))
 
 
-_KINDS = {str: "text", int: "a whole number", float: "a number"}
-
-
 _AT_LEAST_ONE = ("steps", "seeds", "jobs", "trials", "history_nights")
+_NOT_NEGATIVE = ("time_budget_s", "regression_margin", "speed_drop")
 
 
-def _check_type(path: Path, name: str, value: Any) -> None:
-    """A [nightly] value of the field's type (ints count as floats), with whole-number counts >= 1."""
-    if name == "space":
-        return
-    kind = next(k for k in typing.get_args(_HINTS[name]) or [_HINTS[name]] if k is not type(None))
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must be {_KINDS[kind]}")
-    if name in _AT_LEAST_ONE and value < 1:
-        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must be 1 or more")
-    if kind is float and value < 0:
-        raise ConfigError(f"{path}: [nightly] {name} = {value!r} must not be negative")
+def _checked(path: Path, name: str, value: Any) -> Any:
+    """A [nightly] value coerced to its field's type by the settings' own rule, counts >= 1."""
+    try:
+        value = coerce_as(_HINTS[name], f"[nightly] {name}", value)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    if name in _AT_LEAST_ONE and value is not None and value < 1:
+        raise ConfigError(f"{path}: [nightly] {name}={value!r} must be 1 or more")
+    if name in _NOT_NEGATIVE and value is not None and value < 0:
+        raise ConfigError(f"{path}: [nightly] {name}={value!r} must not be negative")
+    return value
 
 
 def night_date(override: str | None = None) -> str:

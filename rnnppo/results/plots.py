@@ -31,8 +31,8 @@ def curve_band(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """IQM over seeds at every curve point and its percentile-bootstrap interval: the tables' method
     (stats.bootstrap_ci: resample seeds, IQM of each resample, the 2.5th and 97.5th percentiles), run on
-    all points at once and clipped to the range the scores reach. `values`: [seeds, points]. None below
-    stats.MIN_SEEDS seeds, where the tables show no interval either."""
+    all points at once (an IQM of resampled seeds never leaves the seeds' range, so nothing is clipped).
+    `values`: [seeds, points]. None below stats.MIN_SEEDS seeds, where the tables show no interval either."""
     seeds = values.shape[0]
     centre = stats.trim_mean_along(values, axis=0)  # [points]
     if seeds < stats.MIN_SEEDS:
@@ -42,13 +42,12 @@ def curve_band(
     iqms = stats.trim_mean_along(resampled, axis=1)  # [resamples, points]
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(iqms, [tail, 100 - tail], axis=0)
-    return centre, np.clip(low, values.min(), values.max()), np.clip(high, values.min(), values.max())
+    return centre, low, high
 
 
 def learning_curves(report: Report, path: Path) -> Path | None:
     """IQM training return over seeds per configuration (best first), against env steps, with the same
-    95% percentile-bootstrap interval of the IQM the tables use (3 or more seeds), clipped to the scores'
-    range."""
+    95% percentile-bootstrap interval of the IQM the tables use (3 or more seeds)."""
     curves = report.data.curves
     order = [key for key in report.comparison["config"] if (curves["config"] == key).any()]
     if not order:

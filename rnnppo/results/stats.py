@@ -272,41 +272,6 @@ def difference_ci(
     return Difference(estimate, Interval(low, high, True, "", n, n_dropped))
 
 
-def is_significantly_below(
-    values: ArrayLike,
-    reference: ArrayLike,
-    statistic: Statistic = "iqm",
-    paired: bool = False,
-    margin: float = 0.0,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> bool:
-    """Nightly regression check: True when the whole interval of statistic(values) -
-    statistic(reference) lies below ``-margin``.
-
-    A two-sided 95% interval entirely below zero is a one-sided test at the 97.5% level. An
-    interval that is not meaningful (fewer than 3 seeds) never flags a regression: too little data
-    is reported as such, not as a pass/fail signal.
-    """
-    interval = difference_ci(values, reference, statistic, paired, confidence, n_resamples, seed).interval
-    return bool(interval.meaningful and interval.high < -margin)
-
-
-def probability_of_improvement(a: ArrayLike, b: ArrayLike) -> float:
-    """P(X > Y) + 0.5 P(X == Y) for X from ``a`` and Y from ``b`` over all pairs; NaNs ignored.
-
-    Computed as the Mann-Whitney U statistic of ``a`` (mid-ranks for ties) over n_a * n_b.
-    """
-    first, _ = _clean(a)
-    second, _ = _clean(b)
-    if first.size == 0 or second.size == 0:
-        return float("nan")
-    ranks = stats.rankdata(np.concatenate([first, second]))
-    u_first = ranks[: first.size].sum() - first.size * (first.size + 1) / 2
-    return float(u_first / (first.size * second.size))
-
-
 def auc(steps: ArrayLike, values: ArrayLike) -> float:
     """Normalised area under a learning curve: trapezoid over env steps / step span.
 

@@ -19,9 +19,9 @@ from rnnppo.core.config import (
     ENV_KWARG_PREFIX,
     ConfigError,
     TrainConfig,
-    _field_kind,
     canonical_name,
     coerce,
+    field_kind,
     format_value,
     parse_scalar,
     split_assignment,
@@ -164,7 +164,7 @@ def _parse_range(name: str, word: str, text: str) -> Range:
     if _is_env_kwarg(name):
         field_int, numeric = None, True
     else:
-        base, _, is_tuple = _field_kind(name)
+        base, _, is_tuple = field_kind(name)
         numeric = base in (int, float) and not is_tuple
         field_int = base is int
     if not numeric:
@@ -294,9 +294,6 @@ class SearchSpace:
     def first_point(self) -> dict[str, Any]:
         """One point of the space (first choices, low ends of ranges), for checking a config early."""
         return {d.name: d.values[0] if isinstance(d, Choice) else d.low for d in self.swept}
-
-    def optuna_grid_search_space(self) -> dict[str, list[Any]]:
-        return {d.name: [encode_param(d.name, v) for v in d.values] for d in self.swept if isinstance(d, Choice)}
 
     def encode_param(self, name: str, value: Any) -> Any:
         return encode_param(name, value)

@@ -86,10 +86,10 @@ def memory_horizon(max_seq_len: int, rnn_type: str = "lstm") -> int:
     return 0 if rnn_type == "none" else min(max_seq_len + 3, EPISODE_LEN - 1)
 
 
-def memory_influence(horizon: int) -> list[float | None]:
-    """Influence by lag as `rnnppo memory` measures it: high up to the horizon, then gone; None beyond
-    the episode length (no target reaches that far back)."""
-    return [0.4 if lag <= horizon else 0.002 for lag in range(EPISODE_LEN)] + [None]
+def memory_influence(horizon: int, seed: int = 1) -> list[float | None]:
+    """Influence by lag as `rnnppo memory` measures it: high up to the horizon (a little different per
+    seed), then gone; None beyond the episode length (no target reaches that far back)."""
+    return [0.4 + SEED_LUCK[seed] if lag <= horizon else 0.002 for lag in range(EPISODE_LEN)] + [None]
 
 
 def steps_per_s(max_seq_len: int, lstm_cell_size: int, rnn_type: str = "lstm") -> float:
@@ -172,7 +172,7 @@ def _run(params: dict[str, Any], seed: int, trial: int, options: Options, shift:
         "lstm_saw": saw,
         "memory_horizon": memory_horizon(params["max_seq_len"], params["rnn_type"]),
         "memory_horizon_interval": [memory_horizon(params["max_seq_len"], params["rnn_type"])] * 2,
-        "memory_influence": memory_influence(memory_horizon(params["max_seq_len"], params["rnn_type"])),
+        "memory_influence": memory_influence(memory_horizon(params["max_seq_len"], params["rnn_type"]), seed),
         "cpu_s_per_step": cpu_s_per_step,
     }
     if options.write_files:

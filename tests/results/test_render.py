@@ -200,16 +200,44 @@ def test_the_report_command_prints_no_optuna_log_lines(results):
     assert "A new study created" not in done.stderr and "[I " not in done.stderr, done.stderr
 
 
-def test_curve_bands_are_the_tables_bootstrap_intervals_clipped_to_the_scores_range():
+def test_curve_bands_are_the_tables_bootstrap_intervals():
     rng = np.random.default_rng(3)
     values = np.clip(rng.normal(0.6, 0.3, size=(5, 40)), 0.0, 1.0)  # [seeds, points] of a 0-1 score
     centre, low, high = plots.curve_band(values)
-    assert (low >= 0.0).all() and (high <= 1.0).all() and (low <= centre).all() and (centre <= high).all()
     for point in (0, 17, 39):
         table = bootstrap_ci(values[:, point])  # what the comparison table reports for these seeds
         assert centre[point] == pytest.approx(iqm(values[:, point]))
         assert (low[point], high[point]) == pytest.approx((table.low, table.high), abs=0.04)
     assert plots.curve_band(values[:2]) is None  # below 3 seeds the tables show no interval either
+
+
+def test_memory_png_draws_each_configurations_iqm_over_seeds_and_the_tables_interval_per_lag(report, tmp_path):
+    drawn = {}
+
+    def keep_axes(fig, ax, path, *labels):
+        drawn["ax"] = ax
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "_finish_curves", keep_axes)
+        plots.memory_by_lag(report, tmp_path / "memory.png")
+    ax = drawn["ax"]
+    memory = report.data.memory.dropna(subset=["influence"])
+    lines = [line for line in ax.get_lines() if line.get_label().endswith("seeds)")]
+    assert len(lines) == len(ax.collections) >= 2
+    for line, band in zip(lines, ax.collections, strict=True):
+        key = line.get_label().rsplit(" (", 1)[0]
+        by_lag = memory[memory["config"] == key].groupby("lag")["influence"]
+        vertices = band.get_paths()[0].vertices
+        for lag, y in zip(line.get_xdata(), line.get_ydata(), strict=True):
+            seeds = by_lag.get_group(lag).to_numpy()
+            assert len(seeds) == len(SEEDS) and y == pytest.approx(iqm(seeds))
+            table = bootstrap_ci(seeds)  # the interval the memory table reports for these seeds
+            at = vertices[np.isclose(vertices[:, 0], lag), 1]
+            if np.ptp(seeds) == 0:  # no spread: no interval in the table, a band of no width
+                assert at.min() == at.max() == y
+            else:
+                assert (at.min(), at.max()) == pytest.approx((table.low, table.high), abs=0.04 * np.ptp(seeds))
 
 
 def test_the_pareto_front_keeps_what_nothing_beats_on_both_score_and_cost():

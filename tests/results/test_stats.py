@@ -13,8 +13,6 @@ from rnnppo.results.stats import (
     bootstrap_ci,
     difference_ci,
     iqm,
-    is_significantly_below,
-    probability_of_improvement,
     stratified_bootstrap_ci,
     summarise,
 )
@@ -154,7 +152,7 @@ def test_stratified_bootstrap_needs_three_seeds_in_every_stratum():
     assert interval.reason == "fewer than 3 seeds in stratum b"
 
 
-# --- difference_ci and is_significantly_below --------------------------------------------------
+# --- difference_ci --------------------------------------------------
 
 
 @pytest.mark.parametrize("paired", [False, True])
@@ -196,27 +194,6 @@ def test_difference_with_too_few_seeds_keeps_the_estimate_but_not_the_interval()
     assert estimate == 2.0
     assert not interval.meaningful and interval.reason == "fewer than 3 seeds"
     assert math.isnan(difference_ci([], [1.0, 2.0, 3.0]).estimate)
-
-
-def test_is_significantly_below_flags_only_a_clear_regression():
-    rng = np.random.default_rng(9)
-    reference = rng.normal(100.0, 5.0, size=10)
-    assert is_significantly_below(reference - 50.0, reference, **FAST)
-    assert not is_significantly_below(reference + 0.1, reference, **FAST)
-    assert not is_significantly_below(reference - 50.0, reference, margin=60.0, **FAST)
-    assert not is_significantly_below([0.0, 0.0], reference, **FAST)  # too few seeds to tell
-
-
-# --- probability_of_improvement ----------------------------------------------------------------
-
-
-def test_probability_of_improvement_hand_cases():
-    assert probability_of_improvement([5, 6, 7], [1, 2, 3]) == 1.0
-    assert probability_of_improvement([1, 2, 3], [5, 6, 7]) == 0.0
-    assert probability_of_improvement([1, 2, 3], [1, 2, 3]) == 0.5
-    # pairs of (2, 3) vs (1, 2): 2>1, 2=2, 3>1, 3>2 -> (3 + 0.5) / 4
-    assert probability_of_improvement([2, 3, np.nan], [1, 2]) == 3.5 / 4
-    assert math.isnan(probability_of_improvement([], [1.0]))
 
 
 # --- auc ---------------------------------------------------------------------------------------
