@@ -14,7 +14,9 @@ max_seq_len=16 steps, sb3-contrib pads whole episodes instead); 4 epochs; an MLP
 LSTM of 64 cells, with a separate critic encoder + LSTM on both sides (sb3 enable_critic_lstm=True, its
 default; rnnppo vf_share_layers=false, its default); sb3's PPO defaults on both sides (lr 3e-4 constant,
 gamma 0.99, GAE lambda 0.95, clip 0.2, value coefficient 0.5, no entropy bonus, gradient clip 0.5, no
-observation normalisation); 1 torch thread; no evaluation episodes in the timed runs.
+observation normalisation); 1 torch thread; no evaluation episodes in the timed runs, and none of what
+rnnppo adds around training (memory measurement off; no run folder, so no checkpoints or run files; no
+loggers; no random baseline, which only sweeps run).
 
 Every run is a fresh process (so peak RSS is its own), the two trainers alternate within each repeat,
 and the table shows the median of the repeats. Each run's clock starts before its envs and model are
@@ -53,6 +55,9 @@ MATCHED = {
     "lstm_cell_size": 64,
     "max_seq_len": 16,
     "eval_episodes": 0,
+    # what rnnppo adds after training, off in the timed runs (sb3 has none of it): the memory measurement.
+    # Checkpoints and run files need a run folder (none here); loggers and baselines are sweep options.
+    "memory_horizon": False,
     # sb3's PPO defaults, so that the learning comparison differs only in the implementations
     "lr": 3e-4,
     "anneal_lr": False,
