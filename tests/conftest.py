@@ -1,5 +1,5 @@
-"""What every test shares: one torch thread per test process, a wide terminal, the `slow` marker (shared
-values are in tests/shared.py).
+"""What every test shares: one torch thread per test process, SIGINT not ignored, a wide terminal, the
+`slow` marker (shared values are in tests/shared.py).
 
 Two pytest-xdist workers on two cores would otherwise each start a thread per core for torch and the BLAS
 under it, and fight: one curiosity test took 84 s under `-n 2` and 0.65 s with one thread. The variables
@@ -9,6 +9,7 @@ sweeps' worker processes the tests start."""
 from __future__ import annotations
 
 import os
+import signal
 
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
@@ -17,6 +18,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+# The signal tests stop sweeps with SIGINT. A shell running a script in the background without job control
+# (`... &`, nohup) starts it with SIGINT ignored, which every process it starts inherits, the sweeps the
+# tests start included, so they would never get the SIGINT. Handled here, it is SIG_DFL for them again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

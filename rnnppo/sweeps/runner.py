@@ -103,8 +103,8 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
 
 
 def _worker_entry(spec: SweepSpec) -> None:
-    # SIGINT and SIGTERM were ignored until here (see _children_ignore_stop_signals); the coordinator
-    # repeats its stop until this process ends.
+    # SIGINT and SIGTERM were held until here (see _stop_signals_held); the coordinator repeats its stop
+    # until this process ends.
     from rnnppo.core.env_workers import CONCURRENT_RUNS_ENV
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
@@ -113,6 +113,7 @@ def _worker_entry(spec: SweepSpec) -> None:
     signal.signal(signal.SIGINT, stop_request)
     signal.signal(signal.SIGTERM, stop_request)
     try:
+        _release_stop_signals()  # a stop held since the start arrives now, as a KeyboardInterrupt caught below
         run_worker(spec)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -125,16 +126,30 @@ def _worker_entry(spec: SweepSpec) -> None:
 
 
 @contextlib.contextmanager
-def _children_ignore_stop_signals() -> Iterator[None]:
-    """Processes started inside start with SIGINT and SIGTERM ignored, until their own handlers are set: a
-    Ctrl-C while Python starts them would break their start-up with a traceback. (This process ignores
-    the two for the milliseconds the starts take.)"""
-    handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+def _stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM (blocked, not ignored) while the workers start. A process started inside
+    begins with them blocked, so a Ctrl-C while Python starts it cannot break its start-up with a
+    traceback, and releases them once its own handlers are set (_worker_entry); this process gets a stop
+    that came meanwhile when the starts are done. Ignoring them instead would lose a stop that lands in
+    those moments: the sweep would run on to the end. (Where signals cannot be blocked, they are ignored.)"""
+    if not hasattr(signal, "pthread_sigmask"):
+        handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+        _release_stop_signals()
+
+
+def _release_stop_signals() -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def run(
@@ -159,7 +174,7 @@ def run(
     previous_term = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, on_term)
     try:
-        with _children_ignore_stop_signals():
+        with _stop_signals_held():
             for worker in workers:
                 worker.start()
         while any(worker.is_alive() for worker in workers):

@@ -5,11 +5,13 @@ to the coordinator alone, after a finished trial.)"""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -96,3 +98,31 @@ def test_stop_signals_to_the_whole_sweep_at_any_moment_stop_it_cleanly_and_it_re
 
     resume(tmp_path, study, seeds=1, step_s=STEP_S)
     check_resumed(tmp_path, study, kept, seeds=1)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_that_lands_while_the_workers_start_is_held_not_lost(signum):
+    """The coordinator starts its workers with SIGINT/SIGTERM held: one that comes meanwhile is delivered
+    once the starts are done (it was ignored there, and the sweep then ran to its end, exit 0), and a
+    process started meanwhile begins with the two blocked, not ignored, so it gets them once its handlers
+    are set."""
+    from rnnppo.sweeps.runner import _stop_signals_held
+
+    got: list[int] = []
+    previous = signal.signal(signum, lambda number, frame: got.append(number))
+    try:
+        with _stop_signals_held():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+            os.kill(os.getpid(), signum)
+            assert got == [], "held while the workers start"
+        assert got == [signum], "delivered when the starts are done"
+        status = Path(f"/proc/{child.pid}/status")
+        if status.exists():
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            blocked, ignored = int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+            assert blocked & (1 << (signum - 1)) and not ignored & (1 << (signum - 1))
+    finally:
+        signal.signal(signum, previous)
+        child.kill()
+        child.wait()
