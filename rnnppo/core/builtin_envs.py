@@ -318,6 +318,11 @@ def register() -> None:
             gym.register(id=env_id, entry_point=masked, kwargs={"env_id": env_id}, disable_env_checker=True)
 
 
+def has_batched(env_id: str) -> bool:
+    """Whether make_batched steps this id as one numpy batch."""
+    return env_id in _CORES
+
+
 def make_batched(env_id: str, num_envs: int, seed: int | None, **kwargs: Any) -> VectorEnv | None:
     """A BatchedEnv for a built-in id, or None for any other id. Bad kwargs raise EnvError."""
     core_cls = _CORES.get(env_id)

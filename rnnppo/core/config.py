@@ -30,7 +30,7 @@ STATE_IN_MODES = ("stored", "refresh")
 OBSERVATION_FILTERS = ("none", "mean_std")
 RLLIB_FILTER_NAMES = {"NoFilter": "none", "MeanStdFilter": "mean_std"}
 DEVICES = ("cpu", "cuda", "auto")
-VECTOR_MODES = ("sync", "async")
+VECTOR_MODES = ("sync", "async", "overlap")
 
 ENV_KWARG_PREFIX = "env."
 
@@ -75,9 +75,14 @@ class TrainConfig:
     total_steps: int = _f(100_000, "env", "env steps to train for (over all envs)")
 
     vector_mode: str = _f(
-        "sync", "env", "sync: step the envs in this process; async: in env_workers processes (costly env steps)"
+        "sync",
+        "env",
+        "sync: step the envs in this process; async: in env_workers processes (costly env steps); overlap: as"
+        " async, in two halves, one half's policy step computed while the other half's envs step",
     )
-    env_workers: int = _f(0, "env", "processes stepping the envs with vector_mode=async; 0: one per usable core")
+    env_workers: int = _f(
+        0, "env", "processes stepping the envs with vector_mode=async or overlap; 0: one per usable core"
+    )
 
     # --- model -------------------------------------------------------------------------------
     fcnet_hiddens: tuple[int, ...] = _f(

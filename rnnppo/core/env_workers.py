@@ -1,4 +1,4 @@
-"""Env stepping in worker processes (`vector_mode=async`): W processes each step a slice of the N envs.
+"""Env stepping in worker processes (`vector_mode=async|overlap`): W processes each step a slice of the N envs.
 
 gymnasium's AsyncVectorEnv starts one process per env, so `--jobs 2` with 8 envs each would start 16
 processes on a 2-core machine. Here each worker holds a SyncVectorEnv over its slice (SAME_STEP
@@ -167,8 +167,18 @@ class WorkerVectorEnv(VectorEnv):
         return _concat([obs for obs, _ in answers]), _merge_infos([info for _, info in answers], self.sizes)
 
     def step(self, actions):
-        slices = [actions[lo:hi] for lo, hi in pairwise(self.bounds)]
-        answers = self._broadcast("step", slices)
+        self.send_step(actions)
+        return self.receive_step()
+
+    def send_step(self, actions) -> None:
+        """Start a step: every worker gets its slice of the actions and steps while this process goes on
+        (vector_mode=overlap computes the other half's policy step meanwhile). receive_step() ends it."""
+        for conn, (lo, hi) in zip(self.conns, pairwise(self.bounds), strict=True):
+            conn.send(("step", actions[lo:hi]))
+
+    def receive_step(self):
+        """The step started by send_step(): (obs, rewards, terminated, truncated, infos) of all N envs."""
+        answers = [self._receive(conn) for conn in self.conns]
         obs, rewards, terminated, truncated, infos = zip(*answers, strict=True)
         return (
             _concat(obs),

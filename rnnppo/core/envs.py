@@ -7,8 +7,9 @@ in `infos["final_obs"][i]` (needed to bootstrap a truncated episode).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -54,21 +55,55 @@ def make_vector_env(config: TrainConfig, num_envs: int, seed: int | None) -> Vec
             batched.reset(seed=seed)
             return batched
     factory = env_factory(config)
-    try:
-        workers = env_workers(config, num_envs)
-        # async on one core (auto): a single worker would only add round trips, so step here instead
-        if config.vector_mode == "async" and (workers > 1 or config.env_workers == 1):
-            env: WorkerVectorEnv | SyncVectorEnv = WorkerVectorEnv(factory, num_envs, workers)
-        else:
-            env = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-    except EnvError:
-        raise
-    except Exception as err:  # the user's env constructor failed
-        raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from err
+    workers = env_workers(config, num_envs)
+    # async on one core (auto): a single worker would only add round trips, so step here instead
+    if config.vector_mode != "sync" and (workers > 1 or config.env_workers == 1):
+        env: WorkerVectorEnv | SyncVectorEnv = _constructed(config, lambda: WorkerVectorEnv(factory, num_envs, workers))
+    else:
+        env = _constructed(config, lambda: SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP))
     # list[int | None]: the type SyncVectorEnv.reset takes (list is invariant: list[int] is not one)
     seeds: list[int | None] | None = None if seed is None else list(copy_seeds(seed, num_envs))
     env.reset(seed=seeds)
     return env
+
+
+def make_env_halves(config: TrainConfig, num_envs: int, seed: int | None) -> Sequence[VectorEnv]:
+    """The vector envs one training collector steps: two halves of the N envs, each stepped by its own env
+    worker processes, for vector_mode=overlap (the built-in envs, one numpy batch, stay whole); else one
+    vector env. Env copy i gets the same seed as in one vector env of N, so its episodes are the same."""
+    workers = env_workers(config, num_envs)
+    batched = not config.wrappers and ":" not in config.env and builtin_envs.has_batched(config.env)
+    if config.vector_mode != "overlap" or num_envs < 2 or batched:
+        return [make_vector_env(config, num_envs, seed)]
+    factory = env_factory(config)
+    seeds: list[int | None] | None = None if seed is None else list(copy_seeds(seed, num_envs))
+    halves: list[WorkerVectorEnv] = []
+
+    def half(size: int) -> WorkerVectorEnv:
+        return WorkerVectorEnv(factory, size, max(1, workers // 2))
+
+    try:
+        for lo, hi in ((0, num_envs // 2), (num_envs // 2, num_envs)):
+            halves.append(_constructed(config, partial(half, hi - lo)))
+            halves[-1].reset(seed=None if seeds is None else seeds[lo:hi])
+    except BaseException:
+        for made in halves:
+            made.close()
+        raise
+    return halves
+
+
+Made = TypeVar("Made", bound=VectorEnv)
+
+
+def _constructed(config: TrainConfig, make: Callable[[], Made]) -> Made:
+    """make(), with a failure of the user's env constructor as one EnvError line."""
+    try:
+        return make()
+    except EnvError:
+        raise
+    except Exception as err:
+        raise EnvError(f"could not create environment '{config.env}': {type(err).__name__}: {err}") from err
 
 
 def copy_seeds(seed: int, num_envs: int) -> list[int]:

@@ -8,6 +8,7 @@ the policy was given), so a sequence starting at step t reads its `state_in` the
 from __future__ import annotations
 
 import time
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
+from rnnppo.core.env_workers import WorkerVectorEnv
 from rnnppo.core.envs import ended_successes, final_observations
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.obs_filter import MeanStdFilter
@@ -128,13 +130,18 @@ class Collector:
         keep_next_obs: bool = False,
         update_filter: bool = True,
         resumed: bool = False,
+        split_phase: bool = False,
+        shared_filter: MeanStdFilter | None = None,
     ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
         self.obs_space = env.single_observation_space
         self.keep_next_obs = keep_next_obs
+        # An env that starts a step and answers later (WorkerVectorEnv under OverlapCollector): _collect pauses
+        # between the two, so another half's policy step can run meanwhile.
+        self.split_phase = split_phase
         # observation_filter=mean_std: statistics updated while collecting (training) or frozen (evaluation)
-        self.obs_filter = MeanStdFilter.from_policy(policy)
+        self.obs_filter = shared_filter or MeanStdFilter.from_policy(policy)
         self.update_filter = update_filter
         # use_sde: exploration noise correlated in time (sde.py); evaluation samples without it
         self.sde = (
@@ -172,13 +179,23 @@ class Collector:
         return flat if self.obs_filter is None else self.obs_filter(flat[None], update=False)[0]
 
     def collect(self, steps: int) -> Rollout:
+        """Step the envs `steps` times (see _collect)."""
+        steps_left = self._collect(steps)
+        try:
+            next(steps_left)  # a whole-batch env steps in place: the generator never pauses
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("a split-phase env needs OverlapCollector")
+
+    def _collect(self, steps: int) -> Generator[None, None, Rollout]:
         """Step the envs `steps` times. Per step only what the next step needs is computed; the
         buffers are host arrays and lists filled in place and turned into `[T, N, ...]` tensors once at
         the end (writing torch tensors row by row cost more than the policy forward itself). Previous
         actions/rewards are chained per step only when the network reads them; their stored buffers
         are derived from the actions and rewards at the end, by the same rule."""
-        policy, head, dev = self.policy, self.head, self.device
+        policy, head, dev, env = self.policy, self.head, self.device, self.env
         n, on_cpu = self.num_envs, dev.type == "cpu"
+        split = cast(WorkerVectorEnv, env) if self.split_phase else None
         feeds_prev_action, feeds_prev_reward = policy.actor.use_prev_action, policy.actor.use_prev_reward
         obs_buf = np.empty((steps, n, self.obs_dim), dtype=np.float32)
         next_obs_buf = np.empty_like(obs_buf) if self.keep_next_obs else None
@@ -214,7 +231,16 @@ class Collector:
                     action, logp = sde.sample(t, dist_inputs, cast(torch.Tensor, step.last_features))  # use_sde: set
                 action_np = action.numpy() if on_cpu else action.cpu().numpy()
                 stepped = time.perf_counter()
-                raw_obs, reward, term, trunc, infos = self.env.step(head.to_env(action_np))
+                if split is not None:  # the other half's policy step runs while these envs step
+                    split.send_step(head.to_env(action_np))
+                    # Pause outside inference mode: the other half's generator enters and leaves its own, and
+                    # grad mode is per thread, so each resumes into the mode it paused in.
+                    with torch.inference_mode(False):
+                        yield
+                    stepped = time.perf_counter()
+                    raw_obs, reward, term, trunc, infos = split.receive_step()
+                else:
+                    raw_obs, reward, term, trunc, infos = env.step(head.to_env(action_np))
                 self.time_env += time.perf_counter() - stepped
                 self.time_policy += stepped - began
                 actions.append(action)
@@ -339,3 +365,72 @@ class Collector:
             _, final_values, _ = step(final_obs, prev_action[index], reward_t[index], state_out[index])
         values[index] = final_values
         return values
+
+
+class OverlapCollector:
+    """vector_mode=overlap: the N envs in two halves, each with its own Collector and env worker processes.
+    Each step, one half's policy step runs in this process while the other half's envs step in theirs, so
+    env stepping and the policy's forward overlap; each env's steps are those of a Collector over all N,
+    except that actions are sampled per half (a different draw from the same random stream) and the
+    observation filter takes in each half's observations in turn. The rollouts are laid side by side: env
+    i of the second half is env N/2 + i, and episodes are counted over all N, as one Collector would."""
+
+    def __init__(self, envs: Sequence[VectorEnv], policy: RecurrentPolicy, head: ActionHead, **options):
+        first = Collector(envs[0], policy, head, **options, split_phase=True)
+        # one observation filter for both halves: its statistics take in every env's observations
+        rest = [
+            Collector(env, policy, head, **options, split_phase=True, shared_filter=first.obs_filter)
+            for env in envs[1:]
+        ]
+        self.halves = [first, *rest]
+        self.episode_totals = EpisodeTotals(sum(half.num_envs for half in self.halves))
+
+    @property
+    def time_env(self) -> float:
+        return sum(half.time_env for half in self.halves)
+
+    @property
+    def time_policy(self) -> float:
+        return sum(half.time_policy for half in self.halves)
+
+    def collect(self, steps: int) -> Rollout:
+        running = [half._collect(steps) for half in self.halves]
+        rollouts: list[Rollout | None] = [None] * len(running)
+        while any(rollout is None for rollout in rollouts):
+            for i, steps_left in enumerate(running):
+                if rollouts[i] is None:
+                    try:
+                        next(steps_left)  # collect and send this half's next step; its envs step meanwhile
+                    except StopIteration as done:
+                        rollouts[i] = done.value
+        return self._side_by_side([r for r in rollouts if r is not None])
+
+    def _side_by_side(self, parts: list[Rollout]) -> Rollout:
+        def joined(name: str, dim: int = 1) -> torch.Tensor:
+            return torch.cat([getattr(part, name) for part in parts], dim=dim)
+
+        rewards, terminated, truncated = joined("rewards"), joined("terminated"), joined("truncated")
+        returns: list[float] = []
+        lengths: list[int] = []
+        dones = (terminated | truncated).cpu().numpy()
+        self.episode_totals.add_rollout(rewards.cpu().numpy(), dones, returns, lengths)
+        next_obs = joined("next_obs") if parts[0].next_obs is not None else None
+        return Rollout(
+            obs=joined("obs"),
+            prev_actions=joined("prev_actions"),
+            prev_rewards=joined("prev_rewards"),
+            states=joined("states"),
+            actions=joined("actions"),
+            logp=joined("logp"),
+            values=joined("values"),
+            rewards=rewards,
+            terminated=terminated,
+            truncated=truncated,
+            episode_start=joined("episode_start"),
+            bootstrap=joined("bootstrap"),
+            next_obs=next_obs,
+            final_state=joined("final_state", dim=0),
+            episode_returns=returns,
+            episode_lengths=lengths,
+            episode_successes=[flag for part in parts for flag in part.episode_successes],
+        )

@@ -20,7 +20,7 @@ import torch
 
 from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.envs import describe_spaces, make_env_halves
 from rnnppo.core.evaluation import evaluate
 from rnnppo.core.loggers import Resumed, RunLogger
 from rnnppo.core.memory import measure_run
@@ -28,7 +28,7 @@ from rnnppo.core.model import RecurrentPolicy, build_policy
 from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.reward_scaling import RewardScaler
-from rnnppo.core.rollout import Collector, Rollout
+from rnnppo.core.rollout import Collector, OverlapCollector, Rollout
 from rnnppo.core.run_tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
 from rnnppo.errors import TrainingError
@@ -283,10 +283,15 @@ def train(
     if resume and out_dir is not None:
         counters.resumes.append(counters.iteration)
 
-    env = make_vector_env(config, config.num_envs, checkpoint.env_seed(config.seed, counters.iteration))
+    envs = make_env_halves(config, config.num_envs, checkpoint.env_seed(config.seed, counters.iteration))
     scaler = RewardScaler(policy, config.num_envs, config.gamma) if RewardScaler.enabled(policy) else None
-    collector = Collector(
-        env, policy, head, config.frame_stack, device, keep_next_obs=icm is not None, resumed=saved is not None
+    options: dict[str, Any] = dict(
+        frame_stack=config.frame_stack, device=device, keep_next_obs=icm is not None, resumed=saved is not None
+    )
+    collector = (
+        Collector(envs[0], policy, head, **options)
+        if len(envs) == 1
+        else OverlapCollector(envs, policy, head, **options)
     )
     if saved is not None:
         checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
@@ -391,7 +396,8 @@ def train(
             logger.finish(None)
         raise
     finally:
-        env.close()
+        for env in envs:
+            env.close()
         if metrics_file is not None:
             metrics_file.close()
 
