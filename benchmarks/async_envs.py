@@ -9,8 +9,11 @@ image wrapper (`minigrid:MiniGrid-MemoryS7-v0` + `minigrid.wrappers:ImgObsWrappe
 the largest extra cost. "env step" is one env's step alone, measured (median of 2,000 random steps).
 Each speed is the median of --repeats rollouts of --steps steps per env by the untrained policy (the
 Collector the trainer uses, 1 torch thread), after one warm-up rollout; sync and async take turns.
-Break-even: the cheapest env step from which async is faster on every costlier row. Prints a markdown
-table; asserts nothing.
+`overlap` (vector_mode=overlap) steps the envs in two halves, each with half the env workers, one half's
+policy step computed while the other half's envs step; it is set against the tighter of two bounds measured
+in the same sitting: the N envs stepped alone (in this process, random actions) and the policy's one-step
+forward + sampling alone on a batch of N. Break-even: the cheapest env step from which async is faster on
+every costlier row. Prints a markdown table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -78,18 +81,24 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
     the machine's load falls on all of them alike."""
     import torch
 
-    from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.envs import describe_spaces, make_env_halves
     from rnnppo.core.model import build_policy
-    from rnnppo.core.rollout import Collector
+    from rnnppo.core.rollout import Collector, OverlapCollector
 
     torch.set_num_threads(1)
-    collectors, envs = [], []
+    collectors: list = []
+    envs: list = []
     try:
         for config in configs:
             torch.manual_seed(0)
             policy, head, _ = build_policy(config, *describe_spaces(config))
-            envs.append(make_vector_env(config, config.num_envs, seed=0))
-            collectors.append(Collector(envs[-1], policy, head, config.frame_stack, torch.device("cpu")))
+            made = make_env_halves(config, config.num_envs, seed=0)  # the trainer's choice: halves for overlap
+            envs += made
+            options = dict(frame_stack=config.frame_stack, device=torch.device("cpu"))
+            if len(made) == 1:
+                collectors.append(Collector(made[0], policy, head, **options))
+            else:
+                collectors.append(OverlapCollector(made, policy, head, **options))
             collectors[-1].collect(args.steps)  # warm-up
         speeds: list[list[float]] = [[] for _ in configs]
         for _ in range(args.repeats):
@@ -101,6 +110,38 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
         for env in envs:
             env.close()
     return [statistics.median(out) for out in speeds]
+
+
+def bounds(config, seconds: float = 2.0) -> tuple[float, float]:
+    """(env-only, forward-only) steps/s: the N envs stepped in this process with random actions, and the
+    policy's one-step forward + sampling on a batch of N (what speed.py calls the bounds)."""
+    import numpy as np
+    import torch
+
+    from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.model import RolloutStep, build_policy
+
+    sync = config.replace(vector_mode="sync")
+    vec = make_vector_env(sync, sync.num_envs, 0)
+    vec.action_space.seed(0)
+    steps, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        vec.step(vec.action_space.sample())
+        steps += sync.num_envs
+    env_rate = steps / (time.perf_counter() - began)
+    vec.close()
+    policy, head, obs_dim = build_policy(sync, *describe_spaces(sync))
+    n = sync.num_envs
+    obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32))
+    prev_action, prev_reward = torch.zeros(n, head.prev_action_dim), torch.zeros(n)
+    step, state = RolloutStep(policy), policy.initial_state(n)
+    calls, began = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - began < seconds:
+            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
+            head.sample(dist_inputs, policy.log_std)[0].numpy()
+            calls += 1
+    return env_rate, calls * n / (time.perf_counter() - began)
 
 
 def main() -> None:
@@ -122,19 +163,30 @@ def main() -> None:
         f"{args.envs} envs, async with {args.workers} env workers; "
         f"rollouts of {args.steps} steps per env, median of {args.repeats}\n"
     )
-    print("| env | env step (us) | sync steps/s | async steps/s | async / sync |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| env | env step (us) | sync steps/s | async steps/s | async / sync | overlap steps/s | overlap / sync "
+        "| tighter bound (env, forward) | overlap / tighter |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = [("CartPole-v1", (), cost) for cost in costs]
     rows += [("minigrid:MiniGrid-MemoryS7-v0", ("minigrid.wrappers:ImgObsWrapper",), cost) for cost in (0, costs[-1])]
     wins: list[tuple[float, bool]] = []  # (env step us, async faster?) of the CartPole rows
     for env, wrappers, cost in rows:
         sync_config = config_for(env, wrappers, cost, "sync", args)
         step_us = step_cost_us(sync_config)
-        sync, async_ = rollout_speeds([sync_config, config_for(env, wrappers, cost, "async", args)], args)
+        modes = [sync_config, *(config_for(env, wrappers, cost, mode, args) for mode in ("async", "overlap"))]
+        sync, async_, overlap = rollout_speeds(modes, args)
+        env_rate, forward_rate = bounds(sync_config)
+        tighter = min(env_rate, forward_rate)
         if not wrappers:
             wins.append((step_us, async_ > sync))
         label = env.split(":")[-1] + (" + image wrapper" if wrappers else "") + (f" + {cost:g} us" if cost else "")
-        print(f"| {label} | {step_us:,.0f} | {sync:,.0f} | {async_:,.0f} | {async_ / sync:.2f} |", flush=True)
+        print(
+            f"| {label} | {step_us:,.0f} | {sync:,.0f} | {async_:,.0f} | {async_ / sync:.2f} | {overlap:,.0f} "
+            f"| {overlap / sync:.2f} | {tighter:,.0f} ({env_rate:,.0f}, {forward_rate:,.0f}) "
+            f"| {overlap / tighter:.0%} |",
+            flush=True,
+        )
     # break-even: the cheapest step from which async wins on every costlier CartPole row too
     break_even = next((step for i, (step, _) in enumerate(wins) if all(won for _, won in wins[i:])), None)
     where = "no step cost measured here" if break_even is None else f"an env step of about {break_even:,.0f} us"
