@@ -174,8 +174,9 @@ def validate_grid(spec: SweepSpec) -> None:
             ) from None
 
 
-# Settings that say how a run executes, not what it measures: a study may be joined with others.
-# settings that do not change what a run learns: a re-run may change them
+# Settings that say how a run executes, not what it measures: a re-run of a study may change them. Some change
+# a run's numbers without changing what it measures: device and num_threads the float rounding,
+# vector_mode=overlap the order of the random draws (actions are sampled half by half).
 EXECUTION_SETTINGS = (
     "seed",
     "device",
