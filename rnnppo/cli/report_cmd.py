@@ -182,7 +182,7 @@ def best(
     """The best configuration of a study as the exact settings it trained with (TOML)."""
     from rnnppo.core.config import to_toml
     from rnnppo.results.render import interval
-    from rnnppo.results.report import baseline_of, comparison_table, resolved_config, verdict
+    from rnnppo.results.report import comparison_table, resolved_config, verdict
     from rnnppo.results.studies import ReportError, load_study, pick_study
 
     if export is not None and export.is_dir():
@@ -210,7 +210,7 @@ def best(
     score = f"IQM {top['iqm']:.3g}, 95% CI {interval(top)}, {top['n']} seeds"
     summary = f"best of {data.name}: {top['config']} ({score})"
     err_console.print(summary, soft_wrap=True)
-    err_console.print(f"verdict: {verdict(table, data.counts, baseline_of(data))}", soft_wrap=True, markup=False)
+    err_console.print(f"verdict: {verdict(data, table)}", soft_wrap=True, markup=False)
     if export is None:
         typer.echo(text, nl=False)
         return

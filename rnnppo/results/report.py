@@ -234,9 +234,32 @@ def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | 
     return pd.DataFrame(rows) if rows else None
 
 
-def verdict(table: pd.DataFrame, counts: dict[str, int] | None = None, baseline: dict | None = None) -> str:
-    """The one-paragraph verdict (results/verdict.py) for a comparison table."""
-    return claims.verdict(table, counts, baseline, claims.cheapest_not_worse(table))
+def verdict(data: StudyData, table: pd.DataFrame) -> str:
+    """The one-paragraph verdict (results/verdict.py) for a study's comparison table."""
+    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table))
+    return claims.verdict(table, data.counts, baseline_of(data), cheapest)
+
+
+def same_as_best(data: StudyData, table: pd.DataFrame) -> list[str]:
+    """The configurations that differ from the best only in swept settings without effect in both (core/inert.py):
+    they run the very computation the best runs, so no cost difference between them is real."""
+    if table.empty or not data.configs:
+        return []
+    best_key = str(table.iloc[0]["config"])
+    best = data.configs.get(best_key)
+    if not best:
+        return []
+    best_config = TrainConfig.from_dict(best)
+    same = []
+    for key, config in data.configs.items():
+        if key == best_key or not config:
+            continue
+        other = TrainConfig.from_dict(config)
+        differing = [name for name in data.swept if best.get(name) != config.get(name)]
+        inert_here, inert_there = inert_settings(other, differing), inert_settings(best_config, differing)
+        if differing and all(name in inert_here and name in inert_there for name in differing):
+            same.append(key)
+    return same
 
 
 def inert_warnings(data: StudyData) -> list[str]:
@@ -254,7 +277,7 @@ def build_report(data: StudyData) -> Report:
     score = data.objective
     table = comparison_table(data, score)
     found, note = importance(data)
-    cheapest = claims.cheapest_not_worse(table)
+    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table))
     baseline = baseline_of(data)
     return Report(
         data=data,

@@ -15,6 +15,7 @@ Claims are made only by these rules (README "How claims are made"):
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
@@ -158,13 +159,17 @@ def cheaper(candidate: pd.Series, reference: pd.Series) -> bool:
     return bool(gap > spread and gap >= MIN_COST_GAIN * reference["cpu_s_per_step"])
 
 
-def cheapest_not_worse(table: pd.DataFrame) -> pd.Series | None:
+def cheapest_not_worse(table: pd.DataFrame, same_as_best: Collection[str] = ()) -> pd.Series | None:
     """The cheapest configuration no test finds worse than the best, when it is established cheaper
-    than the best (`cheaper`); None when no cost difference is established."""
+    than the best (`cheaper`); None when no cost difference is established. `same_as_best`: configurations
+    that run the very computation the best runs (they differ from it only in settings that have no
+    effect): any cost difference between those is the machine's load, never claimed."""
     if table.empty or "vs_best" not in table:
         return None
     best = table.iloc[0]
-    candidates = table[table["vs_best"].isin(NOT_WORSE) & (table.index != table.index[0])]
+    candidates = table[
+        table["vs_best"].isin(NOT_WORSE) & (table.index != table.index[0]) & ~table["config"].isin(list(same_as_best))
+    ]
     candidates = candidates.dropna(subset=["cpu_s_per_step"]).sort_values("cpu_s_per_step", kind="stable")
     for _, row in candidates.iterrows():
         if cheaper(row, best):

@@ -12,13 +12,13 @@ import pytest
 from optuna.trial import create_trial
 
 from rnnppo.core.config import TrainConfig
+from rnnppo.results import verdict as claims
 from rnnppo.results.report import (
     MIN_TRIALS_FOR_IMPORTANCE,
     build_report,
     compare_studies,
     comparison_table,
     resolved_config,
-    verdict,
 )
 from rnnppo.results.studies import ReportError, load_study, open_readonly
 from rnnppo.storage.backend import default_storage_url
@@ -156,7 +156,7 @@ def test_with_fewer_than_three_seeds_no_comparison_is_made(results):
 
 def test_verdict_without_finished_trials_counts_the_rest():
     empty = pd.DataFrame(columns=["config", "iqm"])
-    assert verdict(empty, {"complete": 0, "running": 2, "failed": 1}) == (
+    assert claims.verdict(empty, {"complete": 0, "running": 2, "failed": 1}, None, None) == (
         "no finished configuration yet (2 running, 1 failed)"
     )
 

@@ -97,6 +97,14 @@ def test_cheaper_only_beyond_the_seed_spread_and_by_ten_percent(cheap, claimed):
     assert (found is not None and found["config"] == "other") == claimed
 
 
+def test_no_cost_difference_is_claimed_for_a_configuration_that_runs_the_best_ones_computation():
+    # curiosity_eta with curiosity off: the same run twice; a 30% gap in CPU time is the machine's load then
+    same = [0.5, 0.7, 0.6]
+    table = table_of({"eta=1.0": same, "eta=2.0": same}, cpu={"eta=1.0": [2e-4] * 3, "eta=2.0": [1.4e-4] * 3})
+    assert claims.cheapest_not_worse(table)["config"] == "eta=2.0"  # what the costs alone would say
+    assert claims.cheapest_not_worse(table, same_as_best=["eta=2.0"]) is None
+
+
 def test_cost_is_not_compared_for_runs_without_cpu_time():
     table = table_of({"a": [1.0, 0.9, 0.8], "b": [0.95, 0.9, 0.85]})
     assert claims.cheapest_not_worse(table) is None
