@@ -127,24 +127,27 @@ def _worker_entry(spec: SweepSpec) -> None:
 
 @contextlib.contextmanager
 def _stop_signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (blocked, not ignored) while the workers start. A process started inside
-    begins with them blocked, so a Ctrl-C while Python starts it cannot break its start-up with a
-    traceback, and releases them once its own handlers are set (_worker_entry); this process gets a stop
-    that came meanwhile when the starts are done. Ignoring them instead would lose a stop that lands in
-    those moments: the sweep would run on to the end. (Where signals cannot be blocked, they are ignored.)"""
-    if not hasattr(signal, "pthread_sigmask"):
-        handlers = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
-        try:
-            yield
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    """Hold SIGINT and SIGTERM while the workers start, so a stop that comes meanwhile is neither lost nor
+    breaks a start half-way. Here a handler only notes it (whichever thread the kernel hands it to, Python
+    runs handlers in this one), and it is raised again when the starts are done. The processes started
+    inside begin with the two blocked (this thread's mask, which they inherit): a Ctrl-C while Python starts
+    them cannot break their start-up with a traceback, and they get it once their own handlers are set
+    (_worker_entry). Ignoring the two instead, as before, lost a stop that landed in those moments: the
+    sweep ran on to its end."""
+    noted: list[int] = []
+    handlers = {signum: signal.signal(signum, lambda number, frame: noted.append(number)) for signum in STOP_SIGNALS}
+    masked = hasattr(signal, "pthread_sigmask")
+    if masked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
-        _release_stop_signals()
+        if masked:
+            _release_stop_signals()  # one that came to this thread while blocked is noted now
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def _release_stop_signals() -> None:

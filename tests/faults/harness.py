@@ -152,7 +152,8 @@ def check_resumed(out: Path, study: str, before: Snapshot, seeds: int = 2) -> li
     """The invariants after a killed sweep was run again to the end; returns the failed trials."""
     everything = trials(out, study)
     done = [t for t in everything if t.state == TrialState.COMPLETE]
-    assert sorted(point(t) for t in done) == POINTS, "every grid point complete exactly once"
+    states = [(t.number, t.state.name, t.params, t.user_attrs.get("retry_of")) for t in everything]
+    assert sorted(point(t) for t in done) == POINTS, f"every grid point complete exactly once: {states}"
     left = [t.number for t in everything if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert not left, f"trials {left} were left running or queued"
     for number, kept in before.finished.items():

@@ -103,10 +103,10 @@ def test_stop_signals_to_the_whole_sweep_at_any_moment_stop_it_cleanly_and_it_re
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_that_lands_while_the_workers_start_is_held_not_lost(signum):
-    """The coordinator starts its workers with SIGINT/SIGTERM held: one that comes meanwhile is delivered
-    once the starts are done (it was ignored there, and the sweep then ran to its end, exit 0), and a
-    process started meanwhile begins with the two blocked, not ignored, so it gets them once its handlers
-    are set."""
+    """The coordinator starts its workers with SIGINT/SIGTERM held: one that comes meanwhile (to any of its
+    threads) is delivered once the starts are done (it was ignored there, and the sweep then ran to its
+    end, exit 0), and a process started meanwhile begins with the two blocked, not ignored, so it gets
+    them once its handlers are set."""
     from rnnppo.sweeps.runner import _stop_signals_held
 
     got: list[int] = []
