@@ -18,10 +18,12 @@ seeds with a 95% percentile-bootstrap interval. Needs the `bench` extra (sb3-con
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,11 +203,15 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 # --- speed: Box vs Discrete at matched sizes ---------------------------------------------------------
 
 
+INSTANCES = 3
+
+
 def speed(rounds: int) -> None:
     """Policy forward + sampling (the rollout's one step) and one PPO update on a fixed batch, for a Discrete(2)
     and a Box(1) action space at the same sizes (3 observation entries, [64] encoder, 64 cells, separate critic,
-    8 envs x 128 steps, minibatch 256, 10 epochs). The two alternate, and each figure is the fastest of
-    `rounds` blocks, so that other load on the machine inflates neither side more than the other."""
+    8 envs x 128 steps, minibatch 256, 10 epochs). The models alternate, and each model's figure is the fastest
+    of `rounds` blocks, so that other load on the machine inflates neither side more than the other; each kind's
+    figure is the median over INSTANCES models of it."""
     import numpy as np
     import torch
     from gymnasium import spaces
@@ -221,11 +227,14 @@ def speed(rounds: int) -> None:
     obs_space = spaces.Box(-1, 1, (3,), np.float32)
     steps, n, block = 128, 8, 50
     cases = {}
-    for name, action_space, extra in (
+    kinds = (
         ("Discrete(2)", spaces.Discrete(2), {}),
         ("Box(1)", spaces.Box(-2, 2, (1,), np.float32), {}),
         ("Box(1), free_log_std=false", spaces.Box(-2, 2, (1,), np.float32), {"free_log_std": False}),
-    ):
+    )
+    # Each kind built INSTANCES times, interleaved: one model's speed varies by up to 40% with where its
+    # tensors happen to land in memory (the same weights built twice ran at 142 and 102 us a step).
+    for instance, (name, action_space, extra) in itertools.product(range(INSTANCES), kinds):
         config = build_config({"env": "Pendulum-v1", "num_envs": n, "rollout_len": steps, **extra}, seed=0)
         torch.manual_seed(0)
         policy, head, obs_dim = build_policy(config, obs_space, action_space)
@@ -256,21 +265,25 @@ def speed(rounds: int) -> None:
             torch.zeros(n),
             policy.initial_state(n),
         )
-        cases[name] = (config, policy, head, batch, inputs, Adam(policy.parameters(), lr=1e-5, eps=1e-5))
-    best = {name: [float("inf"), float("inf")] for name in cases}
+        cases[name, instance] = (config, policy, head, batch, inputs, Adam(policy.parameters(), lr=1e-5, eps=1e-5))
+    fastest = {key: [float("inf"), float("inf")] for key in cases}
     for _ in range(rounds):
-        for name, (config, policy, head, batch, inputs, optimizer) in cases.items():
+        for key, (config, policy, head, batch, inputs, optimizer) in cases.items():
             step = RolloutStep(policy)
             with torch.inference_mode():
                 began = time.perf_counter()
                 for _ in range(block):
                     dist_inputs, _, _ = step(*inputs)
                     head.sample(dist_inputs, policy.log_std)
-                best[name][0] = min(best[name][0], (time.perf_counter() - began) / block * 1e6)
+                fastest[key][0] = min(fastest[key][0], (time.perf_counter() - began) / block * 1e6)
             began = time.perf_counter()
             update(policy, optimizer, batch, config, torch.Generator().manual_seed(0))
-            best[name][1] = min(best[name][1], (time.perf_counter() - began) * 1e3)
-    print(f"\nfastest of {rounds} alternating blocks, 1 torch thread")
+            fastest[key][1] = min(fastest[key][1], (time.perf_counter() - began) * 1e3)
+    best = {
+        name: [statistics.median(fastest[name, i][part] for i in range(INSTANCES)) for part in (0, 1)]
+        for name, _, _ in kinds
+    }
+    print(f"\nfastest of {rounds} alternating blocks per model, median over {INSTANCES} models of each, 1 torch thread")
     print("\n| action space | policy step + sample (8 envs) us | update (1,024 steps, 10 epochs) ms | vs Discrete |")
     print("|---|---:|---:|---|")
     step_d, update_d = best["Discrete(2)"]
