@@ -189,6 +189,8 @@ class WorkerVectorEnv(VectorEnv):
         )
 
     def close_extras(self, **kwargs: Any) -> None:
+        if not hasattr(self, "conns"):  # __init__ failed before starting any worker (the env could not be made)
+            return
         for conn in self.conns:
             try:
                 conn.send(("close", None))
