@@ -83,7 +83,7 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
 
     from rnnppo.core.envs import describe_spaces, make_env_halves
     from rnnppo.core.model import build_policy
-    from rnnppo.core.rollout import Collector, OverlapCollector
+    from rnnppo.core.rollout import collector_for
 
     torch.set_num_threads(1)
     collectors: list = []
@@ -95,10 +95,7 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
             made = make_env_halves(config, config.num_envs, seed=0)  # the trainer's choice: halves for overlap
             envs += made
             options = dict(frame_stack=config.frame_stack, device=torch.device("cpu"))
-            if len(made) == 1:
-                collectors.append(Collector(made[0], policy, head, **options))
-            else:
-                collectors.append(OverlapCollector(made, policy, head, **options))
+            collectors.append(collector_for(made, policy, head, **options))
             collectors[-1].collect(args.steps)  # warm-up
         speeds: list[list[float]] = [[] for _ in configs]
         for _ in range(args.repeats):
@@ -114,34 +111,17 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
 
 def bounds(config, seconds: float = 2.0) -> tuple[float, float]:
     """(env-only, forward-only) steps/s: the N envs stepped in this process with random actions, and the
-    policy's one-step forward + sampling on a batch of N (what speed.py calls the bounds)."""
-    import numpy as np
+    policy's one-step forward + sampling on a batch of N (speed.py's bounds, measured by its functions)."""
     import torch
+    from speed import env_only_rate, forward_only_rate  # benchmarks/ is on sys.path (this script's folder)
 
-    from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.envs import describe_spaces
     from rnnppo.core.model import RolloutStep, build_policy
 
     sync = config.replace(vector_mode="sync")
-    vec = make_vector_env(sync, sync.num_envs, 0)
-    vec.action_space.seed(0)
-    steps, began = 0, time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        vec.step(vec.action_space.sample())
-        steps += sync.num_envs
-    env_rate = steps / (time.perf_counter() - began)
-    vec.close()
     policy, head, obs_dim = build_policy(sync, *describe_spaces(sync))
-    n = sync.num_envs
-    obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32))
-    prev_action, prev_reward = torch.zeros(n, head.prev_action_dim), torch.zeros(n)
-    step, state = RolloutStep(policy), policy.initial_state(n)
-    calls, began = 0, time.perf_counter()
-    with torch.inference_mode():
-        while time.perf_counter() - began < seconds:
-            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
-            head.sample(dist_inputs, policy.log_std)[0].numpy()
-            calls += 1
-    return env_rate, calls * n / (time.perf_counter() - began)
+    forward = forward_only_rate(RolloutStep(policy), policy, head, obs_dim, sync.num_envs, torch.device("cpu"), seconds)
+    return env_only_rate(sync, seconds), forward
 
 
 def main() -> None:

@@ -133,6 +133,40 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
     return out
 
 
+def env_only_rate(config, seconds: float) -> float:
+    """Env steps/s of the config's N envs stepped alone in this process with random actions."""
+    from rnnppo.core.envs import make_vector_env
+
+    vec = make_vector_env(config, config.num_envs, 0)
+    vec.action_space.seed(0)
+    steps, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        vec.step(vec.action_space.sample())
+        steps += config.num_envs
+    rate = steps / (time.perf_counter() - began)
+    vec.close()
+    return rate
+
+
+def forward_only_rate(step, policy, head, obs_dim: int, n: int, dev, seconds: float) -> float:
+    """Env steps/s of the rollout's one-step forward + sampling (`step`, a RolloutStep) alone on a batch of n."""
+    import numpy as np
+    import torch
+
+    obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32), device=dev)
+    prev_action = torch.zeros(n, head.prev_action_dim, device=dev)
+    prev_reward = torch.zeros(n, device=dev)
+    state = policy.initial_state(n, dev)
+    calls, began = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - began < seconds:
+            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
+            action, _ = head.sample(dist_inputs, policy.log_std)
+            action.cpu().numpy()
+            calls += 1
+    return calls * n / (time.perf_counter() - began)
+
+
 def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dict:
     """Raw vectorised env stepping with random actions, and the policy's one-step forward alone."""
     import numpy as np
@@ -143,33 +177,17 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
 
     torch.set_num_threads(threads)
     config = rnnppo_config(env, 10_000, threads, device, {})
-    vec = make_vector_env(config, config.num_envs, 0)
-    vec.action_space.seed(0)
-    steps, began = 0, time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        vec.step(vec.action_space.sample())
-        steps += config.num_envs
-    env_rate = steps / (time.perf_counter() - began)
-    vec.close()
+    env_rate = env_only_rate(config, seconds)
 
     obs_space, action_space = describe_spaces(config)
     policy, head, obs_dim = build_policy(config, obs_space, action_space)
     dev = torch.device(device if device != "auto" else "cpu")
     policy.to(dev)
     n = config.num_envs
-    obs = torch.as_tensor(np.zeros((n, obs_dim), dtype=np.float32), device=dev)
+    step = RolloutStep(policy)  # the one-step forward the rollout runs
+    forward_rate = forward_only_rate(step, policy, head, obs_dim, n, dev, seconds)
     prev_action = torch.zeros(n, head.prev_action_dim, device=dev)
     prev_reward = torch.zeros(n, device=dev)
-    step = RolloutStep(policy)  # the one-step forward the rollout runs
-    state = policy.initial_state(n, dev)
-    calls, began = 0, time.perf_counter()
-    with torch.inference_mode():
-        while time.perf_counter() - began < seconds:
-            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
-            action, _ = head.sample(dist_inputs, policy.log_std)
-            action.cpu().numpy()
-            calls += 1
-    forward_rate = calls * n / (time.perf_counter() - began)
 
     # The two, one after the other, with nothing else: the envs' observations into the policy and its
     # actions into the envs, no buffers, no episode handling. What a rollout without overhead reaches here.

@@ -434,3 +434,15 @@ class OverlapCollector:
             episode_lengths=lengths,
             episode_successes=[flag for part in parts for flag in part.episode_successes],
         )
+
+
+def collector_for(
+    envs: Sequence[VectorEnv], policy: RecurrentPolicy, head: ActionHead, **options
+) -> Collector | OverlapCollector:
+    """The collector for make_env_halves' envs: a Collector over one vector env, an OverlapCollector over two
+    halves. `options`: Collector's keyword arguments (frame_stack, device, keep_next_obs, ...)."""
+    return (
+        Collector(envs[0], policy, head, **options)
+        if len(envs) == 1
+        else OverlapCollector(envs, policy, head, **options)
+    )

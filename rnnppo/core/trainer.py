@@ -28,7 +28,7 @@ from rnnppo.core.model import RecurrentPolicy, build_policy
 from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.reward_scaling import RewardScaler
-from rnnppo.core.rollout import Collector, OverlapCollector, Rollout
+from rnnppo.core.rollout import Rollout, collector_for
 from rnnppo.core.run_tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
 from rnnppo.errors import TrainingError
@@ -288,11 +288,7 @@ def train(
     options: dict[str, Any] = dict(
         frame_stack=config.frame_stack, device=device, keep_next_obs=icm is not None, resumed=saved is not None
     )
-    collector = (
-        Collector(envs[0], policy, head, **options)
-        if len(envs) == 1
-        else OverlapCollector(envs, policy, head, **options)
-    )
+    collector = collector_for(envs, policy, head, **options)
     if saved is not None:
         checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
     schedule = checkpoint.Schedule(config.checkpoint_every, num_iterations) if out_dir is not None else None

@@ -12,7 +12,7 @@ from rnnppo.core import env_workers as workers_module
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.envs import EnvError, describe_spaces, env_workers, make_env_halves, make_vector_env
 from rnnppo.core.model import build_policy
-from rnnppo.core.rollout import Collector, OverlapCollector
+from rnnppo.core.rollout import Collector, collector_for
 from rnnppo.core.trainer import train
 
 TINY = dict(fcnet_hiddens=(8,), lstm_cell_size=8, max_seq_len=4, minibatch_size=16, num_epochs=1)
@@ -119,11 +119,7 @@ def overlap_rollouts(config: TrainConfig, steps: int = 30, always_left: bool = T
     envs = make_env_halves(config, config.num_envs, config.seed)
     options = dict(frame_stack=config.frame_stack, device=torch.device("cpu"))
     try:
-        collector = (
-            Collector(envs[0], policy, head, **options)
-            if len(envs) == 1
-            else OverlapCollector(envs, policy, head, **options)
-        )
+        collector = collector_for(envs, policy, head, **options)
         return [collector.collect(steps) for _ in range(2)], policy
     finally:
         for env in envs:
