@@ -174,6 +174,7 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
 
     from rnnppo.core.envs import describe_spaces, make_vector_env
     from rnnppo.core.model import RolloutStep, build_policy
+    from rnnppo.core.rollout import Collector
 
     torch.set_num_threads(threads)
     config = rnnppo_config(env, 10_000, threads, device, {})
@@ -191,23 +192,47 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
 
     # The two, one after the other, with nothing else: the envs' observations into the policy and its
     # actions into the envs, no buffers, no episode handling. What a rollout without overhead reaches here.
+    def bare_loop(vec, obs_np, state, until):
+        """Steps until `until(calls)` is true; -> (calls, last observations, state)."""
+        calls = 0
+        with torch.inference_mode():
+            while not until(calls):
+                obs = torch.as_tensor(np.asarray(obs_np, dtype=np.float32), device=dev)
+                dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
+                action, _ = head.sample(dist_inputs, policy.log_std)
+                obs_np = vec.step(head.to_env(action.cpu().numpy()))[0]
+                calls += 1
+        return calls, obs_np, state
+
     vec = make_vector_env(config, n, 0)
     obs_np, _ = vec.reset(seed=0)
+    began = time.perf_counter()
     state = policy.initial_state(n, dev)
-    calls, began = 0, time.perf_counter()
-    with torch.inference_mode():
-        while time.perf_counter() - began < seconds:
-            obs = torch.as_tensor(np.asarray(obs_np, dtype=np.float32), device=dev)
-            dist_inputs, _, state = step(obs, prev_action, prev_reward, state)
-            action, _ = head.sample(dist_inputs, policy.log_std)
-            obs_np = vec.step(head.to_env(action.cpu().numpy()))[0]
-            calls += 1
+    calls, obs_np, state = bare_loop(vec, obs_np, state, lambda _: time.perf_counter() - began > seconds)
     bare_rate = calls * n / (time.perf_counter() - began)
+
+    # The rollout and the bare loop side by side in this process: the trainer's Collector on twin envs, the
+    # same policy, alternating rounds of rollout_len steps, so load and cache state fall on both alike. (The
+    # bare loop above and the training run's rollout ran at different times, in different processes.)
+    collector = Collector(make_vector_env(config, n, 0), policy, head, config.frame_stack, dev)
+    state = policy.initial_state(n, dev)
+    rollout_s, bare_s = [], []
+    for _ in range(max(3, round(seconds * 10))):
+        began = time.perf_counter()
+        collector.collect(config.rollout_len)
+        rollout_s.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        _, obs_np, state = bare_loop(vec, obs_np, state, lambda calls: calls == config.rollout_len)
+        bare_s.append(time.perf_counter() - began)
     vec.close()
+    collector.env.close()
+    steps = config.rollout_len * n
     return {
         "env_only_steps_per_s": env_rate,
         "forward_only_steps_per_s": forward_rate,
         "bare_loop_steps_per_s": bare_rate,
+        "interleaved_rollout_steps_per_s": steps / float(np.median(rollout_s)),
+        "interleaved_bare_steps_per_s": steps / float(np.median(bare_s)),
     }
 
 
@@ -276,7 +301,8 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
         every_bound = [measure("bounds", env, 0, args.threads, args.device, []) for _ in range(args.repeats)]
         bounds = {  # each bound's median over the repeats (one 3-second run of each varied by ~25%)
             key: sorted(b[key] for b in every_bound)[len(every_bound) // 2]
-            for key in ("env_only_steps_per_s", "forward_only_steps_per_s", "bare_loop_steps_per_s")
+            for key in every_bound[0]
+            if key != "peak_rss_mb"
         }
         anchor, ours = median_run(runs["sb3", "cpu"]), median_run(runs["rnnppo", args.device])
         medians[label] = {"sb3": anchor, "rnnppo": ours, "bounds": bounds, "all": runs}
@@ -329,9 +355,10 @@ def breakdown(medians: dict[str, dict]) -> None:
     print("\n## Rollout throughput against its bounds (same sitting)")
     print(
         "| env | rollout-only steps/s | env stepping alone (random actions) | policy forward alone | "
-        "rollout / tighter bound | serial ceiling | rollout / serial ceiling | bare serial loop | rollout / bare loop |"
+        "rollout / tighter bound | serial ceiling | rollout / serial ceiling | bare serial loop | rollout / bare loop "
+        "| interleaved in one process: rollout, bare loop, ratio |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, m in medians.items():
         r, b = m["rnnppo"], m["bounds"]
         rollout_rate = r["env_steps"] / r["time_rollout"]
@@ -344,7 +371,9 @@ def breakdown(medians: dict[str, dict]) -> None:
             f"| {label} | {rollout_rate:,.0f} | {env_rate:,.0f} | {forward_rate:,.0f} | {rollout_rate / tighter:.0%} | "
             f"{ceiling:,.0f} ({ceiling / tighter:.0%} of the tighter) | {rollout_rate / ceiling:.0%} | "
             f"{b['bare_loop_steps_per_s']:,.0f} ({b['bare_loop_steps_per_s'] / tighter:.0%} of the tighter) | "
-            f"{rollout_rate / b['bare_loop_steps_per_s']:.0%} |"
+            f"{rollout_rate / b['bare_loop_steps_per_s']:.0%} | {b['interleaved_rollout_steps_per_s']:,.0f}, "
+            f"{b['interleaved_bare_steps_per_s']:,.0f}, "
+            f"**{b['interleaved_rollout_steps_per_s'] / b['interleaved_bare_steps_per_s']:.0%}** |"
         )
 
 

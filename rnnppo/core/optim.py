@@ -60,6 +60,9 @@ class Adam:
         self.exp_avg: list[torch.Tensor] = []
         self.exp_avg_sq: list[torch.Tensor] = []
         self.step_tensors: list[torch.Tensor] = []
+        # While every parameter takes every step, their counters hold one value: then they are one tensor per
+        # device, listed here, and a step adds 1 to each of these once (not to a counter per parameter)
+        self._shared_counters: list[torch.Tensor] | None = None
         self.kernel = available_kernel()
         self._public: torch.optim.Adam | None = None  # made at the first step of the `public` kernel
 
@@ -84,6 +87,20 @@ class Adam:
         self.exp_avg = [t.to(d) for t, d in zip(state["exp_avg"], devices, strict=False)]
         self.exp_avg_sq = [t.to(d) for t, d in zip(state["exp_avg_sq"], devices, strict=False)]
         self.step_tensors = [t.to(d) for t, d in zip(state["step_tensors"], devices, strict=False)]
+        self._share_counters()
+
+    def _share_counters(self) -> None:
+        """One step counter per device for all parameters, where every parameter has taken the same steps."""
+        self._shared_counters = None
+        if not self.step_tensors or len(set(self.steps)) != 1:
+            return
+        by_device: dict[torch.device, torch.Tensor] = {}
+        for t in self.step_tensors:
+            by_device.setdefault(t.device, t)
+        if any(t.dtype != torch.float32 or t.item() != float(self.steps[0]) for t in by_device.values()):
+            return
+        self.step_tensors = [by_device[t.device] for t in self.step_tensors]
+        self._shared_counters = list(by_device.values())
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -104,9 +121,15 @@ class Adam:
             self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
             self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
             self.step_tensors = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+            self._share_counters()
+        if self._shared_counters is not None and len(live) < len(self.params):
+            # a parameter without a gradient skips this step: from here on each keeps its own count
+            self.step_tensors = [t.clone() for t in self.step_tensors]
+            self._shared_counters = None
         for i in live:
             self.steps[i] += 1
-        torch._foreach_add_([self.step_tensors[i] for i in live], 1.0)
+        counters = self._shared_counters or [self.step_tensors[i] for i in live]
+        torch._foreach_add_(counters, 1.0)
         if self.kernel == "fused" and len(live) == len(self.params) and self._fused_step():
             return
         self._foreach_step(live)

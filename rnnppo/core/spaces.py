@@ -199,6 +199,20 @@ class ActionHead:
             total = total + log_p.gather(-1, actions[..., i : i + 1].long()).squeeze(-1)
         return total
 
+    def log_prob_and_entropy(
+        self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, actions: torch.Tensor, entropy_grad: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log_prob() and entropy() for the update; the entropy without a gradient unless `entropy_grad`. A
+        single Discrete head takes one log-softmax for both (the same values as the two calls)."""
+        if self.kind == "discrete" and not entropy_grad:
+            log_p = torch.log_softmax(dist_inputs, dim=-1)
+            logp = log_p.gather(-1, actions.long()).squeeze(-1)
+            with torch.no_grad():
+                return logp, -(log_p.exp() * log_p).sum(-1)
+        logp = self.log_prob(dist_inputs, log_std, actions)
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            return logp, self.entropy(dist_inputs, log_std)
+
     def entropy(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> torch.Tensor:
         if self.kind == "box":
             _, log_std = self._gaussian(dist_inputs, log_std)

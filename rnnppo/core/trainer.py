@@ -186,9 +186,7 @@ def update(
                 x[first:stop, :length] for x in shuffled
             )  # each [M, length, ...]
             dist_inputs, values = policy.train_outputs(obs, prev_actions, prev_rewards, shuffled_state_in[first:stop])
-            new_logp = head.log_prob(dist_inputs, policy.log_std, actions)
-            with torch.set_grad_enabled(entropy_has_gradient):
-                entropy = head.entropy(dist_inputs, policy.log_std)
+            new_logp, entropy = head.log_prob_and_entropy(dist_inputs, policy.log_std, actions, entropy_has_gradient)
             terms = ppo_loss(
                 new_logp,
                 old_logp,
