@@ -200,6 +200,46 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             )
 
 
+def print_paired(rows: list[dict[str, Any]]) -> None:
+    """Each rnnppo variant against sb3-contrib on the seeds both ran (the same seed numbers): the paired
+    t-test of rnnppo's per-seed score minus sb3-contrib's (rnnppo.results.paired, as reports use)."""
+    import pandas as pd
+
+    from rnnppo.results.paired import T_TEST, TIE, paired_test
+
+    lines = []
+    for task in TASKS.values():
+        sb3 = {r["seed"]: r["score"] for r in rows if r["task"] == task.name and r["side"] == "sb3"}
+        variants = sorted({tuple(r.get("words", ())) for r in rows if r["task"] == task.name and r["side"] == "rnnppo"})
+        for words in variants:
+            ours = {
+                r["seed"]: r["score"]
+                for r in rows
+                if r["task"] == task.name and r["side"] == "rnnppo" and tuple(r.get("words", ())) == words
+            }
+            if not set(ours) & set(sb3):
+                continue
+            test = paired_test(pd.Series(ours), pd.Series(sb3))
+            if test.kind == T_TEST:
+                said = "rnnppo higher" if test.p < 0.05 and test.mean_diff > 0 else "sb3-contrib higher"
+                verdict = said if test.p < 0.05 else "not separable"
+                p_text = f"{test.p:.2f}"
+            else:
+                verdict, p_text = ("tie" if test.kind == TIE else test.kind), "-"
+            label = f"--preset {task.name}" + (" " + " ".join(words) if words else "")
+            lines.append(
+                f"| {task.env} | {label} | {test.n} | {test.mean_diff:+.2f} | {test.interval_text()} | {p_text} | "
+                f"{verdict} |"
+            )
+    if lines:
+        print(
+            "\nrnnppo minus sb3-contrib, seed by seed (paired t-test, two-sided, 95% t interval):\n"
+            "\n| task | rnnppo | pairs | mean difference | 95% interval | p | verdict |"
+            "\n|---|---|---:|---:|---|---:|---|"
+        )
+        print("\n".join(lines))
+
+
 # --- speed: Box vs Discrete at matched sizes ---------------------------------------------------------
 
 
@@ -331,6 +371,7 @@ def main() -> None:
                     with args.cache.open("a") as out:
                         out.write(json.dumps(row) + "\n")
     print_table(rows)
+    print_paired(rows)
 
 
 if __name__ == "__main__":

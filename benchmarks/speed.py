@@ -29,7 +29,10 @@ stepping with random actions, and the policy's single-step forward alone on a ba
 serial ceiling is what a rollout with no overhead at all would reach, stepping the envs and then the
 policy one after the other: 1 / (1/env + 1/forward). The bare serial loop is measured: the envs and the
 policy stepped one after the other with nothing else (no buffers, no episode handling), what a rollout
-with no bookkeeping reaches when the two share one core's caches.
+with no bookkeeping reaches when the two share one core's caches. The training run's rollout and that
+bare loop run in different processes at different times; so the rollout (the trainer's Collector, a
+fresh policy) and the bare loop are also measured side by side in one process, in alternating rounds of
+rollout_len steps on twin envs: the "interleaved" ratio, which load on the machine cannot tilt.
 
 --part learning trains both at the same settings for --learn-steps env steps over --learn-seeds seeds
 (two at a time; not timed) and prints each one's mean return over 20 greedy evaluation episodes.
