@@ -101,7 +101,13 @@ def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict,
     return out
 
 
-def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes: int) -> dict:
+SB3_SIZES = {"lstm_cell_size": "lstm_hidden_size", "num_envs": "n_envs"}
+"""The scaling axes sb3-contrib has too (its names); max_seq_len has no counterpart there."""
+
+
+def run_sb3(
+    env: str, steps: int, threads: int, device: str, seed: int, episodes: int, sizes: dict | None = None
+) -> dict:
     import gymnasium as gym
     import torch
     from sb3_contrib import RecurrentPPO
@@ -112,14 +118,15 @@ def run_sb3(env: str, steps: int, threads: int, device: str, seed: int, episodes
     builtin_envs.register()
     torch.set_num_threads(threads)
     began, began_cpu = time.perf_counter(), time.process_time()  # like rnnppo's train(): env and model count
-    vec = make_vec_env(lambda: gym.make(env), n_envs=8, seed=0)
+    sizes = {"lstm_cell_size": 64, "num_envs": 8, **(sizes or {})}
+    vec = make_vec_env(lambda: gym.make(env), n_envs=sizes["num_envs"], seed=0)
     model = RecurrentPPO(
         "MlpLstmPolicy",
         vec,
         n_steps=128,
         batch_size=256,
         n_epochs=4,
-        policy_kwargs={"lstm_hidden_size": 64, "net_arch": [64]},
+        policy_kwargs={"lstm_hidden_size": sizes["lstm_cell_size"], "net_arch": [64]},
         device=device,
         seed=seed,
         verbose=0,
@@ -246,7 +253,11 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "rnnppo":
         result = run_rnnppo(args.env, args.steps, args.threads, args.device, overrides, args.seed, args.episodes)
     elif args.child == "sb3":
-        result = run_sb3(args.env, args.steps, args.threads, args.device, args.seed, args.episodes)
+        unknown = set(overrides) - set(SB3_SIZES)
+        if unknown:
+            raise SystemExit(f"the sb3-contrib runs take only {', '.join(SB3_SIZES)}, not {', '.join(sorted(unknown))}")
+        sizes = {name: int(value) for name, value in overrides.items()}
+        result = run_sb3(args.env, args.steps, args.threads, args.device, args.seed, args.episodes, sizes)
     else:
         result = run_bounds(args.env, args.threads, args.device)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -387,18 +398,30 @@ def scaling(args: argparse.Namespace) -> None:
         "lstm_cell_size": [32, 64, 128, 256],
         "num_envs": [1, 8, 32, 64],
     }
+    # sb3-contrib at the same size, run right after rnnppo's: its peak RSS and speed beside rnnppo's (max_seq_len
+    # has no counterpart there: those rows face sb3-contrib at the matched settings, measured once)
+    matched_sb3 = None
     for name, values in axes.items():
         print(f"\n## Scaling over {name} (StatelessCartPole, {args.scaling_steps:,} env steps, others as matched)")
-        print(f"| {name} | env steps/s | relative | peak RSS MB | update share |")
-        print("|---:|---:|---:|---:|---:|")
+        print(
+            f"| {name} | env steps/s | relative | peak RSS MB | update share | sb3-contrib env steps/s | "
+            "rnnppo / sb3-contrib | sb3-contrib peak RSS MB |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         base = None
         for value in values:
             words = [f"{name}={value}", *args.overrides]
             run = measure("rnnppo", env, args.scaling_steps, args.threads, args.device, words)
+            if name in SB3_SIZES:
+                anchor = measure("sb3", env, args.scaling_steps, args.threads, "cpu", [f"{name}={value}"])
+            else:
+                matched_sb3 = matched_sb3 or measure("sb3", env, args.scaling_steps, args.threads, "cpu", [])
+                anchor = matched_sb3
             base = base or rate(run)
             print(
                 f"| {value} | {rate(run):,.0f} | {rate(run) / base:.2f} | {run['peak_rss_mb']:.0f} | "
-                f"{run['time_update'] / run['wall_s']:.0%} |"
+                f"{run['time_update'] / run['wall_s']:.0%} | {rate(anchor):,.0f} | {rate(run) / rate(anchor):.2f}x | "
+                f"{anchor['peak_rss_mb']:.0f} |"
             )
 
 
