@@ -202,7 +202,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def print_paired(rows: list[dict[str, Any]]) -> None:
     """Each rnnppo variant against sb3-contrib on the seeds both ran (the same seed numbers): the paired
-    t-test of rnnppo's per-seed score minus sb3-contrib's (rnnppo.results.paired, as reports use)."""
+    t-test of rnnppo's per-seed score minus sb3-contrib's (rnnppo.results.paired, as reports use), and the
+    smallest margin an equivalence test (two one-sided paired t-tests, alpha 0.05 each) accepts."""
     import pandas as pd
 
     from rnnppo.results.paired import T_TEST, TIE, paired_test
@@ -220,6 +221,12 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
             if not set(ours) & set(sb3):
                 continue
             test = paired_test(pd.Series(ours), pd.Series(sb3))
+            # Two one-sided tests at alpha 0.05 pass for any margin beyond the 90% interval's farther end: the
+            # smallest margin within which the two are shown equivalent (the reader judges whether it is small)
+            equivalent = "-"
+            if test.kind == T_TEST:
+                ninety = paired_test(pd.Series(ours), pd.Series(sb3), confidence=0.90)
+                equivalent = f"±{max(abs(ninety.low), abs(ninety.high)):.2f}"
             if test.kind == T_TEST:
                 said = "rnnppo higher" if test.p < 0.05 and test.mean_diff > 0 else "sb3-contrib higher"
                 verdict = said if test.p < 0.05 else "not separable"
@@ -229,13 +236,13 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
             label = f"--preset {task.name}" + (" " + " ".join(words) if words else "")
             lines.append(
                 f"| {task.env} | {label} | {test.n} | {test.mean_diff:+.2f} | {test.interval_text()} | {p_text} | "
-                f"{verdict} |"
+                f"{verdict} | {equivalent} |"
             )
     if lines:
         print(
             "\nrnnppo minus sb3-contrib, seed by seed (paired t-test, two-sided, 95% t interval):\n"
-            "\n| task | rnnppo | pairs | mean difference | 95% interval | p | verdict |"
-            "\n|---|---|---:|---:|---|---:|---|"
+            "\n| task | rnnppo | pairs | mean difference | 95% interval | p | verdict | equivalent within (TOST) |"
+            "\n|---|---|---:|---:|---|---:|---|---:|"
         )
         print("\n".join(lines))
 
