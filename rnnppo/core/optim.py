@@ -68,13 +68,15 @@ class Adam:
 
     def state_dict(self) -> dict:
         """The optimizer's moments, step counts and learning rate as plain data and CPU tensors (what a
-        resumable checkpoint keeps; loadable with torch.load(weights_only=True))."""
+        resumable checkpoint keeps; loadable with torch.load(weights_only=True)). The tensors are copies:
+        on the CPU `.cpu()` alone would hand out the live ones, which the next step changes in place, and an
+        optimizer loaded from the dict would then share its counters with this one."""
         return {
             "lr": float(self.param_groups[0]["lr"]),
             "steps": list(self.steps),
-            "exp_avg": [t.detach().cpu() for t in self.exp_avg],
-            "exp_avg_sq": [t.detach().cpu() for t in self.exp_avg_sq],
-            "step_tensors": [t.detach().cpu() for t in self.step_tensors],
+            "exp_avg": [t.detach().cpu().clone() for t in self.exp_avg],
+            "exp_avg_sq": [t.detach().cpu().clone() for t in self.exp_avg_sq],
+            "step_tensors": [t.detach().cpu().clone() for t in self.step_tensors],
         }
 
     def load_state_dict(self, state: dict) -> None:

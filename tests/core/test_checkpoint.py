@@ -157,6 +157,29 @@ def test_adam_state_round_trips():
         torch.testing.assert_close(p, q)
 
 
+def test_adam_state_is_a_snapshot_that_later_steps_leave_alone():
+    """state_dict() copies: a dict taken (and an optimizer loaded from it) does not move when the optimizer
+    it came from steps on, with the step counters shared while every parameter takes every step."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(4))]
+
+    def step(optimizer):
+        for p in optimizer.params:
+            p.grad = torch.ones_like(p)
+        optimizer.step()
+
+    first = Adam(params, lr=0.1)
+    step(first)
+    state = first.state_dict()
+    restored = Adam([torch.nn.Parameter(p.detach().clone()) for p in params], lr=0.1)
+    restored.load_state_dict(state)
+    step(first)
+    assert [float(t) for t in state["step_tensors"]] == [1.0, 1.0]
+    assert [float(t) for t in restored.step_tensors] == [1.0, 1.0]
+    assert [float(t) for t in first.step_tensors] == [2.0, 2.0]
+    assert not torch.equal(state["exp_avg"][0], first.exp_avg[0])
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("50", (50, None)), ("10m", (None, 600.0)), ("90s", (None, 90.0)), ("1h", (None, 3600.0)), ("none", (None, None))],
