@@ -119,3 +119,20 @@ def test_sampled_discrete_actions_follow_the_softmax_of_the_logits():
         seen = torch.bincount(actions[:, column].long(), minlength=len(part)).float() / len(actions)
         assert torch.allclose(seen, expected, atol=0.01), (seen, expected)
     assert torch.allclose(logp, head.log_prob(logits, None, actions))
+
+
+@pytest.mark.parametrize("kind", sorted(ACTION_SPACES))
+@pytest.mark.parametrize("entropy_grad", [False, True])
+def test_the_updates_log_prob_and_entropy_are_the_two_calls_values(kind, entropy_grad):
+    """log_prob_and_entropy (the update's one call) gives exactly log_prob's and entropy's values for every
+    head, and the entropy carries a gradient only when asked to, the log-prob always."""
+    head = ActionHead.for_space(ACTION_SPACES[kind], free_log_std=True)
+    torch.manual_seed(0)
+    dist_inputs = torch.randn(4, 5, head.dist_dim, requires_grad=True)
+    log_std = torch.zeros(head.action_dim, requires_grad=True) if kind == "box" else None
+    actions, _ = head.sample(dist_inputs.detach(), log_std)
+    logp, entropy = head.log_prob_and_entropy(dist_inputs, log_std, actions, entropy_grad)
+    assert torch.equal(logp, head.log_prob(dist_inputs, log_std, actions))
+    assert torch.equal(entropy, head.entropy(dist_inputs, log_std))
+    assert logp.requires_grad
+    assert entropy.requires_grad == entropy_grad
