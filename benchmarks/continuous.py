@@ -206,7 +206,7 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
     smallest margin an equivalence test (two one-sided paired t-tests, alpha 0.05 each) accepts."""
     import pandas as pd
 
-    from rnnppo.results.paired import T_TEST, TIE, paired_test
+    from rnnppo.results.paired import ALPHA, T_TEST, TIE, paired_test
 
     lines = []
     for task in TASKS.values():
@@ -221,18 +221,22 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
             if not set(ours) & set(sb3):
                 continue
             test = paired_test(pd.Series(ours), pd.Series(sb3))
-            # Two one-sided tests at alpha 0.05 pass for any margin beyond the 90% interval's farther end: the
-            # smallest margin within which the two are shown equivalent (the reader judges whether it is small)
-            equivalent = "-"
-            if test.kind == T_TEST:
-                ninety = paired_test(pd.Series(ours), pd.Series(sb3), confidence=0.90)
-                equivalent = f"±{max(abs(ninety.low), abs(ninety.high)):.2f}"
-            if test.kind == T_TEST:
-                said = "rnnppo higher" if test.p < 0.05 and test.mean_diff > 0 else "sb3-contrib higher"
-                verdict = said if test.p < 0.05 else "not separable"
-                p_text = f"{test.p:.2f}"
+            # the reports' wording (results/report.py): a tie, too few seeds, or a direction at alpha
+            if test.kind == TIE:
+                verdict = "tie"
+            elif not test.decided:
+                verdict = test.kind
+            elif test.p < ALPHA:
+                verdict = "rnnppo higher" if test.mean_diff > 0 else "sb3-contrib higher"
             else:
-                verdict, p_text = ("tie" if test.kind == TIE else test.kind), "-"
+                verdict = "not separable"
+            p_text, equivalent = "-", "-"
+            if test.kind == T_TEST:
+                p_text = f"{test.p:.2f}"
+                # Two one-sided tests at alpha pass for any margin beyond the 90% interval's farther end: the
+                # smallest margin within which the two are shown equivalent (the reader judges if it is small)
+                ninety = paired_test(pd.Series(ours), pd.Series(sb3), confidence=1 - 2 * ALPHA)
+                equivalent = f"±{max(abs(ninety.low), abs(ninety.high)):.2f}"
             label = f"--preset {task.name}" + (" " + " ".join(words) if words else "")
             lines.append(
                 f"| {task.env} | {label} | {test.n} | {test.mean_diff:+.2f} | {test.interval_text()} | {p_text} | "

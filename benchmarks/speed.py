@@ -101,8 +101,8 @@ def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict,
     return out
 
 
-SB3_SIZES = {"lstm_cell_size": "lstm_hidden_size", "num_envs": "n_envs"}
-"""The scaling axes sb3-contrib has too (its names); max_seq_len has no counterpart there."""
+SB3_SIZES = ("lstm_cell_size", "num_envs")
+"""The scaling axes sb3-contrib has too (its lstm_hidden_size and n_envs); max_seq_len has no counterpart there."""
 
 
 def run_sb3(
