@@ -93,6 +93,12 @@ class TrainConfig:
         None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
     )
     lstm_cell_size: int = _f(64, "model", "H: hidden size of the recurrent cell")
+    head_fcnet_hiddens: tuple[int, ...] = _f(
+        (),
+        "model",
+        "MLP widths after the cell, before the policy and value heads, activation fcnet_activation (RLlib's"
+        " head_fcnet_hiddens, sb3's net_arch); each tower has its own; the gSDE features are its output",
+    )
     max_seq_len: int = _f(16, "model", "T: truncated-BPTT chunk length in training (not a look-back window)")
     lstm_use_prev_action: bool = _f(False, "model", "feed the previous action to the LSTM (zeros at episode start)")
     lstm_use_prev_reward: bool = _f(False, "model", "feed the previous reward to the LSTM (zero at episode start)")
@@ -474,6 +480,7 @@ def _validate(c: TrainConfig) -> None:
         )
     for name in (
         "fcnet_hiddens",
+        "head_fcnet_hiddens",
         "curiosity_feature_hiddens",
         "curiosity_inverse_hiddens",
         "curiosity_forward_hiddens",

@@ -63,7 +63,8 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     concat = f"{s.encoder_out} (encoder)" + "".join(f" + {part}" for part in extra_in)
     dist = f"logits [{{B}}, {s.dist}]"
     if policy.use_sde:
-        dist = f"Gaussian mean [{{B}}, {head.action_dim}] (+ gSDE log-std from the LSTM features)"
+        source = "head MLP's output" if config.head_fcnet_hiddens else f"{cell} features"
+        dist = f"Gaussian mean [{{B}}, {head.action_dim}] (+ gSDE log-std from the {source})"
     elif head.kind == "box":
         dist = (
             f"Gaussian mean [{{B}}, {s.dist}] (+ one learned log-std vector)"
@@ -77,6 +78,13 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
     )
 
+    def head_rows(rows: int | str) -> list[FlowRow]:
+        """head_fcnet_hiddens: the MLP between the cell and the heads (no row without one)."""
+        if not config.head_fcnet_hiddens:
+            return []
+        head_widths = " → ".join(str(w) for w in (s.hidden, *config.head_fcnet_hiddens))
+        return [FlowRow("head MLP", f"[{rows}, {s.features}]", f"{head_widths} ({_act(config)}), per step")]
+
     rollout = [
         FlowRow("observation", f"[{n}, {obs_dim}]", obs_note),
         FlowRow("encoder MLP", f"[{n}, {s.encoder_out}]", f"{widths} ({_act(config)}); E = {s.encoder_out}"),
@@ -84,6 +92,7 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         FlowRow(
             f"{cell} one step", f"[{n}, {s.hidden}]", f"state_in {state_text} → state_out, chained to the next step"
         ),
+        *head_rows(n),
         FlowRow("policy head", dist.format(B=n), ""),
         FlowRow("value head", f"[{n}]", "shared LSTM" if config.vf_share_layers else "separate encoder + LSTM critic"),
     ]
@@ -112,15 +121,17 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
             f"[S, L, {s.hidden}]",
             "each sequence starts from its stored state_in [S, ·]; no gradient crosses sequences",
         ),
+        *head_rows("S, L"),
         FlowRow(
             "reshape back + heads",
-            f"[S·L, {s.hidden}] → [S·L, {s.dist}], values [S·L]",
+            f"[S·L, {s.features}] → [S·L, {s.dist}], values [S·L]",
             "loss = mean over valid (unpadded) steps only",
         ),
     ]
     parameters = [
         ("encoder", _count(policy.actor.encoder)),
         (cell, _count(policy.actor.rnn)),
+        *([("head MLP", _count(policy.actor.head))] if policy.actor.head is not None else []),
         (
             "policy head",
             _count(policy.pi) + sum(p.numel() for p in (policy.log_std, policy.sde_log_std) if p is not None),
@@ -128,10 +139,12 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         ("value head", _count(policy.vf)),
     ]
     if policy.critic is not None:
-        parameters.append(("critic encoder + cell", _count(policy.critic)))
+        critic = "critic encoder + cell" + (" + head MLP" if policy.critic.head is not None else "")
+        parameters.append((critic, _count(policy.critic)))
     parameters.append(("total", _count(policy)))
+    head_mlp = "head MLP → " if config.head_fcnet_hiddens else ""
     answers = [
-        f"The flow is obs → encoder MLP → {cell} → heads; each step's whole {s.encoder_out}-wide embedding "
+        f"The flow is obs → encoder MLP → {cell} → {head_mlp}heads; each step's whole {s.encoder_out}-wide embedding "
         f"enters the {cell} (it is never split into {seq} pieces).",
         f"In rollouts the {cell} runs one step at a time and carries its state through the whole episode: "
         "max_seq_len is not a look-back window.",

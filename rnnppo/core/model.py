@@ -1,4 +1,5 @@
-"""The recurrent policy: encoder MLP -> [prev action, prev reward] -> LSTM/GRU -> policy and value heads.
+"""The recurrent policy: encoder MLP -> [prev action, prev reward] -> LSTM/GRU -> [head MLP] -> policy and
+value heads.
 
 One code path serves rollout and training: a tower runs over `[S, L, ·]` inputs from a per-sequence
 start state. The rollout calls it with L = 1 (one env step, state chained by the caller); training
@@ -56,12 +57,13 @@ class Shapes:
     prev_reward: int  # 1 or 0
     rnn_in: int  # E + A + 1
     hidden: int  # H
+    features: int  # F: the heads' input, the last head_fcnet_hiddens width (H without a head MLP)
     dist: int  # policy head width
     state: int  # flat state width per env
 
 
 class Tower(nn.Module):
-    """Encoder + recurrent core for one network (the actor, or the critic when not shared)."""
+    """Encoder + recurrent core (+ head MLP) for one network (the actor, or the critic when not shared)."""
 
     def __init__(self, obs_dim: int, prev_action_dim: int, config: TrainConfig):
         super().__init__()
@@ -84,6 +86,10 @@ class Tower(nn.Module):
                     nn.init.orthogonal_(param, gain=1.0)
                 else:
                     nn.init.zeros_(param)
+        # head_fcnet_hiddens: an MLP on the cell's output, per step (None: the heads read the cell's output)
+        widths = config.head_fcnet_hiddens
+        self.head = mlp(self.hidden, widths, config.fcnet_activation) if widths else None
+        self.features_out = widths[-1] if widths else self.hidden
 
     @property
     def state_size(self) -> int:
@@ -91,7 +97,12 @@ class Tower(nn.Module):
 
     def forward(self, obs, prev_action, prev_reward, state_in):
         """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
-        -> features [S, L, H], state_out [S, state_size] (after the L-th step, padding included)."""
+        -> features [S, L, F], state_out [S, state_size] (after the L-th step, padding included)."""
+        out, state_out = self._core(obs, prev_action, prev_reward, state_in)
+        return (out if self.head is None else self.head(out)), state_out
+
+    def _core(self, obs, prev_action, prev_reward, state_in):
+        """The encoder and the cell: the cell's output [S, L, H] and state_out [S, state_size]."""
         x = self._rnn_inputs(obs, prev_action, prev_reward)  # [S, L, E + A + 1]
         if self.rnn_type == "none":
             return self.rnn(x), state_in
@@ -105,15 +116,17 @@ class Tower(nn.Module):
 
     def features(self, obs, prev_action, prev_reward, state_in):
         """forward() without the state after the last step (the update's loss never reads it): the
-        same features [S, L, H] in fewer tensor calls."""
+        same features [S, L, F] in fewer tensor calls."""
         x = self._rnn_inputs(obs, prev_action, prev_reward)
         if self.rnn_type == "none":
-            return self.rnn(x)
-        if x.shape[1] == 1:
-            return self._one_step(x[:, 0], state_in)[0]
-        if self.rnn_type == "lstm":
-            return self._lstm(x, state_in)[0]
-        return self.rnn(x, state_in.unsqueeze(0).contiguous())[0]
+            out = self.rnn(x)
+        elif x.shape[1] == 1:
+            out = self._one_step(x[:, 0], state_in)[0]
+        elif self.rnn_type == "lstm":
+            out = self._lstm(x, state_in)[0]
+        else:
+            out = self.rnn(x, state_in.unsqueeze(0).contiguous())[0]
+        return out if self.head is None else self.head(out)
 
     def _rnn_inputs(self, obs, prev_action, prev_reward):
         """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L] -> the recurrent core's input [S, L, E + A + 1]."""
@@ -143,7 +156,7 @@ class Tower(nn.Module):
         return torch.lstm(x, (h0.contiguous(), c0.contiguous()), weights, True, 1, 0.0, self.training, False, True)
 
     def step(self, obs, prev_action, prev_reward, state_in):
-        """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, H], state_out [B, state_size]."""
+        """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, F], state_out [B, state_size]."""
         x = obs
         for layer in self.encoder:
             x = F.linear(x, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else layer(x)
@@ -153,7 +166,8 @@ class Tower(nn.Module):
                 extra.append(prev_reward.unsqueeze(-1))
             x = torch.cat([x, *extra], dim=-1)
         features, state_out = self._one_step(x, state_in)
-        return features[:, 0], state_out
+        features = features[:, 0]
+        return (features if self.head is None else self.head(features)), state_out
 
     def _one_step(self, x, state_in):
         """The rollout's L = 1 case through the fused cell kernels with the same weights: several times
@@ -181,14 +195,15 @@ class RecurrentPolicy(nn.Module):
         # use_sde: the head outputs the mean only; the per-step log-std comes from the features (sde_dist_inputs)
         self.use_sde = box and config.use_sde
         pi_width = action_head.action_dim if self.use_sde else action_head.dist_dim
-        self.pi = _layer(config.lstm_cell_size, pi_width, 0.01)
-        self.vf = _layer(config.lstm_cell_size, 1, 1.0)
+        features = self.actor.features_out  # F: the cell's size, or the head MLP's last width
+        self.pi = _layer(features, pi_width, 0.01)
+        self.vf = _layer(features, 1, 1.0)
         # Box actions with free_log_std: one learned, state-independent log-std vector (else the head outputs it)
         free = box and action_head.free_log_std
         self.log_std = nn.Parameter(torch.full((action_head.action_dim,), config.log_std_init)) if free else None
-        if self.use_sde:  # gSDE's log-std of the exploration matrix's entries [H, D] (sb3's full_std)
+        if self.use_sde:  # gSDE's log-std of the exploration matrix's entries [F, D] (sb3's full_std)
             self.sde_log_std: nn.Parameter | None = nn.Parameter(
-                torch.full((config.lstm_cell_size, action_head.action_dim), config.log_std_init)
+                torch.full((features, action_head.action_dim), config.log_std_init)
             )
         else:
             self.sde_log_std = None
@@ -212,6 +227,7 @@ class RecurrentPolicy(nn.Module):
             prev_reward=int(config.lstm_use_prev_reward),
             rnn_in=self.actor.rnn_in,
             hidden=config.lstm_cell_size,
+            features=features,
             dist=action_head.dist_dim,
             state=self.state_size,
         )
@@ -221,9 +237,9 @@ class RecurrentPolicy(nn.Module):
         return self.actor.state_size + (self.critic.state_size if self.critic is not None else 0)
 
     def sde_dist_inputs(self, features: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-        """use_sde: features [..., H], mean [..., D] -> [mean, per-step log-std] [..., 2D].
+        """use_sde: features [..., F], mean [..., D] -> [mean, per-step log-std] [..., 2D].
 
-        gSDE's noise is features @ W with W [H, D] ~ N(0, exp(sde_log_std)^2) entry-wise, so given the
+        gSDE's noise is features @ W with W [F, D] ~ N(0, exp(sde_log_std)^2) entry-wise, so given the
         features each action dim is Gaussian with variance sum_j features_j^2 exp(2 sde_log_std_jd). As in
         sb3 (learn_features=False), the features are detached here: the std trains only sde_log_std."""
         assert self.sde_log_std is not None, "sde_dist_inputs is for use_sde policies"
@@ -238,7 +254,7 @@ class RecurrentPolicy(nn.Module):
         """Sequences: obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
         -> dist_inputs [S, L, D], values [S, L], state_out [S, state_size]."""
         actor_state = state_in[:, : self.actor.state_size]
-        features, actor_out = self.actor(obs, prev_action, prev_reward, actor_state)  # [S, L, H]
+        features, actor_out = self.actor(obs, prev_action, prev_reward, actor_state)  # [S, L, F]
         dist_inputs = self.pi(features)
         if self.sde_log_std is not None:
             dist_inputs = self.sde_dist_inputs(features, dist_inputs)
@@ -254,7 +270,7 @@ class RecurrentPolicy(nn.Module):
         """forward() as the update needs it: dist_inputs [S, L, D], values [S, L], without the state after
         the last step (same values as forward(); fewer tensor calls per minibatch)."""
         size = self.actor.state_size
-        features = self.actor.features(obs, prev_action, prev_reward, state_in[:, :size])  # [S, L, H]
+        features = self.actor.features(obs, prev_action, prev_reward, state_in[:, :size])  # [S, L, F]
         dist_inputs = self.pi(features)
         if self.sde_log_std is not None:
             dist_inputs = self.sde_dist_inputs(features, dist_inputs)
@@ -308,7 +324,7 @@ class RolloutStep:
         self.towers = [actor] if policy.critic is None else [actor, policy.critic]
         self.dist_dim = policy.pi.out_features  # the head's width (the mean only under use_sde)
         self.use_sde = policy.sde_log_std is not None
-        self.last_features: torch.Tensor | None = None  # use_sde: the actor's features [B, H] of the last call
+        self.last_features: torch.Tensor | None = None  # use_sde: the actor's features [B, F] of the last call
         self.hidden = actor.hidden
         self.use_prev_action, self.use_prev_reward = actor.use_prev_action, actor.use_prev_reward
         activation = policy.config.fcnet_activation
@@ -322,6 +338,11 @@ class RolloutStep:
             )
             self.first_width = linears[0][0].out_features if linears[0] else 0
             self.later = [[(m.weight, m.bias) for m in layers[1:]] for layers in linears]
+            # head_fcnet_hiddens: each tower's MLP after the cell ([] without one)
+            self.head_layers = [
+                [(m.weight, m.bias) for m in t.head if isinstance(m, nn.Linear)] if t.head is not None else []
+                for t in self.towers
+            ]
             self.cells = (
                 [(t.rnn.weight_ih_l0, t.rnn.weight_hh_l0, t.rnn.bias_ih_l0, t.rnn.bias_hh_l0) for t in self.towers]
                 if self.rnn_type != "none"
@@ -371,6 +392,10 @@ class RolloutStep:
             else:
                 h = torch.gru_cell(x, state[:, t * size : (t + 1) * size], *self.cells[t])
                 states.append(h)
+            for weight, bias in self.head_layers[t]:
+                h = F.linear(h, weight, bias)
+                if activation is not None:
+                    h = activation(h)
             features.append(h)
         state_out = states[0] if len(states) == 1 else torch.cat(states, dim=-1)
         if len(self.heads) == 1:

@@ -22,10 +22,17 @@ TINY = {**TINY_SETTINGS, "fcnet_hiddens": [8], "cell": 8, "seq_len": 4, "eval_ep
 CASES = {
     # Discrete actions, the default separate critic LSTM, previous action and reward fed, filter on
     "discrete": ("rnnppo/StatelessCartPole-v0", {"lstm_use_prev_action": True, "lstm_use_prev_reward": True}),
-    # Box actions (mean + log-std), a shared GRU, three stacked frames riding in the state, filter on
+    # Box actions (mean + log-std), a shared GRU with a head MLP, three stacked frames riding in the state,
+    # filter on
     "box": (
         "Pendulum-v1",
-        {"rnn_type": "gru", "vf_share_layers": True, "frame_stack": 3, "lstm_use_prev_action": True},
+        {
+            "rnn_type": "gru",
+            "vf_share_layers": True,
+            "frame_stack": 3,
+            "lstm_use_prev_action": True,
+            "head_fcnet_hiddens": [6],
+        },
     ),
 }
 MAX_DIFFERENCE = 1e-5

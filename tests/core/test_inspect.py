@@ -34,3 +34,21 @@ def test_the_count_matches_the_chunking_of_a_rollout_with_no_episode_end(num_env
     seqs = chunk(np.zeros((rollout_len, num_envs), dtype=bool), max_seq_len)
     shape, _ = training_rows(config)["cut into sequences"]
     assert shape == f"[S, L] = [{seqs.num_seqs}, {seqs.padded_len}] with no episode end"
+
+
+def test_a_head_mlp_shows_as_its_own_stage_and_parameter_count():
+    plain = describe(TrainConfig(lstm_cell_size=8), *synthetic_spaces((6,), 3))
+    config = TrainConfig(lstm_cell_size=8, head_fcnet_hiddens=(5, 4))
+    description = describe(config, *synthetic_spaces((6,), 3))
+    rollout = {row.stage: row.shape for row in description.rollout}
+    assert "head MLP" not in {row.stage for row in plain.rollout}
+    assert rollout["head MLP"] == "[8, 4]"
+    assert {row.stage: row.shape for row in description.training}["reshape back + heads"].startswith("[S·L, 4] →")
+    counts = dict(description.parameters)
+    assert counts["head MLP"] == (8 * 5 + 5) + (5 * 4 + 4)
+    assert counts["policy head"] == 4 * 3 + 3 and counts["value head"] == 4 + 1
+    plain_counts = dict(plain.parameters)
+    heads_change = (
+        counts["policy head"] + counts["value head"] - plain_counts["policy head"] - plain_counts["value head"]
+    )
+    assert counts["total"] == plain_counts["total"] + 2 * counts["head MLP"] + heads_change  # actor's and critic's

@@ -25,12 +25,14 @@ SPACES = [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Box(-1.0, 1.0
     use_prev_action=st.booleans(),
     use_prev_reward=st.booleans(),
     widths=st.sampled_from([(), (7,), (7, 5), (7, 5, 3)]),
+    head_widths=st.sampled_from([(), (4,), (4, 3)]),
     activation=st.sampled_from(["tanh", "relu", "elu", "linear"]),
     space=st.sampled_from(SPACES),
+    use_sde=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_rollout_step_equals_policy_step(
-    rnn_type, vf_share_layers, use_prev_action, use_prev_reward, widths, activation, space, seed
+    rnn_type, vf_share_layers, use_prev_action, use_prev_reward, widths, head_widths, activation, space, use_sde, seed
 ):
     torch.manual_seed(seed)
     config = TrainConfig(
@@ -39,8 +41,10 @@ def test_rollout_step_equals_policy_step(
         lstm_use_prev_action=use_prev_action,
         lstm_use_prev_reward=use_prev_reward,
         fcnet_hiddens=widths,
+        head_fcnet_hiddens=head_widths,
         fcnet_activation=activation,
         lstm_cell_size=6,
+        use_sde=use_sde,
     )
     head = ActionHead.for_space(space)
     policy = RecurrentPolicy(5, head, config)
@@ -57,6 +61,12 @@ def test_rollout_step_equals_policy_step(
         for expected, got in zip(policy.step(*inputs), step(*inputs), strict=True):
             assert got.shape == expected.shape
             torch.testing.assert_close(got, expected, rtol=0.0, atol=1e-5)
+        if policy.use_sde:  # gSDE's noise reads the actor's features: the head MLP's output when there is one
+            obs, prev_action, prev_reward = (x.unsqueeze(1) for x in inputs[:3])
+            state = inputs[3]
+            features, _ = policy.actor(obs, prev_action, prev_reward, state[:, : policy.actor.state_size])
+            assert step.last_features is not None and features.shape[-1] == (head_widths or (6,))[-1]
+            torch.testing.assert_close(step.last_features, features[:, 0], rtol=0.0, atol=1e-5)
 
 
 def test_rollout_step_uses_the_weights_it_was_built_with_after_an_update():
