@@ -232,7 +232,7 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
                 verdict = "not separable"
             p_text, equivalent = "-", "-"
             if test.kind == T_TEST:
-                p_text = f"{test.p:.2f}"
+                p_text = "< 0.001" if test.p < 0.001 else f"{test.p:.2g}"  # as the reports print it
                 # Two one-sided tests at alpha pass for any margin beyond the 90% interval's farther end: the
                 # smallest margin within which the two are shown equivalent (the reader judges if it is small)
                 ninety = paired_test(pd.Series(ours), pd.Series(sb3), confidence=1 - 2 * ALPHA)
