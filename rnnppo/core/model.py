@@ -99,7 +99,7 @@ class Tower(nn.Module):
         """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L], state_in [S, state_size]
         -> features [S, L, F], state_out [S, state_size] (after the L-th step, padding included)."""
         out, state_out = self._core(obs, prev_action, prev_reward, state_in)
-        return (out if self.head is None else self.head(out)), state_out
+        return self._head(out), state_out
 
     def _core(self, obs, prev_action, prev_reward, state_in):
         """The encoder and the cell: the cell's output [S, L, H] and state_out [S, state_size]."""
@@ -126,6 +126,10 @@ class Tower(nn.Module):
             out = self._lstm(x, state_in)[0]
         else:
             out = self.rnn(x, state_in.unsqueeze(0).contiguous())[0]
+        return self._head(out)
+
+    def _head(self, out: torch.Tensor) -> torch.Tensor:
+        """The cell's output [..., H] -> the heads' input [..., F]: through the head MLP when there is one."""
         return out if self.head is None else self.head(out)
 
     def _rnn_inputs(self, obs, prev_action, prev_reward):
@@ -166,8 +170,7 @@ class Tower(nn.Module):
                 extra.append(prev_reward.unsqueeze(-1))
             x = torch.cat([x, *extra], dim=-1)
         features, state_out = self._one_step(x, state_in)
-        features = features[:, 0]
-        return (features if self.head is None else self.head(features)), state_out
+        return self._head(features[:, 0]), state_out
 
     def _one_step(self, x, state_in):
         """The rollout's L = 1 case through the fused cell kernels with the same weights: several times
@@ -355,6 +358,14 @@ class RolloutStep:
             else:
                 self.heads = [(policy.pi.weight, policy.pi.bias), (policy.vf.weight, policy.vf.bias)]
 
+    def _dense(self, x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """x through (weight, bias) layers, each followed by the activation (an encoder's later layers, a head MLP)."""
+        for weight, bias in layers:
+            x = F.linear(x, weight, bias)
+            if self.activation is not None:
+                x = self.activation(x)
+        return x
+
     def __call__(self, obs, prev_action, prev_reward, state):
         """obs [B, O], prev_action [B, A], prev_reward [B], state [B, state_size]
         -> dist_inputs [B, D], value [B], state_out [B, state_size]."""
@@ -376,10 +387,7 @@ class RolloutStep:
         features, states = [], []
         size = self.towers[0].state_size
         for t, x in enumerate(inputs):
-            for weight, bias in self.later[t]:
-                x = F.linear(x, weight, bias)
-                if activation is not None:
-                    x = activation(x)
+            x = self._dense(x, self.later[t])
             if self.use_prev_action or self.use_prev_reward:
                 extra = [x, prev_action] if self.use_prev_action else [x]
                 if self.use_prev_reward:
@@ -392,11 +400,7 @@ class RolloutStep:
             else:
                 h = torch.gru_cell(x, state[:, t * size : (t + 1) * size], *self.cells[t])
                 states.append(h)
-            for weight, bias in self.head_layers[t]:
-                h = F.linear(h, weight, bias)
-                if activation is not None:
-                    h = activation(h)
-            features.append(h)
+            features.append(self._dense(h, self.head_layers[t]))
         state_out = states[0] if len(states) == 1 else torch.cat(states, dim=-1)
         if len(self.heads) == 1:
             out = F.linear(features[0], *self.heads[0])  # [B, D + 1]
