@@ -457,9 +457,13 @@ def test_the_rollouts_one_step_path_equals_the_sequence_forward(rnn_type, shared
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru", "none"])
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("seq_len", [1, 3])
-def test_the_updates_forward_equals_forward_without_the_state_out(rnn_type, shared, seq_len):
-    """train_outputs() is forward() less the state after the last step: the same numbers, bit for bit."""
-    config = tiny_config(rnn_type=rnn_type, vf_share_layers=shared, lstm_use_prev_action=True)
+@pytest.mark.parametrize("head_widths", [(), (7,)])
+def test_the_updates_forward_equals_forward_without_the_state_out(rnn_type, shared, seq_len, head_widths):
+    """train_outputs() is forward() less the state after the last step: the same numbers, bit for bit (with
+    and without a head MLP)."""
+    config = tiny_config(
+        rnn_type=rnn_type, vf_share_layers=shared, lstm_use_prev_action=True, head_fcnet_hiddens=head_widths
+    )
     torch.manual_seed(2)
     head = ActionHead.for_space(ACTION_SPACES["discrete"])
     policy = RecurrentPolicy(4, head, config)

@@ -46,7 +46,7 @@ def test_rollout_step_equals_policy_step(
         lstm_cell_size=6,
         use_sde=use_sde,
     )
-    head = ActionHead.for_space(space)
+    head = ActionHead.for_space(space, free_log_std=config.uses_free_log_std())  # as the trainer builds it
     policy = RecurrentPolicy(5, head, config)
     for param in policy.parameters():  # not the near-zero head init: every weight must matter
         torch.nn.init.normal_(param)

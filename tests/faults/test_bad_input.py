@@ -24,9 +24,9 @@ from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.study import SweepError, check_study_name, study_folder
 from tests.faults.harness import runner
 
-NAMES = ["seq_len", "max_seq_len", "cell", "emb", "lr", "gamma", "fcnet_hiddens", "head_fcnet_hiddens", "rnn_type"]
-NAMES += ["vf_clip_param"]
-NAMES += ["lstm_use_prev_action", "num_envs", "seed", "env", "env.x", "steps", "bogus", "", " "]
+NAMES = ["seq_len", "max_seq_len", "cell", "emb", "lr", "gamma", "fcnet_hiddens", "head_fcnet_hiddens"]
+NAMES += ["rnn_type", "vf_clip_param", "lstm_use_prev_action", "num_envs", "seed", "env", "env.x", "steps"]
+NAMES += ["bogus", "", " "]
 PIECES = ["1", "2", "0", "-1", "1e-3", "0.5", "..", ":log", ",", "[", "]", "[64,64]", "true", "none", "nan", "inf"]
 PIECES += ["lstm", " ", "1e400", "9" * 30, "=", "\x00", "é", "$(touch pwned)"]
 grammar_word = st.builds(
