@@ -387,7 +387,8 @@ class RolloutStep:
         features, states = [], []
         size = self.towers[0].state_size
         for t, x in enumerate(inputs):
-            x = self._dense(x, self.later[t])
+            if self.later[t]:  # (a call per step saved when there is nothing to run)
+                x = self._dense(x, self.later[t])
             if self.use_prev_action or self.use_prev_reward:
                 extra = [x, prev_action] if self.use_prev_action else [x]
                 if self.use_prev_reward:
@@ -400,7 +401,7 @@ class RolloutStep:
             else:
                 h = torch.gru_cell(x, state[:, t * size : (t + 1) * size], *self.cells[t])
                 states.append(h)
-            features.append(self._dense(h, self.head_layers[t]))
+            features.append(self._dense(h, self.head_layers[t]) if self.head_layers[t] else h)
         state_out = states[0] if len(states) == 1 else torch.cat(states, dim=-1)
         if len(self.heads) == 1:
             out = F.linear(features[0], *self.heads[0])  # [B, D + 1]
