@@ -1,7 +1,8 @@
 """The discrete path's numbers are pinned: continuous-control settings must not move a discrete run.
 
 The expected values were recorded with the code before the continuous settings (reward scaling,
-free_log_std) existed; same seed, same config -> the same losses, returns and weights.
+free_log_std) existed; same seed, same config -> the same losses, returns and weights (to the tolerances measured across CPU
+kernels in pinned_tolerance.py; exactly on one machine).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import pytest
 
 from rnnppo.core.config import build_config
 from rnnppo.core.trainer import train
+
+from .pinned_tolerance import close
 
 TINY = {
     "num_envs": 4,
@@ -48,13 +51,13 @@ def test_a_discrete_run_gives_the_same_numbers_as_before_the_continuous_settings
     result = train(build_config({"env": env_id, **TINY}))
     per_iteration, eval_returns, weight_sum = PINNED[env_id]
     for row, (policy_loss, value_loss, episode_return) in zip(result.metrics, per_iteration, strict=True):
-        assert row["policy_loss"] == pytest.approx(policy_loss, rel=1e-5, abs=1e-8)
-        assert row["value_loss"] == pytest.approx(value_loss, rel=1e-5)
+        assert row["policy_loss"] == close("policy_loss", policy_loss)
+        assert row["value_loss"] == close("value_loss", value_loss)
         if episode_return is None:
             assert row["episodes"] == 0
         else:
             assert row["episode_return_mean"] == pytest.approx(episode_return)
     assert result.summary["eval_returns"] == eval_returns
     total = float(sum(p.detach().double().sum() for p in result.policy.parameters()))
-    assert total == pytest.approx(weight_sum, rel=1e-6)
+    assert total == close("weights", weight_sum)
     assert "ret_var" not in result.policy.state_dict()  # no reward-scaling statistics on a discrete run
