@@ -1,8 +1,8 @@
 """The discrete path's numbers are pinned: continuous-control settings must not move a discrete run.
 
 The expected values were recorded with the code before the continuous settings (reward scaling,
-free_log_std) existed; same seed, same config -> the same losses, returns and weights (to the tolerances measured across CPU
-kernels in pinned_tolerance.py; exactly on one machine).
+free_log_std) existed; same seed, same config -> the same losses, returns and weights (to the
+tolerances measured across CPU kernels in pinned_tolerance.py; exactly on one machine).
 """
 
 from __future__ import annotations

@@ -131,5 +131,7 @@ def test_same_seed_runs_are_identical_in_one_process(name):
     assert [[row[key] for key in METRICS] for row in first.metrics] == [
         [row[key] for key in METRICS] for row in second.metrics
     ]
-    for (name_a, a), (name_b, b) in zip(first.policy.state_dict().items(), second.policy.state_dict().items()):
+    for (name_a, a), (name_b, b) in zip(
+        first.policy.state_dict().items(), second.policy.state_dict().items(), strict=True
+    ):
         assert name_a == name_b and torch.equal(a, b), name_a
