@@ -1,6 +1,6 @@
 """rnnppo: recurrent PPO experiment runner and sweeper.
 
-The Python API (see the README's "Python API"): `rnnppo.train(...)`, `rnnppo.sweep(...)`,
+The Python API (see docs/guides/python-api.md): `rnnppo.train(...)`, `rnnppo.sweep(...)`,
 `rnnppo.load(run_dir)`. They are imported on first use, so `import rnnppo` stays fast (no torch).
 """
 

@@ -1,5 +1,6 @@
-"""The README's table of defaults next to RLlib's: rnnppo's column is TrainConfig's defaults, RLlib's is
-what RLlib's source sets, so a row with equal columns (a claim that rnnppo keeps RLlib's default) holds."""
+"""The table of defaults in docs/rllib-differences.md next to RLlib's: rnnppo's column is TrainConfig's
+defaults, RLlib's is what RLlib's source sets, so a row with equal columns
+(a claim that rnnppo keeps RLlib's default) holds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from rnnppo.core.config import FIELDS, TrainConfig, coerce
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "rllib-differences.md"
 MARKER = "<!-- rllib-defaults:"
 
 # RLlib's defaults for the same names, old API stack (the `use_lstm` wrapper): PPOConfig / AlgorithmConfig
