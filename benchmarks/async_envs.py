@@ -60,7 +60,7 @@ def config_for(env: str, wrappers: tuple[str, ...], cost_us: float, mode: str, a
 
 
 def step_cost_us(config) -> float:
-    from rnnppo.core.envs import env_factory
+    from rnnppo.core.envs.make import env_factory
 
     env = env_factory(config)()
     env.reset(seed=0)
@@ -81,7 +81,7 @@ def rollout_speeds(configs: list, args: argparse.Namespace) -> list[float]:
     the machine's load falls on all of them alike."""
     import torch
 
-    from rnnppo.core.envs import describe_spaces, make_env_halves
+    from rnnppo.core.envs.make import describe_spaces, make_env_halves
     from rnnppo.core.model import build_policy
     from rnnppo.core.rollout import collector_for
 
@@ -115,7 +115,7 @@ def bounds(config, seconds: float = 2.0) -> tuple[float, float]:
     import torch
     from speed import env_only_rate, forward_only_rate  # benchmarks/ is on sys.path (this script's folder)
 
-    from rnnppo.core.envs import describe_spaces
+    from rnnppo.core.envs.make import describe_spaces
     from rnnppo.core.model import RolloutStep, build_policy
 
     sync = config.replace(vector_mode="sync")

@@ -38,13 +38,13 @@ import torch
 from torch.nn import functional as F
 
 from rnnppo.core.config import build_config
-from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.envs.make import describe_spaces, make_vector_env
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.optim import Adam
 from rnnppo.core.ppo import gae, normalize_advantages
 from rnnppo.core.rollout import Collector
+from rnnppo.core.runs.trainer import TrainBatch, build_policy, make_batch, seed_everything, train, update
 from rnnppo.core.sequences import plan_minibatches
-from rnnppo.core.trainer import TrainBatch, build_policy, make_batch, seed_everything, train, update
 
 
 def seed_batch(config, seed: int) -> tuple[RecurrentPolicy, TrainBatch]:

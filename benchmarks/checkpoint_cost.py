@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from rnnppo.core import checkpoint
 from rnnppo.core.config import build_config
-from rnnppo.core.envs import describe_spaces
+from rnnppo.core.envs.make import describe_spaces
 from rnnppo.core.model import build_policy
 from rnnppo.core.optim import Adam
+from rnnppo.core.runs import checkpoint
 
 NETWORKS = {
     "small ([8], cell 8)": dict(fcnet_hiddens=(8,), lstm_cell_size=8),

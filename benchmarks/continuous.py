@@ -102,7 +102,7 @@ TASKS = {
 def run_rnnppo(task: Task, seed: int, words: tuple[str, ...] = ()) -> dict[str, Any]:
     from rnnppo.core.config import build_config, parse_overrides
     from rnnppo.core.presets import load_preset
-    from rnnppo.core.trainer import train
+    from rnnppo.core.runs.trainer import train
 
     preset = load_preset(task.name)
     settings = {**preset.settings, **parse_overrides(words)}
@@ -123,7 +123,7 @@ def run_sb3(task: Task, seed: int) -> dict[str, Any]:
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from rnnppo.core import builtin_envs
+    from rnnppo.core.envs import builtin as builtin_envs
 
     torch.set_num_threads(1)
     builtin_envs.register()
@@ -272,7 +272,7 @@ def speed(rounds: int) -> None:
     from rnnppo.core.optim import Adam
     from rnnppo.core.ppo import gae, normalize_advantages
     from rnnppo.core.rollout import Rollout
-    from rnnppo.core.trainer import make_batch, update
+    from rnnppo.core.runs.trainer import make_batch, update
 
     torch.set_num_threads(1)
     obs_space = spaces.Box(-1, 1, (3,), np.float32)

@@ -22,7 +22,7 @@ import time
 import torch
 
 from rnnppo.core.config import TrainConfig, parse_overrides
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 
 def _hog(stop: mp.Event) -> None:  # type: ignore[valid-type]

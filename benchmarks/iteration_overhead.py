@@ -34,7 +34,7 @@ def rss_mb() -> float:
 
 def timed_appends(source: Path, rows: list[dict], count: int, folder: Path) -> float:
     """Median seconds of one append to a copy of `source` holding its first `count` rows."""
-    from rnnppo.core import run_files
+    from rnnppo.core.runs import files as run_files
 
     path = folder / f"m{count}.csv"
     with open(source) as src, open(path, "w") as dst:
@@ -53,7 +53,7 @@ def timed_appends(source: Path, rows: list[dict], count: int, folder: Path) -> f
 
 
 def timed_rewrites(rows: list[dict], folder: Path) -> float:
-    from rnnppo.core import run_files
+    from rnnppo.core.runs import files as run_files
 
     times = []
     for _ in range(5):
@@ -73,7 +73,7 @@ def main() -> None:
     import torch
 
     from rnnppo.core.config import TrainConfig
-    from rnnppo.core.trainer import train
+    from rnnppo.core.runs.trainer import train
 
     early = min(1000, args.iterations // 2)
     config = TrainConfig(

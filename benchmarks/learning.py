@@ -17,7 +17,7 @@ import statistics
 import time
 
 from rnnppo.core.config import build_config, parse_overrides
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 
 def run_one(job: tuple[dict, int]) -> dict:

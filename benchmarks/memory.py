@@ -21,9 +21,9 @@ import time
 
 from learning import cue_overrides  # benchmarks/learning.py: this script runs as benchmarks/memory.py
 
+from rnnppo.core.analysis.memory import measure_run
 from rnnppo.core.config import build_config, parse_overrides
-from rnnppo.core.memory import measure_run
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 from rnnppo.results.stats import bootstrap_ci, iqm
 
 

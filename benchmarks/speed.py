@@ -84,7 +84,7 @@ def rnnppo_config(env: str, steps: int, threads: int, device: str, overrides: di
 
 
 def run_rnnppo(env: str, steps: int, threads: int, device: str, overrides: dict, seed: int, episodes: int) -> dict:
-    from rnnppo.core.trainer import train
+    from rnnppo.core.runs.trainer import train
 
     config = rnnppo_config(env, steps, threads, device, {**overrides, "seed": seed, "eval_episodes": episodes})
     began, began_cpu = time.perf_counter(), time.process_time()
@@ -113,7 +113,7 @@ def run_sb3(
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    from rnnppo.core import builtin_envs
+    from rnnppo.core.envs import builtin as builtin_envs
 
     builtin_envs.register()
     torch.set_num_threads(threads)
@@ -145,7 +145,7 @@ def run_sb3(
 
 def env_only_rate(config, seconds: float) -> float:
     """Env steps/s of the config's N envs stepped alone in this process with random actions."""
-    from rnnppo.core.envs import make_vector_env
+    from rnnppo.core.envs.make import make_vector_env
 
     vec = make_vector_env(config, config.num_envs, 0)
     vec.action_space.seed(0)
@@ -182,7 +182,7 @@ def run_bounds(env: str, threads: int, device: str, seconds: float = 3.0) -> dic
     import numpy as np
     import torch
 
-    from rnnppo.core.envs import describe_spaces, make_vector_env
+    from rnnppo.core.envs.make import describe_spaces, make_vector_env
     from rnnppo.core.model import RolloutStep, build_policy
     from rnnppo.core.rollout import Collector
 

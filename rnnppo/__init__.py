@@ -1,7 +1,8 @@
 """rnnppo: recurrent PPO experiment runner and sweeper.
 
 The Python API (see docs/guides/python-api.md): `rnnppo.train(...)`, `rnnppo.sweep(...)`,
-`rnnppo.load(run_dir)`. They are imported on first use, so `import rnnppo` stays fast (no torch).
+`rnnppo.load(run_dir)`, `rnnppo.nightly(config_toml)` (one night: sweep, report, history, regressions).
+They are imported on first use, so `import rnnppo` stays fast (no torch).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["LoadedRun", "TrainConfig", "__version__", "load", "make_config", "sweep", "train"]
+__all__ = ["LoadedRun", "TrainConfig", "__version__", "load", "make_config", "nightly", "sweep", "train"]
 
 if TYPE_CHECKING:
     from rnnppo.api import LoadedRun, load, make_config, sweep, train
@@ -26,6 +27,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "nightly":  # the subpackage, callable: rnnppo.nightly(config) runs one night
+        import importlib
+
+        return importlib.import_module("rnnppo.nightly")
+    return _lazy(name)
+
+
+def _lazy(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'rnnppo' has no attribute {name!r}")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from rnnppo.core.model import RecurrentPolicy
-    from rnnppo.core.trainer import RunResult
+    from rnnppo.core.runs.trainer import RunResult
     from rnnppo.sweeps.runner import SweepOutcome
 
 
@@ -67,9 +67,9 @@ def train(
     >>> run = rnnppo.train("rnnppo/CueRecall-v0", 20_000, seq_len=8, cell=32)  # doctest: +SKIP
     >>> run.summary["eval_return_mean"]  # doctest: +SKIP
     """
-    from rnnppo.core.envs import describe_spaces
-    from rnnppo.core.trainer import resolve_device
-    from rnnppo.core.trainer import train as run_training
+    from rnnppo.core.envs.make import describe_spaces
+    from rnnppo.core.runs.trainer import resolve_device
+    from rnnppo.core.runs.trainer import train as run_training
     from rnnppo.errors import RunFileError
 
     if env is not None:
@@ -167,8 +167,8 @@ def load(run_dir: str | Path) -> LoadedRun:
     """
     import pandas as pd
 
-    from rnnppo.core import run_files
-    from rnnppo.core.evaluation import load_run_policy
+    from rnnppo.core.runs import files as run_files
+    from rnnppo.core.runs.evaluation import load_run_policy
     from rnnppo.errors import RunFileError
 
     folder = Path(run_dir)

@@ -21,7 +21,7 @@ ALLOWED = {
     "sweeps": {"errors", "core", "storage", "wrappers"},
     "results": {"errors", "core", "storage", "wrappers"},
     "nightly": {"errors", "core", "storage", "sweeps", "results", "wrappers"},
-    "api": {"errors", "core", "storage", "sweeps", "results", "wrappers"},
+    "api": {"errors", "core", "storage", "sweeps", "results", "nightly", "wrappers"},
     "cli": {"errors", "core", "storage", "sweeps", "results", "nightly", "wrappers", "api"},
     "main": {"cli"},
 }
@@ -97,3 +97,38 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     assert imported_modules(bad) == [(2, "rnnppo.results.report")]
     assert "results" not in ALLOWED["core"]
     assert "results" not in ALLOWED["sweeps"] and "sweeps" not in ALLOWED["results"]
+
+
+# Inside core: the environments sit below the algorithm, the analyses above it, one run's loop on top.
+# room -> the rooms it may import ("base": config, spaces, presets, wrapper_spec: what every room needs)
+CORE_BASE = {"config", "spaces", "presets", "wrapper_spec"}
+CORE_ALLOWED = {
+    "base": {"base"},
+    "envs": {"base"},
+    "algorithm": {"base", "envs"},
+    "analysis": {"base", "envs", "algorithm"},
+    "runs": {"base", "envs", "algorithm", "analysis"},
+}
+
+
+def core_room(module: str) -> str:
+    """`rnnppo.core.runs.trainer` -> runs; `rnnppo.core.model` -> algorithm; `rnnppo.core.config` -> base."""
+    parts = module.split(".")
+    if len(parts) < 3:
+        return "base"  # the core package itself
+    if parts[2] in ("envs", "runs", "analysis"):
+        return parts[2]
+    return "base" if parts[2] in CORE_BASE else "algorithm"
+
+
+def test_core_rooms_import_one_way() -> None:
+    bad = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        source = core_room(module_name(path))
+        for line, target in imported_modules(path):
+            if not target.startswith("rnnppo.core."):
+                continue
+            room = core_room(target)
+            if room != source and room not in CORE_ALLOWED[source]:
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} ({source}) imports {target} ({room})")
+    assert bad == []

@@ -17,8 +17,8 @@ def export(
     out: Path = typer.Option(None, "--out", help="file to write (default: RUN_DIR/policy.onnx or policy.pt2)"),
 ) -> None:
     """Export the policy's step (observation filter included, recurrent state in and out) for deployment."""
-    from rnnppo.core.evaluation import load_run_policy
-    from rnnppo.core.export import FORMATS, export
+    from rnnppo.core.runs.evaluation import load_run_policy
+    from rnnppo.core.runs.export import FORMATS, export
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")

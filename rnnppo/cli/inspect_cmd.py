@@ -22,7 +22,7 @@ def inspect(
     wrapper: list[str] = typer.Option(None, "--wrapper", help=WRAPPER_HELP),
 ) -> None:
     """Print the model's data flow with this configuration's shapes, parameter counts and sequence stats."""
-    from rnnppo.core import dataflow
+    from rnnppo.core.analysis import dataflow
 
     with user_errors():
         if env is None and obs_shape is None:
@@ -75,7 +75,7 @@ def inspect(
 
 def envs() -> None:
     """List the built-in environments."""
-    from rnnppo.core.builtin_envs import BUILTIN_ENVS, MASKED_ENVS
+    from rnnppo.core.envs.builtin import BUILTIN_ENVS, MASKED_ENVS
     from rnnppo.core.presets import presets_by_env
 
     table = Table(title="built-in environments", title_justify="left")

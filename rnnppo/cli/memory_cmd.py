@@ -1,4 +1,4 @@
-"""`rnnppo memory`: how far back a trained run's policy remembers (parse, call core/memory.py, print)."""
+"""`rnnppo memory`: how far back a trained run's policy remembers (parse, call core/analysis/memory.py, print)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def memory(
     max(0.01, 5% of the lag-0 influence). The horizon can exceed max_seq_len, because the recurrent
     state is carried through the whole episode and training only cuts the gradient, not the state; it
     can fall short of it when the task does not need more history than that."""
-    from rnnppo.core.evaluation import load_run_policy
-    from rnnppo.core.memory import TARGETS, measure_run
+    from rnnppo.core.analysis.memory import TARGETS, measure_run
+    from rnnppo.core.runs.evaluation import load_run_policy
 
     if max_lag is not None and max_lag < 1:
         fail(f"--max-lag {max_lag} must be at least 1 (lag 0 is always measured)")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
-from optuna.trial import TrialState
 from rich.markup import escape
 
 from rnnppo.cli.common import check_writable, console, err_console, fail, user_errors
@@ -23,101 +21,60 @@ def nightly(
     Exit 1: a regression (with --fail-on-regression), or a night not checked (nothing or no reference finished).
 
     Exit 2: bad input. Exit 128 + N: stopped by signal N (run it again to continue the night)."""
-    from rnnppo.core import run_files
-    from rnnppo.core.config import format_value
     from rnnppo.nightly import config as night_config
-    from rnnppo.nightly import history as night_history
-    from rnnppo.results import plots
-    from rnnppo.results.render import render
-    from rnnppo.results.report import build_report
-    from rnnppo.results.studies import load_study, open_readonly
+    from rnnppo.nightly.run import night_spec, run_night
     from rnnppo.storage.backend import StorageError
-    from rnnppo.sweeps import runner
-    from rnnppo.sweeps.spec import SweepRequest, build_spec
 
     with user_errors():
-        spec_file = night_config.load_spec(config)
         if print_schedule:
+            night_config.load_spec(config)
             console.out(night_config.schedule_text(config), end="", highlight=False)
             return
-        tonight = night_config.night_date(date)
-        name = night_config.night_name(spec_file.study_prefix, tonight)
-        results = Path(spec_file.results)
-        words = [*spec_file.space, *(f"{k}={format_value(v)}" for k, v in spec_file.settings.items())]
-        spec = build_spec(
-            words,
-            SweepRequest(
-                env=spec_file.env,
-                steps=spec_file.steps,
-                trials=spec_file.trials,
-                seeds=spec_file.seeds,
-                jobs=spec_file.jobs,
-                study=name,
-                storage=spec_file.storage,
-                out=results,
-                sampler=spec_file.sampler,
-                pruner=spec_file.pruner,
-                timeout=spec_file.time_budget_s,
-            ),
-        )
-        night_config.check_reference(spec_file, spec.space, config)
-    check_writable(results)
-    console.print(f"[bold]night[/] {tonight}  [bold]study[/] {name}")
+        spec_file, _, _ = night_spec(config, date)  # every input checked before anything is written
+    check_writable(Path(spec_file.results))
+
+    def announce(night: str, study: str) -> None:
+        console.print(f"[bold]night[/] {night}  [bold]study[/] {study}")
+
     try:
-        outcome = runner.run(spec)
+        outcome = run_night(config, date, fail_on_regression, on_start=announce)
     except (StorageError, ValueError) as err:
         fail(str(err))
-    complete, failed = outcome.count(TrialState.COMPLETE), outcome.failures
-    console.print(
-        f"sweep {'interrupted' if outcome.interrupted else 'finished'}: {complete} trials complete, "
-        f"{len(failed)} failed"
-    )
-    for number, error in failed[:10]:
+    _print_outcome(outcome)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _print_outcome(outcome) -> None:
+    """The night in lines: the sweep, the report's files, the history, then the decision."""
+    state = "interrupted" if outcome.interrupted else "finished"
+    console.print(f"sweep {state}: {outcome.complete} trials complete, {len(outcome.failures)} failed")
+    for number, error in outcome.failures[:10]:
         err_console.print(f"  [red]trial {number} failed:[/] {escape(error)}")
     for error in outcome.worker_errors:
         err_console.print(f"  [red]{escape(error)}[/]")
     if outcome.interrupted:
         console.print("run the same command again to continue tonight's sweep; no regression check on a partial night")
-        raise typer.Exit(128 + outcome.stop_signal)
-
-    storage = open_readonly(spec.storage_url)
-    report = build_report(load_study(storage, name, results))
-    folder = results / name
-    folder.mkdir(parents=True, exist_ok=True)
-    run_files.atomic_write_bytes(folder / "report.md", render(report, "markdown").encode())
-    images = plots.write_all(report, Path(tempfile.mkdtemp(prefix="rnnppo-nightly-")))
-    run_files.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
-    console.print(f"report: {folder / 'report.md'} and {folder / 'report.html'}")
-
-    history = night_history.load_nights(storage, spec_file.study_prefix, upto=tonight)
-    _print_history(night_history.history_table(history, spec_file.reference))
-    console.print(f"tonight's code: commit {night_history.commit_of(history[-1])}" if history else "")
-    # A night that could not be checked is no good night: nothing finished, a worker died, or the
-    # reference configuration did not finish.
-    unchecked = night_history.unchecked(history, spec_file, outcome.worker_errors)
-    for message in unchecked:
+        return
+    console.print(f"report: {outcome.report_paths[0]} and {outcome.report_paths[1]}")
+    _print_history(outcome.history)
+    console.print(f"tonight's code: commit {outcome.commit}" if outcome.commit else "")
+    for message in outcome.unchecked:
         err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
-    previous, changes = night_history.comparable(history, spec_file)
-    for message in changes:
+    for message in outcome.settings_changed:
         console.print(f"[yellow]settings changed:[/] {escape(message)}")
-    too_few = None if unchecked else night_history.too_few_seeds(history, spec_file)
-    if too_few:
-        err_console.print(f"[bold red]night {escape(too_few)}[/]")
-    problems = night_history.regressions(history, spec_file)
-    for message in problems:
+    if outcome.too_few_seeds:
+        err_console.print(f"[bold red]night {escape(outcome.too_few_seeds)}[/]")
+    for message in outcome.regressions:
         err_console.print(f"[bold red]regression:[/] {escape(message)}")
-    if not (problems or unchecked or too_few):
-        if previous:
+    if not (outcome.regressed or outcome.unchecked):
+        if outcome.previous_nights:
             console.print(
-                f"no regression against the {len(previous)} previous comparable night(s) "
+                f"no regression against the {outcome.previous_nights} previous comparable night(s) "
                 "(paired t-test per seed, Holm-corrected; CPU time per env step)"
             )
         else:
             console.print("not checked: no previous comparable night to compare with")
-    if unchecked:
-        raise typer.Exit(1)
-    if (problems or too_few) and fail_on_regression:
-        raise typer.Exit(1)
 
 
 def _print_history(frame) -> None:

@@ -58,7 +58,7 @@ def _emit(text: str, out: Path | None, option: str = "--out") -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    from rnnppo.core import run_files
+    from rnnppo.core.runs import files as run_files
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

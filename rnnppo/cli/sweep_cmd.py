@@ -61,7 +61,7 @@ def sweep(
     ),
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
-    from rnnppo.core.loggers import check_loggers
+    from rnnppo.core.runs.loggers import check_loggers
     from rnnppo.storage.backend import StorageError, mask_url
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
@@ -104,7 +104,7 @@ def sweep(
         return
     check_writable(out)
     if spec.loggers:
-        from rnnppo.core.loggers import prepare_loggers
+        from rnnppo.core.runs.loggers import prepare_loggers
 
         prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}

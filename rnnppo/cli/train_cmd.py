@@ -54,10 +54,10 @@ def train(
     ),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
-    from rnnppo.core.envs import describe_spaces
-    from rnnppo.core.loggers import check_loggers, make_loggers
-    from rnnppo.core.trainer import TrainingError
-    from rnnppo.core.trainer import train as run_training
+    from rnnppo.core.envs.make import describe_spaces
+    from rnnppo.core.runs.loggers import check_loggers, make_loggers
+    from rnnppo.core.runs.trainer import TrainingError
+    from rnnppo.core.runs.trainer import train as run_training
 
     with user_errors():
         check_loggers(logger)
@@ -79,7 +79,7 @@ def train(
                 wrappers=wrapper or None,
             )
         describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
-        from rnnppo.core.trainer import resolve_device
+        from rnnppo.core.runs.trainer import resolve_device
 
         resolve_device(config.device)
     if resume is None:
@@ -126,8 +126,8 @@ def _settings_given(overrides, env, steps, seed, name, device, config_file, wrap
 
 def _resumable(run_dir: Path):
     """The config of a killed run folder that --resume can go on with; bad input otherwise."""
-    from rnnppo.core import run_files
     from rnnppo.core.config import build_config
+    from rnnppo.core.runs import files as run_files
 
     if not (run_dir / "config.json").is_file():
         fail(f"--resume {run_dir}: no config.json there; give a run folder written by rnnppo train")
@@ -206,8 +206,8 @@ def evaluate(
     stochastic: bool = typer.Option(False, "--stochastic", help="sample actions instead of taking the greedy one"),
 ) -> None:
     """Replay a trained policy (recurrent state chained step to step) and print mean ± std return."""
-    from rnnppo.core.evaluation import evaluate as run_eval
-    from rnnppo.core.evaluation import load_run_policy
+    from rnnppo.core.runs.evaluation import evaluate as run_eval
+    from rnnppo.core.runs.evaluation import load_run_policy
 
     with user_errors():
         config, policy = load_run_policy(run_dir)

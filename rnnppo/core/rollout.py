@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from rnnppo.core.env_workers import WorkerVectorEnv
-from rnnppo.core.envs import ended_successes, final_observations
+from rnnppo.core.envs.make import ended_successes, final_observations
+from rnnppo.core.envs.workers import WorkerVectorEnv
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.sde import SdeNoise

@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rnnppo.core.config import format_value
-from rnnppo.core.run_files import json_safe
+from rnnppo.core.runs.files import json_safe
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
 from rnnppo.results.report import Report

@@ -18,8 +18,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from rnnppo.core.analysis.inert import inert_settings
 from rnnppo.core.config import TrainConfig, format_value, with_env_kwargs
-from rnnppo.core.inert import inert_settings
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
 from rnnppo.results.studies import ReportError, StudyData
@@ -241,7 +241,7 @@ def verdict(data: StudyData, table: pd.DataFrame) -> str:
 
 
 def same_as_best(data: StudyData, table: pd.DataFrame) -> list[str]:
-    """The configurations that differ from the best only in swept settings without effect in both (core/inert.py):
+    """The configurations that differ from the best only in swept settings without effect in both (analysis/inert.py):
     they run the very computation the best runs, so no cost difference between them is real."""
     if table.empty or not data.configs:
         return []

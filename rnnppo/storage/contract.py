@@ -15,7 +15,7 @@ SPEC_ATTR = "rnnppo_spec"  # study attr: the sweep's specification (SweepSpec.st
 ROLE_ATTR = "rnnppo_role"  # trial attr: SPARE marks a trial a worker race left without a grid point
 SPARE = "spare"
 DUPLICATE = "duplicate"  # ROLE_ATTR of a sampled trial that repeated a configuration already run: skipped
-BASELINE_ATTR = "rnnppo_baseline"  # study attr: a uniformly random policy's returns on the env (core/baseline.py)
+BASELINE_ATTR = "rnnppo_baseline"  # study attr: a random policy's returns (core/analysis/baseline.py)
 
 RUN_FIELDS = (
     "final_return",

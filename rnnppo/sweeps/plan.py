@@ -7,8 +7,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from rnnppo.core.env_workers import usable_cores
-from rnnppo.core.trainer import train
+from rnnppo.core.envs.workers import usable_cores
+from rnnppo.core.runs.trainer import train
 from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
 
 

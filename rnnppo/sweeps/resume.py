@@ -21,8 +21,8 @@ from typing import Any
 
 import optuna
 
-from rnnppo.core import run_files
-from rnnppo.core.checkpoint import CHECKPOINT_FILE
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE
 
 
 class Adopted(Enum):

@@ -105,7 +105,7 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
 def _worker_entry(spec: SweepSpec) -> None:
     # SIGINT and SIGTERM were held until here (see _stop_signals_held); the coordinator repeats its stop
     # until this process ends.
-    from rnnppo.core.env_workers import CONCURRENT_RUNS_ENV
+    from rnnppo.core.envs.workers import CONCURRENT_RUNS_ENV
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
     # vector_mode=async with env_workers=0 divides this machine's cores between the --jobs runs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnppo.core.config import assemble_config, build_config, with_env_kwargs
-from rnnppo.core.envs import describe_spaces
+from rnnppo.core.envs.make import describe_spaces
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
 from rnnppo.sweeps.space import SearchSpace

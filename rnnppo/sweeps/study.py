@@ -23,10 +23,10 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from rnnppo.core import run_files
-from rnnppo.core.baseline import random_policy_returns
+from rnnppo.core.analysis.baseline import random_policy_returns
+from rnnppo.core.analysis.inert import inert_settings
 from rnnppo.core.config import ConfigError, TrainConfig, build_config, with_env_kwargs
-from rnnppo.core.inert import inert_settings
+from rnnppo.core.runs import files as run_files
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import GRACE_PERIOD_S
 from rnnppo.storage.contract import BASELINE_ATTR, DUPLICATE, ROLE_ATTR, SPEC_ATTR, decode_param, is_spare
@@ -83,7 +83,7 @@ class SweepSpec:
     trial_timeout_s: float | None = None
     warm_start: str | None = None
     started_at: float = field(default_factory=time.time)
-    loggers: tuple[str, ...] = ()  # --logger names (rnnppo.core.loggers), for every seed run
+    loggers: tuple[str, ...] = ()  # --logger names (rnnppo.core.runs.loggers), for every seed run
     mlflow_uri: str | None = None  # --mlflow-uri; None: SQLite in the results folder
 
     @property
@@ -353,7 +353,7 @@ def queue_warm_start(study: optuna.Study, spec: SweepSpec, storage: Any, limit: 
 
 
 def ensure_baseline(study: optuna.Study, spec: SweepSpec) -> None:
-    """Measure a uniformly random policy on the study's env once (core/baseline.py) and store it, so a
+    """Measure a uniformly random policy on the study's env once (core/analysis/baseline.py) and store it, so a
     report can say when nothing was learned. An env that fails here fails the trials too: the error is
     stored and the report says the baseline was not measured."""
     if BASELINE_ATTR in study.user_attrs:
@@ -386,7 +386,7 @@ def _alarm(seconds: float) -> Iterator[None]:
 
 
 def inert_warnings(spec: SweepSpec) -> list[str]:
-    """A line per swept setting that cannot change training at any point of the space (core/inert.py)."""
+    """A line per swept setting that cannot change training at any point of the space (core/analysis/inert.py)."""
     space = spec.space
     points = space.grid_points() if space.is_grid else space.corner_points()
     configs = []

@@ -27,9 +27,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from rnnppo.core import run_files
-from rnnppo.core.loggers import make_loggers
-from rnnppo.core.trainer import train
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.loggers import make_loggers
+from rnnppo.core.runs.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.storage.contract import DUPLICATE, ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
 from rnnppo.sweeps.alarm import sigalrm

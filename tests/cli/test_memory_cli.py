@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.core import run_files
-from rnnppo.core.evaluation import load_run_policy
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.evaluation import load_run_policy
 
 runner = CliRunner()
 TINY = [

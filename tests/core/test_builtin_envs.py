@@ -9,12 +9,12 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rnnppo.core import builtin_envs
 from rnnppo.core.config import build_config
-from rnnppo.core.envs import EnvError, ended_successes, make_vector_env
-from rnnppo.core.evaluation import evaluate
+from rnnppo.core.envs import builtin as builtin_envs
+from rnnppo.core.envs.make import EnvError, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector
+from rnnppo.core.runs.evaluation import evaluate
 from rnnppo.core.spaces import ActionHead
 
 IDS = list(builtin_envs.BUILTIN_ENVS)

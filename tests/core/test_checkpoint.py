@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, build_config, checkpoint_interval
 from rnnppo.core.optim import Adam
-from rnnppo.core.trainer import train
+from rnnppo.core.runs import checkpoint
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.trainer import train
 from tests.shared import Stop, stop_at
 
 TIMING = {"wall_time", "steps_per_s", "time_rollout", "time_rollout_env", "time_rollout_policy"}

@@ -9,13 +9,13 @@ from gymnasium import spaces
 from torch.distributions import Normal
 
 from rnnppo.core.config import ConfigError, build_config
-from rnnppo.core.envs import describe_spaces
-from rnnppo.core.evaluation import evaluate, load_run_policy
+from rnnppo.core.envs.make import describe_spaces
 from rnnppo.core.model import build_policy
 from rnnppo.core.reward_scaling import RewardScaler
+from rnnppo.core.runs.evaluation import evaluate, load_run_policy
+from rnnppo.core.runs.trainer import train
 from rnnppo.core.sde import SdeNoise
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import train
 
 BOX = spaces.Box(-2, 2, (2,), np.float32)
 OBS = spaces.Box(-1, 1, (3,), np.float32)

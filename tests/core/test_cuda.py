@@ -20,9 +20,9 @@ from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.ppo import gae, normalize_advantages
 from rnnppo.core.rollout import Collector
-from rnnppo.core.run_files import load_checkpoint
+from rnnppo.core.runs.files import load_checkpoint
+from rnnppo.core.runs.trainer import make_batch, refresh_state_in, resolve_device, train
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import make_batch, refresh_state_in, resolve_device, train
 from tests.core.test_model_equivalence import RandomLengthEnv, vector_env
 from tests.shared import runner
 

@@ -9,11 +9,11 @@ import torch
 
 from rnnppo.core.config import ConfigError, build_config
 from rnnppo.core.curiosity import Curiosity
-from rnnppo.core.envs import make_vector_env
+from rnnppo.core.envs.make import make_vector_env
 from rnnppo.core.model import build_policy
 from rnnppo.core.rollout import Collector
+from rnnppo.core.runs.trainer import train
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import train
 from tests.core.space_envs import ACTION_SPACES
 from tests.shared import TINY_SETTINGS
 

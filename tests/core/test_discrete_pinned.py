@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from rnnppo.core.config import build_config
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 from .pinned_tolerance import close
 

@@ -13,8 +13,8 @@ import gymnasium as gym
 import pytest
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.envs import EnvError, describe_spaces, env_factory, make_vector_env
-from rnnppo.core.trainer import train
+from rnnppo.core.envs.make import EnvError, describe_spaces, env_factory, make_vector_env
+from rnnppo.core.runs.trainer import train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(

@@ -10,10 +10,10 @@ import torch
 
 from rnnppo.core import env_workers as workers_module
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.envs import EnvError, describe_spaces, env_workers, make_env_halves, make_vector_env
+from rnnppo.core.envs.make import EnvError, describe_spaces, env_workers, make_env_halves, make_vector_env
 from rnnppo.core.model import build_policy
 from rnnppo.core.rollout import Collector, collector_for
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 TINY = dict(fcnet_hiddens=(8,), lstm_cell_size=8, max_seq_len=4, minibatch_size=16, num_epochs=1)
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import rnnppo
 from rnnppo.cli.app import app
-from rnnppo.core.export import export, policy_step
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.rollout import FrameStacker
+from rnnppo.core.runs.export import export, policy_step
 from rnnppo.errors import ExportError
 from tests.shared import TINY_SETTINGS
 

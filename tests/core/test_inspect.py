@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnppo.core.analysis.dataflow import describe, synthetic_spaces
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.dataflow import describe, synthetic_spaces
 from rnnppo.core.sequences import chunk
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rnnppo.core.config import build_config
-from rnnppo.core.loggers import LoggerError, check_loggers, default_mlflow_uri, make_loggers
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.loggers import LoggerError, check_loggers, default_mlflow_uri, make_loggers
+from rnnppo.core.runs.trainer import train
 from tests.shared import Stop, stop_at
 
 

@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rnnppo.core import builtin_envs
 from rnnppo.core.config import ConfigError
+from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.wrappers import MaskObservation
 
 

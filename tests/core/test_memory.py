@@ -1,4 +1,4 @@
-"""The memory measurement (core/memory.py): truth checks on policies whose memory is known by
+"""The memory measurement (core/analysis/memory.py): truth checks on policies whose memory is known by
 construction, the frame-stack bookkeeping, the distances, the horizon rule and the trainer hook."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from rnnppo.core import memory
+from rnnppo.core.analysis import memory
 from rnnppo.core.config import build_config
-from rnnppo.core.envs import describe_spaces
+from rnnppo.core.envs.make import describe_spaces
 from rnnppo.core.model import build_policy
-from rnnppo.core.run_files import read_json
+from rnnppo.core.runs.files import read_json
+from rnnppo.core.runs.trainer import train
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import train
 
 SMALL = {"fcnet_hiddens": [8], "lstm_cell_size": 8}
 

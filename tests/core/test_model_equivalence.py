@@ -20,9 +20,9 @@ from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
+from rnnppo.core.runs.trainer import make_batch, refresh_state_in, update
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import make_batch, refresh_state_in, update
 
 TOL = dict(rtol=0.0, atol=1e-5)
 ACTION_SPACES = {

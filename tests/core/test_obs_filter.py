@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.evaluation import evaluate, load_run_policy
 from rnnppo.core.obs_filter import CLIP, MeanStdFilter
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.evaluation import evaluate, load_run_policy
+from rnnppo.core.runs.trainer import train
 from tests.core.test_model_equivalence import batch_for, collect, recompute, tiny_config
 
 TOL = dict(rtol=0.0, atol=1e-5)

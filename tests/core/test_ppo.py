@@ -15,9 +15,9 @@ from rnnppo.core.config import TrainConfig
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.optim import FOREACH_OPS, Adam, GradClip, available_kernel
 from rnnppo.core.ppo import gae, masked_mean, next_values, normalize_advantages, ppo_loss
+from rnnppo.core.runs.trainer import train
 from rnnppo.core.sequences import chunk
 from rnnppo.core.spaces import ActionHead
-from rnnppo.core.trainer import train
 from tests.shared import TINY_SETTINGS
 
 GAMMA, LAMBDA = 0.9, 0.8  # gamma * lambda = 0.72

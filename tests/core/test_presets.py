@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rnnppo.core import builtin_envs
 from rnnppo.core.config import ConfigError, build_config, load_toml
+from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.core.presets import PRESET_DIR, load_preset, preset_names, presets_by_env
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 NAMES = preset_names()
 

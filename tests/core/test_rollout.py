@@ -9,8 +9,8 @@ from gymnasium import spaces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnppo.core import builtin_envs
 from rnnppo.core.config import TrainConfig
+from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.rollout import Collector, EpisodeTotals
 from rnnppo.core.spaces import ActionHead

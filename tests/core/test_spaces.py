@@ -8,8 +8,8 @@ import torch
 from gymnasium import spaces
 
 from rnnppo.core.config import build_config
+from rnnppo.core.runs.trainer import train
 from rnnppo.core.spaces import ActionHead, UnsupportedSpaceError, flat_obs_size, flatten_batch, flatten_single
-from rnnppo.core.trainer import train
 from tests.core.space_envs import ACTION_SPACES, OBSERVATION_SPACES
 from tests.shared import TINY_SETTINGS
 

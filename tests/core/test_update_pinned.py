@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from rnnppo.core.config import build_config
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 
 from .pinned_tolerance import close
 

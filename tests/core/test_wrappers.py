@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from rnnppo.cli.app import app
 from rnnppo.cli.common import console
 from rnnppo.core.config import ConfigError, TrainConfig, load_toml, parse_overrides, to_toml
-from rnnppo.core.envs import EnvError, describe_spaces, env_factory
+from rnnppo.core.envs.make import EnvError, describe_spaces, env_factory
 from rnnppo.core.wrapper_spec import WrapperSpecError, parse_wrapper, split_specs
 
 runner = CliRunner()

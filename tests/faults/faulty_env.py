@@ -18,7 +18,7 @@ import time
 import gymnasium as gym
 import numpy as np
 
-from rnnppo.core.envs import copy_seeds
+from rnnppo.core.envs.make import copy_seeds
 
 FAULTS = ("healthy", "raise", "nan", "huge", "hang", "nan_eval")
 # The seeds rnnppo gives the training env copies of runs seeded 0..99 (up to 64 copies; the first n of

@@ -20,7 +20,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from rnnppo.cli.app import app
-from rnnppo.core import run_files
+from rnnppo.core.runs import files as run_files
 from rnnppo.errors import InputError
 from rnnppo.results.studies import open_readonly
 from tests.shared import TINY, runner

@@ -69,7 +69,7 @@ def _pause_nth_call(owner: type, name: str, n: int, marker: str) -> None:
 
 def _pause_nth_append(n: int, marker: str) -> None:
     """The n-th metrics.csv row: write half of its bytes, then pause (a kill leaves a torn last line)."""
-    from rnnppo.core.run_files import MetricsFile
+    from rnnppo.core.runs.files import MetricsFile
 
     real_write = MetricsFile._write
     rows = [0]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnppo.core import run_files
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.trainer import train
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.trainer import train
 
 ROW = {"iteration": 1, "env_steps": 32, "return_mean_100": 0.5, "note": None}
 

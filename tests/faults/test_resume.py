@@ -14,8 +14,8 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.core import run_files
-from rnnppo.core.checkpoint import CHECKPOINT_FILE
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE
 from tests.faults.harness import CLI, INJECT, TINY, check_resumed, kill, snapshot, start, sweep_words, trials, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")

@@ -19,7 +19,7 @@ import torch
 
 from rnnppo.cli.app import app
 from rnnppo.core.config import build_config
-from rnnppo.core.trainer import train
+from rnnppo.core.runs.trainer import train
 from tests.faults.harness import runner
 from tests.results.fixtures import build_study
 

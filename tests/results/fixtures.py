@@ -27,8 +27,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from rnnppo.core import run_files
 from rnnppo.core.config import TrainConfig
+from rnnppo.core.runs import files as run_files
 from rnnppo.storage.backend import default_storage_url
 
 ENV = "rnnppo/CueRecall-v0"

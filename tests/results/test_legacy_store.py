@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnppo.core.evaluation import load_run_policy
+from rnnppo.core.runs.evaluation import load_run_policy
 from rnnppo.nightly.history import history_table, load_nights
 from rnnppo.results.report import build_report
 from rnnppo.results.studies import load_study, open_readonly, storage_for_results

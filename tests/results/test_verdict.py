@@ -9,8 +9,8 @@ import math
 import pandas as pd
 import pytest
 
+from rnnppo.core.analysis.inert import inert_settings
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.inert import inert_settings
 from rnnppo.results import stats
 from rnnppo.results import verdict as claims
 

@@ -187,3 +187,20 @@ def test_a_reference_of_a_range_space_must_name_the_swept_settings(tmp_path):
     assert result.exit_code == 2, result.output
     assert "must name the swept settings as 'max_seq_len=VALUE'" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
+
+
+def test_the_python_api_runs_a_night_and_returns_the_decision_the_cli_prints(tmp_path, monkeypatch):
+    """rnnppo.nightly(...) is the workflow the command calls: the same sweep, report, history and decision,
+    as data (no printing), with the exit code the command would end with."""
+    import rnnppo
+
+    toml = write_toml(tmp_path, reward=None)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
+    first = rnnppo.nightly(toml, date="2026-03-01")
+    assert first.exit_code == 0 and first.complete == 2 and not first.regressed
+    assert first.study_name == "const-2026-03-01" and all(path.is_file() for path in first.report_paths)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.5")
+    worse = rnnppo.nightly(toml, date="2026-03-02", fail_on_regression=True)
+    assert worse.regressed and worse.exit_code == 1 and worse.previous_nights == 1
+    assert any("score regression" in message for message in worse.regressions)
+    assert list(worse.history["night"]) == ["2026-03-01", "2026-03-02"]

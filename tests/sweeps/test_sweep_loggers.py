@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from rnnppo.cli.app import app
-from rnnppo.core.loggers import default_mlflow_uri
+from rnnppo.core.runs.loggers import default_mlflow_uri
 
 runner = CliRunner()
 TINY = ["num_envs=2", "rollout_len=16", "fcnet_hiddens=[8]", "minibatch_size=16", "num_epochs=1", "eval_episodes=1"]

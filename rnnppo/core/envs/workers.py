@@ -25,7 +25,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import CloudpickleWrapper, batch_space
 
-from rnnppo.core.env_ids import EnvError
+from rnnppo.core.envs.ids import EnvError
 
 # Set by a sweep worker to the number of runs that share this machine (`--jobs`), so the default
 # number of env workers divides the cores between them.

@@ -18,18 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnppo.core import checkpoint, run_files
+from rnnppo.core.analysis.memory import measure_run
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.envs import describe_spaces, make_env_halves
-from rnnppo.core.evaluation import evaluate
-from rnnppo.core.loggers import Resumed, RunLogger
-from rnnppo.core.memory import measure_run
+from rnnppo.core.envs.make import describe_spaces, make_env_halves
 from rnnppo.core.model import RecurrentPolicy, build_policy
 from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.reward_scaling import RewardScaler
 from rnnppo.core.rollout import Rollout, collector_for
-from rnnppo.core.run_tally import RunTally
+from rnnppo.core.runs import checkpoint
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.evaluation import evaluate
+from rnnppo.core.runs.loggers import Resumed, RunLogger
+from rnnppo.core.runs.tally import RunTally
 from rnnppo.core.sequences import Sequences, chunk, plan_minibatches, sequence_stats
 from rnnppo.errors import TrainingError
 
@@ -416,7 +417,7 @@ def train(
 
 
 def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, Any]:
-    """How far back the trained policy remembers (core/memory.py), as summary.json's `memory_*` keys."""
+    """How far back the trained policy remembers (core/analysis/memory.py), as summary.json's `memory_*` keys."""
     began = time.perf_counter()
     # Fewer draws for a short run, so the measurement stays a small share of any run's time (a test's
     # 256-step run included); a 100k-step run gets the full MEMORY_PAIRS.

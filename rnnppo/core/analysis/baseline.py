@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.envs import ended_successes, make_vector_env
+from rnnppo.core.envs.make import ended_successes, make_vector_env
 
 EPISODES = 100
 MAX_STEPS = 10_000

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.envs import describe_spaces, make_vector_env
+from rnnppo.core.envs.make import describe_spaces, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector
 from rnnppo.core.sequences import chunk, sequence_stats

@@ -64,7 +64,7 @@ MASKED_ENVS: dict[str, MaskedEnv] = {
 
 def make_masked(env_id: str, **kwargs: Any) -> gym.Env:
     """One masked env: gymnasium's base env (kwargs go to it) under MaskObservation."""
-    from rnnppo.core.observation_mask import MaskObservation
+    from rnnppo.core.envs.observation_mask import MaskObservation
 
     spec = MASKED_ENVS[env_id]
     return MaskObservation(gym.make(spec.base, **kwargs), indices=spec.indices)

@@ -19,7 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rnnppo.core import builtin_envs
+from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.errors import EnvError
 
 # Packages that register ids when imported: import name -> (pip name, id prefixes they register). An id

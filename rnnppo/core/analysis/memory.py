@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.envs import make_vector_env
+from rnnppo.core.envs.make import make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.spaces import ActionHead

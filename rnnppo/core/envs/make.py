@@ -15,12 +15,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-from rnnppo.core import builtin_envs
 from rnnppo.core.config import ConfigError, TrainConfig, format_value
-from rnnppo.core.env_ids import EnvError, base_env_maker
-from rnnppo.core.env_workers import WorkerVectorEnv, default_env_workers
+from rnnppo.core.envs import builtin as builtin_envs
+from rnnppo.core.envs.ids import EnvError, base_env_maker
+from rnnppo.core.envs.workers import WorkerVectorEnv, default_env_workers
+from rnnppo.core.envs.wrapping import wrapper_builders
 from rnnppo.core.spaces import ActionHead, flat_obs_size
-from rnnppo.core.wrappers import wrapper_builders
 
 __all__ = ["EnvError", "env_factory", "make_vector_env", "describe_spaces", "copy_seeds", "env_workers"]
 

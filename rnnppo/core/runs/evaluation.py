@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnppo.core import run_files
 from rnnppo.core.config import ConfigError, TrainConfig
-from rnnppo.core.envs import describe_spaces, ended_successes, make_vector_env
+from rnnppo.core.envs.make import describe_spaces, ended_successes, make_vector_env
 from rnnppo.core.model import RecurrentPolicy, RolloutStep, build_policy
 from rnnppo.core.rollout import Collector
-from rnnppo.core.run_files import RunFileError
+from rnnppo.core.runs import files as run_files
+from rnnppo.core.runs.files import RunFileError
 from rnnppo.errors import TrainingError
 
 

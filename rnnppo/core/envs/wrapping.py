@@ -10,7 +10,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rnnppo.core.env_ids import EnvError, import_user_module
+from rnnppo.core.envs.ids import EnvError, import_user_module
 from rnnppo.core.wrapper_spec import WrapperSpec, WrapperSpecError, parse_wrapper
 
 

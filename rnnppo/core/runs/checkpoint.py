@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from rnnppo.core import run_files
 from rnnppo.core.config import checkpoint_interval
+from rnnppo.core.runs import files as run_files
 
 if TYPE_CHECKING:
     from rnnppo.core.curiosity import Curiosity

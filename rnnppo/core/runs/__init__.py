@@ -1,0 +1,1 @@
+"""One training run: the loop, checkpoints, run files, loggers, evaluation, export."""
