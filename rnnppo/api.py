@@ -7,7 +7,6 @@ full names or aliases (`seq_len=8`, `fcnet_hiddens=[64, 64]`), bad input raises 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,8 +113,8 @@ def sweep(
     *,
     env: str | None = None,
     steps: int | None = None,
-    seeds: int = 1,
     trials: int | None = None,
+    seeds: int = 3,
     jobs: int = 1,
     study: str | None = None,
     storage: str | None = None,
@@ -123,28 +122,31 @@ def sweep(
     sampler: str = "auto",
     sampler_seed: int = 0,
     pruner: str = "none",
-    objective: str = "final",
     timeout: float | None = None,
     trial_timeout: float | None = None,
+    objective: str = "final",
     warm_start: str | None = None,
     device: str | None = None,
     config: str | Path | None = None,
+    wrappers: Sequence[str] = (),
+    preset: str | None = None,
+    loggers: Sequence[str] = (),
+    mlflow_uri: str | None = None,
     on_poll: Callable[[list[FrozenTrial]], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) an Optuna sweep, as `rnnppo sweep` does, and return its outcome (`.study_name`,
-    `.trials`, `.failures`, `.interrupted`). Storage: `storage`, else $RNNPPO_STORAGE, else OUT/rnnppo.db.
+    `.trials`, `.failures`, `.interrupted`). The keywords are `rnnppo sweep`'s options by their names, with
+    the same defaults (declared once, in `rnnppo.sweeps.request.SweepRequest`; a test keeps this signature in
+    step with it). Storage: `storage`, else $RNNPPO_STORAGE, else OUT/rnnppo.db.
 
     >>> rnnppo.sweep({"seq_len": [4, 16]}, env="rnnppo/CueRecall-v0", steps=20_000, seeds=3)  # doctest: +SKIP
     """
     options = dict(locals())
     from rnnppo.sweeps import runner
-    from rnnppo.sweeps.spec import SweepRequest, build_spec
+    from rnnppo.sweeps.spec import build_spec, request_from
 
-    # Every keyword argument named as a SweepRequest field goes through unchanged (the command line's options).
-    fields = {f.name for f in dataclasses.fields(SweepRequest)} - {"out", "config_file"}
-    passed = {name: value for name, value in options.items() if name in fields}
-    request = SweepRequest(**passed, out=Path(out), config_file=None if config is None else Path(config))
-    spec = build_spec(space_words(space), request)
+    del options["space"], options["on_poll"]
+    spec = build_spec(space_words(space), request_from(options, "rnnppo.sweep()"))
     return runner.run(spec, on_poll=on_poll)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import signal
+import types
+import typing
 from pathlib import Path
+from typing import Any
 
 import typer
 from optuna.trial import FrozenTrial, TrialState
@@ -28,75 +31,26 @@ STATE_STYLE = {
 
 def sweep(
     space: list[str] = typer.Argument(None, help="NAME=SPACE words: v1,v2,.. (choices), lo..hi, lo..hi:log, value"),
-    env: str = typer.Option(None, "--env", help="gymnasium id or package.module:ClassName"),
-    steps: int = typer.Option(None, "--steps", help="env steps per run"),
-    trials: int = typer.Option(None, "--trials", min=1, help="trials in the study (default: the grid's size, else 20)"),
-    seeds: int = typer.Option(
-        3, "--seeds", min=1, help="seeds per configuration (the same seeds for every one; 3+ to compare them)"
-    ),
-    jobs: int = typer.Option(1, "--jobs", min=1, help="trials at once, each in its own process"),
-    study: str = typer.Option(None, "--study", help="study name (default: from the env and the swept names)"),
-    storage: str = typer.Option(
-        None, "--storage", help="Optuna storage URL (default: $RNNPPO_STORAGE, else sqlite:///OUT/rnnppo.db)"
-    ),
-    out: Path = typer.Option(Path("results"), "--out", help="results folder"),
-    sampler: str = typer.Option("auto", "--sampler", help="auto, grid, tpe, random or cmaes"),
-    sampler_seed: int = typer.Option(0, "--sampler-seed", help="seeds the sampler and the grid's order"),
-    pruner: str = typer.Option("none", "--pruner", help="none, median or hyperband"),
-    timeout: float = typer.Option(None, "--timeout", min=1, help="time budget in seconds for the whole sweep"),
-    trial_timeout: float = typer.Option(None, "--trial-timeout", min=1, help="seconds one trial may take"),
-    objective: str = typer.Option("final", "--objective", help="final (evaluation return) or auc"),
-    warm_start: str = typer.Option(None, "--warm-start", help="queue another study's best configurations first"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would run and an estimated time; store nothing"),
-    device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
-    config_file: Path = typer.Option(None, "--config", help="TOML file of base settings"),
-    wrapper: list[str] = typer.Option(
-        None, "--wrapper", help="package.module:Wrapper or ...:Wrapper(key=literal, ...) for every env (repeatable)"
-    ),
-    preset: str = typer.Option(None, "--preset", help="a shipped tuned config (`rnnppo presets`) as the base"),
-    logger: list[str] = typer.Option(None, "--logger", help="also log every run to tensorboard, wandb or mlflow"),
-    mlflow_uri: str = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (default: SQLite in OUT)"),
     progress_every: float = typer.Option(
         30.0, "--progress-every", min=0.0, help="seconds between progress lines when not on a terminal"
     ),
+    **options: Any,
 ) -> None:
     """Run an Optuna sweep; re-running the same command resumes the same study."""
-    from rnnppo.core.runs.loggers import check_loggers
     from rnnppo.storage.backend import StorageError, mask_url
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.plan import make_plan
-    from rnnppo.sweeps.spec import SweepRequest, build_spec
+    from rnnppo.sweeps.spec import build_spec, request_from
     from rnnppo.sweeps.study import SweepError, inert_warnings, seeds_warning, validate_grid
 
+    given = {name: value for name, value in options.items() if value is not None}
     with user_errors():
         try:
-            spec = build_spec(
-                space,
-                SweepRequest(
-                    env=env,
-                    steps=steps,
-                    trials=trials,
-                    seeds=seeds,
-                    jobs=jobs,
-                    study=study,
-                    storage=storage,
-                    out=out,
-                    sampler=sampler,
-                    sampler_seed=sampler_seed,
-                    pruner=pruner,
-                    timeout=timeout,
-                    trial_timeout=trial_timeout,
-                    objective=objective,
-                    warm_start=warm_start,
-                    device=device,
-                    config_file=config_file,
-                    wrappers=tuple(wrapper or ()),
-                    preset=preset,
-                ),
-            )
+            spec = build_spec(space, request_from(given, "rnnppo sweep"))
         except SweepError as err:
             fail(str(err))
-        spec = dataclasses.replace(spec, loggers=check_loggers(logger), mlflow_uri=mlflow_uri)
+    out = Path(spec.results_dir)
     if dry_run:
         with user_errors():
             validate_grid(spec)
@@ -143,6 +97,29 @@ def sweep(
         console.print("sweep stopped (Ctrl-C) before any trial ran; run the same command again to start it")
         raise typer.Exit(130) from None
     _print_outcome(spec, outcome)
+
+
+def _request_parameters() -> list[inspect.Parameter]:
+    """One Typer option per SweepRequest field (sweeps/spec.py), with its flag, help and smallest value: the
+    command line's options are the declaration's, never a copy of it."""
+    from rnnppo.sweeps.request import REQUEST_TYPES, SweepRequest
+
+    parameters = []
+    for name, declared in SweepRequest.__dataclass_fields__.items():
+        hint, meta = REQUEST_TYPES[name], declared.metadata
+        cli_type: Any = {tuple[str, ...]: list[str], Path | None: Path}.get(hint, hint)
+        if typing.get_origin(cli_type) in (types.UnionType, typing.Union):  # `int | None` -> int (default None)
+            cli_type = next(arg for arg in typing.get_args(cli_type) if arg is not type(None))
+        default = None if declared.default in ((), None) else declared.default
+        option = typer.Option(default, SweepRequest.flag(name), help=meta["help"], min=meta["min"])
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=cli_type))
+    return parameters
+
+
+_own = inspect.signature(sweep)
+sweep.__signature__ = _own.replace(  # type: ignore[attr-defined]
+    parameters=[p for p in _own.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD] + _request_parameters()
+)
 
 
 def _print_plan(spec, plan) -> None:

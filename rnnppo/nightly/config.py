@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnppo.core.config import coerce_as, read_toml
-from rnnppo.errors import ConfigError
+from rnnppo.errors import ConfigError, InputError
 from rnnppo.results.studies import config_key
+from rnnppo.sweeps.request import SweepRequest, request_from
 from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.study import check_study_name
 
@@ -24,28 +25,39 @@ DATE_ENV = "RNNPPO_NIGHTLY_DATE"  # tests and re-runs of a past night set the da
 
 @dataclass(frozen=True)
 class NightlySpec:
-    """What `[nightly]` in the TOML file says; `settings` are NAME = VALUE config overrides."""
+    """What `[nightly]` in the TOML file says. The sweep's own options (env, steps, seeds, jobs, sampler,
+    storage, out, timeout, ...) are `rnnppo sweep`'s, by the same names (`request`); the keys below are the
+    night's own. `settings` are NAME = VALUE config overrides."""
 
-    env: str
     space: tuple[str, ...]
     study_prefix: str
-    steps: int | None = None
-    seeds: int = 3
-    jobs: int = 1
-    sampler: str = "auto"
-    pruner: str = "none"
-    trials: int | None = None
-    time_budget_s: float | None = None
-    storage: str | None = None
-    results: str = "results/nightly"
+    request: SweepRequest = SweepRequest()
     reference: str | None = None  # a configuration as the report names it, e.g. "max_seq_len=8"; default: best
     history_nights: int = 7
     regression_margin: float = 0.0  # a score drop must exceed this (beyond its interval) to count
     speed_drop: float = 0.25  # a fractional rise in CPU time per env step (beyond the seed spread) that counts
     settings: dict[str, Any] = field(default_factory=dict)
 
+    # the sweep's options as the history and regression code read them
+    env = property(lambda self: self.request.env)
+    steps = property(lambda self: self.request.steps)
+    seeds = property(lambda self: self.request.seeds)
+    jobs = property(lambda self: self.request.jobs)
+    trials = property(lambda self: self.request.trials)
+    sampler = property(lambda self: self.request.sampler)
+    pruner = property(lambda self: self.request.pruner)
+    storage = property(lambda self: self.request.storage)
+    results = property(lambda self: str(self.request.out))
+    time_budget_s = property(lambda self: self.request.timeout)
+
 
 _HINTS = typing.get_type_hints(NightlySpec)
+NIGHT_KEYS = ("space", "study_prefix", "reference", "history_nights", "regression_margin", "speed_drop")
+"""The [nightly] keys that are the night's own; every other key is a `rnnppo sweep` option."""
+RENAMED = {"time_budget_s": "timeout", "results": "out"}
+"""Keys of nightly files written before the options were declared once: still read, as these options."""
+DEFAULT_OUT = "results/nightly"
+NOT_FOR_A_NIGHT = ("study",)  # each night's study is <study_prefix>-<date>
 
 
 def load_spec(path: Path) -> NightlySpec:
@@ -61,30 +73,35 @@ def load_spec(path: Path) -> NightlySpec:
         )
     if not isinstance(data.get("settings", {}), dict):
         raise ConfigError(f"{path}: [settings] must be a table of NAME = VALUE")
-    nightly = dict(data["nightly"])
-    known = set(NightlySpec.__dataclass_fields__) - {"settings"}
+    nightly = {RENAMED.get(key, key): value for key, value in data["nightly"].items()}
+    sweep_keys = set(SweepRequest.__dataclass_fields__) - set(NOT_FOR_A_NIGHT)
+    known = set(NIGHT_KEYS) | sweep_keys
     extra = set(nightly) - known
     if extra:
         name = sorted(extra)[0]
         close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = "; each night's study is study_prefix-DATE" if name in NOT_FOR_A_NIGHT else ""
         raise ConfigError(
-            f"{path}: unknown [nightly] key '{name}'" + (f"; did you mean '{close[0]}'?" if close else "")
+            f"{path}: unknown [nightly] key '{name}'" + (f"; did you mean '{close[0]}'?" if close else "") + hint
         )
     for required in ("env", "space", "study_prefix"):
         if required not in nightly:
             raise ConfigError(f"{path}: [nightly] needs '{required}'")
     if not isinstance(nightly["space"], list) or not all(isinstance(w, str) for w in nightly["space"]):
         raise ConfigError(f'{path}: space must be a list of NAME=SPACE strings, e.g. ["seq_len=4,8,16"]')
-    nightly["space"] = tuple(nightly["space"])
-    for name, value in nightly.items():
-        if name != "space":
-            nightly[name] = _checked(path, name, value)
-    check_study_name(f"{nightly['study_prefix']}-2000-01-01")
-    return NightlySpec(**nightly, settings=dict(data.get("settings", {})))
+    options = {key: nightly.pop(key) for key in list(nightly) if key in sweep_keys}
+    options.setdefault("out", DEFAULT_OUT)
+    try:
+        request = request_from(options, f"{path}: [nightly]")
+    except InputError as err:
+        raise ConfigError(str(err)) from None
+    own = {name: _checked(path, name, value) for name, value in nightly.items() if name != "space"}
+    check_study_name(f"{own['study_prefix']}-2000-01-01")
+    return NightlySpec(space=tuple(nightly["space"]), request=request, **own, settings=dict(data.get("settings", {})))
 
 
-_AT_LEAST_ONE = ("steps", "seeds", "jobs", "trials", "history_nights")
-_NOT_NEGATIVE = ("time_budget_s", "regression_margin", "speed_drop")
+_AT_LEAST_ONE = ("history_nights",)
+_NOT_NEGATIVE = ("regression_margin", "speed_drop")
 
 
 def _checked(path: Path, name: str, value: Any) -> Any:

@@ -4,6 +4,7 @@ of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from rnnppo.results.render import render
 from rnnppo.results.report import build_report
 from rnnppo.results.studies import load_study, open_readonly
 from rnnppo.sweeps import runner
-from rnnppo.sweeps.spec import SweepRequest, build_spec
+from rnnppo.sweeps.spec import build_spec
 from rnnppo.sweeps.study import SweepSpec
 
 
@@ -59,22 +60,7 @@ def night_spec(config_path: Path, date: str | None = None) -> tuple[night_config
     tonight = night_config.night_date(date)
     name = night_config.night_name(spec_file.study_prefix, tonight)
     words = [*spec_file.space, *(f"{k}={format_value(v)}" for k, v in spec_file.settings.items())]
-    spec = build_spec(
-        words,
-        SweepRequest(
-            env=spec_file.env,
-            steps=spec_file.steps,
-            trials=spec_file.trials,
-            seeds=spec_file.seeds,
-            jobs=spec_file.jobs,
-            study=name,
-            storage=spec_file.storage,
-            out=Path(spec_file.results),
-            sampler=spec_file.sampler,
-            pruner=spec_file.pruner,
-            timeout=spec_file.time_budget_s,
-        ),
-    )
+    spec = build_spec(words, dataclasses.replace(spec_file.request, study=name))
     night_config.check_reference(spec_file, spec.space, config_path)
     return spec_file, tonight, spec
 

@@ -1,20 +1,22 @@
 """Building a sweep's specification from what the user asked for: every input checked, nothing written.
 
-`rnnppo sweep` and `rnnppo nightly` both describe a sweep as `SweepRequest` (the options a user can
-give; None means "not given") and get a `SweepSpec` back, or an input error that names the fix.
+`rnnppo sweep`, `rnnppo.sweep()` and `rnnppo nightly` all describe a sweep as a `SweepRequest` (the options
+a user can give, declared once in sweeps/request.py) and get a `SweepSpec` back, or an input error that names
+the fix.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rnnppo.core.config import assemble_config, build_config, with_env_kwargs
 from rnnppo.core.envs.make import describe_spaces
+from rnnppo.core.runs.loggers import check_loggers
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
+from rnnppo.sweeps.request import REQUEST_TYPES, SweepRequest, request_from
 from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.study import (
     DEFAULT_TRIALS,
@@ -26,30 +28,7 @@ from rnnppo.sweeps.study import (
     resolve_sampler_name,
 )
 
-
-@dataclass(frozen=True)
-class SweepRequest:
-    """The sweep options of the command line (or a nightly file); None means the default."""
-
-    env: str | None = None
-    steps: int | None = None
-    trials: int | None = None
-    seeds: int = 3
-    jobs: int = 1
-    study: str | None = None
-    storage: str | None = None  # None: $RNNPPO_STORAGE, else OUT/rnnppo.db
-    out: Path = Path("results")
-    sampler: str = "auto"
-    sampler_seed: int = 0
-    pruner: str = "none"
-    timeout: float | None = None
-    trial_timeout: float | None = None
-    objective: str = "final"
-    warm_start: str | None = None
-    device: str | None = None
-    config_file: Path | None = None
-    wrappers: tuple[str, ...] = ()
-    preset: str | None = None
+__all__ = ["REQUEST_TYPES", "SweepRequest", "build_spec", "request_from"]
 
 
 def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRequest) -> SweepSpec:
@@ -60,7 +39,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     parsed = SearchSpace.parse(list(space_words or []))
     base_config = assemble_config(
         [],
-        request.config_file,
+        request.config,
         request.preset,
         env=request.env,
         total_steps=request.steps,
@@ -91,6 +70,8 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     cores = os.cpu_count() or 1
     base["num_threads"] = max(1, min(int(base.get("num_threads", 1)), cores // request.jobs))
     return SweepSpec(
+        loggers=check_loggers(list(request.loggers)),
+        mlflow_uri=request.mlflow_uri,
         base=base,
         space_words=tuple(d.text() for d in parsed.dims if d.name in parsed.swept_names),
         study_name=name,
