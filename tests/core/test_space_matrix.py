@@ -199,12 +199,21 @@ def test_every_step_works_on_a_real_mujoco_env_with_gsde_and_curiosity(tmp_path)
     assert len(summary["memory_influence"]) > 1
 
 
-@pytest.mark.parametrize("act", ["discrete", "multi_discrete"])
-@pytest.mark.parametrize("setting", ["use_sde=true", "free_log_std=false", "free_log_std=true"])
-def test_box_only_settings_on_discrete_actions_are_refused_at_the_start(tmp_path, act, setting):
+@pytest.mark.parametrize(
+    ("act", "settings", "words"),
+    [
+        ("discrete", ["use_sde=true"], ["use_sde=true is invalid", "Box"]),
+        ("multi_discrete", ["use_sde=true"], ["use_sde=true is invalid", "Box"]),
+        ("discrete", ["free_log_std=false"], ["free_log_std=false is invalid", "Box"]),
+        ("multi_discrete", ["free_log_std=true"], ["free_log_std=true is invalid", "Box"]),
+        ("box_matrix", ["use_sde=true", "free_log_std=true"], ["leave free_log_std unset"]),
+    ],
+)
+def test_settings_that_do_not_fit_the_action_space_are_refused_at_the_start(tmp_path, act, settings, words):
     out = tmp_path / "results"
     env = ["--env", "tests.core.space_envs:AnySpaceEnv", "env.obs=dict", f"env.act={act}"]
-    result = runner.invoke(app, ["train", *env, setting, "--steps", "64", "--out", str(out)])
+    result = runner.invoke(app, ["train", *env, *settings, "--steps", "64", "--out", str(out)])
     assert result.exit_code == 2
-    assert f"{setting.split('=')[0]}=" in one_line(result) and "Box" in result.output
+    line = one_line(result)
+    assert all(word in line for word in words), line
     assert not out.exists()
