@@ -103,14 +103,21 @@ def test_train_reports_the_failed_step_in_one_line_and_resume_refuses_the_finish
     ]
 
 
-def test_keyboard_interrupt_in_a_step_after_training_is_not_swallowed(tmp_path, monkeypatch):
+def test_ctrl_c_in_a_step_after_training_stops_and_resume_repeats_only_the_steps_after_training(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "memory_summary", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train(tiny_config(memory_horizon=True), out_dir=tmp_path)
-    assert (tmp_path / "model.pt").exists()  # written before the steps after training
+    config = tiny_config(memory_horizon=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "memory_summary", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train(config, out_dir=tmp_path)
+    assert (tmp_path / "model.pt").exists() and not (tmp_path / "summary.json").exists()
+    iterations = []
+    result = trainer.train(config, out_dir=tmp_path, resume=True, on_iteration=lambda row: iterations.append(row))
+    assert result.summary["resumed_from_iterations"] == [2]  # the checkpoint after the last iteration
+    assert [row["iteration"] for row in iterations] == [1, 2]  # the kept rows, none trained again
+    assert isinstance(result.summary["memory_horizon"], int) and result.summary["after_training_errors"] == []
 
 
 def test_a_sweep_names_the_failed_step_as_why_a_seed_has_no_score():
