@@ -106,6 +106,9 @@ def train(
         except TrainingError as err:
             fail(str(err), code=1)
     _print_summary(result.summary, run_dir)
+    failed = result.summary.get("after_training_errors") or []
+    if failed:  # the run is trained and saved; a step after it did not work (summary.json records which)
+        fail(f"after training, {'; '.join(failed)}; model.pt and summary.json are saved in {run_dir}", code=1)
 
 
 def _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset) -> list[str]:

@@ -51,7 +51,10 @@ class Curiosity(nn.Module):
         self.eta = config.curiosity_eta
         dim = config.curiosity_feature_dim
         self.feature = _relu_mlp(obs_dim, config.curiosity_feature_hiddens, dim)
-        self.inverse = _relu_mlp(2 * dim, config.curiosity_inverse_hiddens, head.dist_dim)
+        # the inverse model predicts the action itself for Box (a regression on [B, A]: not the distribution's
+        # inputs, which hold a log-std too with free_log_std=false or use_sde), the logits otherwise
+        predicted = head.action_dim if head.kind == "box" else head.dist_dim
+        self.inverse = _relu_mlp(2 * dim, config.curiosity_inverse_hiddens, predicted)
         self.forward_model = _relu_mlp(dim + head.prev_action_dim, config.curiosity_forward_hiddens, dim)
         self.optimizer = Adam(self.parameters(), lr=config.curiosity_lr)
         self.updates = config.curiosity_updates

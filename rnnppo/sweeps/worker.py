@@ -432,6 +432,8 @@ def others_running(study: optuna.Study, spec: SweepSpec) -> bool:
 
 def _no_score_cause(summary: dict[str, Any], config: Any, objective: str) -> str:
     """Why a run has no score: most often no episode finished (a NaN return), not a diverged run."""
+    if summary.get("after_training_errors"):  # e.g. the evaluation that gives the final return failed
+        return "; ".join(summary["after_training_errors"])
     train_return = summary.get("final_train_return")
     if train_return is None or not math.isfinite(train_return):
         evaluation_helps = objective == "final" and config.eval_episodes == 0

@@ -18,6 +18,8 @@ ACTION_SPACES = {
     "discrete": spaces.Discrete(3, start=-1),
     "multi_discrete": spaces.MultiDiscrete([2, 3]),
     "box": spaces.Box(-0.5, 0.5, (2,), dtype=np.float32),
+    "box_1d": spaces.Box(-2.0, 2.0, (1,), dtype=np.float32),
+    "box_matrix": spaces.Box(-1.0, 1.0, (2, 3), dtype=np.float32),  # six action dims in a 2-D shape
 }
 
 

@@ -123,3 +123,19 @@ def test_more_icm_updates_per_rollout_fit_the_forward_model_faster():
             _, stats = icm.intrinsic_rewards_and_update(ChainRollout)
         losses[updates] = stats["icm_forward_loss"]
     assert losses[8] < 0.5 * losses[1], losses
+
+
+@pytest.mark.parametrize("free_log_std", [True, False])
+@pytest.mark.parametrize("act", ["box_1d", "box_matrix"])
+def test_the_inverse_model_predicts_the_box_action_whatever_the_distribution_inputs_hold(act, free_log_std):
+    """free_log_std=false (and use_sde) make the policy head [mean, log-std]; the inverse model still regresses
+    the action itself: one output per action dim, and its loss is the squared error of exactly those."""
+    config = build_config(curiosity=True, curiosity_feature_dim=4, curiosity_inverse_hiddens=(8,))
+    head = ActionHead.for_space(ACTION_SPACES[act], free_log_std=free_log_std)
+    icm = Curiosity(5, head, config)
+    assert icm.inverse[-1].out_features == head.action_dim
+    torch.manual_seed(0)
+    obs, next_obs, actions = torch.randn(16, 5), torch.randn(16, 5), torch.randn(16, head.action_dim)
+    _, inverse_loss, _ = icm.losses(obs, next_obs, actions)
+    predicted = icm.inverse(torch.cat([icm.feature(obs), icm.feature(next_obs)], dim=-1))
+    torch.testing.assert_close(inverse_loss, 0.5 * (predicted - actions).pow(2).sum(-1).mean())

@@ -138,6 +138,26 @@ def test_box_distance_is_the_mean_shift_in_units_of_the_action_range():
     assert both.item() == pytest.approx(math.hypot(0.3, 0.8))
 
 
+def test_box_distance_with_a_per_step_std_is_the_2_wasserstein_distance_of_the_gaussians():
+    """free_log_std=false and use_sde: dist_inputs are [mean, log-std]; W2^2 = |mu - mu'|^2 + |sigma - sigma'|^2
+    per dim (in units of the range), the log-std itself never added; any number of action dims."""
+    low, high = np.array([-1.0, 0.0], np.float32), np.array([1.0, 4.0], np.float32)
+    head = ActionHead("box", (), (2,), low=low, high=high, free_log_std=False)
+    factual = torch.tensor([[0.0, 1.0, 0.0, math.log(1.0)]])
+    counter = torch.tensor([[0.6, 1.0, 0.0, math.log(3.0)]])  # mean of dim 0 +0.6, std of dim 1 from 1 to 3
+    change = memory.distribution_change(head, factual, counter)
+    assert change.item() == pytest.approx(math.hypot(0.6 / 2, 2.0 / 4))
+    same_std = memory.distribution_change(
+        head, torch.tensor([[0.0, 1.0, 5.0, 5.0]]), torch.tensor([[0.0, 1.0, 5.0, 5.0]])
+    )
+    assert same_std.item() == 0.0  # equal Gaussians: distance 0, however large their log-std
+    six = ActionHead("box", (), (2, 3), low=-np.ones(6, np.float32), high=np.ones(6, np.float32), free_log_std=False)
+    p, q = torch.zeros(5, 7, 12), torch.zeros(5, 7, 12)
+    q[..., 0] = 0.4  # one mean moved by 0.4 (0.2 of the range)
+    assert memory.distribution_change(six, p, q).shape == (5, 7)
+    torch.testing.assert_close(memory.distribution_change(six, p, q), torch.full((5, 7), 0.2))
+
+
 def test_threshold_is_one_hundredth_or_five_percent_of_lag_0():
     assert memory.horizon_threshold(0.1) == 0.01
     assert memory.horizon_threshold(0.6) == pytest.approx(0.03)

@@ -129,7 +129,7 @@ def test_the_updates_log_prob_and_entropy_are_the_two_calls_values(kind, entropy
     head = ActionHead.for_space(ACTION_SPACES[kind], free_log_std=True)
     torch.manual_seed(0)
     dist_inputs = torch.randn(4, 5, head.dist_dim, requires_grad=True)
-    log_std = torch.zeros(head.action_dim, requires_grad=True) if kind == "box" else None
+    log_std = torch.zeros(head.action_dim, requires_grad=True) if head.kind == "box" else None
     actions, _ = head.sample(dist_inputs.detach(), log_std)
     logp, entropy = head.log_prob_and_entropy(dist_inputs, log_std, actions, entropy_grad)
     assert torch.equal(logp, head.log_prob(dist_inputs, log_std, actions))

@@ -10,8 +10,10 @@ stacked inputs of steps s..s+k-1). The recorded previous actions and rewards are
 observation is counterfactual. The influence at lag k is the change of the action distribution at
 t = s + k: total variation for Discrete; for MultiDiscrete the largest total variation over the
 sub-actions (a lower bound on the joint distribution's); for Box the 2-Wasserstein distance between
-the two Gaussians (same std, so the distance of the means) in units of the action range (a dimension
-with an infinite bound counts in raw units). The change of the value is reported beside it. Targets
+the two diagonal Gaussians, sqrt(sum_d (mu_d - mu'_d)^2 + (sigma_d - sigma'_d)^2) over the action dims,
+each dim in units of its action range (a dimension with an infinite bound counts in raw units). With
+free_log_std the std is one learned vector, the same in both, so only the means count; with a per-step
+std (free_log_std=false, use_sde) both do. The change of the value is reported beside it. Targets
 whose lag reaches before the episode's first step are not counted.
 
 With observation_filter=mean_std the recorded observations are already filtered by the frozen
@@ -203,9 +205,17 @@ def distribution_change(head: ActionHead, factual: torch.Tensor, counter: torch.
     """dist_inputs [..., D] x 2 -> [...] the distance between the two action distributions (module docstring)."""
     if head.kind == "box":
         assert head.high is not None and head.low is not None  # for_space sets the bounds of Box actions
-        span = torch.as_tensor(head.high - head.low, dtype=factual.dtype)
+        span = torch.as_tensor(head.high - head.low, dtype=factual.dtype)  # [A]
         span = torch.where(torch.isfinite(span) & (span > 0), span, torch.ones_like(span))
-        return ((factual - counter) / span).square().sum(-1).sqrt()
+        if head.free_log_std:  # dist_inputs [..., A] = the mean; one learned std for every input, so the
+            # two Gaussians differ in their means only
+            mean_shift, std_shift = factual - counter, torch.zeros_like(factual)
+        else:  # dist_inputs [..., 2A] = [mean, log-std] per step (free_log_std=false, use_sde)
+            mean_p, log_std_p = factual.chunk(2, dim=-1)
+            mean_q, log_std_q = counter.chunk(2, dim=-1)
+            mean_shift, std_shift = mean_p - mean_q, log_std_p.exp() - log_std_q.exp()
+        # W2 of diagonal Gaussians: W2^2 = sum over the action dims of the mean's and the std's squared shift
+        return ((mean_shift / span).square() + (std_shift / span).square()).sum(-1).sqrt()
     changes = []
     for p, q in zip(head._split_logits(factual), head._split_logits(counter), strict=True):
         changes.append(0.5 * (torch.softmax(p, -1) - torch.softmax(q, -1)).abs().sum(-1))

@@ -10,7 +10,8 @@ flattening the observation and keeping the state:
              state        [B, S]  float32  zeros at an episode start, else the last step's state_out
     outputs  dist_inputs  [B, D]  float32  logits (Discrete; MultiDiscrete: each sub-action's, concatenated)
                                            or the Gaussian's mean (Box)
-             log_std      [B, D]  float32  Box only: the Gaussian's log-std (one learned vector, repeated)
+             log_std      [B, D]  float32  Box only: the Gaussian's log-std (one learned vector, repeated; or
+                                           the per-step one with free_log_std=false or use_sde)
              value        [B]     float32  the critic's value
              state_out    [B, S]  float32
 
@@ -47,7 +48,7 @@ class PolicyStep(nn.Module):
     def __init__(self, policy: RecurrentPolicy):
         super().__init__()
         self.policy = policy
-        self.box = policy.log_std is not None
+        self.box = policy.action_head.kind == "box"
         self.frame_stack = policy.config.frame_stack
         self.frame = policy.shapes.obs // self.frame_stack
         self.rnn_state = policy.state_size
@@ -68,6 +69,9 @@ class PolicyStep(nn.Module):
         stacked = torch.cat([frames, obs], dim=-1) if self.frame_stack > 1 else obs  # [B, k F]
         dist_inputs, value, rnn_out = self.policy.step(stacked, prev_action, prev_reward, state[:, : self.rnn_state])
         state_out = torch.cat([rnn_out, stacked[:, self.frame :]], dim=-1) if self.frame_stack > 1 else rnn_out
+        if self.box and self.policy.log_std is None:  # a per-step log-std: the head's [mean, log-std] halves
+            mean, log_std = dist_inputs.chunk(2, dim=-1)
+            return mean, log_std, value, state_out
         if self.box:
             return dist_inputs, self.policy.log_std.expand_as(dist_inputs), value, state_out
         return dist_inputs, value, state_out

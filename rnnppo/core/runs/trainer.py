@@ -12,8 +12,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -397,23 +398,56 @@ def train(
             metrics_file.close()
 
     train_time = time.perf_counter() - start
-    evaluation = (
-        evaluate(policy, config, config.eval_episodes, config.seed + 1_000_003, config.eval_deterministic)
-        if config.eval_episodes > 0
-        else {}
-    )
+    if out_dir is not None:  # first: no step after training can lose the trained model
+        run_files.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
+    after = AfterTraining()
+    nothing: dict[str, Any] = {}  # what a step that failed adds to the summary
+    evaluation = nothing
+    if config.eval_episodes > 0:
+        seed = config.seed + 1_000_003
+        evaluation = after.run(
+            "evaluation",
+            partial(evaluate, policy, config, config.eval_episodes, seed, config.eval_deterministic),
+            nothing,
+        )
     summary = _summarise(config, tally, evaluation, train_time, env_steps)
+    if config.eval_episodes > 0 and not evaluation:  # no score rather than the training return in its place
+        summary["final_return"] = math.nan
     summary["cpu_s_per_step"] = tally.cpu_s_per_step
     summary["resumed_from_iterations"] = counters.resumes  # empty: trained in one go
     if config.memory_horizon:
-        summary.update(memory_summary(policy, config))
+        summary.update(after.run("memory measurement", partial(memory_summary, policy, config), nothing))
+    summary["after_training_errors"] = after.errors  # empty: every step after training worked
     if out_dir is not None:
-        run_files.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
         run_files.write_json(out_dir / "summary.json", summary)
         checkpoint.remove(out_dir)  # model.pt and summary.json supersede it
+    failed_before = len(after.errors)
     for logger in loggers:
-        logger.finish(summary)
+        after.run(f"logger {type(logger).__name__}", partial(logger.finish, summary), None)
+    if out_dir is not None and len(after.errors) > failed_before:  # a logger's failure is recorded too
+        run_files.write_json(out_dir / "summary.json", summary)
     return RunResult(config, metrics, summary, policy, out_dir)
+
+
+T = TypeVar("T")
+
+
+class AfterTraining:
+    """The steps after the training loop (evaluation, memory measurement, the loggers' finish), each run so
+    that its failure becomes one line in `errors` (summary.json's `after_training_errors`) and the rest go
+    on: model.pt is written before them and summary.json after, so none of them can lose the trained run.
+    Only Exceptions are caught: Ctrl-C still stops the process."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def run(self, step: str, action: Callable[[], T], fallback: T) -> T:
+        try:
+            return action()
+        except Exception as err:
+            message = str(err).strip().splitlines()[0] if str(err).strip() else "no message"
+            self.errors.append(f"{step} failed: {type(err).__name__}: {message}")
+            return fallback
 
 
 def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, Any]:
