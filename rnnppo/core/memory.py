@@ -287,6 +287,38 @@ def rerun(
     return torch.cat(changes), torch.cat(value_changes), torch.cat(factual_values)
 
 
+def rerun_trimmed(
+    policy: RecurrentPolicy,
+    win: Windows,
+    replacement: torch.Tensor,
+    frame_stack: int,
+    features: slice | int | None = None,
+    chunk: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """rerun() chunk by chunk, each chunk cut after its last valid step: a window that runs past its episode's
+    end costs nothing there. Draws sorted by window length (as measure() orders them) waste little. Padding
+    steps come back as zeros (they were never valid)."""
+    length = win.obs.shape[1]
+    valid_steps = win.valid.sum(1)  # [P]: valid steps form a prefix of each window
+    outputs: tuple[list[torch.Tensor], ...] = ([], [], [])
+    for lo in range(0, win.obs.shape[0], chunk):
+        part = slice(lo, lo + chunk)
+        last = max(1, int(valid_steps[part].max()))
+        cut = Windows(
+            start_t=win.start_t[part],
+            env=win.env[part],
+            valid=win.valid[part, :last],
+            obs=win.obs[part, :last],
+            prev_actions=win.prev_actions[part, :last],
+            prev_rewards=win.prev_rewards[part, :last],
+            state_in=win.state_in[part],
+        )
+        for out, result in zip(outputs, rerun(policy, cut, replacement[part], frame_stack, features), strict=True):
+            out.append(torch.nn.functional.pad(result, (0, length - last)))
+    changes, value_changes, factual = (torch.cat(out) for out in outputs)
+    return changes, value_changes, factual
+
+
 # --- statistics --------------------------------------------------------------------------------------
 
 
@@ -377,6 +409,58 @@ def default_max_lag(traj: Trajectories) -> int:
     return max(1, min(LAG_CAP, traj.longest_episode - 1))
 
 
+def _draw_starts(
+    position: np.ndarray, eligible: np.ndarray, length: int, pairs: int, rng: np.random.Generator, at: str
+) -> np.ndarray:
+    """position, eligible [T, N] -> [pairs] flat start indices t * N + n, drawn uniformly among the steps that
+    reach an eligible target within length - 1 steps of their episode; the longest windows first (so
+    rerun_trimmed's chunks waste little)."""
+    steps = position.shape[0]
+    reaches = np.zeros_like(eligible)
+    for lag in range(length):
+        later = np.zeros_like(eligible)
+        later[: steps - lag] = eligible[lag:] & (position[lag:] == position[: steps - lag] + lag)
+        reaches |= later
+    candidates = np.flatnonzero(reaches)
+    if candidates.size == 0:
+        raise MeasureError(
+            "no step to measure at: the recorded episodes have no non-zero reward; use --at all or more --episodes"
+            if at == "rewarded"
+            else "no steps were recorded; use more --episodes"
+        )
+    chosen = candidates[rng.integers(0, candidates.size, pairs)]
+    return chosen[np.argsort(-_steps_left(position, chosen, length), kind="stable")]
+
+
+def _feature_table(
+    policy: RecurrentPolicy, win: Windows, replacement: torch.Tensor, frame_stack: int, counted: np.ndarray
+) -> list[list[float]]:
+    """--by-feature: [lag][feature] the mean influence when only that feature of the frame is replaced."""
+    length = counted.shape[1]
+    columns = []  # [feature][lag]
+    for feature in range(replacement.shape[1]):
+        part, _, _ = rerun_trimmed(policy, win, replacement, frame_stack, features=feature)
+        columns.append(
+            [
+                float(part[counted[:, lag], lag].double().mean()) if counted[:, lag].any() else math.nan
+                for lag in range(length)
+            ]
+        )
+    return [[column[lag] for column in columns] for lag in range(length)]
+
+
+def _steps_left(position: np.ndarray, chosen: np.ndarray, length: int) -> np.ndarray:
+    """position [T, N], chosen [P] flat start indices -> [P] steps from each start to its episode's last
+    recorded step, start included, at most `length`."""
+    steps, num_envs = position.shape
+    start_t, env = np.divmod(chosen, num_envs)
+    left = np.ones_like(chosen)
+    for offset in range(1, length):
+        t = np.minimum(start_t + offset, steps - 1)
+        left += (start_t + offset < steps) & (position[t, env] == position[start_t, env] + offset)
+    return left
+
+
 def measure(
     policy: RecurrentPolicy,
     config: TrainConfig,
@@ -398,21 +482,8 @@ def measure(
     length = max_lag + 1
     position = traj.position
 
-    # Where a target may sit, and which start steps reach one within max_lag steps of their episode.
-    eligible = np.ones((steps, num_envs), dtype=bool) if at == "all" else traj.rewards.numpy() != 0
-    reaches = np.zeros_like(eligible)
-    for lag in range(length):
-        later = np.zeros_like(eligible)
-        later[: steps - lag] = eligible[lag:] & (position[lag:] == position[: steps - lag] + lag)
-        reaches |= later
-    candidates = np.flatnonzero(reaches)
-    if candidates.size == 0:
-        raise MeasureError(
-            "no step to measure at: the recorded episodes have no non-zero reward; use --at all or more --episodes"
-            if at == "rewarded"
-            else "no steps were recorded; use more --episodes"
-        )
-    chosen = candidates[rng.integers(0, candidates.size, pairs)]
+    eligible = np.ones((steps, num_envs), dtype=bool) if at == "all" else traj.rewards.numpy() != 0  # targets
+    chosen = _draw_starts(position, eligible, length, pairs, rng, at)
     start_t, env = np.divmod(chosen, num_envs)
     win = windows(traj, start_t, env, length)
     frame = traj.obs.shape[-1] // config.frame_stack
@@ -421,7 +492,7 @@ def measure(
 
     t_target = np.minimum(start_t[:, None] + np.arange(length)[None, :], steps - 1)
     counted = win.valid.numpy() & eligible[t_target, env[:, None]]  # [P, L]
-    changes, value_changes, _ = rerun(policy, win, replacement, config.frame_stack)
+    changes, value_changes, _ = rerun_trimmed(policy, win, replacement, config.frame_stack)
     changes_np, value_np = changes.double().numpy(), value_changes.double().numpy()
 
     episode = traj.episode[start_t, env]  # [P] the start's episode: the bootstrap's unit
@@ -433,18 +504,7 @@ def measure(
     horizon, interval = memory_horizon(lo, hi, threshold)
     limit = horizon_limit(lo, threshold, horizon, max_lag, traj.longest_episode)
 
-    feature_table = None
-    if by_feature:
-        columns = []  # [feature][lag]
-        for feature in range(frame):
-            part, _, _ = rerun(policy, win, replacement, config.frame_stack, features=feature)
-            columns.append(
-                [
-                    float(part[counted[:, lag], lag].double().mean()) if counted[:, lag].any() else math.nan
-                    for lag in range(length)
-                ]
-            )
-        feature_table = [[columns[f][lag] for f in range(frame)] for lag in range(length)]
+    feature_table = _feature_table(policy, win, replacement, config.frame_stack, counted) if by_feature else None
 
     return MemoryResult(
         metric=metric_name(policy.action_head),

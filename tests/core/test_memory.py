@@ -281,3 +281,19 @@ def test_episode_ids_are_unique_per_episode_and_env():
     assert ids[0, 0] == ids[1, 0] != ids[2, 0] == ids[3, 0]
     assert ids[0, 1] != ids[1, 1] == ids[2, 1] == ids[3, 1]
     assert len({*ids[:, 0].tolist()} & {*ids[:, 1].tolist()}) == 0
+
+
+def test_the_trimmed_rerun_gives_the_full_reruns_numbers_on_every_valid_step():
+    config, policy = untrained(rnn_type="lstm", frame_stack=2, lstm_use_prev_action=True)
+    traj = memory.record(policy, config, episodes=8, seed=2)
+    steps, envs = traj.rewards.shape
+    start_t = np.array([0, 5, 9, steps - 3, steps - 1, 2])
+    env = np.array([0, 1, 2, 3, 0, envs - 1])
+    win = memory.windows(traj, start_t, env, length=30)
+    replacement = torch.randn(len(start_t), traj.obs.shape[-1] // config.frame_stack)
+    full = memory.rerun(policy, win, replacement, config.frame_stack)
+    trimmed = memory.rerun_trimmed(policy, win, replacement, config.frame_stack, chunk=2)
+    assert win.valid.sum() < win.valid.numel()  # some windows run past their episode: there is something to trim
+    for whole, cut in zip(full, trimmed, strict=True):
+        assert cut.shape == whole.shape
+        torch.testing.assert_close(cut[win.valid], whole[win.valid], atol=1e-5, rtol=1e-5)
