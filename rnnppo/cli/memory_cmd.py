@@ -110,14 +110,14 @@ def _print(result, config, run_dir: Path) -> None:
             features.add_row(str(lag), *(_num(value) for value in row))
         console.print(features)
     low, high = result.horizon_interval
-    interval = (
-        f"at the largest lag it could see: {result.horizon_limit}; it may be longer"
+    where = (
+        f"nothing past lag {result.horizon} could be seen ({result.horizon_limit}), so it may be longer"
         if result.horizon_at_cap
         else f"interval {low}-{high}"
     )
     console.print(
-        f"[bold]memory horizon: {result.horizon_text} steps[/] ({interval}; * = lower bound >= threshold "
-        f"{result.threshold:.4f}); trained with max_seq_len {config.max_seq_len}. Lags 0-{result.lag_cap} "
+        f"[bold]memory horizon: {result.horizon_text} steps[/]: {where}. * = lower bound >= threshold "
+        f"{result.threshold:.4f}; trained with max_seq_len {config.max_seq_len}. Lags 0-{result.lag_cap} "
         f"measured; {result.episodes} episodes (the longest {result.longest_episode} steps), {result.steps:,} "
         f"steps played from {run_dir}."
     )

@@ -393,12 +393,12 @@ def horizon_limit(lo: list[float], threshold: float, horizon: int, lag_cap: int,
     if not measured or measured[-1] != horizon or lo[horizon] < threshold:
         return ""
     if horizon == lag_cap and lag_cap < longest_episode - 1:
-        return f"the lag cap {lag_cap} (episodes ran to {longest_episode} steps; raise --max-lag)"
+        return f"the lag cap is {lag_cap} while episodes ran to {longest_episode} steps; raise --max-lag"
     if horizon == longest_episode - 1:
-        return f"the longest episode played ({longest_episode} steps)"
+        return f"the longest episode played has {longest_episode} steps recorded"
     if horizon == lag_cap:
-        return f"the lag cap {lag_cap}"
-    return f"lags past {horizon} had fewer than {MIN_SAMPLES} draws from {MIN_EPISODES} episodes (play more --episodes)"
+        return f"the lag cap is {lag_cap}"
+    return f"lags past {horizon} had fewer than {MIN_SAMPLES} draws from {MIN_EPISODES} episodes; play more --episodes"
 
 
 # --- the measurement ----------------------------------------------------------------------------------

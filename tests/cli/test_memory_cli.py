@@ -96,7 +96,7 @@ def test_memory_looks_back_past_3_x_max_seq_len_to_the_longest_episode_and_says_
     table = runner.invoke(app, ["memory", str(latch_run), "--pairs", "512", "--max-lag", "7"])
     assert table.exit_code == 0, table.output
     text = " ".join(table.output.split())
-    assert "memory horizon: >= 7 steps" in text and "lag cap 7" in text and "raise --max-lag" in text
+    assert "memory horizon: >= 7 steps" in text and "lag cap is 7" in text and "raise --max-lag" in text
 
 
 def test_a_folder_without_a_model_exits_2(tmp_path):

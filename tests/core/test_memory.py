@@ -219,7 +219,7 @@ def test_a_horizon_at_the_asked_max_lag_is_printed_as_at_least_the_cap():
     traj = memory.record(policy, config, episodes=16, seed=0)
     result = memory.measure(policy, config, traj, max_lag=6, pairs=512)
     assert result.horizon == 6 and result.horizon_text == ">= 6" and result.horizon_interval == (6, 6)
-    assert result.horizon_at_cap and "lag cap 6" in result.horizon_limit and "11 steps" in result.horizon_limit
+    assert result.horizon_at_cap and "lag cap is 6" in result.horizon_limit and "11 steps" in result.horizon_limit
     assert result.to_dict()["horizon_text"] == ">= 6"
 
 
@@ -229,7 +229,7 @@ def test_the_default_look_back_stops_at_the_stated_lag_cap(monkeypatch):
     monkeypatch.setattr(memory, "LAG_CAP", 4)
     result = memory.measure(policy, config, traj, pairs=512)
     assert result.lags == [0, 1, 2, 3, 4] and result.lag_cap == 4
-    assert result.horizon_text == ">= 4" and "lag cap 4" in result.horizon_limit
+    assert result.horizon_text == ">= 4" and "lag cap is 4" in result.horizon_limit
 
 
 def test_a_horizon_below_the_last_measured_lag_is_not_censored():
