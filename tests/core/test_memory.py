@@ -297,3 +297,12 @@ def test_the_trimmed_rerun_gives_the_full_reruns_numbers_on_every_valid_step():
     for whole, cut in zip(full, trimmed, strict=True):
         assert cut.shape == whole.shape
         torch.testing.assert_close(cut[win.valid], whole[win.valid], atol=1e-5, rtol=1e-5)
+
+
+def test_a_horizon_that_ends_before_the_longest_episode_is_exact_not_censored():
+    config, policy = untrained(rnn_type="none", frame_stack=3)  # memory: the 3 stacked frames, lags 0-2
+    traj = memory.record(policy, config, episodes=16, seed=0)
+    result = memory.measure(policy, config, traj, pairs=512)
+    assert result.lag_cap == traj.longest_episode - 1 > 3
+    assert result.horizon == 2 and result.horizon_text == "2"
+    assert not result.horizon_at_cap and result.horizon_limit == ""
