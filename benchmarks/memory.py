@@ -42,6 +42,7 @@ def run_one(job: tuple[dict, int, int | None]) -> dict:
         "eval": summary["eval_return_mean"],
         "success": summary.get("eval_success_mean"),
         "horizon": summary["memory_horizon"],
+        "horizon_text": summary["memory"]["horizon_text"],  # ">= K": nothing past lag K could be seen
         "horizon_interval": summary["memory_horizon_interval"],
         "memory_share": summary["memory"]["time_s"] / summary["train_time_s"],
         "train_time": summary["train_time_s"],
@@ -89,7 +90,7 @@ def cue(seeds: int, steps: int, processes: int, distance: int, lengths: list[int
         print(
             f"| {length} | {summary(successes, 2)} | {', '.join(f'{x:.2f}' for x in successes)} | "
             f"{summary([r['horizon'] for r in rows])} | "
-            f"{', '.join(str(r['horizon']) for r in rows)} | {summary([r['cue_influence'] for r in rows], 3)} | "
+            f"{', '.join(r['horizon_text'] for r in rows)} | {summary([r['cue_influence'] for r in rows], 3)} | "
             f"{influences} | "
             f"{summary([r['junction_horizon'] for r in rows])} | "
             f"{100 * max(r['memory_share'] for r in rows):.1f}% max |"
@@ -110,7 +111,7 @@ def cartpole(seeds: int, steps: int, processes: int, extra: list[str]) -> None:
     for r in results:
         low, high = r["horizon_interval"]
         print(
-            f"| {r['seed']} | {r['eval']:.1f} | {r['horizon']} [{low}, {high}] | "
+            f"| {r['seed']} | {r['eval']:.1f} | {r['horizon_text']} [{low}, {high}] | "
             f"{r['memory_share'] * r['train_time']:.1f} | {r['train_time']:.0f} | {100 * r['memory_share']:.1f}% |"
         )
     horizons, returns = [r["horizon"] for r in results], [r["eval"] for r in results]

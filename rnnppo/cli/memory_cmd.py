@@ -22,7 +22,9 @@ WHY = (
 def memory(
     run_dir: Path = typer.Argument(..., help="a run folder written by train or sweep"),
     episodes: int = typer.Option(16, "--episodes", help="episodes to play (actions sampled as in training)"),
-    max_lag: int = typer.Option(None, "--max-lag", help="largest lag K (default: 3 x max_seq_len, capped by episodes)"),
+    max_lag: int = typer.Option(
+        None, "--max-lag", help="largest lag K (default: the longest episode played, at most 200 steps)"
+    ),
     at: str = typer.Option("all", "--at", help="all: every step; rewarded: only steps with a non-zero reward"),
     by_feature: bool = typer.Option(False, "--by-feature", help="also split the influence by observation feature"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
@@ -32,8 +34,9 @@ def memory(
 ) -> None:
     """Measure how far back a trained policy remembers: the change of its action distribution at step t
     when the observation at t-k is swapped for one from elsewhere in the played data, for every lag k
-    (95% bootstrap intervals), and the memory horizon: the largest lag whose lower bound reaches
-    max(0.01, 5% of the lag-0 influence). The horizon can exceed max_seq_len, because the recurrent
+    (95% bootstrap intervals over episodes), and the memory horizon: the largest lag whose lower bound
+    reaches max(0.01, 5% of the lag-0 influence); ">= K" when K is the largest lag it could see (the lag
+    cap, the longest episode). The horizon can exceed max_seq_len, because the recurrent
     state is carried through the whole episode and training only cuts the gradient, not the state; it
     can fall short of it when the task does not need more history than that."""
     from rnnppo.core.analysis.memory import TARGETS, measure_run
@@ -107,10 +110,16 @@ def _print(result, config, run_dir: Path) -> None:
             features.add_row(str(lag), *(_num(value) for value in row))
         console.print(features)
     low, high = result.horizon_interval
+    where = (
+        f"nothing past lag {result.horizon} could be seen ({result.horizon_limit}), so it may be longer"
+        if result.horizon_at_cap
+        else f"interval {low}-{high}"
+    )
     console.print(
-        f"[bold]memory horizon: {result.horizon} steps[/] (interval {low}-{high}; * = lower bound >= threshold "
-        f"{result.threshold:.4f}); trained with max_seq_len {config.max_seq_len}. "
-        f"{result.episodes} episodes, {result.steps:,} steps played from {run_dir}."
+        f"[bold]memory horizon: {result.horizon_text} steps[/]: {where}. * = lower bound >= threshold "
+        f"{result.threshold:.4f}; trained with max_seq_len {config.max_seq_len}. Lags 0-{result.lag_cap} "
+        f"measured; {result.episodes} episodes (the longest {result.longest_episode} steps), {result.steps:,} "
+        f"steps played from {run_dir}."
     )
     console.print(WHY)
 
@@ -125,7 +134,7 @@ def _plot(result, max_seq_len: int, path: Path) -> None:
     ax.plot(result.lags, result.influence, marker="o", label="influence")
     ax.fill_between(result.lags, result.influence_lo, result.influence_hi, alpha=0.3, label="95% interval")
     ax.axhline(result.threshold, linestyle="--", color="grey", label=f"threshold {result.threshold:.3f}")
-    ax.axvline(result.horizon, color="tab:red", label=f"horizon {result.horizon}")
+    ax.axvline(result.horizon, color="tab:red", label=f"horizon {result.horizon_text}".replace(">=", "≥"))
     if max_seq_len <= result.lags[-1]:
         ax.axvline(max_seq_len, linestyle=":", color="black", label=f"max_seq_len {max_seq_len}")
     ax.set_xlabel("lag k (steps back)")

@@ -250,7 +250,9 @@ def memory_by_lag(report: Report, path: Path) -> Path | None:
             continue
         band = curve_band(values)
         centre = stats.trim_mean_along(values, axis=0)
-        (line,) = ax.plot(lags, centre, label=f"{key} ({len(values)} seeds)", linewidth=1.8)
+        censored = _at_cap(saw, key)
+        label = f"{key} ({len(values)} seeds{f'; {censored} with horizon ≥ their last lag' if censored else ''})"
+        (line,) = ax.plot(lags, centre, label=label, linewidth=1.8)
         if band is not None:
             ax.fill_between(lags, band[1], band[2], color=line.get_color(), alpha=0.18, linewidth=0)
         max_seq_len = saw.loc[key, "max_seq_len"] if saw is not None and key in saw.index else None
@@ -265,6 +267,14 @@ def memory_by_lag(report: Report, path: Path) -> Path | None:
         "lag k (steps back); | marks max_seq_len",
         "change of the action distribution (IQM over seeds)",
     )
+
+
+def _at_cap(saw: pd.DataFrame | None, key: str) -> int:
+    """Runs of `key` whose memory horizon is censored at the last lag they measured (0 when unknown)."""
+    if saw is None or "memory_at_cap" not in saw:
+        return 0
+    counts = saw["memory_at_cap"].fillna(0).astype(int)
+    return int(counts.get(key, 0))
 
 
 def _shown(order: list[str]) -> str:

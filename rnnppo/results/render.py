@@ -230,7 +230,8 @@ def lstm_saw_section(report: Report) -> Section:
     note = (
         "real sequence lengths in training (mean over iterations and seeds); padding: share of padded steps; "
         "memory horizon: how many steps back the trained policy still reacts to an observation (rnnppo memory; "
-        "IQM over seeds), which the carried state can take past max_seq_len"
+        "IQM over seeds), which the carried state can take past max_seq_len; ≥: some runs saw nothing past their "
+        "horizon (it reached their longest episode or the lag cap), so the true horizon may be longer"
     )
     if not rows:
         note = "no configuration has finished yet"
@@ -238,11 +239,17 @@ def lstm_saw_section(report: Report) -> Section:
 
 
 def _horizon(row: pd.Series) -> str:
-    """IQM [interval] of the runs' memory horizons; '–' where no run measured it."""
+    """IQM [interval] of the runs' memory horizons; '–' where no run measured it. When some runs' horizons
+    are censored at the largest lag they measured, the IQM and the interval's low end are lower bounds and
+    the high end is unknown: '≥ IQM [≥ low, –] (k of n at their last lag)'."""
     value = row.get("memory_horizon")
     if value is None or pd.isna(value):
         return "–"
     low, high = row.get("memory_horizon_low"), row.get("memory_horizon_high")
+    at_cap = row.get("memory_at_cap")
+    if at_cap is not None and pd.notna(at_cap) and at_cap > 0:
+        interval = "" if low is None or pd.isna(low) else f" [≥ {low:.1f}, –]"
+        return f"≥ {value:.1f}{interval} ({int(at_cap)} of {int(row['memory_runs'])} at their last lag)"
     if low is None or pd.isna(low):
         return f"{value:.1f}"
     return f"{value:.1f} [{low:.1f}, {high:.1f}]"

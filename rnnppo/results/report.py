@@ -169,11 +169,15 @@ def lstm_saw_table(data: StudyData, order: list[str]) -> pd.DataFrame:
 
 def memory_horizon_table(data: StudyData) -> pd.DataFrame:
     """Per configuration: its max_seq_len, and the memory horizon its runs measured at the end of training
-    (IQM over seeds with a 95% bootstrap interval; NaN where no run measured it)."""
+    (IQM over seeds with a 95% bootstrap interval; NaN where no run measured it), and how many of those runs
+    saw nothing past their horizon (memory_at_cap: their horizon is a lower bound, so the IQM is one too)."""
     columns = ["max_seq_len", "memory_horizon", "memory_horizon_low", "memory_horizon_high", "memory_runs"]
+    columns.append("memory_at_cap")
     rows = {}
     for key, group in data.runs.groupby("config", sort=False):
-        horizons = group["memory_horizon"].dropna().to_numpy(dtype=float)
+        measured = group[group["memory_horizon"].notna()]
+        horizons = measured["memory_horizon"].to_numpy(dtype=float)
+        at_cap = int((measured["memory_horizon_at_cap"] == 1).sum()) if "memory_horizon_at_cap" in measured else 0
         interval = stats.bootstrap_ci(horizons) if horizons.size else None
         low, high = (interval.low, interval.high) if interval is not None and interval.meaningful else (np.nan, np.nan)
         max_seq_len = (data.configs.get(cast(str, key)) or {}).get("max_seq_len")  # keys: config_key()'s str
@@ -185,6 +189,7 @@ def memory_horizon_table(data: StudyData) -> pd.DataFrame:
             low,
             high,
             int(horizons.size),
+            at_cap,
         ]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 

@@ -27,6 +27,7 @@ RUN_FIELDS = (
     "train_time_s",
     "env_steps",
     "memory_horizon",
+    "memory_horizon_at_cap",  # 1: the horizon is censored at the largest lag the run measured (">=")
     "cpu_s_per_step",
 )
 """The numbers of one finished seed run, stored in the trial attribute `run_<seed>` (with `lstm_saw`)."""

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from rnnppo.cli.app import app
 from rnnppo.core.runs import files as run_files
 from rnnppo.core.runs.evaluation import load_run_policy
+from tests.core.cue_latch import cue_latch
 
 runner = CliRunner()
 TINY = [
@@ -75,6 +76,27 @@ def test_max_lag_below_one_exits_2_and_writes_nothing(trained_run, tmp_path, lag
     assert result.exit_code == 2
     assert "--max-lag" in result.output and len(result.output.strip().splitlines()) == 1
     assert files_under(trained_run.parent) == before and not plot.exists()
+
+
+@pytest.fixture(scope="module")
+def latch_run(tmp_path_factory) -> Path:
+    """A run folder holding the hand-built policy that remembers CueRecall's cue 10 steps back (max_seq_len 2)."""
+    folder = tmp_path_factory.mktemp("latch")
+    config, policy, obs_dim = cue_latch(cue_distance=10, max_seq_len=2)
+    run_files.save_checkpoint(folder / "model.pt", policy, config.to_dict(), obs_dim)
+    return folder
+
+
+def test_memory_looks_back_past_3_x_max_seq_len_to_the_longest_episode_and_says_so(latch_run):
+    result = runner.invoke(app, ["memory", str(latch_run), "--json", "--pairs", "512"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["lags"][-1] == 10 and data["lag_cap"] == 10 and data["max_seq_len"] == 2
+    assert data["horizon"] == 10 and data["horizon_text"] == ">= 10" and data["horizon_at_cap"]
+    table = runner.invoke(app, ["memory", str(latch_run), "--pairs", "512", "--max-lag", "7"])
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.output.split())
+    assert "memory horizon: >= 7 steps" in text and "lag cap is 7" in text and "raise --max-lag" in text
 
 
 def test_a_folder_without_a_model_exits_2(tmp_path):

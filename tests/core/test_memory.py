@@ -16,6 +16,7 @@ from rnnppo.core.model import build_policy
 from rnnppo.core.runs.files import read_json
 from rnnppo.core.runs.trainer import train
 from rnnppo.core.spaces import ActionHead
+from tests.core.cue_latch import cue_latch
 
 SMALL = {"fcnet_hiddens": [8], "lstm_cell_size": 8}
 
@@ -210,5 +211,118 @@ def test_training_stores_the_horizon_in_summary_json_and_the_switch_turns_it_off
     low, high = summary["memory_horizon_interval"]
     assert 0 <= low <= summary["memory_horizon"] <= high <= 3
     assert len(summary["memory"]["influence"]) == 4  # lags 0..3: capped by the 4-step episodes
+    assert summary["memory"]["lag_cap"] == 3 and summary["memory"]["longest_episode"] == 4
+    at_cap = summary["memory_horizon_at_cap"]
+    assert summary["memory"]["horizon_text"] == (
+        f">= {summary['memory_horizon']}" if at_cap else str(summary["memory_horizon"])
+    )
     train(build_config({**tiny, "memory_horizon": False}), out_dir=tmp_path / "off")
     assert "memory_horizon" not in read_json(tmp_path / "off" / "summary.json")
+
+
+# --- no hidden cap: the look-back, censored horizons, the episode bootstrap, the replacements --------------
+
+
+def test_a_policy_that_holds_the_cue_10_steps_back_gets_a_horizon_of_at_least_10_past_3_x_max_seq_len():
+    config, policy, _ = cue_latch(cue_distance=10, max_seq_len=2)  # 10 > 3 x max_seq_len
+    traj = memory.record(policy, config, episodes=16, seed=0)
+    result = memory.measure(policy, config, traj, pairs=512)
+    assert result.lag_cap == 10 and result.longest_episode == 11  # the default looks back to the longest episode
+    assert result.influence_lo[10] > 0.3  # the cue decides the turn at the junction
+    assert result.horizon >= 10 and result.horizon_text == ">= 10"
+    # lag 10 is the largest lag an 11-step episode has: nothing past it was seen, and the result says so
+    assert result.horizon_at_cap and "longest episode" in result.horizon_limit
+
+
+def test_a_horizon_at_the_asked_max_lag_is_printed_as_at_least_the_cap():
+    config, policy, _ = cue_latch(cue_distance=10)
+    traj = memory.record(policy, config, episodes=16, seed=0)
+    result = memory.measure(policy, config, traj, max_lag=6, pairs=512)
+    assert result.horizon == 6 and result.horizon_text == ">= 6" and result.horizon_interval == (6, 6)
+    assert result.horizon_at_cap and "lag cap is 6" in result.horizon_limit and "11 steps" in result.horizon_limit
+    assert result.to_dict()["horizon_text"] == ">= 6"
+
+
+def test_the_default_look_back_stops_at_the_stated_lag_cap(monkeypatch):
+    config, policy, _ = cue_latch(cue_distance=10)
+    traj = memory.record(policy, config, episodes=16, seed=0)
+    monkeypatch.setattr(memory, "LAG_CAP", 4)
+    result = memory.measure(policy, config, traj, pairs=512)
+    assert result.lags == [0, 1, 2, 3, 4] and result.lag_cap == 4
+    assert result.horizon_text == ">= 4" and "lag cap is 4" in result.horizon_limit
+
+
+def test_a_horizon_below_the_last_measured_lag_is_not_censored():
+    lo = [0.5, 0.2, 0.005, 0.0]
+    assert memory.horizon_limit(lo, 0.01, horizon=1, lag_cap=3, longest_episode=50) == ""
+    assert memory.horizon_limit([0.005, 0.001], 0.01, horizon=0, lag_cap=1, longest_episode=2) == ""  # no memory
+    # a lag past the horizon without an interval did not show the influence gone: censored, with the reason
+    limit = memory.horizon_limit([0.5, 0.2, math.nan], 0.01, horizon=1, lag_cap=2, longest_episode=50)
+    assert "fewer than" in limit
+
+
+def test_the_bootstrap_resamples_episodes_so_duplicated_draws_do_not_narrow_the_interval():
+    rng = np.random.default_rng(3)
+    episode_values = rng.normal(1.0, 0.5, (20, 1))  # [episodes, 1 lag]
+    single = memory.bootstrap_lags(episode_values, np.ones((20, 1), bool), np.random.default_rng(0))
+    copies = np.repeat(episode_values, 50, axis=0)  # every episode gives 50 alike draws
+    groups = np.repeat(np.arange(20), 50)
+    by_episode = memory.bootstrap_lags(copies, np.ones((1000, 1), bool), np.random.default_rng(0), groups=groups)
+    assert by_episode[1][0] == pytest.approx(single[1][0]) and by_episode[2][0] == pytest.approx(single[2][0])
+    by_draw = memory.bootstrap_lags(copies, np.ones((1000, 1), bool), np.random.default_rng(0))
+    assert by_draw[2][0] - by_draw[1][0] < 0.3 * (single[2][0] - single[1][0])  # what resampling draws did
+
+
+def test_a_lag_seen_in_fewer_than_min_episodes_episodes_gets_no_interval():
+    values = np.ones((100, 2))
+    counted = np.ones((100, 2), bool)
+    groups = np.repeat(np.arange(10), 10)
+    counted[groups >= memory.MIN_EPISODES - 1, 1] = False  # lag 1: 40 draws, but from 4 episodes
+    _, lo, hi = memory.bootstrap_lags(values, counted, np.random.default_rng(0), groups=groups)
+    assert lo[0] == 1.0 and hi[0] == 1.0
+    assert math.isnan(lo[1]) and math.isnan(hi[1])
+
+
+def test_replacements_come_from_every_other_step_never_the_factual_one():
+    rng = np.random.default_rng(0)
+    own = rng.integers(0, 7, 5000)
+    picked = memory.other_steps(own, 7, rng)
+    assert (picked != own).all() and set(picked.tolist()) == set(range(7))
+    assert (memory.other_steps(np.array([0, 1, 1]), 2, rng) == [1, 0, 0]).all()
+    with pytest.raises(memory.MeasureError, match="only one step"):
+        memory.other_steps(np.array([0]), 1, rng)
+
+
+def test_episode_ids_are_unique_per_episode_and_env():
+    starts = torch.tensor([[True, True], [False, True], [True, False], [False, False]])
+    zeros = torch.zeros(4, 2)  # only episode_start matters here
+    traj = memory.Trajectories(zeros, zeros, zeros, zeros, zeros, zeros, episode_start=starts, episodes=2)
+    ids = traj.episode
+    assert ids[0, 0] == ids[1, 0] != ids[2, 0] == ids[3, 0]
+    assert ids[0, 1] != ids[1, 1] == ids[2, 1] == ids[3, 1]
+    assert len({*ids[:, 0].tolist()} & {*ids[:, 1].tolist()}) == 0
+
+
+def test_the_trimmed_rerun_gives_the_full_reruns_numbers_on_every_valid_step():
+    config, policy = untrained(rnn_type="lstm", frame_stack=2, lstm_use_prev_action=True)
+    traj = memory.record(policy, config, episodes=8, seed=2)
+    steps, envs = traj.rewards.shape
+    start_t = np.array([0, 5, 9, steps - 3, steps - 1, 2])
+    env = np.array([0, 1, 2, 3, 0, envs - 1])
+    win = memory.windows(traj, start_t, env, length=30)
+    replacement = torch.randn(len(start_t), traj.obs.shape[-1] // config.frame_stack)
+    full = memory.rerun(policy, win, replacement, config.frame_stack)
+    trimmed = memory.rerun_trimmed(policy, win, replacement, config.frame_stack, chunk=2)
+    assert win.valid.sum() < win.valid.numel()  # some windows run past their episode: there is something to trim
+    for whole, cut in zip(full, trimmed, strict=True):
+        assert cut.shape == whole.shape
+        torch.testing.assert_close(cut[win.valid], whole[win.valid], atol=1e-5, rtol=1e-5)
+
+
+def test_a_horizon_that_ends_before_the_longest_episode_is_exact_not_censored():
+    config, policy = untrained(rnn_type="none", frame_stack=3)  # memory: the 3 stacked frames, lags 0-2
+    traj = memory.record(policy, config, episodes=16, seed=0)
+    result = memory.measure(policy, config, traj, pairs=512)
+    assert result.lag_cap == traj.longest_episode - 1 > 3
+    assert result.horizon == 2 and result.horizon_text == "2"
+    assert not result.horizon_at_cap and result.horizon_limit == ""

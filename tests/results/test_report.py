@@ -212,3 +212,20 @@ def test_resolved_config_without_a_config_attribute_uses_the_base_config(tmp_pat
     foreign = dataclasses.replace(data, spec={k: v for k, v in data.spec.items() if k != "base_config"})
     with pytest.raises(ReportError, match="stored no resolved configuration"):
         resolved_config(foreign, BEST)
+
+
+def test_a_memory_horizon_at_the_runs_last_lag_is_shown_as_a_lower_bound(report):
+    from rnnppo.results.render import lstm_saw_section
+    from rnnppo.results.report import lstm_saw_table
+
+    runs = report.data.runs
+    censored = (runs["config"] == BEST) & (runs["seed"] != SEEDS[0])  # 2 of the best's 3 seeds saw no further lag
+    data = dataclasses.replace(report.data, runs=runs.assign(memory_horizon_at_cap=censored.astype(float)))
+    saw = lstm_saw_table(data, list(report.comparison["config"]))
+    assert saw.set_index("config")["memory_at_cap"].to_dict() == {key: 2 * (key == BEST) for key in saw["config"]}
+    section = lstm_saw_section(dataclasses.replace(report, lstm_saw=saw))
+    column = section.header.index("memory horizon [95%]")
+    shown = {row[0].replace("\n", ", "): row[column] for row in section.rows}
+    assert shown[BEST] == f"≥ 9.0 (2 of {len(SEEDS)} at their last lag)"
+    assert not any(text.startswith("≥") for key, text in shown.items() if key != BEST)
+    assert "≥" in section.note

@@ -23,9 +23,20 @@ observation is the same as drawing a raw one and filtering it.
 One start's re-run measures every lag at once (t = s + k for k = 0..K), so the cost is
 pairs x (K + 1) steps of the network, not pairs x K^2 / 2.
 
-The memory horizon is the largest lag whose influence's lower bound (95% bootstrap) is at least the
-threshold max(0.01, 5% of the lag-0 influence); its interval runs from there to the largest lag whose
-upper bound reaches the threshold (beyond it, every lag is confidently below it).
+The replacement frame is drawn from the recorded steps other than the start step itself (the factual
+frame would change nothing and pull the influence down).
+
+How far back. By default the lags run up to the longest episode played, at most LAG_CAP steps (or
+--max-lag): not a few times max_seq_len, because the carried state can remember far past it. The
+intervals are a 95% bootstrap over episodes (every draw of a resampled episode comes along), not over
+draws: draws from one episode are alike, and resampling them one by one would give too narrow intervals.
+A lag needs MIN_SAMPLES draws from MIN_EPISODES episodes to get an interval.
+
+The memory horizon is the largest lag whose influence's lower bound is at least the threshold
+max(0.01, 5% of the lag-0 influence); its interval runs from there to the largest lag whose upper bound
+reaches the threshold (beyond it, every lag is confidently below it). When the horizon is the largest lag
+that got an interval, nothing beyond it was seen: the horizon is censored there and printed as ">= K",
+with the reason (the lag cap, the longest episode, or too few draws past K).
 """
 
 from __future__ import annotations
@@ -47,6 +58,8 @@ TARGETS = ("all", "rewarded")
 MIN_FLOOR = 0.01  # the horizon's effect threshold is at least this (floats through an LSTM never give exact zeros)
 LAG0_SHARE = 0.05  # ... and at least this share of the lag-0 influence
 MIN_SAMPLES = 10  # a lag with fewer (target, replacement) pairs gets no interval and no say in the horizon
+MIN_EPISODES = 5  # ... and so does a lag whose pairs come from fewer episodes (the bootstrap resamples episodes)
+LAG_CAP = 200  # the default look-back: up to the longest episode played, at most this many steps
 
 
 class MeasureError(ConfigError):
@@ -75,6 +88,18 @@ class Trajectories:
         last_start = np.maximum.accumulate(np.where(starts, steps, -1), axis=0)
         return steps - last_start
 
+    @property
+    def episode(self) -> np.ndarray:
+        """[T, N] an id per episode, unique over the whole data (the bootstrap's resampling unit)."""
+        starts = self.episode_start.numpy()
+        per_env = np.cumsum(starts, axis=0) - 1  # [T, N] the episode's index within its env
+        return per_env * starts.shape[1] + np.arange(starts.shape[1])[None, :]
+
+    @property
+    def longest_episode(self) -> int:
+        """Steps of the longest episode in the data (an episode the data cuts counts with its recorded steps)."""
+        return int(self.position.max()) + 1 if self.obs.shape[0] else 0
+
 
 @dataclass
 class MemoryResult:
@@ -95,11 +120,21 @@ class MemoryResult:
     horizon_interval: tuple[int, int]
     episodes: int
     steps: int
+    lag_cap: int = 0  # the largest lag asked for: --max-lag, or the longest episode at most LAG_CAP
+    longest_episode: int = 0  # steps of the longest episode played
+    horizon_at_cap: bool = False  # the horizon is the largest lag with an interval: the true one may be longer
+    horizon_limit: str = ""  # why nothing past the horizon was seen ("" when it was)
     by_feature: list[list[float]] | None = field(default=None)  # [lag][feature] mean influence
+
+    @property
+    def horizon_text(self) -> str:
+        """'7', or '>= 10' when the horizon is censored at the largest lag measured."""
+        return f">= {self.horizon}" if self.horizon_at_cap else str(self.horizon)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["horizon_interval"] = list(self.horizon_interval)
+        out["horizon_text"] = self.horizon_text
         return out
 
 
@@ -262,33 +297,84 @@ def rerun(
     return torch.cat(changes), torch.cat(value_changes), torch.cat(factual_values)
 
 
+def rerun_trimmed(
+    policy: RecurrentPolicy,
+    win: Windows,
+    replacement: torch.Tensor,
+    frame_stack: int,
+    features: slice | int | None = None,
+    chunk: int = 256,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """rerun() chunk by chunk, each chunk cut after its last valid step: a window that runs past its episode's
+    end costs nothing there. Draws sorted by window length (as measure() orders them) waste little. Padding
+    steps come back as zeros (they were never valid)."""
+    length = win.obs.shape[1]
+    valid_steps = win.valid.sum(1)  # [P]: valid steps form a prefix of each window
+    outputs: tuple[list[torch.Tensor], ...] = ([], [], [])
+    for lo in range(0, win.obs.shape[0], chunk):
+        part = slice(lo, lo + chunk)
+        last = max(1, int(valid_steps[part].max()))
+        cut = Windows(
+            start_t=win.start_t[part],
+            env=win.env[part],
+            valid=win.valid[part, :last],
+            obs=win.obs[part, :last],
+            prev_actions=win.prev_actions[part, :last],
+            prev_rewards=win.prev_rewards[part, :last],
+            state_in=win.state_in[part],
+        )
+        for out, result in zip(outputs, rerun(policy, cut, replacement[part], frame_stack, features), strict=True):
+            out.append(torch.nn.functional.pad(result, (0, length - last)))
+    changes, value_changes, factual = (torch.cat(out) for out in outputs)
+    return changes, value_changes, factual
+
+
 # --- statistics --------------------------------------------------------------------------------------
 
 
 def bootstrap_lags(
-    values: np.ndarray, counted: np.ndarray, rng: np.random.Generator, resamples: int = 1000
+    values: np.ndarray,
+    counted: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int = 1000,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """values, counted [P, L] (draw x lag; counted: the lag's target is one to measure) -> mean, 2.5% and
-    97.5% percentile bootstrap bounds per lag [L]. A resample redraws whole draws (a start and its
-    replacement, with all its lags), so the curve's points keep their correlation; every lag's mean
-    of a resample is then one matrix product. Bounds are NaN for a lag with fewer than MIN_SAMPLES."""
+    """values, counted [P, L] (draw x lag; counted: the lag's target is one to measure), groups [P] (the
+    episode of each draw; None: every draw its own) -> mean, 2.5% and 97.5% percentile bootstrap bounds per
+    lag [L]. A resample redraws whole episodes with all their draws and lags, so the curve's points keep
+    their correlation and alike draws of one episode do not narrow the interval; every lag's mean of a
+    resample is one matrix product. Bounds are NaN for a lag with fewer than MIN_SAMPLES draws or fewer
+    than MIN_EPISODES episodes."""
     draws = values.shape[0]
+    groups = np.arange(draws) if groups is None else groups
+    units, unit_of_draw = np.unique(groups, return_inverse=True)  # [G], [P]
     counts = counted.sum(axis=0)  # [L]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counted, values, 0.0).sum(axis=0) / counts
     if draws == 0:
         return mean, mean.copy(), mean.copy()
-    # weights[b, i]: how often resample b holds draw i (a per-row bincount through offset indices)
-    picks = rng.integers(0, draws, (resamples, draws)) + (np.arange(resamples) * draws)[:, None]
-    weights = np.bincount(picks.ravel(), minlength=resamples * draws).reshape(resamples, draws).astype(np.float64)
+    size = units.size
+    # unit_weights[b, g]: how often resample b holds episode g (a per-row bincount through offset indices)
+    picks = rng.integers(0, size, (resamples, size)) + (np.arange(resamples) * size)[:, None]
+    unit_weights = np.bincount(picks.ravel(), minlength=resamples * size).reshape(resamples, size)
+    weights = unit_weights[:, unit_of_draw].astype(np.float64)  # [B, P]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (weights @ np.where(counted, values, 0.0)) / (weights @ counted.astype(np.float64))  # [B, L]
     lo, hi = np.full_like(mean, math.nan), np.full_like(mean, math.nan)
-    enough = counts >= MIN_SAMPLES
+    episodes = np.array([np.unique(unit_of_draw[counted[:, lag]]).size for lag in range(counted.shape[1])])
+    enough = (counts >= MIN_SAMPLES) & (episodes >= MIN_EPISODES)
     if enough.any():
         # a resample can miss every draw of a sparse lag (0 / 0): those resamples are left out
         lo[enough], hi[enough] = np.nanpercentile(means[:, enough], [2.5, 97.5], axis=0)
     return mean, lo, hi
+
+
+def other_steps(own: np.ndarray, pool_size: int, rng: np.random.Generator) -> np.ndarray:
+    """own [P] flat step indices -> [P] indices drawn uniformly from the pool's other steps (never `own`)."""
+    if pool_size < 2:
+        raise MeasureError("only one step was recorded: nothing to swap its observation for; use more --episodes")
+    picks = rng.integers(0, pool_size - 1, own.shape[0])
+    return picks + (picks >= own)
 
 
 def horizon_threshold(lag0_influence: float) -> float:
@@ -310,13 +396,79 @@ def memory_horizon(lo: list[float], hi: list[float], threshold: float) -> tuple[
     return horizon, (horizon, max(horizon, largest(hi)))
 
 
+def horizon_limit(lo: list[float], threshold: float, horizon: int, lag_cap: int, longest_episode: int) -> str:
+    """Why the measurement saw nothing past the horizon ("" when it did: a later lag has an interval, or
+    the horizon has none). The horizon is then censored: the true one may be longer."""
+    measured = [lag for lag, bound in enumerate(lo) if math.isfinite(bound)]
+    if not measured or measured[-1] != horizon or lo[horizon] < threshold:
+        return ""
+    if horizon == lag_cap and lag_cap < longest_episode - 1:
+        return f"the lag cap is {lag_cap} while episodes ran to {longest_episode} steps; raise --max-lag"
+    if horizon == longest_episode - 1:
+        return f"the longest episode played has {longest_episode} steps recorded"
+    if horizon == lag_cap:
+        return f"the lag cap is {lag_cap}"
+    return f"lags past {horizon} had fewer than {MIN_SAMPLES} draws from {MIN_EPISODES} episodes; play more --episodes"
+
+
 # --- the measurement ----------------------------------------------------------------------------------
 
 
-def default_max_lag(config: TrainConfig, traj: Trajectories) -> int:
-    """A few times max_seq_len, capped by the longest episode seen (its last step's position)."""
-    longest = int(traj.position.max()) if traj.obs.shape[0] else 0
-    return max(1, min(3 * config.max_seq_len, longest))
+def default_max_lag(traj: Trajectories) -> int:
+    """The longest episode seen (its last step's lag from the first), at most LAG_CAP."""
+    return max(1, min(LAG_CAP, traj.longest_episode - 1))
+
+
+def _draw_starts(
+    position: np.ndarray, eligible: np.ndarray, length: int, pairs: int, rng: np.random.Generator, at: str
+) -> np.ndarray:
+    """position, eligible [T, N] -> [pairs] flat start indices t * N + n, drawn uniformly among the steps that
+    reach an eligible target within length - 1 steps of their episode; the longest windows first (so
+    rerun_trimmed's chunks waste little)."""
+    steps = position.shape[0]
+    reaches = np.zeros_like(eligible)
+    for lag in range(length):
+        later = np.zeros_like(eligible)
+        later[: steps - lag] = eligible[lag:] & (position[lag:] == position[: steps - lag] + lag)
+        reaches |= later
+    candidates = np.flatnonzero(reaches)
+    if candidates.size == 0:
+        raise MeasureError(
+            "no step to measure at: the recorded episodes have no non-zero reward; use --at all or more --episodes"
+            if at == "rewarded"
+            else "no steps were recorded; use more --episodes"
+        )
+    chosen = candidates[rng.integers(0, candidates.size, pairs)]
+    return chosen[np.argsort(-_steps_left(position, chosen, length), kind="stable")]
+
+
+def _feature_table(
+    policy: RecurrentPolicy, win: Windows, replacement: torch.Tensor, frame_stack: int, counted: np.ndarray
+) -> list[list[float]]:
+    """--by-feature: [lag][feature] the mean influence when only that feature of the frame is replaced."""
+    length = counted.shape[1]
+    columns = []  # [feature][lag]
+    for feature in range(replacement.shape[1]):
+        part, _, _ = rerun_trimmed(policy, win, replacement, frame_stack, features=feature)
+        columns.append(
+            [
+                float(part[counted[:, lag], lag].double().mean()) if counted[:, lag].any() else math.nan
+                for lag in range(length)
+            ]
+        )
+    return [[column[lag] for column in columns] for lag in range(length)]
+
+
+def _steps_left(position: np.ndarray, chosen: np.ndarray, length: int) -> np.ndarray:
+    """position [T, N], chosen [P] flat start indices -> [P] steps from each start to its episode's last
+    recorded step, start included, at most `length`."""
+    steps, num_envs = position.shape
+    start_t, env = np.divmod(chosen, num_envs)
+    left = np.ones_like(chosen)
+    for offset in range(1, length):
+        t = np.minimum(start_t + offset, steps - 1)
+        left += (start_t + offset < steps) & (position[t, env] == position[start_t, env] + offset)
+    return left
 
 
 def measure(
@@ -334,55 +486,35 @@ def measure(
         raise MeasureError(f"--at {at!r} is not one of {', '.join(TARGETS)}")
     if max_lag is not None and max_lag < 1:
         raise MeasureError(f"--max-lag {max_lag} must be at least 1")
-    max_lag = default_max_lag(config, traj) if max_lag is None else max_lag
+    max_lag = default_max_lag(traj) if max_lag is None else max_lag
     rng = np.random.default_rng(seed)
     steps, num_envs = traj.rewards.shape
     length = max_lag + 1
     position = traj.position
 
-    # Where a target may sit, and which start steps reach one within max_lag steps of their episode.
-    eligible = np.ones((steps, num_envs), dtype=bool) if at == "all" else traj.rewards.numpy() != 0
-    reaches = np.zeros_like(eligible)
-    for lag in range(length):
-        later = np.zeros_like(eligible)
-        later[: steps - lag] = eligible[lag:] & (position[lag:] == position[: steps - lag] + lag)
-        reaches |= later
-    candidates = np.flatnonzero(reaches)
-    if candidates.size == 0:
-        raise MeasureError(
-            "no step to measure at: the recorded episodes have no non-zero reward; use --at all or more --episodes"
-            if at == "rewarded"
-            else "no steps were recorded; use more --episodes"
-        )
-    chosen = candidates[rng.integers(0, candidates.size, pairs)]
+    eligible = np.ones((steps, num_envs), dtype=bool) if at == "all" else traj.rewards.numpy() != 0  # targets
+    chosen = _draw_starts(position, eligible, length, pairs, rng, at)
     start_t, env = np.divmod(chosen, num_envs)
     win = windows(traj, start_t, env, length)
     frame = traj.obs.shape[-1] // config.frame_stack
-    pool = traj.obs[..., -frame:].reshape(-1, frame)  # every recorded (filtered) frame
-    replacement = pool[torch.from_numpy(rng.integers(0, pool.shape[0], pairs))]  # [P, F]
+    pool = traj.obs[..., -frame:].reshape(-1, frame)  # every recorded (filtered) frame; flat index t * N + n
+    replacement = pool[torch.from_numpy(other_steps(chosen, pool.shape[0], rng))]  # [P, F]
 
     t_target = np.minimum(start_t[:, None] + np.arange(length)[None, :], steps - 1)
     counted = win.valid.numpy() & eligible[t_target, env[:, None]]  # [P, L]
-    changes, value_changes, _ = rerun(policy, win, replacement, config.frame_stack)
+    changes, value_changes, _ = rerun_trimmed(policy, win, replacement, config.frame_stack)
     changes_np, value_np = changes.double().numpy(), value_changes.double().numpy()
 
-    influence, lo, hi = (column.tolist() for column in bootstrap_lags(changes_np, counted, rng))
-    value_change, value_lo, value_hi = (column.tolist() for column in bootstrap_lags(value_np, counted, rng))
+    episode = traj.episode[start_t, env]  # [P] the start's episode: the bootstrap's unit
+    influence, lo, hi = (column.tolist() for column in bootstrap_lags(changes_np, counted, rng, groups=episode))
+    value_change, value_lo, value_hi = (
+        column.tolist() for column in bootstrap_lags(value_np, counted, rng, groups=episode)
+    )
     threshold = horizon_threshold(influence[0])
     horizon, interval = memory_horizon(lo, hi, threshold)
+    limit = horizon_limit(lo, threshold, horizon, max_lag, traj.longest_episode)
 
-    feature_table = None
-    if by_feature:
-        columns = []  # [feature][lag]
-        for feature in range(frame):
-            part, _, _ = rerun(policy, win, replacement, config.frame_stack, features=feature)
-            columns.append(
-                [
-                    float(part[counted[:, lag], lag].double().mean()) if counted[:, lag].any() else math.nan
-                    for lag in range(length)
-                ]
-            )
-        feature_table = [[columns[f][lag] for f in range(frame)] for lag in range(length)]
+    feature_table = _feature_table(policy, win, replacement, config.frame_stack, counted) if by_feature else None
 
     return MemoryResult(
         metric=metric_name(policy.action_head),
@@ -400,6 +532,10 @@ def measure(
         horizon_interval=interval,
         episodes=traj.episodes,
         steps=int(traj.rewards.numel()),
+        lag_cap=max_lag,
+        longest_episode=traj.longest_episode,
+        horizon_at_cap=bool(limit),
+        horizon_limit=limit,
         by_feature=feature_table,
     )
 

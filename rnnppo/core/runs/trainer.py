@@ -465,10 +465,15 @@ def memory_summary(policy: RecurrentPolicy, config: TrainConfig) -> dict[str, An
     return {
         "memory_horizon": result.horizon,
         "memory_horizon_interval": list(result.horizon_interval),
+        "memory_horizon_at_cap": result.horizon_at_cap,  # censored: the horizon is ">=" it (memory["horizon_limit"])
         "memory_influence": result.influence,  # index = lag; what sweeps store and reports draw
         "memory": {
             "metric": result.metric,
             "threshold": result.threshold,
+            "horizon_text": result.horizon_text,
+            "horizon_limit": result.horizon_limit,
+            "lag_cap": result.lag_cap,
+            "longest_episode": result.longest_episode,
             "influence": result.influence,
             "influence_lo": result.influence_lo,
             "influence_hi": result.influence_hi,
