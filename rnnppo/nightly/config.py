@@ -74,6 +74,7 @@ def load_spec(path: Path) -> NightlySpec:
     if not isinstance(data.get("settings", {}), dict):
         raise ConfigError(f"{path}: [settings] must be a table of NAME = VALUE")
     nightly = {RENAMED.get(key, key): value for key, value in data["nightly"].items()}
+    shown = {RENAMED[key]: key for key in data["nightly"] if key in RENAMED}
     sweep_keys = set(SweepRequest.__dataclass_fields__) - set(NOT_FOR_A_NIGHT)
     known = set(NIGHT_KEYS) | sweep_keys
     extra = set(nightly) - known
@@ -92,7 +93,7 @@ def load_spec(path: Path) -> NightlySpec:
     options = {key: nightly.pop(key) for key in list(nightly) if key in sweep_keys}
     options.setdefault("out", DEFAULT_OUT)
     try:
-        request = request_from(options, f"{path}: [nightly]")
+        request = request_from(options, f"{path}: [nightly]", shown)
     except InputError as err:
         raise ConfigError(str(err)) from None
     own = {name: _checked(path, name, value) for name, value in nightly.items() if name != "space"}

@@ -31,7 +31,7 @@ class SweepRequest:
     file's `[nightly] NAME = ...`. None means "not given" (the default described in the help)."""
 
     env: str | None = _option(None, "gymnasium id or package.module:ClassName")
-    steps: int | None = _option(None, "env steps per run")
+    steps: int | None = _option(None, "env steps per run", min=1)
     trials: int | None = _option(None, "trials in the study (default: the grid's size, else 20)", min=1)
     seeds: int = _option(3, "seeds per configuration (the same seeds for every one; 3+ to compare them)", min=1)
     jobs: int = _option(1, "trials at once, each in its own process", min=1)
@@ -65,26 +65,27 @@ REQUEST_TYPES = typing.get_type_hints(SweepRequest)
 """Each SweepRequest field's type (read once: the CLI, the API and the nightly file coerce by it)."""
 
 
-def request_from(values: Mapping[str, Any], where: str) -> SweepRequest:
+def request_from(values: Mapping[str, Any], where: str, shown: Mapping[str, str] | None = None) -> SweepRequest:
     """A SweepRequest from NAME: value pairs (the Python API's keywords, a nightly file's keys), each name
     checked against the declaration and each value coerced to its field's type; `where` names the source
-    in the error ("rnnppo.sweep()", "nightly.toml [nightly]")."""
+    in the error ("rnnppo.sweep()", "nightly.toml [nightly]"), `shown` the name an error uses for a field
+    the user gave under another (older) name."""
     known = {f.name for f in dataclasses.fields(SweepRequest)}
     checked: dict[str, Any] = {}
     for name, value in values.items():
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             raise SweepError(f"{where}: unknown option '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
-        hint = REQUEST_TYPES[name]
+        hint, label = REQUEST_TYPES[name], (shown or {}).get(name, name)
         if value is not None and hint in (Path, Path | None):
             value = Path(value)
         elif value is not None:
             try:
-                value = coerce_as(hint, f"{where} {name}", value)
+                value = coerce_as(hint, f"{where} {label}", value)
             except ConfigError as err:
                 raise SweepError(str(err)) from None
         minimum = SweepRequest.__dataclass_fields__[name].metadata["min"]
         if minimum is not None and value is not None and value < minimum:
-            raise SweepError(f"{where}: {name}={value!r} must be {minimum:g} or more")
+            raise SweepError(f"{where} {label}={value!r} must be {minimum:g} or more")
         checked[name] = value
     return SweepRequest(**checked)
