@@ -56,6 +56,7 @@ def train(
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
     from rnnppo.core.loggers import check_loggers, make_loggers
+    from rnnppo.core.spaces import dropped_parts
     from rnnppo.core.trainer import TrainingError
     from rnnppo.core.trainer import train as run_training
 
@@ -78,7 +79,9 @@ def train(
                 device=device,
                 wrappers=wrapper or None,
             )
-        describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        obs_space, _ = describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        for part in dropped_parts(obs_space):
+            console.print(f"note: observation part '{part}' is text; the policy does not see it (dropped)")
         from rnnppo.core.trainer import resolve_device
 
         resolve_device(config.device)

@@ -17,9 +17,10 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rnnppo.core import builtin_envs
 from rnnppo.core.config import ConfigError, TrainConfig, format_value
+from rnnppo.core.encoders import check_parts
 from rnnppo.core.env_ids import EnvError, base_env_maker
 from rnnppo.core.env_workers import WorkerVectorEnv, default_env_workers
-from rnnppo.core.spaces import ActionHead, flat_obs_size
+from rnnppo.core.spaces import ActionHead, flat_obs_size, obs_parts
 from rnnppo.core.wrappers import wrapper_builders
 
 __all__ = ["EnvError", "env_factory", "make_vector_env", "describe_spaces", "copy_seeds", "env_workers"]
@@ -127,6 +128,7 @@ def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
     try:
         obs_space, action_space = env.observation_space, env.action_space
         flat_obs_size(obs_space)
+        check_parts(config, obs_parts(obs_space))  # an image without usable conv filters: one line, exit 2
         head = ActionHead.for_space(action_space)
         check_action_settings(config, head.kind)
         if config.uses_reward_scaling(head.kind == "box"):

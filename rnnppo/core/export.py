@@ -3,7 +3,9 @@
 The exported step is what the rollout computes for one env step, with nothing left to the caller but
 flattening the observation and keeping the state:
 
-    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot)
+    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot;
+                                           Dict/Tuple: the parts concatenated in the order `obs_parts` lists,
+                                           text parts left out; images raw, e.g. uint8 values as floats)
              prev_action  [B, A]  float32  the previous action as the network reads it: one-hot (Discrete,
                                            MultiDiscrete) or the raw action (Box); zeros at an episode start
              prev_reward  [B]     float32  the previous reward; zero at an episode start
@@ -56,6 +58,13 @@ class PolicyStep(nn.Module):
             # float64, as the rollout's numpy filter: the float32 cast comes after the clip, as there
             self.register_buffer("obs_mean", buffer(policy, "obs_mean").detach().clone().double())
             self.register_buffer("obs_scale", torch.sqrt(buffer(policy, "obs_var").detach().double() + EPSILON))
+        # Image columns pass the filter as they come (obs_filter.py); None without image parts (the MLP path)
+        self.image_columns = list(policy.image_columns)
+        if self.filtered and self.image_columns:
+            filtered_columns = torch.ones(self.frame, dtype=torch.bool)
+            for start, stop in self.image_columns:
+                filtered_columns[start:stop] = False
+            self.register_buffer("filtered_columns", filtered_columns)
 
     @property
     def state_size(self) -> int:
@@ -63,7 +72,8 @@ class PolicyStep(nn.Module):
 
     def forward(self, obs, prev_action, prev_reward, state):
         if self.filtered:
-            obs = torch.clamp((obs.double() - self.obs_mean) / self.obs_scale, -CLIP, CLIP).float()
+            normalised = torch.clamp((obs.double() - self.obs_mean) / self.obs_scale, -CLIP, CLIP).float()
+            obs = torch.where(self.filtered_columns, normalised, obs) if self.image_columns else normalised
         frames = state[:, self.rnn_state :]  # [B, (k-1) F] the last k-1 filtered frames, oldest first
         stacked = torch.cat([frames, obs], dim=-1) if self.frame_stack > 1 else obs  # [B, k F]
         dist_inputs, value, rnn_out = self.policy.step(stacked, prev_action, prev_reward, state[:, : self.rnn_state])
@@ -101,6 +111,11 @@ class PolicyStep(nn.Module):
             "action_shape": list(head.shape),
             "observation_filter": self.policy.config.observation_filter,
             "frame_stack": self.frame_stack,
+            # the flat obs's layout: Dict/Tuple parts in this order; images (H, W, C) flattened channels last, raw
+            "obs_parts": [
+                {"name": p.name, "start": p.start, "size": p.size, "image": list(p.image) if p.image else None}
+                for p in self.policy.parts or []
+            ],
         }
 
 
