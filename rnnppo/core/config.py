@@ -198,6 +198,8 @@ class TrainConfig:
         rllib_filter = RLLIB_FILTER_NAMES.get(self.observation_filter)
         if rllib_filter is not None:
             object.__setattr__(self, "observation_filter", rllib_filter)
+        # conv_filters given as text or lists (a TOML file, an API call): the one typed, hashable form
+        object.__setattr__(self, "conv_filters", coerce("conv_filters", self.conv_filters))
         _validate(self)
 
     # Convenience -------------------------------------------------------------------------------

@@ -94,6 +94,8 @@ class MemoryResult:
     episodes: int
     steps: int
     by_feature: list[list[float]] | None = field(default=None)  # [lag][feature] mean influence
+    # by_feature's column names: f0, f1, ... per flat feature; a Dict/image observation's part names, per part
+    feature_names: list[str] | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -197,6 +199,14 @@ def replace_observation(
         block = out[:, j, slot * frame : (slot + 1) * frame]  # [P, F], a view into out
         block[:, columns] = replacement[:, columns]
     return out
+
+
+def feature_groups(policy: RecurrentPolicy, frame: int) -> list[tuple[str, slice | int]]:
+    """--by-feature's units: each flat feature (f0, f1, ...), or, for an observation with image parts (the conv
+    encoder), each part as a whole (its name: 'image', 'direction'), since one pixel alone says little."""
+    if not policy.actor.structured or policy.parts is None:
+        return [(f"f{index}", index) for index in range(frame)]
+    return [(part.name, slice(part.start, part.start + part.size)) for part in policy.parts]
 
 
 def distribution_change(head: ActionHead, factual: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
@@ -364,7 +374,8 @@ def measure(
     feature_table = None
     if by_feature:
         columns = []  # [feature][lag]
-        for feature in range(frame):
+        groups = feature_groups(policy, frame)
+        for _, feature in groups:
             part, _, _ = rerun(policy, win, replacement, config.frame_stack, features=feature)
             columns.append(
                 [
@@ -372,7 +383,7 @@ def measure(
                     for lag in range(length)
                 ]
             )
-        feature_table = [[columns[f][lag] for f in range(frame)] for lag in range(length)]
+        feature_table = [[columns[f][lag] for f in range(len(groups))] for lag in range(length)]
 
     return MemoryResult(
         metric=metric_name(policy.action_head),
@@ -391,6 +402,7 @@ def measure(
         episodes=traj.episodes,
         steps=int(traj.rewards.numel()),
         by_feature=feature_table,
+        feature_names=[name for name, _ in feature_groups(policy, frame)] if by_feature else None,
     )
 
 

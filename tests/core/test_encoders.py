@@ -177,3 +177,9 @@ def _any_env(obs: str):
     from tests.core.space_envs import AnySpaceEnv
 
     return AnySpaceEnv(obs=obs, act="discrete")
+
+
+def test_the_inspect_command_prints_the_conv_stages():
+    result = runner.invoke(app, ["inspect", "--obs-shape", "84,84,4", "--actions", "6", "num_envs=8"])
+    assert result.exit_code == 0, result.output
+    assert "conv 1" in result.output and "[8, 16, 21, 21]" in result.output and "[8, 256, 1, 1]" in result.output

@@ -34,6 +34,16 @@ CASES = {
             "head_fcnet_hiddens": [6],
         },
     ),
+    # A Dict observation with an image (conv encoder; its columns pass the filter raw), a text part dropped,
+    # two frames stacked on the image's channels and riding in the state
+    "dict_image": (
+        "tests.core.space_envs:AnySpaceEnv",
+        {
+            "env_kwargs": {"obs": "dict_image", "act": "discrete"},
+            "conv_filters": "[[4,[3,3],1],[6,[2,2],2]]",
+            "frame_stack": 2,
+        },
+    ),
 }
 MAX_DIFFERENCE = 1e-5
 

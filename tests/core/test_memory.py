@@ -192,3 +192,17 @@ def test_training_stores_the_horizon_in_summary_json_and_the_switch_turns_it_off
     assert len(summary["memory"]["influence"]) == 4  # lags 0..3: capped by the 4-step episodes
     train(build_config({**tiny, "memory_horizon": False}), out_dir=tmp_path / "off")
     assert "memory_horizon" not in read_json(tmp_path / "off" / "summary.json")
+
+
+def test_by_feature_splits_an_image_observation_by_part():
+    """A Dict observation with an image (conv encoder): one column per part, named, not one per pixel."""
+    config, policy = untrained(
+        "tests.core.space_envs:AnySpaceEnv",
+        rnn_type="none",
+        conv_filters="[[4,[3,3],1],[6,[2,2],2]]",
+        env_kwargs={"obs": "dict_image", "act": "discrete"},
+    )
+    result = influence(config, policy, max_lag=1, by_feature=True)
+    assert result.feature_names == ["flag", "image", "pos"]
+    assert len(result.by_feature[0]) == 3 and all(value > 0.0 for value in result.by_feature[0])
+    assert result.by_feature[1] == [0.0, 0.0, 0.0]  # no memory: nothing past lag 0
