@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -133,6 +133,7 @@ class ConvStack(nn.Module):
                 layers.append(nn.ZeroPad2d(layer.padding))
             conv = nn.Conv2d(channels, layer.out_channels, layer.kernel, layer.stride)
             nn.init.orthogonal_(conv.weight, gain=gain)
+            assert conv.bias is not None  # Conv2d's default bias=True
             nn.init.zeros_(conv.bias)
             layers.append(conv)
             if activation != "linear":
@@ -196,7 +197,7 @@ class StructuredEncoder(nn.Module):
             if part.image is None:
                 rows.append((f"{part.name} (flat)", f"[{part.size * self.frame_stack}]", "passed as it is"))
                 continue
-            stack = self.convs[_key(part.name)]
+            stack = cast(ConvStack, self.convs[_key(part.name)])
             height, width, channels = part.image
             scale = ", scaled by 1/255" if part.scale != 1.0 else ""
             rows.append(

@@ -71,7 +71,7 @@ class Tower(nn.Module):
         # An observation with image parts: conv stacks, then the MLP (encoders.py); else the plain MLP
         self.structured = parts is not None and any(part.image is not None for part in parts)
         if parts is not None and self.structured:
-            self.encoder: nn.Module = StructuredEncoder(parts, config.frame_stack, config, mlp)
+            self.encoder: nn.Sequential | StructuredEncoder = StructuredEncoder(parts, config.frame_stack, config, mlp)
             self.encoder_out = self.encoder.out_size
         else:
             self.encoder = mlp(obs_dim, config.encoder_widths, config.fcnet_activation)
@@ -168,7 +168,7 @@ class Tower(nn.Module):
 
     def step(self, obs, prev_action, prev_reward, state_in):
         """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, F], state_out [B, state_size]."""
-        if self.structured:
+        if isinstance(self.encoder, StructuredEncoder):
             x = self.encoder(obs)
         else:
             x = obs
@@ -351,7 +351,9 @@ class RolloutStep:
         self.structured = [t.encoder for t in self.towers] if actor.structured else []
         with torch.no_grad():
             linears = [
-                [] if actor.structured else [m for m in tower.encoder if isinstance(m, nn.Linear)]
+                [m for m in tower.encoder if isinstance(m, nn.Linear)]
+                if isinstance(tower.encoder, nn.Sequential)
+                else []
                 for tower in self.towers
             ]
             self.first = (

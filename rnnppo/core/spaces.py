@@ -67,7 +67,7 @@ def obs_parts(space: spaces.Space, prefix: str = "", start: int = 0) -> list[Obs
         return parts
     name = prefix[:-1] if prefix else "obs"
     if is_image(space):
-        height, width, channels = (int(d) for d in space.shape)
+        height, width, channels = (int(d) for d in space.shape or ())
         scale = 1 / 255 if space.dtype == np.uint8 else 1.0
         return [ObsPart(name, start, flat_obs_size(space), (height, width, channels), scale)]
     return [ObsPart(name, start, flat_obs_size(space))]
