@@ -183,3 +183,15 @@ def test_the_inspect_command_prints_the_conv_stages():
     result = runner.invoke(app, ["inspect", "--obs-shape", "84,84,4", "--actions", "6", "num_envs=8"])
     assert result.exit_code == 0, result.output
     assert "conv 1" in result.output and "[8, 16, 21, 21]" in result.output and "[8, 256, 1, 1]" in result.output
+
+
+def test_a_tuple_observation_names_its_parts_by_position_and_runs_the_image_through_a_conv():
+    space = spaces.Tuple((spaces.Discrete(3), spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8)))
+    parts = obs_parts(space)
+    assert [(p.name, p.start, p.image) for p in parts] == [("0", 0, None), ("1", 3, (5, 5, 2))]
+    config = TrainConfig(conv_filters=IMAGE_FILTERS, fcnet_hiddens=(8,))
+    policy, _, obs_dim = build_policy(config, space, spaces.Discrete(2))
+    assert obs_dim == 53 and policy.actor.structured
+    flat = torch.as_tensor(flatten_batch(space, (np.array([1, 2]), np.zeros((2, 5, 5, 2), np.uint8)), 2))
+    dist, value, _ = policy.step(flat, torch.zeros(2, 2), torch.zeros(2), policy.initial_state(2))
+    assert dist.shape == (2, 2) and value.shape == (2,)
