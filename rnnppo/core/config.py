@@ -98,6 +98,12 @@ class TrainConfig:
         " 84x84, 42x42, 64x64, 96x96, 10x10, 240x320, 480x640 (and rnnppo's for MiniGrid's 7x7)",
     )
     conv_activation: str = _f("relu", "model", f"activation after every conv layer: {', '.join(ACTIVATIONS)}")
+    normalize_images: bool = _f(
+        True,
+        "model",
+        "uint8 images divided by 255 before the conv (sb3's normalize_images); false: the raw values (MiniGrid's"
+        " images hold small object/colour/state codes, which 1/255 would squeeze into [0, 0.04])",
+    )
     encoder_out_size: int | None = _f(
         None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
     )

@@ -156,6 +156,7 @@ class StructuredEncoder(nn.Module):
         self.parts = parts
         self.frame_stack = frame_stack
         self.frame = sum(p.size for p in parts)
+        self.normalize_images = config.normalize_images
         self.convs = nn.ModuleDict()
         width = 0
         for part in parts:
@@ -184,7 +185,7 @@ class StructuredEncoder(nn.Module):
             height, width, channels = part.image
             images = columns.reshape(rows, self.frame_stack, height, width, channels)
             images = images.permute(0, 1, 4, 2, 3).reshape(rows, self.frame_stack * channels, height, width)
-            if part.scale != 1.0:
+            if part.scale != 1.0 and self.normalize_images:
                 images = images * part.scale
             pieces.append(self.convs[_key(part.name)](images))  # [N, C' H' W']
         x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)  # [N, concat_size]
@@ -199,7 +200,7 @@ class StructuredEncoder(nn.Module):
                 continue
             stack = cast(ConvStack, self.convs[_key(part.name)])
             height, width, channels = part.image
-            scale = ", scaled by 1/255" if part.scale != 1.0 else ""
+            scale = ", scaled by 1/255" if part.scale != 1.0 and self.normalize_images else ", raw values"
             rows.append(
                 (
                     f"{part.name} (image)",

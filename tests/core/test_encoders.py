@@ -195,3 +195,14 @@ def test_a_tuple_observation_names_its_parts_by_position_and_runs_the_image_thro
     flat = torch.as_tensor(flatten_batch(space, (np.array([1, 2]), np.zeros((2, 5, 5, 2), np.uint8)), 2))
     dist, value, _ = policy.step(flat, torch.zeros(2, 2), torch.zeros(2), policy.initial_state(2))
     assert dist.shape == (2, 2) and value.shape == (2,)
+
+
+def test_normalize_images_false_feeds_the_raw_pixel_values():
+    """MiniGrid's codes (object 5 = key, 6 = ball) differ by 1 raw, by 0.004 after /255."""
+    parts = obs_parts(spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8))
+    image = torch.randint(0, 11, (3, 5, 5, 2)).float()
+    for normalize, divisor in ((True, 255.0), (False, 1.0)):
+        config = TrainConfig(conv_filters=IMAGE_FILTERS, fcnet_hiddens=(), normalize_images=normalize)
+        encoder = StructuredEncoder(parts, 1, config, mlp)
+        expected = encoder.convs["obs"](image.permute(0, 3, 1, 2) / divisor)
+        torch.testing.assert_close(encoder(image.reshape(3, -1)), expected)
