@@ -16,6 +16,7 @@ from rnnppo.cli.app import app
 from rnnppo.core.config import ConfigError, TrainConfig, coerce
 from rnnppo.core.dataflow import describe
 from rnnppo.core.encoders import DEFAULT_FILTERS, StructuredEncoder, conv_plan, filters_for
+from rnnppo.core.evaluation import load_run_policy
 from rnnppo.core.model import RecurrentPolicy, build_policy, mlp
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.spaces import ActionHead, dropped_parts, flatten_batch, obs_parts
@@ -139,6 +140,9 @@ def test_minigrid_default_observation_trains_with_a_conv_encoder(tmp_path):
     assert np.isfinite(result.summary["final_return"])
     saved = torch.load(tmp_path / "model.pt", weights_only=False)
     assert any("convs.image" in key for key in saved["state_dict"])
+    _, loaded = load_run_policy(tmp_path)  # what eval, memory and export load: the same weights
+    for key, value in result.policy.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value.cpu()), key
 
 
 def test_atari_pong_with_gymnasiums_preprocessing_runs_end_to_end(tmp_path):
