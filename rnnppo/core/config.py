@@ -225,7 +225,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, tuple):
-                value = list(value)
+                value = _plain_list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[f.name] = value
@@ -252,6 +252,11 @@ class TrainConfig:
         `free_log_std` learned one log-std vector, which is what `none` still means for Box actions.)"""
         data = {"observation_filter": "none", "reward_scaling": False, **data}
         return cls(**{name: coerce(name, value) for name, value in _canonical_items(data)})
+
+
+def _plain_list(value: tuple) -> list[Any]:
+    """Nested tuples (conv_filters) as nested lists, as JSON and TOML read them back."""
+    return [_plain_list(item) if isinstance(item, tuple) else item for item in value]
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}

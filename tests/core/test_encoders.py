@@ -210,3 +210,14 @@ def test_normalize_images_false_feeds_the_raw_pixel_values():
         encoder = StructuredEncoder(parts, 1, config, mlp)
         expected = encoder.convs["obs"](image.permute(0, 3, 1, 2) / divisor)
         torch.testing.assert_close(encoder(image.reshape(3, -1)), expected)
+
+
+def test_conv_filters_round_trip_through_json_and_toml(tmp_path):
+    from rnnppo.core.config import load_toml, to_toml
+
+    config = TrainConfig(conv_filters="[[16,[3,3],1],[32,4,[2,1]]]", conv_activation="elu", normalize_images=False)
+    assert config.conv_filters == ((16, (3, 3), 1), (32, 4, (2, 1)))
+    assert config.to_dict()["conv_filters"] == json.loads("[[16,[3,3],1],[32,4,[2,1]]]")
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    (tmp_path / "c.toml").write_text(to_toml(config))
+    assert TrainConfig.from_dict(load_toml(tmp_path / "c.toml")) == config
