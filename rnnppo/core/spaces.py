@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,7 @@ class ObsPart:
     size: int
     image: tuple[int, int, int] | None = None
     scale: float = 1.0
+    space: spaces.Space | None = field(default=None, compare=False, repr=False)  # the part's own space (export)
 
 
 def obs_parts(space: spaces.Space, prefix: str = "", start: int = 0) -> list[ObsPart]:
@@ -69,8 +70,8 @@ def obs_parts(space: spaces.Space, prefix: str = "", start: int = 0) -> list[Obs
     if is_image(space):
         height, width, channels = (int(d) for d in space.shape or ())
         scale = 1 / 255 if space.dtype == np.uint8 else 1.0
-        return [ObsPart(name, start, flat_obs_size(space), (height, width, channels), scale)]
-    return [ObsPart(name, start, flat_obs_size(space))]
+        return [ObsPart(name, start, flat_obs_size(space), (height, width, channels), scale, space)]
+    return [ObsPart(name, start, flat_obs_size(space), space=space)]
 
 
 def flat_obs_size(space: spaces.Space) -> int:
