@@ -100,8 +100,9 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 
 
 # Inside core: the environments sit below the algorithm, the analyses above it, one run's loop on top.
-# room -> the rooms it may import ("base": config, spaces, presets, wrapper_spec: what every room needs)
-CORE_BASE = {"config", "spaces", "presets", "wrapper_spec"}
+# room -> the rooms it may import ("base": config, spaces, presets, wrapper specs, conv plans: what every room
+# needs)
+CORE_BASE = {"config", "spaces", "presets", "wrapper_spec", "conv_plan"}
 CORE_ALLOWED = {
     "base": {"base"},
     "envs": {"base"},

@@ -31,9 +31,17 @@ def export(
     with user_errors():
         target.parent.mkdir(parents=True, exist_ok=True)
         info = export(policy, fmt, target)
-    sizes = info["inputs"]
+    inputs = ", ".join(_shown_input(name, size) for name, size in info["inputs"].items())
     console.print(
-        f"wrote {target} ({fmt}): inputs obs [B, {sizes['obs']}], prev_action [B, {sizes['prev_action']}], "
-        f"prev_reward [B], state [B, {sizes['state']}] (zeros at an episode start); outputs "
+        f"wrote {target} ({fmt}): inputs {inputs} (state: zeros at an episode start); outputs "
         f"{', '.join(info['outputs'])}"
     )
+
+
+def _shown_input(name: str, size: object) -> str:
+    """`obs [B, 4]`, `prev_reward [B]`, an image part `obs.image [B, 7, 7, 3]` (its own shape, as the env gives it)."""
+    if isinstance(size, dict):  # an observation part: its shape and dtype
+        dims, dtype = size["shape"], f" {size['dtype']}"
+    else:
+        dims, dtype = ([] if name == "prev_reward" else [size]), ""
+    return f"{name}{dtype} [{', '.join(['B', *(str(d) for d in dims)])}]"

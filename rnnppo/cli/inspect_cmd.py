@@ -15,7 +15,9 @@ from rnnppo.core.config import assemble_config
 def inspect(
     overrides: list[str] = typer.Argument(None, help="NAME=VALUE settings"),
     env: str = typer.Option(None, "--env", help=ENV_HELP),
-    obs_shape: str = typer.Option(None, "--obs-shape", help="without an env: observation shape, e.g. 640 or 4,84,84"),
+    obs_shape: str = typer.Option(
+        None, "--obs-shape", help="without an env: observation shape, e.g. 640, or 84,84,4 for an image (channels last)"
+    ),
     actions: int = typer.Option(None, "--actions", min=1, help="without an env: number of discrete actions"),
     config_file: Path = typer.Option(None, "--config"),
     probe: bool = typer.Option(True, "--probe/--no-probe", help="measure sequences on a short rollout (needs --env)"),
@@ -34,9 +36,9 @@ def inspect(
             try:
                 shape = tuple(int(part) for part in obs_shape.replace("x", ",").split(",") if part.strip())
             except ValueError:
-                fail(f"--obs-shape {obs_shape!r} must be integers like 640 or 4,84,84")
+                fail(f"--obs-shape {obs_shape!r} must be integers like 640 or 84,84,4")
             if not shape or min(shape) < 1:
-                fail(f"--obs-shape {obs_shape!r} must be positive integers like 640 or 4,84,84")
+                fail(f"--obs-shape {obs_shape!r} must be positive integers like 640 or 84,84,4")
             obs_space, action_space = dataflow.synthetic_spaces(shape, actions or 2)
             description = dataflow.describe(config, obs_space, action_space)
             stats = None

@@ -104,8 +104,8 @@ def _print(result, config, run_dir: Path) -> None:
     if result.by_feature is not None:
         features = Table(title="influence by observation feature (mean)", title_justify="left")
         features.add_column("lag k", justify="right")
-        for index in range(len(result.by_feature[0])):
-            features.add_column(f"f{index}", justify="right")
+        for name in result.feature_names or [f"f{i}" for i in range(len(result.by_feature[0]))]:
+            features.add_column(name, justify="right")
         for lag, row in zip(result.lags, result.by_feature, strict=True):
             features.add_row(str(lag), *(_num(value) for value in row))
         console.print(features)

@@ -58,6 +58,7 @@ def train(
     from rnnppo.core.runs.loggers import check_loggers, make_loggers
     from rnnppo.core.runs.trainer import TrainingError
     from rnnppo.core.runs.trainer import train as run_training
+    from rnnppo.core.spaces import dropped_parts
 
     with user_errors():
         check_loggers(logger)
@@ -78,7 +79,9 @@ def train(
                 device=device,
                 wrappers=wrapper or None,
             )
-        describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        obs_space, _ = describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        for part in dropped_parts(obs_space):
+            console.print(f"note: observation part '{part}' is text; the policy does not see it (dropped)")
         from rnnppo.core.runs.trainer import resolve_device
 
         resolve_device(config.device)

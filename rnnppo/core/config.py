@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import tomllib
 import types
@@ -89,6 +90,20 @@ class TrainConfig:
         (64,), "model", "encoder MLP widths; E is the last one unless encoder_out_size is set"
     )
     fcnet_activation: str = _f("tanh", "model", f"encoder activation: {', '.join(ACTIVATIONS)}")
+    conv_filters: tuple[tuple[Any, ...], ...] | None = _f(
+        None,
+        "model",
+        "image observations (3-D Box, channels last): conv layers [[out_channels, [kh, kw], stride], ...] before"
+        " fcnet_hiddens, 'same' padding except the last layer's 'valid' (RLlib's); none: RLlib's default for"
+        " 84x84, 42x42, 64x64, 96x96, 10x10, 240x320, 480x640 (and rnnppo's for MiniGrid's 7x7)",
+    )
+    conv_activation: str = _f("relu", "model", f"activation after every conv layer: {', '.join(ACTIVATIONS)}")
+    normalize_images: bool = _f(
+        True,
+        "model",
+        "uint8 images divided by 255 before the conv (sb3's normalize_images); false: the raw values (MiniGrid's"
+        " images hold small object/colour/state codes, which 1/255 would squeeze into [0, 0.04])",
+    )
     encoder_out_size: int | None = _f(
         None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
     )
@@ -189,6 +204,8 @@ class TrainConfig:
         rllib_filter = RLLIB_FILTER_NAMES.get(self.observation_filter)
         if rllib_filter is not None:
             object.__setattr__(self, "observation_filter", rllib_filter)
+        # conv_filters given as text or lists (a TOML file, an API call): the one typed, hashable form
+        object.__setattr__(self, "conv_filters", coerce("conv_filters", self.conv_filters))
         _validate(self)
 
     # Convenience -------------------------------------------------------------------------------
@@ -208,7 +225,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, tuple):
-                value = list(value)
+                value = _plain_list(value)
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[f.name] = value
@@ -235,6 +252,11 @@ class TrainConfig:
         `free_log_std` learned one log-std vector, which is what `none` still means for Box actions.)"""
         data = {"observation_filter": "none", "reward_scaling": False, **data}
         return cls(**{name: coerce(name, value) for name, value in _canonical_items(data)})
+
+
+def _plain_list(value: tuple) -> list[Any]:
+    """Nested tuples (conv_filters) as nested lists, as JSON and TOML read them back."""
+    return [_plain_list(item) if isinstance(item, tuple) else item for item in value]
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -405,8 +427,39 @@ def _to_str_tuple(name: str, value: Any) -> tuple[str, ...]:
     raise ConfigError(f"{name}={value!r} must be a list of names")
 
 
+def _to_conv_filters(name: str, value: Any) -> tuple[tuple[Any, ...], ...]:
+    """`[[16,[8,8],4],[32,[4,4],2]]` (text or lists) -> ((16, (8, 8), 4), (32, (4, 4), 2)): each layer
+    [out_channels, kernel, stride], kernel and stride one integer or [height, width]."""
+    example = f"e.g. {name}=[[16,[3,3],1],[32,[3,3],2]]"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value.strip())
+        except json.JSONDecodeError:
+            raise ConfigError(
+                f"{name}={value!r} must be a list of [out_channels, [kh, kw], stride], {example}"
+            ) from None
+
+    def size(item: Any) -> int | tuple[int, int]:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            return (_to_int(name, item[0]), _to_int(name, item[1]))
+        return _to_int(name, item)
+
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"{name}={value!r} must be a non-empty list of layers, {example}")
+    layers = []
+    for layer in value:
+        if not isinstance(layer, list | tuple) or len(layer) != 3 or isinstance(layer[0], list | tuple):
+            raise ConfigError(f"{name}: layer {layer!r} must be [out_channels, [kh, kw], stride], {example}")
+        layers.append((_to_int(name, layer[0]), size(layer[1]), size(layer[2])))
+    return tuple(layers)
+
+
 def coerce(name: str, value: Any) -> Any:
     """Convert a raw value (a CLI string or a TOML/JSON value) to the field's type."""
+    if name == "conv_filters":
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS):
+            return None
+        return _to_conv_filters(name, value)
     if name == "env_kwargs":
         if not isinstance(value, Mapping):
             raise ConfigError("env_kwargs must be a table of NAME = VALUE")
@@ -509,6 +562,15 @@ def _validate(c: TrainConfig) -> None:
         c.fcnet_activation,
         f"choose one of {', '.join(ACTIVATIONS)}",
     )
+    _require(
+        c.conv_activation in ACTIVATIONS,
+        "conv_activation",
+        c.conv_activation,
+        f"choose one of {', '.join(ACTIVATIONS)}",
+    )
+    if c.conv_filters is not None:
+        numbers = [n for layer in c.conv_filters for n in _flat_ints(layer)]
+        _require(all(n >= 1 for n in numbers), "conv_filters", c.conv_filters, "every size must be >= 1")
     _require(c.rnn_type in RNN_TYPES, "rnn_type", c.rnn_type, f"choose one of {', '.join(RNN_TYPES)}")
     _require(c.state_in in STATE_IN_MODES, "state_in", c.state_in, f"choose one of {', '.join(STATE_IN_MODES)}")
     _require(
@@ -551,6 +613,10 @@ def _validate(c: TrainConfig) -> None:
             parse_wrapper(text)
         except WrapperSpecError as err:
             raise ConfigError(str(err)) from None
+
+
+def _flat_ints(value: Any) -> list[Any]:
+    return [n for item in value for n in _flat_ints(item)] if isinstance(value, list | tuple) else [value]
 
 
 def checkpoint_interval(text: str) -> tuple[int | None, float | None]:

@@ -19,7 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnppo.core.config import TrainConfig
-from rnnppo.core.spaces import ActionHead, flat_obs_size
+from rnnppo.core.encoders import StructuredEncoder
+from rnnppo.core.spaces import ActionHead, ObsPart, flat_obs_size, obs_parts
 
 SDE_EPSILON = 1e-6  # added to gSDE's variance (sb3's epsilon)
 
@@ -65,10 +66,16 @@ class Shapes:
 class Tower(nn.Module):
     """Encoder + recurrent core (+ head MLP) for one network (the actor, or the critic when not shared)."""
 
-    def __init__(self, obs_dim: int, prev_action_dim: int, config: TrainConfig):
+    def __init__(self, obs_dim: int, prev_action_dim: int, config: TrainConfig, parts: list[ObsPart] | None = None):
         super().__init__()
-        self.encoder = mlp(obs_dim, config.encoder_widths, config.fcnet_activation)
-        self.encoder_out = config.encoder_widths[-1] if config.encoder_widths else obs_dim
+        # An observation with image parts: conv stacks, then the MLP (encoders.py); else the plain MLP
+        self.structured = parts is not None and any(part.image is not None for part in parts)
+        if parts is not None and self.structured:
+            self.encoder: nn.Sequential | StructuredEncoder = StructuredEncoder(parts, config.frame_stack, config, mlp)
+            self.encoder_out = self.encoder.out_size
+        else:
+            self.encoder = mlp(obs_dim, config.encoder_widths, config.fcnet_activation)
+            self.encoder_out = config.encoder_widths[-1] if config.encoder_widths else obs_dim
         self.use_prev_action = config.lstm_use_prev_action
         self.use_prev_reward = config.lstm_use_prev_reward
         self.rnn_in = self.encoder_out + prev_action_dim * self.use_prev_action + int(self.use_prev_reward)
@@ -161,9 +168,12 @@ class Tower(nn.Module):
 
     def step(self, obs, prev_action, prev_reward, state_in):
         """One step of an LSTM/GRU tower on [B, ·] inputs -> features [B, F], state_out [B, state_size]."""
-        x = obs
-        for layer in self.encoder:
-            x = F.linear(x, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else layer(x)
+        if isinstance(self.encoder, StructuredEncoder):
+            x = self.encoder(obs)
+        else:
+            x = obs
+            for layer in self.encoder:
+                x = F.linear(x, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else layer(x)
         if self.use_prev_action or self.use_prev_reward:
             extra = [prev_action] if self.use_prev_action else []
             if self.use_prev_reward:
@@ -188,12 +198,14 @@ class Tower(nn.Module):
 class RecurrentPolicy(nn.Module):
     """Actor-critic with a recurrent core; see the module docstring for the data flow."""
 
-    def __init__(self, obs_dim: int, action_head: ActionHead, config: TrainConfig):
+    def __init__(self, obs_dim: int, action_head: ActionHead, config: TrainConfig, parts: list[ObsPart] | None = None):
         super().__init__()
         self.config = config
         self.action_head = action_head
-        self.actor = Tower(obs_dim, action_head.prev_action_dim, config)
-        self.critic = None if config.vf_share_layers else Tower(obs_dim, action_head.prev_action_dim, config)
+        # parts: the flat frame's layout (spaces.obs_parts); None: one flat part (the MLP encoder)
+        self.parts = parts
+        self.actor = Tower(obs_dim, action_head.prev_action_dim, config, parts)
+        self.critic = None if config.vf_share_layers else Tower(obs_dim, action_head.prev_action_dim, config, parts)
         box = action_head.kind == "box"
         # use_sde: the head outputs the mean only; the per-step log-std comes from the features (sde_dist_inputs)
         self.use_sde = box and config.use_sde
@@ -214,6 +226,8 @@ class RecurrentPolicy(nn.Module):
         # so checkpoints carry them. None (and absent from the state dict) when the filter is off.
         filtered = config.observation_filter == "mean_std"
         frame = obs_dim // config.frame_stack
+        # Image columns (start, stop) of a frame: the filter passes them through (the conv encoder scales them)
+        self.image_columns = [(p.start, p.start + p.size) for p in parts or [] if p.image is not None]
         self.register_buffer("obs_mean", torch.zeros(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_var", torch.ones(frame, dtype=torch.float64) if filtered else None)
         self.register_buffer("obs_count", torch.zeros((), dtype=torch.float64) if filtered else None)
@@ -332,8 +346,16 @@ class RolloutStep:
         self.use_prev_action, self.use_prev_reward = actor.use_prev_action, actor.use_prev_reward
         activation = policy.config.fcnet_activation
         self.activation = None if activation == "linear" else _ELEMENTWISE[activation]
+        # Image/Dict observations: each tower's StructuredEncoder runs as a module (its convs are batched over
+        # the envs already); the MLP encoder's layers are unrolled below
+        self.structured = [t.encoder for t in self.towers] if actor.structured else []
         with torch.no_grad():
-            linears = [[m for m in tower.encoder if isinstance(m, nn.Linear)] for tower in self.towers]
+            linears = [
+                [m for m in tower.encoder if isinstance(m, nn.Linear)]
+                if isinstance(tower.encoder, nn.Sequential)
+                else []
+                for tower in self.towers
+            ]
             self.first = (
                 (torch.cat([layers[0].weight for layers in linears]), torch.cat([layers[0].bias for layers in linears]))
                 if linears[0]
@@ -377,7 +399,9 @@ class RolloutStep:
                 self.last_features = features[:, 0]
             return self.policy.step(obs, prev_action, prev_reward, state)
         activation, width = self.activation, self.first_width
-        if self.first is not None:
+        if self.structured:
+            inputs = [encoder(obs) for encoder in self.structured]  # [B, E] each
+        elif self.first is not None:
             stacked = F.linear(obs, *self.first)  # [B, towers * E1]
             if activation is not None:
                 stacked = activation(stacked)
@@ -418,4 +442,4 @@ def build_policy(config: TrainConfig, obs_space, action_space) -> tuple[Recurren
     """The policy a config gives for these spaces, its action head, and its input width (frames stacked)."""
     head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     obs_dim = flat_obs_size(obs_space) * config.frame_stack
-    return RecurrentPolicy(obs_dim, head, config), head, obs_dim
+    return RecurrentPolicy(obs_dim, head, config, obs_parts(obs_space)), head, obs_dim

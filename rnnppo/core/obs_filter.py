@@ -5,7 +5,8 @@ every observation the training rollouts have seen so far, then clipped to [-clip
 statistics are updated while collecting (before the policy sees the step's observation, as RLlib's
 filter does), frozen in evaluation, and kept as buffers of the policy so that model.pt carries them.
 The rollout stores the normalised observations, so the training forward sees exactly what the
-rollout's policy saw.
+rollout's policy saw. Image columns (`passthrough`) leave the filter as they came: the conv encoder
+scales them itself (a per-pixel standardisation would blow up the pixels that hardly ever change).
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ def buffer(module: torch.nn.Module, name: str) -> torch.Tensor:
 class MeanStdFilter:
     """Running mean/variance (Chan et al.'s parallel update, float64) over batches of flat observations."""
 
-    def __init__(self, mean: np.ndarray, var: np.ndarray, count: float, clip: float = CLIP):
+    def __init__(
+        self,
+        mean: np.ndarray,
+        var: np.ndarray,
+        count: float,
+        clip: float = CLIP,
+        passthrough: list[tuple[int, int]] | None = None,
+    ):
         self.mean = np.array(mean, dtype=np.float64)
         self.var = np.array(var, dtype=np.float64)
         self.count = float(count)
         self.clip = clip
+        self.passthrough = passthrough or []  # (start, stop) column ranges returned unfiltered
 
     @classmethod
     def fresh(cls, size: int) -> MeanStdFilter:
@@ -47,6 +56,7 @@ class MeanStdFilter:
             buffer(policy, "obs_mean").detach().cpu().numpy(),
             buffer(policy, "obs_var").detach().cpu().numpy(),
             float(buffer(policy, "obs_count")),
+            passthrough=getattr(policy, "image_columns", None),
         )
 
     def write_to(self, policy: torch.nn.Module) -> None:
@@ -74,4 +84,7 @@ class MeanStdFilter:
         if update:
             self.update(batch)
         scaled = (batch - self.mean) / np.sqrt(self.var + EPSILON)
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+        out = np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+        for start, stop in self.passthrough:
+            out[:, start:stop] = batch[:, start:stop]
+        return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,65 @@ from gymnasium import spaces
 from rnnppo.errors import UnsupportedSpaceError
 
 # --- observations --------------------------------------------------------------------------------
+
+
+def _kept(space: spaces.Space) -> bool:
+    """Whether a Dict/Tuple part reaches the policy: text parts (gymnasium's Text, MiniGrid's MissionSpace,
+    any space of str samples) are dropped."""
+    return not (isinstance(space, spaces.Text) or space.dtype is str or space.dtype == np.dtype(str))
+
+
+def _items(space: spaces.Dict | spaces.Tuple) -> list[tuple[str | int, spaces.Space]]:
+    """(key, part) of a Dict or Tuple in flattening order, dropped parts left out."""
+    pairs = space.spaces.items() if isinstance(space, spaces.Dict) else enumerate(space.spaces)
+    return [(key, sub) for key, sub in pairs if _kept(sub)]
+
+
+def dropped_parts(space: spaces.Space, prefix: str = "") -> list[str]:
+    """The names of the Dict/Tuple parts the policy never sees (text), e.g. ['mission']."""
+    if not isinstance(space, spaces.Dict | spaces.Tuple):
+        return []
+    pairs = space.spaces.items() if isinstance(space, spaces.Dict) else enumerate(space.spaces)
+    out = []
+    for key, sub in pairs:
+        name = f"{prefix}{key}"
+        out += dropped_parts(sub, f"{name}.") if _kept(sub) else [name]
+    return out
+
+
+def is_image(space: spaces.Space) -> bool:
+    """A 3-D Box is an image, channels last as gymnasium gives them [H, W, C] (RLlib's VisionNet rule)."""
+    return isinstance(space, spaces.Box) and len(space.shape) == 3
+
+
+@dataclass(frozen=True)
+class ObsPart:
+    """One part of the flat observation: columns [start, start + size) of a frame. `image`: (H, W, C) for an
+    image part (the conv encoder's input), None for a part that stays flat; `scale`: what the encoder
+    multiplies an image by (1/255 for uint8, so pixels reach it in [0, 1])."""
+
+    name: str
+    start: int
+    size: int
+    image: tuple[int, int, int] | None = None
+    scale: float = 1.0
+    space: spaces.Space | None = field(default=None, compare=False, repr=False)  # the part's own space (export)
+
+
+def obs_parts(space: spaces.Space, prefix: str = "", start: int = 0) -> list[ObsPart]:
+    """The parts of one flat frame of `space`, in flattening order (flatten_batch's): Dict/Tuple parts one by one
+    (nested names joined by '.'), any other space one part named `prefix` ('obs' at the top)."""
+    if isinstance(space, spaces.Dict | spaces.Tuple):
+        parts: list[ObsPart] = []
+        for key, sub in _items(space):
+            parts += obs_parts(sub, f"{prefix}{key}.", start + sum(p.size for p in parts))
+        return parts
+    name = prefix[:-1] if prefix else "obs"
+    if is_image(space):
+        height, width, channels = (int(d) for d in space.shape or ())
+        scale = 1 / 255 if space.dtype == np.uint8 else 1.0
+        return [ObsPart(name, start, flat_obs_size(space), (height, width, channels), scale, space)]
+    return [ObsPart(name, start, flat_obs_size(space), space=space)]
 
 
 def flat_obs_size(space: spaces.Space) -> int:
@@ -26,12 +85,12 @@ def flat_obs_size(space: spaces.Space) -> int:
     if isinstance(space, spaces.MultiBinary):
         return int(np.prod(space.shape))
     if isinstance(space, spaces.Dict):
-        return sum(flat_obs_size(sub) for sub in space.spaces.values())
+        return sum(flat_obs_size(sub) for _, sub in _items(space))
     if isinstance(space, spaces.Tuple):
-        return sum(flat_obs_size(sub) for sub in space.spaces)
+        return sum(flat_obs_size(sub) for _, sub in _items(space))
     raise UnsupportedSpaceError(
         f"observation space {space} is not supported: use Box, Discrete, MultiDiscrete, MultiBinary, "
-        "Dict or Tuple, or add a --wrapper that converts it"
+        "Dict or Tuple (text parts of a Dict/Tuple are dropped), or add a --wrapper that converts it"
     )
 
 
@@ -54,9 +113,9 @@ def flatten_batch(space: spaces.Space, obs: Any, batch: int) -> np.ndarray:
     if isinstance(space, spaces.MultiBinary):
         return np.asarray(obs, dtype=np.float32).reshape(batch, -1)
     if isinstance(space, spaces.Dict):
-        return np.concatenate([flatten_batch(sub, obs[key], batch) for key, sub in space.spaces.items()], axis=1)
+        return np.concatenate([flatten_batch(sub, obs[key], batch) for key, sub in _items(space)], axis=1)
     if isinstance(space, spaces.Tuple):
-        return np.concatenate([flatten_batch(sub, obs[i], batch) for i, sub in enumerate(space.spaces)], axis=1)
+        return np.concatenate([flatten_batch(sub, obs[i], batch) for i, sub in _items(space)], axis=1)
     flat_obs_size(space)  # raises the clear error
     raise AssertionError("unreachable")
 

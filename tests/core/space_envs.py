@@ -13,7 +13,17 @@ OBSERVATION_SPACES = {
     "multi_binary": spaces.MultiBinary(6),
     "dict": spaces.Dict({"image": spaces.Box(-1, 1, (2, 2), dtype=np.float32), "flag": spaces.Discrete(2)}),
     "tuple": spaces.Tuple((spaces.Discrete(3), spaces.Box(-1, 1, (3,), dtype=np.float32))),
+    # an image beside flat parts and a text part (MiniGrid's shape of observation); needs conv_filters
+    "dict_image": spaces.Dict(
+        {
+            "image": spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8),
+            "mission": spaces.Text(6),
+            "flag": spaces.Discrete(2),
+            "pos": spaces.Box(-1, 1, (3,), dtype=np.float32),
+        }
+    ),
 }
+IMAGE_FILTERS = ((4, (3, 3), 1), (6, (2, 2), 2))  # conv_filters for the 5x5 images above
 ACTION_SPACES = {
     "discrete": spaces.Discrete(3, start=-1),
     "multi_discrete": spaces.MultiDiscrete([2, 3]),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnppo.core.envs import workers as workers_module
 from rnnppo.core.config import TrainConfig
+from rnnppo.core.envs import workers as workers_module
 from rnnppo.core.envs.make import EnvError, describe_spaces, env_workers, make_env_halves, make_vector_env
 from rnnppo.core.model import build_policy
 from rnnppo.core.rollout import Collector, collector_for

@@ -15,7 +15,9 @@ from rnnppo.cli.app import app
 from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.rollout import FrameStacker
 from rnnppo.core.runs.export import export, policy_step
+from rnnppo.core.spaces import flatten_batch
 from rnnppo.errors import ExportError
+from tests.core.space_envs import OBSERVATION_SPACES
 from tests.shared import TINY_SETTINGS
 
 TINY = {**TINY_SETTINGS, "fcnet_hiddens": [8], "cell": 8, "seq_len": 4, "eval_episodes": 0}  # a list: also CLI words
@@ -181,3 +183,54 @@ def test_the_export_command_writes_the_file_or_exits_2(tmp_path):
     ):
         result = runner.invoke(app, args, catch_exceptions=False)
         assert result.exit_code == 2 and words_in_error in result.output, result.output
+
+
+@pytest.mark.slow  # two exporters: ~15 s on 2 cores
+@pytest.mark.parametrize("fmt", ["torch-export", "onnx"])
+def test_an_image_dict_policy_exports_with_the_envs_own_inputs(tmp_path, fmt):
+    """A Dict observation with an image (conv encoder; its columns raw past the frozen filter), a text part
+    dropped, two frames stacked on the image's channels and riding in the state: the exported step takes
+    the env's parts (uint8 image, int flag, float pos) and computes what the rollout computes."""
+    settings = {"conv_filters": "[[4,[3,3],1],[6,[2,2],2]]", "frame_stack": 2, "lstm_use_prev_action": True}
+    env_kwargs = {"obs": "dict_image", "act": "discrete"}
+    run = rnnppo.train("tests.core.space_envs:AnySpaceEnv", 64, seed=1, env_kwargs=env_kwargs, **TINY, **settings)
+    policy = run.policy
+    space = OBSERVATION_SPACES["dict_image"]
+    space.seed(0)
+    steps, batch = 8, 2
+    raw = [[space.sample() for _ in range(batch)] for _ in range(steps)]
+    parts = [p.name for p in policy.parts]  # flag, image, pos (mission dropped)
+    part_arrays = [[np.stack([np.asarray(obs[name]) for obs in row]) for name in parts] for row in raw]
+    flat = np.stack([flatten_batch(space, dict(zip(parts, arrays, strict=True)), batch) for arrays in part_arrays])
+    _, prev_actions, prev_rewards, starts = episode(policy, batch=batch, steps=steps)
+    path = tmp_path / ("policy.onnx" if fmt == "onnx" else "policy.pt2")
+    description = export(policy, fmt, path)
+    assert list(description["inputs"])[:3] == ["obs.flag", "obs.image", "obs.pos"]
+    assert description["inputs"]["obs.image"] == {"shape": [5, 5, 2], "dtype": "uint8"}
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        assert names == ["obs.flag", "obs.image", "obs.pos", "prev_action", "prev_reward", "state"]
+
+        def call(arrays, prev_action, prev_reward, state):
+            return session.run(None, dict(zip(names, [*arrays, prev_action, prev_reward, state], strict=True)))
+    else:
+        module = torch.export.load(str(path)).module()
+
+        def call(arrays, prev_action, prev_reward, state):
+            with torch.no_grad():
+                tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+                rest = (torch.from_numpy(x) for x in (prev_action, prev_reward, state))
+                return [out.numpy() for out in module(tensors, *rest)]
+
+    step = policy_step(policy)
+    state = np.zeros((batch, step.state_size), dtype=np.float32)
+    got = []
+    for t in range(steps):
+        state = state * ~starts[t][:, None]
+        result = call(part_arrays[t], prev_actions[t], prev_rewards[t], state)
+        state = result[-1]
+        got.append((result[0], result[1], state[:, : policy.state_size]))
+    assert_same(reference_steps(policy, flat, prev_actions, prev_rewards, starts), got)

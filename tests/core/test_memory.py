@@ -326,3 +326,17 @@ def test_a_horizon_that_ends_before_the_longest_episode_is_exact_not_censored():
     assert result.lag_cap == traj.longest_episode - 1 > 3
     assert result.horizon == 2 and result.horizon_text == "2"
     assert not result.horizon_at_cap and result.horizon_limit == ""
+
+
+def test_by_feature_splits_an_image_observation_by_part():
+    """A Dict observation with an image (conv encoder): one column per part, named, not one per pixel."""
+    config, policy = untrained(
+        "tests.core.space_envs:AnySpaceEnv",
+        rnn_type="none",
+        conv_filters="[[4,[3,3],1],[6,[2,2],2]]",
+        env_kwargs={"obs": "dict_image", "act": "discrete"},
+    )
+    result = influence(config, policy, max_lag=1, by_feature=True)
+    assert result.feature_names == ["flag", "image", "pos"]
+    assert len(result.by_feature[0]) == 3 and all(value > 0.0 for value in result.by_feature[0])
+    assert result.by_feature[1] == [0.0, 0.0, 0.0]  # no memory: nothing past lag 0

@@ -22,7 +22,8 @@ from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
 from rnnppo.core.rollout import Collector, Rollout
 from rnnppo.core.runs.trainer import make_batch, refresh_state_in, update
 from rnnppo.core.sequences import chunk
-from rnnppo.core.spaces import ActionHead
+from rnnppo.core.spaces import ActionHead, flat_obs_size, obs_parts
+from tests.core.space_envs import IMAGE_FILTERS, OBSERVATION_SPACES
 
 TOL = dict(rtol=0.0, atol=1e-5)
 ACTION_SPACES = {
@@ -30,6 +31,8 @@ ACTION_SPACES = {
     "multi_discrete": spaces.MultiDiscrete([2, 3]),
     "box": spaces.Box(-1.0, 1.0, (2,), dtype=np.float32),
 }
+
+IMAGE_OBS = {"image": spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8), "dict_image": OBSERVATION_SPACES["dict_image"]}
 
 
 def tiny_config(**changes) -> TrainConfig:
@@ -102,16 +105,37 @@ def test_chunked_forward_equals_step_by_step_forward_with_a_head_mlp(rnn_type, v
     check_chunked_forward(config, head_name)
 
 
-def check_chunked_forward(config: TrainConfig, head_name: str) -> None:
+@pytest.mark.parametrize("obs_name", ["image", "dict_image"])
+@pytest.mark.parametrize("vf_share_layers", [True, False])
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+@pytest.mark.parametrize("frame_stack", [1, 2])
+def test_chunked_forward_equals_step_by_step_forward_with_a_conv_encoder(
+    rnn_type, vf_share_layers, obs_name, frame_stack
+):
+    """Image and Dict observations: the conv runs once over all S·L rows in training and over the envs per
+    step in the rollout; both give the same numbers (frames stacked on the channel axis included)."""
+    config = tiny_config(
+        rnn_type=rnn_type,
+        vf_share_layers=vf_share_layers,
+        conv_filters=IMAGE_FILTERS,
+        frame_stack=frame_stack,
+        lstm_use_prev_action=True,
+    )
+    check_chunked_forward(config, "discrete", IMAGE_OBS[obs_name])
+
+
+def check_chunked_forward(config: TrainConfig, head_name: str, obs_space: spaces.Space | None = None) -> None:
     torch.manual_seed(0)
     head = ActionHead.for_space(ACTION_SPACES[head_name], free_log_std=config.uses_free_log_std())
-    policy = RecurrentPolicy(4, head, config)
+    obs_dim = 4 if obs_space is None else flat_obs_size(obs_space) * config.frame_stack
+    policy = RecurrentPolicy(obs_dim, head, config, None if obs_space is None else obs_parts(obs_space))
+    assert policy.actor.structured == (obs_space is not None)
     num_steps, num_envs, max_seq_len = 23, 3, 5
     rng = np.random.default_rng(1)
     episode_start = torch.as_tensor(rng.random((num_steps, num_envs)) < 0.12)
     episode_start[:, 2] = False  # one env runs a single long piece: cut by max_seq_len only
     episode_start[0, 0] = True  # env 0 starts fresh; envs 1, 2 continue an episode from a carried state
-    obs = torch.randn(num_steps, num_envs, 4)
+    obs = torch.randn(num_steps, num_envs, obs_dim)
     rewards = torch.randn(num_steps, num_envs)
     carried_state = torch.randn(num_envs, policy.state_size)
     carried_prev_action = head.encode_prev(head.sample(torch.zeros(num_envs, head.dist_dim), policy.log_std)[0])

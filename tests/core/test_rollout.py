@@ -13,9 +13,11 @@ from rnnppo.core.config import TrainConfig
 from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.core.model import RecurrentPolicy, RolloutStep
 from rnnppo.core.rollout import Collector, EpisodeTotals
-from rnnppo.core.spaces import ActionHead
+from rnnppo.core.spaces import ActionHead, flat_obs_size, obs_parts
+from tests.core.space_envs import IMAGE_FILTERS, OBSERVATION_SPACES
 
 SPACES = [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)]
+IMAGE_OBS = {"image": spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8), "dict_image": OBSERVATION_SPACES["dict_image"]}
 
 
 @settings(max_examples=80, deadline=None)
@@ -29,11 +31,23 @@ SPACES = [spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Box(-1.0, 1.0
     activation=st.sampled_from(["tanh", "relu", "elu", "linear"]),
     space=st.sampled_from(SPACES),
     use_sde=st.booleans(),
+    obs_name=st.sampled_from(["flat", "flat", "image", "dict_image"]),
     seed=st.integers(0, 2**16),
 )
 def test_rollout_step_equals_policy_step(
-    rnn_type, vf_share_layers, use_prev_action, use_prev_reward, widths, head_widths, activation, space, use_sde, seed
+    rnn_type,
+    vf_share_layers,
+    use_prev_action,
+    use_prev_reward,
+    widths,
+    head_widths,
+    activation,
+    space,
+    use_sde,
+    obs_name,
+    seed,
 ):
+    """RolloutStep = policy.step, the MLP encoder's unrolled layers and the conv encoder (image, Dict) alike."""
     torch.manual_seed(seed)
     config = TrainConfig(
         rnn_type=rnn_type,
@@ -45,14 +59,18 @@ def test_rollout_step_equals_policy_step(
         fcnet_activation=activation,
         lstm_cell_size=6,
         use_sde=use_sde,
+        conv_filters=IMAGE_FILTERS,
+        conv_activation=activation,
     )
     head = ActionHead.for_space(space, free_log_std=config.uses_free_log_std())  # as the trainer builds it
-    policy = RecurrentPolicy(5, head, config)
+    obs_space = IMAGE_OBS.get(obs_name)
+    obs_dim = 5 if obs_space is None else flat_obs_size(obs_space)
+    policy = RecurrentPolicy(obs_dim, head, config, None if obs_space is None else obs_parts(obs_space))
     for param in policy.parameters():  # not the near-zero head init: every weight must matter
         torch.nn.init.normal_(param)
     step = RolloutStep(policy)
     inputs = (
-        torch.randn(4, 5),
+        torch.randn(4, obs_dim),
         torch.randn(4, head.prev_action_dim),
         torch.randn(4),
         torch.randn(4, policy.state_size),

@@ -158,6 +158,14 @@ def run_through_every_step(run_dir: Path, config) -> dict:
     return summary
 
 
+def _randomized(example):
+    """Random values of an example input's kind: float inputs drawn anew, integer ones (an image's pixels, a
+    Discrete part) kept as the valid example values; a Dict/image observation's parts one by one."""
+    if isinstance(example, tuple | list):
+        return type(example)(_randomized(part) for part in example)
+    return torch.randn_like(example) if example.is_floating_point() else example.clone()
+
+
 def check_export(run_dir: Path, config) -> None:
     """torch.export's program computes what the policy's step computes, a Box policy's mean and log-std as two
     [B, action dims] outputs."""
@@ -170,7 +178,7 @@ def check_export(run_dir: Path, config) -> None:
     program = torch.export.load(str(target)).module()
     _, policy = load_run_policy(run_dir)
     step = policy_step(policy)
-    inputs = [torch.randn_like(x) for x in step.example_inputs(batch=2)]
+    inputs = [_randomized(x) for x in step.example_inputs(batch=2)]
     outputs = program(*inputs)
     with torch.no_grad():
         for got, want in zip(outputs, step(*inputs), strict=True):
@@ -191,6 +199,8 @@ def test_every_step_works_for_the_row(tmp_path, row):
         env_kwargs={"obs": row.obs, "act": row.act},
         **TINY,
         **row.settings(),
+        # the 4x3x2 image goes through a conv encoder (no default filters for that size)
+        conv_filters=((4, (2, 2), 1),) if row.obs == "box_image" else None,
     )
     run_through_every_step(tmp_path / "runs" / "run", config)
 

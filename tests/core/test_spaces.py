@@ -103,6 +103,8 @@ def test_training_runs_on_every_space_combination(tmp_path, obs, act):
         **{**TINY_SETTINGS, "rollout_len": 24, "lstm_cell_size": 8, "max_seq_len": 4},
         lstm_use_prev_action=True,
         lstm_use_prev_reward=True,
+        # a 4x3 image has no default conv filters (an image without them is refused: test_encoders.py)
+        conv_filters=((4, (2, 2), 1),) if obs == "box_image" else None,
     )
     result = train(config, out_dir=tmp_path)
     assert result.summary["env_steps"] == 96

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from rnnppo.core.config import TrainConfig
+from rnnppo.core.encoders import StructuredEncoder
 from rnnppo.core.envs.make import describe_spaces, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector
 from rnnppo.core.sequences import chunk, sequence_stats
-from rnnppo.core.spaces import ActionHead, flat_obs_size
+from rnnppo.core.spaces import ActionHead, dropped_parts, flat_obs_size, obs_parts
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
     raw_obs = flat_obs_size(obs_space)
     obs_dim = raw_obs * config.frame_stack
-    policy = RecurrentPolicy(obs_dim, head, config)
+    policy = RecurrentPolicy(obs_dim, head, config, obs_parts(obs_space))
     s = policy.shapes
     n = config.num_envs
     batch = config.num_envs * config.rollout_len
@@ -54,7 +55,11 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
     state_text = {"lstm": f"h, c [{n}, {s.hidden}] each", "gru": f"h [{n}, {s.hidden}]", "none": "none"}[
         config.rnn_type
     ]
-    widths = " → ".join(str(w) for w in (obs_dim, *config.encoder_widths)) if config.encoder_widths else str(obs_dim)
+    encoder = policy.actor.encoder
+    encoder_in = encoder.concat_size if isinstance(encoder, StructuredEncoder) else obs_dim
+    widths = (
+        " → ".join(str(w) for w in (encoder_in, *config.encoder_widths)) if config.encoder_widths else str(encoder_in)
+    )
     extra_in = []
     if config.lstm_use_prev_action:
         extra_in.append(f"prev action {s.prev_action}")
@@ -76,7 +81,15 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         + (f" (after {' → '.join(config.wrappers)})" if config.wrappers else "")
         + (", normalised by running mean/std, clipped to ±10" if config.observation_filter == "mean_std" else "")
         + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
+        + "".join(f"; '{part}' (text) dropped" for part in dropped_parts(obs_space))
     )
+    if isinstance(encoder, StructuredEncoder):
+        obs_note += "; images pass the filter unnormalised" if config.observation_filter == "mean_std" else ""
+        conv_rows = [FlowRow(stage, f"[{n}, {shape[1:]}", note) for stage, shape, note in encoder.stages()]
+        conv_rows.append(FlowRow("concatenate", f"[{n}, {encoder.concat_size}]", "conv outputs and flat parts"))
+        training_conv = [FlowRow("conv stacks (all rows)", f"[S·L, {encoder.concat_size}]", "one conv call per part")]
+    else:
+        conv_rows, training_conv = [], []
 
     def head_rows(rows: int | str) -> list[FlowRow]:
         """head_fcnet_hiddens: the MLP between the cell and the heads (no row without one)."""
@@ -87,6 +100,7 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
 
     rollout = [
         FlowRow("observation", f"[{n}, {obs_dim}]", obs_note),
+        *conv_rows,
         FlowRow("encoder MLP", f"[{n}, {s.encoder_out}]", f"{widths} ({_act(config)}); E = {s.encoder_out}"),
         FlowRow(f"{cell} input", f"[{n}, {s.rnn_in}]", concat),
         FlowRow(
@@ -109,6 +123,7 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
             f"cut every max_seq_len = {seq} steps); every episode end inside a rollout adds one; right "
             "zero-padding, mask",
         ),
+        *training_conv,
         FlowRow("encoder MLP (all rows)", f"[S·L, {s.encoder_out}]", "time does not matter to the encoder"),
         FlowRow(
             f"reshape for the {cell}",
@@ -129,7 +144,11 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         ),
     ]
     parameters = [
-        ("encoder", _count(policy.actor.encoder)),
+        *(
+            [("conv stacks", _count(encoder.convs)), ("encoder MLP", _count(encoder.mlp))]
+            if isinstance(encoder, StructuredEncoder)
+            else [("encoder", _count(encoder))]
+        ),
         (cell, _count(policy.actor.rnn)),
         *([("head MLP", _count(policy.actor.head))] if policy.actor.head is not None else []),
         (
@@ -143,9 +162,10 @@ def describe(config: TrainConfig, obs_space: gym.Space, action_space: gym.Space)
         parameters.append((critic, _count(policy.critic)))
     parameters.append(("total", _count(policy)))
     head_mlp = "head MLP → " if config.head_fcnet_hiddens else ""
+    conv = "conv → " if isinstance(encoder, StructuredEncoder) else ""
     answers = [
-        f"The flow is obs → encoder MLP → {cell} → {head_mlp}heads; each step's whole {s.encoder_out}-wide embedding "
-        f"enters the {cell} (it is never split into {seq} pieces).",
+        f"The flow is obs → {conv}encoder MLP → {cell} → {head_mlp}heads; each step's whole {s.encoder_out}-wide "
+        f"embedding enters the {cell} (it is never split into {seq} pieces).",
         f"In rollouts the {cell} runs one step at a time and carries its state through the whole episode: "
         "max_seq_len is not a look-back window.",
         f"max_seq_len = {seq} only sets truncated back-propagation in training: gradients flow back at most "
@@ -172,7 +192,7 @@ def probe(config: TrainConfig, iterations: int = 1) -> dict[str, float]:
     torch.manual_seed(config.seed)
     obs_space, action_space = describe_spaces(config)
     head = ActionHead.for_space(action_space, free_log_std=config.uses_free_log_std())
-    policy = RecurrentPolicy(flat_obs_size(obs_space) * config.frame_stack, head, config)
+    policy = RecurrentPolicy(flat_obs_size(obs_space) * config.frame_stack, head, config, obs_parts(obs_space))
     env = make_vector_env(config, config.num_envs, config.seed)
     try:
         collector = Collector(env, policy, head, config.frame_stack, torch.device("cpu"))

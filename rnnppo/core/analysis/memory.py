@@ -125,6 +125,8 @@ class MemoryResult:
     horizon_at_cap: bool = False  # the horizon is the largest lag with an interval: the true one may be longer
     horizon_limit: str = ""  # why nothing past the horizon was seen ("" when it was)
     by_feature: list[list[float]] | None = field(default=None)  # [lag][feature] mean influence
+    # by_feature's column names: f0, f1, ... per flat feature; a Dict/image observation's part names, per part
+    feature_names: list[str] | None = field(default=None)
 
     @property
     def horizon_text(self) -> str:
@@ -234,6 +236,14 @@ def replace_observation(
         block = out[:, j, slot * frame : (slot + 1) * frame]  # [P, F], a view into out
         block[:, columns] = replacement[:, columns]
     return out
+
+
+def feature_groups(policy: RecurrentPolicy, frame: int) -> list[tuple[str, slice | int]]:
+    """--by-feature's units: each flat feature (f0, f1, ...), or, for an observation with image parts (the conv
+    encoder), each part as a whole (its name: 'image', 'direction'), since one pixel alone says little."""
+    if not policy.actor.structured or policy.parts is None:
+        return [(f"f{index}", index) for index in range(frame)]
+    return [(part.name, slice(part.start, part.start + part.size)) for part in policy.parts]
 
 
 def distribution_change(head: ActionHead, factual: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
@@ -445,10 +455,11 @@ def _draw_starts(
 def _feature_table(
     policy: RecurrentPolicy, win: Windows, replacement: torch.Tensor, frame_stack: int, counted: np.ndarray
 ) -> list[list[float]]:
-    """--by-feature: [lag][feature] the mean influence when only that feature of the frame is replaced."""
+    """--by-feature: [lag][feature] the mean influence when only that feature of the frame (or that part of a
+    Dict/image observation: feature_groups) is replaced."""
     length = counted.shape[1]
     columns = []  # [feature][lag]
-    for feature in range(replacement.shape[1]):
+    for _, feature in feature_groups(policy, replacement.shape[1]):
         part, _, _ = rerun_trimmed(policy, win, replacement, frame_stack, features=feature)
         columns.append(
             [
@@ -537,6 +548,7 @@ def measure(
         horizon_at_cap=bool(limit),
         horizon_limit=limit,
         by_feature=feature_table,
+        feature_names=[name for name, _ in feature_groups(policy, frame)] if by_feature else None,
     )
 
 

@@ -16,11 +16,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 from rnnppo.core.config import ConfigError, TrainConfig, format_value
+from rnnppo.core.conv_plan import check_parts
 from rnnppo.core.envs import builtin as builtin_envs
 from rnnppo.core.envs.ids import EnvError, base_env_maker
 from rnnppo.core.envs.workers import WorkerVectorEnv, default_env_workers
 from rnnppo.core.envs.wrapping import wrapper_builders
-from rnnppo.core.spaces import ActionHead, flat_obs_size
+from rnnppo.core.spaces import ActionHead, flat_obs_size, obs_parts
 
 __all__ = ["EnvError", "env_factory", "make_vector_env", "describe_spaces", "copy_seeds", "env_workers"]
 
@@ -127,6 +128,7 @@ def describe_spaces(config: TrainConfig) -> tuple[gym.Space, gym.Space]:
     try:
         obs_space, action_space = env.observation_space, env.action_space
         flat_obs_size(obs_space)
+        check_parts(config, obs_parts(obs_space))  # an image without usable conv filters: one line, exit 2
         head = ActionHead.for_space(action_space)
         check_action_settings(config, head.kind)
         if config.uses_reward_scaling(head.kind == "box"):

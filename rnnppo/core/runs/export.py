@@ -3,7 +3,11 @@
 The exported step is what the rollout computes for one env step, with nothing left to the caller but
 flattening the observation and keeping the state:
 
-    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot)
+    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot;
+                                           a Dict/Tuple without images: the parts concatenated in order)
+                                           With image parts (the conv encoder) the env's own observation
+                                           instead, one input per part: obs.NAME [B, ...] in the part's dtype
+                                           (uint8 images channels last, int64 Discrete), text parts left out
              prev_action  [B, A]  float32  the previous action as the network reads it: one-hot (Discrete,
                                            MultiDiscrete) or the raw action (Box); zeros at an episode start
              prev_reward  [B]     float32  the previous reward; zero at an episode start
@@ -30,8 +34,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from gymnasium import spaces as gym_spaces
 from torch import nn
+from torch.nn import functional as F
 
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.obs_filter import CLIP, EPSILON, buffer
@@ -57,6 +64,13 @@ class PolicyStep(nn.Module):
             # float64, as the rollout's numpy filter: the float32 cast comes after the clip, as there
             self.register_buffer("obs_mean", buffer(policy, "obs_mean").detach().clone().double())
             self.register_buffer("obs_scale", torch.sqrt(buffer(policy, "obs_var").detach().double() + EPSILON))
+        # Image columns pass the filter as they come (obs_filter.py); None without image parts (the MLP path)
+        self.image_columns = list(policy.image_columns)
+        if self.filtered and self.image_columns:
+            filtered_columns = torch.ones(self.frame, dtype=torch.bool)
+            for start, stop in self.image_columns:
+                filtered_columns[start:stop] = False
+            self.register_buffer("filtered_columns", filtered_columns)
 
     @property
     def state_size(self) -> int:
@@ -64,7 +78,8 @@ class PolicyStep(nn.Module):
 
     def forward(self, obs, prev_action, prev_reward, state):
         if self.filtered:
-            obs = torch.clamp((obs.double() - self.obs_mean) / self.obs_scale, -CLIP, CLIP).float()
+            normalised = torch.clamp((obs.double() - self.obs_mean) / self.obs_scale, -CLIP, CLIP).float()
+            obs = torch.where(self.filtered_columns, normalised, obs) if self.image_columns else normalised
         frames = state[:, self.rnn_state :]  # [B, (k-1) F] the last k-1 filtered frames, oldest first
         stacked = torch.cat([frames, obs], dim=-1) if self.frame_stack > 1 else obs  # [B, k F]
         dist_inputs, value, rnn_out = self.policy.step(stacked, prev_action, prev_reward, state[:, : self.rnn_state])
@@ -75,6 +90,14 @@ class PolicyStep(nn.Module):
         if self.box:
             return dist_inputs, self.policy.log_std.expand_as(dist_inputs), value, state_out
         return dist_inputs, value, state_out
+
+    def input_names(self) -> tuple[str, ...]:
+        return INPUT_NAMES
+
+    def dynamic_shapes(self) -> tuple[Any, ...]:
+        """The batch (dimension 0 of every input) is free; the exporter would otherwise fix it."""
+        batch = torch.export.Dim("batch", min=1, max=1 << 20)
+        return tuple({0: batch} for _ in INPUT_NAMES)
 
     def output_names(self) -> tuple[str, ...]:
         return ("dist_inputs", "log_std", "value", "state_out") if self.box else ("dist_inputs", "value", "state_out")
@@ -105,14 +128,81 @@ class PolicyStep(nn.Module):
             "action_shape": list(head.shape),
             "observation_filter": self.policy.config.observation_filter,
             "frame_stack": self.frame_stack,
+            # the flat obs's layout: Dict/Tuple parts in this order; images (H, W, C) flattened channels last, raw
+            "obs_parts": [
+                {"name": p.name, "start": p.start, "size": p.size, "image": list(p.image) if p.image else None}
+                for p in self.policy.parts or []
+            ],
         }
 
 
+class PartsPolicyStep(PolicyStep):
+    """PolicyStep for an observation with image parts (the conv encoder): `obs` is the env's own observation,
+    one input per part (`obs.image` uint8 [B, H, W, C], `obs.direction` int64 [B], ...), flattened inside
+    as the rollout flattens it (spaces.flatten_batch: Discrete one-hot, Box reshaped; text parts left out)."""
+
+    def __init__(self, policy: RecurrentPolicy):
+        super().__init__(policy)
+        self.obs_parts = list(policy.parts or [])
+
+    def forward(self, obs, prev_action, prev_reward, state):  # obs: a tuple, one tensor per part
+        flat = [_flatten_part(part.space, value) for part, value in zip(self.obs_parts, obs, strict=True)]
+        return super().forward(torch.cat(flat, dim=-1), prev_action, prev_reward, state)
+
+    def input_names(self) -> tuple[str, ...]:
+        return (*(f"obs.{part.name}" for part in self.obs_parts), *INPUT_NAMES[1:])
+
+    def example_inputs(self, batch: int = EXAMPLE_BATCH) -> tuple[Any, ...]:
+        flat = super().example_inputs(batch)
+        return (tuple(_example_part(part.space, batch) for part in self.obs_parts), *flat[1:])
+
+    def dynamic_shapes(self) -> tuple[Any, ...]:
+        batch = torch.export.Dim("batch", min=1, max=1 << 20)
+        return (tuple({0: batch} for _ in self.obs_parts), {0: batch}, {0: batch}, {0: batch})
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["inputs"] = {
+            **{f"obs.{p.name}": _part_input(p.space) for p in self.obs_parts},
+            **{k: v for k, v in out["inputs"].items() if k != "obs"},
+        }
+        return out
+
+
+def _flatten_part(space: Any, value: torch.Tensor) -> torch.Tensor:
+    """One part's batch [B, ...] -> float32 [B, flat size], as spaces.flatten_batch does it."""
+    batch = value.shape[0]
+    if isinstance(space, gym_spaces.Discrete):
+        return F.one_hot(value.reshape(batch).long() - int(space.start), int(space.n)).float()
+    if isinstance(space, gym_spaces.MultiDiscrete):
+        values = value.reshape(batch, -1).long() - torch.as_tensor(space.start.reshape(-1), dtype=torch.long)
+        nvec = space.nvec.reshape(-1)
+        return torch.cat([F.one_hot(values[:, i], int(n)).float() for i, n in enumerate(nvec)], dim=-1)
+    return value.reshape(batch, -1).float()
+
+
+def _example_part(space: Any, batch: int) -> torch.Tensor:
+    if isinstance(space, gym_spaces.Discrete):
+        return torch.full((batch,), int(space.start), dtype=torch.long)
+    if isinstance(space, gym_spaces.MultiDiscrete):
+        return torch.as_tensor(space.start).long().reshape(1, *space.shape).repeat(batch, *([1] * len(space.shape)))
+    dtype = torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
+    return torch.zeros((batch, *space.shape), dtype=dtype)
+
+
+def _part_input(space: Any) -> dict[str, Any]:
+    """What the caller feeds for one part: its shape after the batch and its dtype."""
+    example = _example_part(space, 1)
+    return {"shape": list(example.shape[1:]), "dtype": str(example.dtype).removeprefix("torch.")}
+
+
 def policy_step(policy: RecurrentPolicy) -> PolicyStep:
-    """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed)."""
+    """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed); with
+    image parts, one that takes the env's observation part by part (PartsPolicyStep)."""
     import copy
 
-    step = PolicyStep(copy.deepcopy(policy).cpu().float().eval())
+    kind = PartsPolicyStep if policy.actor.structured else PolicyStep
+    step = kind(copy.deepcopy(policy).cpu().float().eval())
     if step.state_size == 0:
         raise ExportError(
             "rnn_type=none with frame_stack=1 has no state; export needs a recurrent state (an LSTM, a GRU, "
@@ -121,16 +211,10 @@ def policy_step(policy: RecurrentPolicy) -> PolicyStep:
     return step
 
 
-def _dynamic_shapes() -> tuple[dict[int, Any], ...]:
-    """The batch (dimension 0 of every input) is free; the exporter would otherwise fix it."""
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    return tuple({0: batch} for _ in INPUT_NAMES)
-
-
 def export_program(step: PolicyStep) -> torch.export.ExportedProgram:
     """The step as a torch.export program with a free batch size."""
     with torch.no_grad():
-        return torch.export.export(step, step.example_inputs(), dynamic_shapes=_dynamic_shapes(), strict=False)
+        return torch.export.export(step, step.example_inputs(), dynamic_shapes=step.dynamic_shapes(), strict=False)
 
 
 def export(policy: RecurrentPolicy, fmt: str, out: Path) -> dict[str, Any]:
@@ -173,9 +257,9 @@ def _onnx_program(step: PolicyStep) -> Any:
                 step,
                 step.example_inputs(),
                 dynamo=True,
-                input_names=list(INPUT_NAMES),
+                input_names=list(step.input_names()),
                 output_names=list(step.output_names()),
-                dynamic_shapes=_dynamic_shapes(),
+                dynamic_shapes=step.dynamic_shapes(),
                 verbose=False,
             )
     finally:
