@@ -304,6 +304,24 @@ def train(
     recent_returns: deque[float] = deque(counters.recent_returns, maxlen=100)
     env_steps = counters.env_steps
     start = time.perf_counter() - counters.train_time_s
+
+    def save_checkpoint(iteration: int, env_steps: int) -> None:
+        # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
+        metrics_file.sync()  # type: ignore[union-attr]
+        done = checkpoint.Counters(
+            iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
+        )
+        checkpoint.save(
+            out_dir,  # type: ignore[arg-type]
+            config=meta["config"],
+            policy=policy,
+            optimizer=optimizer,
+            curiosity=icm,
+            generator=generator,
+            counters=done,
+        )
+        schedule.saved()  # type: ignore[union-attr]
+
     try:
         for iteration in range(counters.iteration + 1, num_iterations + 1):
             if config.anneal_lr:
@@ -365,26 +383,20 @@ def train(
                 metrics.append(row)
             if metrics_file is not None:
                 metrics_file.append(row)
-            if schedule is not None and schedule.due(iteration):
-                # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
-                metrics_file.sync()  # type: ignore[union-attr]
-                counters = checkpoint.Counters(
-                    iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
-                )
-                checkpoint.save(
-                    out_dir,  # type: ignore[arg-type]
-                    config=meta["config"],
-                    policy=policy,
-                    optimizer=optimizer,
-                    curiosity=icm,
-                    generator=generator,
-                    counters=counters,
-                )
-                schedule.saved()
+            checkpointed = schedule is not None and schedule.due(iteration)
+            if checkpointed:
+                save_checkpoint(iteration, env_steps)
             for logger in loggers:
                 logger.log(row)
             if on_iteration is not None:
-                on_iteration(row)
+                try:
+                    on_iteration(row)
+                except KeyboardInterrupt:
+                    # A stop asked for between iterations (Ctrl-C, SIGTERM): this iteration is whole, so it is
+                    # kept in a checkpoint and --resume goes on with the next one (none runs twice).
+                    if schedule is not None and schedule.enabled and not checkpointed:
+                        save_checkpoint(iteration, env_steps)
+                    raise
     except BaseException:
         for logger in loggers:
             logger.finish(None)
