@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,9 +37,10 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> None:
     """Write to a temp file in the same folder, fsync, then rename over `path`. An OSError (a full disk, a
-    read-only folder) names `path`, and no temp file is left behind."""
+    read-only folder) names `path`, and no temp file is left behind. `private`: readable by its owner only
+    (0600), for a file that names a database or server with its user."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +50,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a new file is 0666 less the umask
+            if not private:
+                os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a new file is 0666 less the umask
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -79,9 +82,9 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any], private: bool = False) -> None:
     text = json.dumps(json_safe(dict(data)), indent=2, default=_json_default, allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, (text + "\n").encode(), private=private)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -303,9 +306,31 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+_CREDENTIALS = re.compile(r"://[^/@\s]*@|(?i:password=)")
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db; also ?password=secret. Everything
+    up to the last '@' is masked, so a password with a raw '@' in it does not leak its end. Every URL, text or
+    command word rnnppo prints or writes goes through this (storage URLs, --mlflow-uri, error messages)."""
+    masked = re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s'\"]*", r"\1***", masked)
+
+
+def masked_command(argv: Sequence[str]) -> list[str]:
+    """The command line as recorded in config.json: every word's password masked."""
+    return [mask_url(str(word)) for word in argv]
+
+
+def names_a_server(words: Sequence[str]) -> bool:
+    """Whether these words hold a connection string with a user or password (the file keeping them is
+    written readable by its owner only)."""
+    return any(_CREDENTIALS.search(str(word)) for word in words)
+
+
 def provenance(device: str) -> dict[str, Any]:
     return {
-        "command": sys.argv,
+        "command": masked_command(sys.argv),
         "versions": package_versions(),
         "git": git_commit(),
         "device": device,

@@ -275,7 +275,7 @@ def train(
         if resume:
             saved, kept_rows = _resume_files(out_dir, meta, extra_meta or {})
         else:
-            run_files.write_json(out_dir / "config.json", meta)
+            run_files.write_json(out_dir / "config.json", meta, private=run_files.names_a_server(meta["command"]))
     if saved is not None:
         counters = checkpoint.restore(saved, policy, optimizer, icm)
     if resume and out_dir is not None:
@@ -470,7 +470,8 @@ def _resume_files(
     iteration = int(saved["counters"]["iteration"]) if saved is not None else 0
     metrics = run_files.truncate_metrics(out_dir / "metrics.csv", iteration)
     first = run_files.read_json(out_dir / "config.json") if (out_dir / "config.json").exists() else {}
-    run_files.write_json(out_dir / "config.json", {**meta, **first, **extra_meta})
+    merged = {**meta, **first, **extra_meta}
+    run_files.write_json(out_dir / "config.json", merged, private=run_files.names_a_server(merged.get("command", [])))
     return saved, metrics
 
 

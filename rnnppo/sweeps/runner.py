@@ -121,7 +121,7 @@ def _worker_entry(spec: SweepSpec) -> None:
         print(f"worker {os.getpid()} stopped: {err}; fix that and run the same command again", file=sys.stderr)
         sys.exit(1)
     except Exception as err:  # noqa: BLE001 - reported by the coordinator as one line
-        print(f"worker {os.getpid()}: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"worker {os.getpid()}: {mask_url(f'{type(err).__name__}: {err}')}", file=sys.stderr)
         sys.exit(1)
 
 

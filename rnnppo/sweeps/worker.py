@@ -196,7 +196,7 @@ class Objective:
         except Exception as err:
             reason = unwritable_reason(err, self.spec)
             if reason is None:
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+                trial.set_user_attr("error", mask_url(f"{type(err).__name__}: {err}")[:2000])
                 raise
             with contextlib.suppress(Exception):  # the storage may refuse this too
                 trial.set_user_attr("error", reason)
