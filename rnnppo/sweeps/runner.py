@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import time
@@ -29,6 +30,7 @@ from rnnppo.storage.backend import (
     storage_write_error,
 )
 from rnnppo.storage.contract import counted
+from rnnppo.sweeps.child import worker_main
 from rnnppo.sweeps.study import (
     SweepSpec,
     check_new_study,
@@ -102,9 +104,9 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     return study, created, reclaimed
 
 
-def _worker_entry(spec: SweepSpec) -> None:
-    # SIGINT and SIGTERM were held until here (see _stop_signals_held); the coordinator repeats its stop
-    # until this process ends.
+def worker_entry(spec: SweepSpec, index: int) -> None:
+    """A worker process's life after sweeps/child.py tied it to the coordinator's. SIGINT and SIGTERM were
+    held until here (see _stop_signals_held); the coordinator repeats its stop until this process ends."""
     from rnnppo.core.env_workers import CONCURRENT_RUNS_ENV
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
@@ -114,7 +116,7 @@ def _worker_entry(spec: SweepSpec) -> None:
     signal.signal(signal.SIGTERM, stop_request)
     try:
         _release_stop_signals()  # a stop held since the start arrives now, as a KeyboardInterrupt caught below
-        run_worker(spec)
+        run_worker(spec, index)
     except KeyboardInterrupt:
         sys.exit(130)
     except ResultsUnwritable as err:
@@ -132,7 +134,7 @@ def _stop_signals_held() -> Iterator[None]:
     runs handlers in this one), and it is raised again when the starts are done. The processes started
     inside begin with the two blocked (this thread's mask, which they inherit): a Ctrl-C while Python starts
     them cannot break their start-up with a traceback, and they get it once their own handlers are set
-    (_worker_entry). Ignoring the two instead, as before, lost a stop that landed in those moments: the
+    (worker_entry). Ignoring the two instead, as before, lost a stop that landed in those moments: the
     sweep ran on to its end."""
     noted: list[int] = []
     handlers = {signum: signal.signal(signum, lambda number, frame: noted.append(number)) for signum in STOP_SIGNALS}
@@ -168,7 +170,10 @@ def run(
         on_start()
     outcome = SweepOutcome(spec.study_name, created, reclaimed)
     ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_worker_entry, args=(spec,), name=f"rnnppo-worker-{i}") for i in range(spec.jobs)]
+    workers = [
+        ctx.Process(target=worker_main, args=(pickle.dumps(spec), i, os.getpid()), name=f"rnnppo-worker-{i}")
+        for i in range(spec.jobs)
+    ]
 
     def on_term(signum: int, frame: object) -> None:
         outcome.stop_signal = signum
