@@ -14,6 +14,7 @@ import os
 import pickle
 import signal
 import sys
+from typing import Any
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -30,9 +31,12 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)  # the coordinator is gone: this process was handed to another parent
 
 
-def worker_main(spec_bytes: bytes, index: int, parent: int) -> None:
-    """The target of a worker process (`index` among the sweep's --jobs, started by process `parent`)."""
+def worker_main(spec_bytes: bytes, index: int, parent: int, started: Any) -> None:
+    """The target of a worker process (`index` among the sweep's --jobs, started by process `parent`).
+    `started` (a multiprocessing Event) is set once the process got this far: one that ends without it
+    could not even load the program that started the sweep (see runner.run)."""
     die_with_parent(parent)
+    started.set()
     from rnnppo.sweeps.runner import worker_entry
 
     worker_entry(pickle.loads(spec_bytes), index)

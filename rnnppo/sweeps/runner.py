@@ -61,6 +61,9 @@ class SweepOutcome:
     """Sampled trials skipped because their configuration had already run on the same seeds."""
     distinct: int = 0
     """Distinct configurations that ran."""
+    workers_not_started: int = 0
+    """Worker processes that ended before their first line ran: they could not load the program that
+    started the sweep (a script that calls rnnppo.sweep without an `if __name__ == "__main__":` guard)."""
 
     def count(self, state: TrialState) -> int:
         return sum(1 for t in self.trials if t.state == state)
@@ -170,8 +173,9 @@ def run(
         on_start()
     outcome = SweepOutcome(spec.study_name, created, reclaimed)
     ctx = mp.get_context("spawn")
+    began = [ctx.Event() for _ in range(spec.jobs)]
     workers = [
-        ctx.Process(target=worker_main, args=(pickle.dumps(spec), i, os.getpid()), name=f"rnnppo-worker-{i}")
+        ctx.Process(target=worker_main, args=(pickle.dumps(spec), i, os.getpid(), began[i]), name=f"rnnppo-worker-{i}")
         for i in range(spec.jobs)
     ]
 
@@ -208,9 +212,11 @@ def run(
                 worker.join(timeout=10)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-    for worker in workers:
+    for worker, first_line_ran in zip(workers, began, strict=True):
         if worker.exitcode not in (0, 130, -signal.SIGINT, None) and not outcome.interrupted:
             outcome.worker_errors.append(f"worker {worker.name} exited with code {worker.exitcode}")
+            if not first_line_ran.is_set():
+                outcome.workers_not_started += 1
     if outcome.worker_errors:
         # A worker that stopped mid-trial left it running: fail it and queue it again now (the next run
         # does it if the storage refuses).
