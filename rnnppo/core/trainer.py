@@ -22,6 +22,7 @@ from rnnppo.core import checkpoint, run_files
 from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.envs import describe_spaces, make_env_halves
 from rnnppo.core.evaluation import evaluate
+from rnnppo.core.footprint import check_fits
 from rnnppo.core.loggers import Resumed, RunLogger
 from rnnppo.core.memory import measure_run
 from rnnppo.core.model import RecurrentPolicy, build_policy
@@ -254,6 +255,7 @@ def train(
     torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
     obs_space, action_space = describe_spaces(config)
+    check_fits(config, obs_space, action_space)  # before any network or buffer is allocated
     policy, head, obs_dim = build_policy(config, obs_space, action_space)
     policy.to(device)
     optimizer = Adam(policy.parameters(), lr=config.lr, eps=1e-5)

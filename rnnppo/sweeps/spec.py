@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rnnppo.core.config import assemble_config, build_config, with_env_kwargs
 from rnnppo.core.envs import describe_spaces
+from rnnppo.core.footprint import check_fits
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
 from rnnppo.sweeps.space import SearchSpace
@@ -71,7 +72,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     # The fixed values must make a valid config together with a point of the space (the defaults of
     # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
     probe = build_config(with_env_kwargs(base, parsed.first_point()))
-    describe_spaces(probe)  # unknown env: fail now
+    check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
     n_trials = _trial_count(parsed, request)
     name = (
         check_study_name(request.study)
