@@ -57,7 +57,7 @@ def train(
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
-    from rnnppo.core.loggers import check_loggers, make_loggers
+    from rnnppo.core.loggers import check_loggers, make_loggers, prepare_loggers
     from rnnppo.core.trainer import TrainingError
     from rnnppo.core.trainer import train as run_training
 
@@ -80,6 +80,7 @@ def train(
                 device=device,
                 wrappers=wrapper or None,
             )
+            _check_one_iteration(config)
         describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
         from rnnppo.core.trainer import resolve_device
 
@@ -92,6 +93,7 @@ def train(
             fail(f"run folder {run_dir} already exists; pass another --name, or --resume {run_dir}")
 
     with user_errors():
+        prepare_loggers(check_loggers(logger), out, mlflow_uri)
         loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
     stop = _StopFlag()
     try:
@@ -137,6 +139,17 @@ def _say_stopped(stop: _StopFlag, config, run_dir: Path) -> NoReturn:
         what = f"stopped ({name}) at once; go on from the last checkpoint with: {command}"
     err_console.print(what, soft_wrap=True, markup=False, highlight=False)
     raise typer.Exit(128 + signum)
+
+
+def _check_one_iteration(config) -> None:
+    """Training runs whole iterations: fewer steps than one would silently train a whole one."""
+    per_iteration = config.num_envs * config.rollout_len
+    if config.total_steps < per_iteration:
+        fail(
+            f"--steps {config.total_steps:,} is less than one iteration (num_envs={config.num_envs} x "
+            f"rollout_len={config.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
+            "more, or lower num_envs or rollout_len"
+        )
 
 
 def _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset) -> list[str]:
