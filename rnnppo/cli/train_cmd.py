@@ -90,7 +90,7 @@ def train(
         run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = out / "runs" / run_name
         if run_dir.exists():
-            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {run_dir}")
+            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {shlex.quote(str(run_dir))}")
 
     with user_errors():
         prepare_loggers(check_loggers(logger), out, mlflow_uri)

@@ -351,27 +351,30 @@ def save_checkpoint(path: Path, policy: torch.nn.Module, config: Mapping[str, An
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load with weights_only=True: a crafted pickle cannot run code, it fails to load instead."""
+def safe_torch_load(path: Path) -> Any:
+    """torch.load with weights_only=True: a crafted pickle cannot run code, it is refused in one line. torch's
+    own message is not repeated: its advice to load with weights_only=False is the one thing not to do."""
+    import pickle
+
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise RunFileError(f"{path} is a folder, not a checkpoint file") from None
-    except Exception as err:  # noqa: BLE001 - any load failure means: a damaged file, or not one we wrote
-        # torch's words without its advice: "re-run with weights_only=False" would let a crafted file run code.
+    except pickle.UnpicklingError as err:  # weights_only met something that is not a tensor or plain value
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        names = f" (it names {found.group(1)})" if found else ""
+        raise RunFileError(f"{path} is not an rnnppo checkpoint; refusing to unpickle it{names}") from None
+    except Exception as err:  # noqa: BLE001 - any other load failure: a damaged or truncated file
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        marker = "WeightsUnpickler error:"
-        after = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line.endswith(marker)]
-        if after or any(marker in line for line in lines):
-            detail = after[0] if after else lines[-1]
-            raise RunFileError(
-                f"{path} is corrupt or not an rnnppo checkpoint: it holds more than tensors and plain values "
-                f"({detail}), so it is not loaded (loading it could run code)"
-            ) from None
         detail = lines[0].split(". ")[0] if lines else f"{type(err).__name__}: the file ends too early"
         raise RunFileError(f"{path} is corrupt (damaged or truncated): {detail}") from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load with weights_only=True: a crafted pickle cannot run code, it fails to load instead."""
+    payload = safe_torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
         raise RunFileError(f"{path} is not an rnnppo checkpoint (format {CHECKPOINT_FORMAT})")
     try:
