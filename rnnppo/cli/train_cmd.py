@@ -57,6 +57,7 @@ def train(
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs import describe_spaces
+    from rnnppo.core.footprint import check_fits
     from rnnppo.core.loggers import check_loggers, make_loggers, prepare_loggers
     from rnnppo.core.trainer import TrainingError
     from rnnppo.core.trainer import train as run_training
@@ -80,8 +81,9 @@ def train(
                 device=device,
                 wrappers=wrapper or None,
             )
+        check_fits(config, *describe_spaces(config))  # unknown env, unsupported spaces, no memory for it
+        if resume is None:
             _check_one_iteration(config)
-        describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
         from rnnppo.core.trainer import resolve_device
 
         resolve_device(config.device)
