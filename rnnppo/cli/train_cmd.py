@@ -82,11 +82,11 @@ def train(
                 wrappers=wrapper or None,
             )
         check_fits(config, *describe_spaces(config))  # unknown env, unsupported spaces, no memory for it
-        if resume is None:
-            _check_one_iteration(config)
         from rnnppo.core.trainer import resolve_device
 
         resolve_device(config.device)
+        if resume is None:
+            _check_one_iteration(config)
     if resume is None:
         check_writable(out)
         run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
