@@ -72,13 +72,19 @@ def test_an_option_and_a_setting_that_disagree_are_refused(tmp_path):
     refused(tmp_path, ["train", "--env", "CartPole-v1", "env=rnnppo/CueRecall-v0", "--steps", "64"], "disagree")
 
 
+def test_a_sweeps_option_and_fixed_setting_that_disagree_are_refused(tmp_path):
+    words = ["sweep", "seq_len=2,4", "total_steps=1024", *ENV, "--steps", "2048"]
+    refused(tmp_path, words, "--steps 2048 and total_steps=1024 disagree")
+
+
 def test_the_same_value_as_an_option_and_a_setting_is_fine():
     config = assemble_config(["total_steps=2048"], total_steps=2048, env="CartPole-v1")
     assert config.total_steps == 2048
 
 
-def test_fewer_steps_than_one_iteration_are_refused_naming_the_real_count(tmp_path):
-    output = refused(tmp_path, ["train", *ENV, "--steps", "256"], "less than one iteration")
+@pytest.mark.parametrize("command", [["train"], ["sweep", "seq_len=2,4"]])
+def test_fewer_steps_than_one_iteration_are_refused_naming_the_real_count(tmp_path, command):
+    output = refused(tmp_path, [*command, *ENV, "--steps", "256"], "less than one iteration")
     assert "num_envs=8 x rollout_len=128 = 1,024 env steps" in output
 
 
