@@ -142,12 +142,28 @@ def sweep(
     >>> rnnppo.sweep({"seq_len": [4, 16]}, env="rnnppo/CueRecall-v0", steps=20_000, seeds=3)  # doctest: +SKIP
     """
     options = dict(locals())
+    import multiprocessing as mp
+
+    from rnnppo.errors import SweepError
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.spec import build_spec, request_from
 
     del options["space"], options["on_poll"]
+    if getattr(mp.current_process(), "_inheriting", False):  # a worker process loading the caller's script
+        raise SweepError(MAIN_GUARD)
     spec = build_spec(space_words(space), request_from(options, "rnnppo.sweep()"))
-    return runner.run(spec, on_poll=on_poll)
+    outcome = runner.run(spec, on_poll=on_poll)
+    if outcome.workers_not_started:
+        raise SweepError(f"{outcome.workers_not_started} of {spec.jobs} worker processes could not start: {MAIN_GUARD}")
+    if outcome.worker_errors:  # never "no failures" from a sweep whose workers died
+        raise SweepError(f"the sweep's workers failed ({'; '.join(outcome.worker_errors)}); see their messages above")
+    return outcome
+
+
+MAIN_GUARD = (
+    "rnnppo.sweep(jobs>1) starts worker processes that import the calling script again, and this script "
+    'calls rnnppo.sweep as it is imported; put the call under `if __name__ == "__main__":`'
+)
 
 
 @dataclass

@@ -102,7 +102,7 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
 # Inside core: the environments sit below the algorithm, the analyses above it, one run's loop on top.
 # room -> the rooms it may import ("base": config, spaces, presets, wrapper specs, conv plans: what every room
 # needs)
-CORE_BASE = {"config", "spaces", "presets", "wrapper_spec", "conv_plan"}
+CORE_BASE = {"config", "spaces", "presets", "wrapper_spec", "conv_plan", "footprint"}
 CORE_ALLOWED = {
     "base": {"base"},
     "envs": {"base"},

@@ -11,11 +11,20 @@ from typing import Any
 from rnnppo.core.config import settings as all_settings
 
 EXIT_CODES: tuple[tuple[int, str], ...] = (
-    (0, "done: the command did what it was asked (a sweep whose trials all finished, a report written)"),
-    (1, "a failure that is not the input's fault: a trial or run that crashed, a nightly regression"),
-    (2, "bad input: one line on stderr names what is wrong and how to fix it; nothing was written"),
-    (130, "stopped by Ctrl-C (SIGINT); what finished is kept and the line printed says how to go on"),
-    (143, "stopped by SIGTERM; as for Ctrl-C"),
+    (0, "done"),
+    (
+        1,
+        "the work failed: training diverged (NaN loss), a step after training failed (model.pt and summary.json"
+        " are kept; the step is named in summary.json's after_training_errors), a sweep's worker died, results"
+        " could not be written, nightly found a regression (--fail-on-regression) or could not check the night",
+    ),
+    (2, "bad input, refused before anything is written: one line naming what is wrong and how to fix it"),
+    (
+        130,
+        "stopped by Ctrl-C (SIGINT): train kept the last whole iteration in checkpoint.pt and printed the --resume"
+        " command; a sweep kept its finished trials, and re-running the same command goes on",
+    ),
+    (143, "stopped by SIGTERM (kill, Slurm before its time limit): as for Ctrl-C"),
 )
 """Every exit code a command can end with and what it means (the reference pages print this table)."""
 

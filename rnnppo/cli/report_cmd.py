@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,4 +216,4 @@ def best(
         typer.echo(text, nl=False)
         return
     _emit(text, export, "--export")
-    err_console.print(f"train it with: rnnppo train --config {export}")
+    err_console.print(f"train it with: rnnppo train --config {shlex.quote(str(export))}", markup=False)

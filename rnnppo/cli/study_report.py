@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from rich.console import Console
@@ -49,10 +50,10 @@ def report_command(storage_url: str, study_name: str, results_dir: Path | None) 
     """The `rnnppo report` line that shows this study in full (the password masked)."""
     from rnnppo.storage.backend import default_storage_url, mask_url
 
-    words = ["rnnppo report"]
+    words = ["rnnppo", "report"]
     if results_dir is not None:
         words.append(str(results_dir))
     if results_dir is None or storage_url != default_storage_url(results_dir):
-        words.append(f"--storage {mask_url(storage_url)}")
-    words.append(f"--study {study_name}")
-    return " ".join(words)
+        words += ["--storage", mask_url(storage_url)]
+    words += ["--study", study_name]
+    return shlex.join(words)  # a path with a space or a `$` stays one word when pasted into a shell

@@ -60,7 +60,8 @@ def sweep(
     if spec.loggers:
         from rnnppo.core.runs.loggers import prepare_loggers
 
-        prepare_loggers(spec.loggers, out, spec.mlflow_uri)
+        with user_errors():
+            prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}
     with user_errors():
         notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)])]

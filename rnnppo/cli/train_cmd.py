@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.table import Table
 
-from rnnppo.cli.common import check_writable, console, fail, is_interactive, user_errors
+from rnnppo.cli.common import check_writable, console, err_console, fail, is_interactive, user_errors
 from rnnppo.cli.progress import TrainProgress
 from rnnppo.core.config import assemble_config
 
@@ -55,7 +57,8 @@ def train(
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
     from rnnppo.core.envs.make import describe_spaces
-    from rnnppo.core.runs.loggers import check_loggers, make_loggers
+    from rnnppo.core.footprint import check_fits
+    from rnnppo.core.runs.loggers import check_loggers, make_loggers, prepare_loggers
     from rnnppo.core.runs.trainer import TrainingError
     from rnnppo.core.runs.trainer import train as run_training
     from rnnppo.core.spaces import dropped_parts
@@ -79,39 +82,83 @@ def train(
                 device=device,
                 wrappers=wrapper or None,
             )
-        obs_space, _ = describe_spaces(config)  # unknown env or unsupported spaces: fail before writing anything
+        obs_space, action_space = describe_spaces(config)  # unknown env or unsupported spaces: fail before writing
+        check_fits(config, obs_space, action_space)  # no memory for it: fail before allocating
         for part in dropped_parts(obs_space):
             console.print(f"note: observation part '{part}' is text; the policy does not see it (dropped)")
         from rnnppo.core.runs.trainer import resolve_device
 
         resolve_device(config.device)
+        if resume is None:
+            _check_one_iteration(config)
     if resume is None:
         check_writable(out)
         run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = out / "runs" / run_name
         if run_dir.exists():
-            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {run_dir}")
+            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {shlex.quote(str(run_dir))}")
 
     with user_errors():
+        prepare_loggers(check_loggers(logger), out, mlflow_uri)
         loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
-    with TrainProgress(console, config.total_steps, is_interactive(), progress_every) as progress:
-        try:
-            with user_errors(), _ctrl_c_between_iterations() as stop:
+    stop = _StopFlag()
+    try:
+        with TrainProgress(console, config.total_steps, is_interactive(), progress_every) as progress:
+            try:
+                with user_errors(), _stop_between_iterations(stop):
 
-                def on_iteration(row: dict) -> None:
-                    if stop.requested:  # Ctrl-C: stop between iterations, never inside torch
-                        raise KeyboardInterrupt
-                    progress.update(row)
+                    def on_iteration(row: dict) -> None:
+                        stop.last_row = row
+                        if stop.signum is not None:  # Ctrl-C or SIGTERM: stop between iterations, not inside torch
+                            stop.at_iteration = row["iteration"]
+                            raise KeyboardInterrupt
+                        progress.update(row)
 
-                result = run_training(
-                    config, out_dir=run_dir, on_iteration=on_iteration, resume=resume is not None, loggers=loggers
-                )
-        except TrainingError as err:
-            fail(str(err), code=1)
+                    result = run_training(
+                        config, out_dir=run_dir, on_iteration=on_iteration, resume=resume is not None, loggers=loggers
+                    )
+            except TrainingError as err:
+                fail(str(err), code=1)
+    except KeyboardInterrupt:
+        _say_stopped(stop, config, run_dir)
     _print_summary(result.summary, run_dir)
     failed = result.summary.get("after_training_errors") or []
     if failed:  # the run is trained and saved; a step after it did not work (summary.json records which)
         fail(f"after training, {'; '.join(failed)}; model.pt and summary.json are saved in {run_dir}", code=1)
+
+
+def _say_stopped(stop: _StopFlag, config, run_dir: Path) -> NoReturn:
+    """One line: where training stopped, what was kept and the command that goes on; exit 128 + the signal."""
+    from rnnppo.core.config import checkpoint_interval
+
+    signum = stop.signum if stop.signum is not None else signal.SIGINT
+    name = signal.Signals(signum).name
+    command = f"rnnppo train --resume {shlex.quote(str(run_dir))}"
+    if stop.at_iteration is not None and checkpoint_interval(config.checkpoint_every) != (None, None):
+        done = stop.last_row or {}
+        what = (
+            f"stopped ({name}) after iteration {stop.at_iteration} ({done.get('env_steps', 0):,} env steps), "
+            f"checkpoint saved; go on with: {command}"
+        )
+    elif stop.at_iteration is not None:
+        what = f"stopped ({name}); no checkpoint is kept (checkpoint_every=none): {command} starts again"
+    elif stop.last_row is None:
+        what = f"stopped ({name}) before the first iteration finished; start again with: {command}"
+    else:
+        what = f"stopped ({name}) at once; go on from the last checkpoint with: {command}"
+    err_console.print(what, soft_wrap=True, markup=False, highlight=False)
+    raise typer.Exit(128 + signum)
+
+
+def _check_one_iteration(config) -> None:
+    """Training runs whole iterations: fewer steps than one would silently train a whole one."""
+    per_iteration = config.num_envs * config.rollout_len
+    if config.total_steps < per_iteration:
+        fail(
+            f"--steps {config.total_steps:,} is less than one iteration (num_envs={config.num_envs} x "
+            f"rollout_len={config.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
+            "more, or lower num_envs or rollout_len"
+        )
 
 
 def _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset) -> list[str]:
@@ -146,29 +193,35 @@ def _resumable(run_dir: Path):
 
 
 class _StopFlag:
-    requested = False
+    signum: int | None = None  # the stop signal that came (SIGINT or SIGTERM)
+    at_iteration: int | None = None  # the iteration after which training stopped on it
+    last_row: dict | None = None  # the last finished iteration's metrics
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def _ctrl_c_between_iterations() -> Iterator[_StopFlag]:
-    """Ctrl-C stops training at the end of the current iteration (the iteration callback raises it): raised
-    at once it could land in Python code that torch's C++ is calling back, which aborts the process
-    (pybind11's error_already_set). A second Ctrl-C stops at once."""
-    stop = _StopFlag()
+def _stop_between_iterations(stop: _StopFlag) -> Iterator[None]:
+    """Ctrl-C or SIGTERM (`kill`, Slurm's warning before its kill) stops training at the end of the current
+    iteration (the iteration callback raises it, and the trainer keeps that iteration in a checkpoint):
+    raised at once it could land in Python code that torch's C++ is calling back, which aborts the process
+    (pybind11's error_already_set). A second one stops at once."""
 
-    def on_sigint(signum: int, frame: object) -> None:
-        if stop.requested:
+    def on_stop(signum: int, frame: object) -> None:
+        if stop.signum is not None:
             raise KeyboardInterrupt
-        stop.requested = True
+        stop.signum = signum
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield stop
+        yield
         return
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_stop) for signum in STOP_SIGNALS}
     try:
-        yield stop
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:

@@ -723,23 +723,47 @@ def with_env_kwargs(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[
 def assemble_config(
     words: Iterable[str] | None, config_file: Path | None = None, preset: str | None = None, **options: Any
 ) -> TrainConfig:
-    """Defaults <- --preset <- --config file <- NAME=VALUE words <- explicit options (those not None)."""
-    base = load_toml(config_file) if config_file is not None else {}
-    if preset is not None:
-        from rnnppo.core.presets import load_preset  # presets read TOML files through this module
+    """Defaults <- --preset <- --config file <- NAME=VALUE words <- explicit options (those not None).
 
-        preset_settings = load_preset(preset).settings
-        if "env_kwargs" in preset_settings and "env_kwargs" in base:
-            base["env_kwargs"] = {**preset_settings["env_kwargs"], **base["env_kwargs"]}
-        base = {**preset_settings, **base}
+    A preset's env arguments belong to its env: with another env (from --env, the config file or env=...)
+    only its training settings apply. An option and a NAME=VALUE word for the same setting must agree."""
+    base = load_toml(config_file) if config_file is not None else {}
     overrides = parse_overrides(words or [])
     explicit = {name: value for name, value in options.items() if value is not None}
     if "wrappers" in explicit:
         explicit["wrappers"] = tuple(explicit["wrappers"])
+    _check_agree(explicit, overrides)
+    if preset is not None:
+        from rnnppo.core.presets import load_preset  # presets read TOML files through this module
+
+        preset_settings = dict(load_preset(preset).settings)
+        env = explicit.get("env", overrides.get("env", base.get("env", preset_settings.get("env"))))
+        if env != preset_settings.get("env"):
+            preset_settings.pop("env_kwargs", None)
+        if "env_kwargs" in preset_settings and "env_kwargs" in base:
+            base["env_kwargs"] = {**preset_settings["env_kwargs"], **base["env_kwargs"]}
+        base = {**preset_settings, **base}
     merged = {**base, **overrides}
     if "env_kwargs" in base and "env_kwargs" in overrides:
         merged["env_kwargs"] = {**base["env_kwargs"], **overrides["env_kwargs"]}
     return build_config(merged, **explicit)
+
+
+OPTION_FLAGS = {
+    "env": "--env",
+    "total_steps": "--steps",
+    "seed": "--seed",
+    "device": "--device",
+    "wrappers": "--wrapper",
+}
+
+
+def _check_agree(explicit: Mapping[str, Any], words: Mapping[str, Any]) -> None:
+    """`--steps 2048 total_steps=1024`: two values for one setting; ConfigError instead of picking one."""
+    for name, flag in OPTION_FLAGS.items():
+        if name in explicit and name in words and words[name] != explicit[name]:
+            given = f"{flag} {format_value(explicit[name])} and {name}={format_value(words[name])}"
+            raise ConfigError(f"{given} disagree; give one of them")
 
 
 def build_config(base: Mapping[str, Any] | None = None, **overrides: Any) -> TrainConfig:

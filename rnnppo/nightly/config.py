@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
+import shlex
 import shutil
 import sys
 import typing
@@ -152,23 +153,41 @@ def check_reference(spec: NightlySpec, space: SearchSpace, path: Path) -> None:
         raise ConfigError(f"{path}: reference = {spec.reference!r} must name the swept settings as {example!r}")
 
 
+def _cron_words(*words: str) -> str:
+    """Shell-quoted for cron's /bin/sh; a `%` ends cron's command (the rest becomes its input) unless escaped."""
+    return " ".join(shlex.quote(word).replace("%", "\\%") for word in words)
+
+
+def _systemd_word(word: str) -> str:
+    """One word of a systemd ExecStart= line: `%` (specifiers) and `$` (variables) doubled, backslashes and
+    quotes escaped, and the word double-quoted when it holds a space or a quote."""
+    escaped = word.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{escaped}"' if any(char.isspace() or char in "\"'" for char in word) else escaped
+
+
 def schedule_text(path: Path) -> str:
-    """A crontab line and a systemd service + timer that run this nightly file at 02:00."""
+    """A crontab line and a systemd service + timer that run this nightly file at 02:00 (paths quoted for
+    each: a space, `%` or `$` in them keeps its meaning)."""
     toml = Path(path).resolve()
     workdir = Path.cwd().resolve()
     executable = shutil.which("rnnppo") or str(Path(sys.executable).parent / "rnnppo")
-    command = f"{executable} nightly {toml} --fail-on-regression"
+    words = (executable, "nightly", str(toml), "--fail-on-regression")
+    log = _cron_words(str(workdir / "nightly.log"))
+    cron = f"cd {_cron_words(str(workdir))} && {_cron_words(*words)} >> {log} 2>&1"
+    systemd = " ".join(_systemd_word(word) for word in words)
+    unit_dir = str(workdir).replace("%", "%%")  # WorkingDirectory= takes the rest of the line as the path
+    description = toml.name.replace("%", "%%")
     return f"""# crontab -e
-0 2 * * * cd {workdir} && {command} >> {workdir}/nightly.log 2>&1
+0 2 * * * {cron}
 
 # ~/.config/systemd/user/rnnppo-nightly.service
 [Unit]
-Description=rnnppo nightly sweep ({toml.name})
+Description=rnnppo nightly sweep ({description})
 
 [Service]
 Type=oneshot
-WorkingDirectory={workdir}
-ExecStart={command}
+WorkingDirectory={unit_dir}
+ExecStart={systemd}
 
 # ~/.config/systemd/user/rnnppo-nightly.timer
 [Unit]

@@ -11,7 +11,6 @@ import contextlib
 import functools
 import os
 import random
-import re
 import sqlite3
 import sys
 import time
@@ -24,6 +23,7 @@ import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
+from rnnppo.core.runs.files import mask_url as mask_url  # the one implementation, used by every layer
 from rnnppo.errors import StorageError
 
 
@@ -46,13 +46,6 @@ GRACE_PERIOD_S = 4 * HEARTBEAT_INTERVAL_S
 DB_FILE = "rnnppo.db"
 SCHEMA_RACE_RETRIES = 5
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "mysql", "mysql+pymysql")
-
-
-def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db; also ?password=secret. Everything
-    up to the last '@' is masked, so a password with a raw '@' in it does not leak its end."""
-    masked = re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)
-    return re.sub(r"(?i)(password=)[^&\s'\"]*", r"\1***", masked)
 
 
 def default_storage_url(results_dir: Path) -> str:

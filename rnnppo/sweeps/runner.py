@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import time
@@ -29,6 +30,7 @@ from rnnppo.storage.backend import (
     storage_write_error,
 )
 from rnnppo.storage.contract import counted
+from rnnppo.sweeps.child import worker_main
 from rnnppo.sweeps.study import (
     SweepSpec,
     check_new_study,
@@ -59,6 +61,9 @@ class SweepOutcome:
     """Sampled trials skipped because their configuration had already run on the same seeds."""
     distinct: int = 0
     """Distinct configurations that ran."""
+    workers_not_started: int = 0
+    """Worker processes that ended before their first line ran: they could not load the program that
+    started the sweep (a script that calls rnnppo.sweep without an `if __name__ == "__main__":` guard)."""
 
     def count(self, state: TrialState) -> int:
         return sum(1 for t in self.trials if t.state == state)
@@ -102,9 +107,9 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     return study, created, reclaimed
 
 
-def _worker_entry(spec: SweepSpec) -> None:
-    # SIGINT and SIGTERM were held until here (see _stop_signals_held); the coordinator repeats its stop
-    # until this process ends.
+def worker_entry(spec: SweepSpec, index: int) -> None:
+    """A worker process's life after sweeps/child.py tied it to the coordinator's. SIGINT and SIGTERM were
+    held until here (see _stop_signals_held); the coordinator repeats its stop until this process ends."""
     from rnnppo.core.envs.workers import CONCURRENT_RUNS_ENV
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
@@ -114,14 +119,14 @@ def _worker_entry(spec: SweepSpec) -> None:
     signal.signal(signal.SIGTERM, stop_request)
     try:
         _release_stop_signals()  # a stop held since the start arrives now, as a KeyboardInterrupt caught below
-        run_worker(spec)
+        run_worker(spec, index)
     except KeyboardInterrupt:
         sys.exit(130)
     except ResultsUnwritable as err:
         print(f"worker {os.getpid()} stopped: {err}; fix that and run the same command again", file=sys.stderr)
         sys.exit(1)
     except Exception as err:  # noqa: BLE001 - reported by the coordinator as one line
-        print(f"worker {os.getpid()}: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"worker {os.getpid()}: {mask_url(f'{type(err).__name__}: {err}')}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -132,7 +137,7 @@ def _stop_signals_held() -> Iterator[None]:
     runs handlers in this one), and it is raised again when the starts are done. The processes started
     inside begin with the two blocked (this thread's mask, which they inherit): a Ctrl-C while Python starts
     them cannot break their start-up with a traceback, and they get it once their own handlers are set
-    (_worker_entry). Ignoring the two instead, as before, lost a stop that landed in those moments: the
+    (worker_entry). Ignoring the two instead, as before, lost a stop that landed in those moments: the
     sweep ran on to its end."""
     noted: list[int] = []
     handlers = {signum: signal.signal(signum, lambda number, frame: noted.append(number)) for signum in STOP_SIGNALS}
@@ -168,7 +173,11 @@ def run(
         on_start()
     outcome = SweepOutcome(spec.study_name, created, reclaimed)
     ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_worker_entry, args=(spec,), name=f"rnnppo-worker-{i}") for i in range(spec.jobs)]
+    began = [ctx.Event() for _ in range(spec.jobs)]
+    workers = [
+        ctx.Process(target=worker_main, args=(pickle.dumps(spec), i, os.getpid(), began[i]), name=f"rnnppo-worker-{i}")
+        for i in range(spec.jobs)
+    ]
 
     def on_term(signum: int, frame: object) -> None:
         outcome.stop_signal = signum
@@ -203,9 +212,11 @@ def run(
                 worker.join(timeout=10)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-    for worker in workers:
+    for worker, first_line_ran in zip(workers, began, strict=True):
         if worker.exitcode not in (0, 130, -signal.SIGINT, None) and not outcome.interrupted:
             outcome.worker_errors.append(f"worker {worker.name} exited with code {worker.exitcode}")
+            if not first_line_ran.is_set():
+                outcome.workers_not_started += 1
     if outcome.worker_errors:
         # A worker that stopped mid-trial left it running: fail it and queue it again now (the next run
         # does it if the storage refuses).

@@ -11,8 +11,9 @@ import os
 import time
 from pathlib import Path
 
-from rnnppo.core.config import assemble_config, build_config, with_env_kwargs
+from rnnppo.core.config import OPTION_FLAGS, assemble_config, build_config, with_env_kwargs
 from rnnppo.core.envs.make import describe_spaces
+from rnnppo.core.footprint import check_fits
 from rnnppo.core.runs.loggers import check_loggers
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
@@ -46,11 +47,23 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         device=request.device,
         wrappers=request.wrappers or None,
     )
-    base = with_env_kwargs(base_config.to_dict(), parsed.fixed())
+    fixed = parsed.fixed()
+    for name, value in {"env": request.env, "total_steps": request.steps, "device": request.device}.items():
+        if value is not None and name in fixed and fixed[name] != value:
+            flag = OPTION_FLAGS[name]
+            raise SweepError(f"{flag} {value} and {name}={fixed[name]} disagree; give one of them")
+    base = with_env_kwargs(base_config.to_dict(), fixed)
     # The fixed values must make a valid config together with a point of the space (the defaults of
     # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
     probe = build_config(with_env_kwargs(base, parsed.first_point()))
-    describe_spaces(probe)  # unknown env: fail now
+    check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
+    per_iteration = probe.num_envs * probe.rollout_len
+    if probe.total_steps < per_iteration:  # each run would silently train one whole iteration
+        raise SweepError(
+            f"--steps {probe.total_steps:,} is less than one iteration (num_envs={probe.num_envs} x "
+            f"rollout_len={probe.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
+            "more, or lower num_envs or rollout_len"
+        )
     n_trials = _trial_count(parsed, request)
     name = (
         check_study_name(request.study)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -135,6 +136,16 @@ def resolve_sampler_name(sampler: str, space: SearchSpace) -> str:
     return sampler
 
 
+def worker_sampler_seed(sampler_seed: int, worker: int) -> int:
+    """The sampler seed of the `worker`-th parallel worker (0-based): worker 0 uses the study's own seed, each
+    other one a seed drawn from (study seed, worker index). With one seed for all, J workers of a random or
+    TPE sampler would propose the same configurations in lockstep (each repeat then skipped as a duplicate)."""
+    if worker == 0:
+        return sampler_seed
+    state = np.random.SeedSequence(entropy=sampler_seed % 2**63, spawn_key=(worker,)).generate_state(1)
+    return int(state[0])
+
+
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
@@ -229,11 +240,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
-    """The study for this spec: created (and its grid queued) if new, else loaded and checked."""
+def create_or_load(spec: SweepSpec, storage: optuna.storages.BaseStorage, worker: int = 0) -> tuple[optuna.Study, bool]:
+    """The study for this spec: created (and its grid queued) if new, else loaded and checked. `worker`: the
+    index of the parallel worker that samples with it (see worker_sampler_seed)."""
     sampler_name = resolve_sampler_name(spec.sampler, spec.space)
     base = spec.base_config()
-    sampler = make_sampler(sampler_name, spec.sampler_seed)
+    sampler = make_sampler(sampler_name, worker_sampler_seed(spec.sampler_seed, worker))
     pruner = make_pruner(spec.pruner, iterations_per_run(base) * len(spec.seeds))
     new_spec = spec.stored_spec()  # a --warm-start study was checked by check_new_study, before anything was written
     try:

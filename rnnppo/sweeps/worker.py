@@ -10,7 +10,6 @@ writes is no trial's fault: the worker stops, and its trial is failed and queued
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import math
 import os
@@ -46,6 +45,7 @@ from rnnppo.sweeps.study import (
     resolve_sampler_name,
     same_configuration,
     study_folder,
+    worker_sampler_seed,
 )
 
 CURVE_POINTS = 500
@@ -164,8 +164,9 @@ def _finite_or_none(value: Any) -> Any:
 class Objective:
     """Train one configuration on every seed of the spec; the value is the mean of the seeds' scores."""
 
-    def __init__(self, spec: SweepSpec, grid: bool):
+    def __init__(self, spec: SweepSpec, grid: bool, worker: int = 0):
         self.spec = spec
+        self.worker = {"index": worker, "sampler_seed": worker_sampler_seed(spec.sampler_seed, worker)}
         self.space = spec.space
         self.grid = grid
         self.folder = study_folder(spec.results_dir, spec.study_name)
@@ -184,7 +185,7 @@ class Objective:
             raise optuna.TrialPruned("no grid point left")
         try:
             with stop_request.interruptible_if(True):
-                trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+                trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), **self.worker})
                 with time_limit(self.spec.trial_timeout_s):
                     return self._run(trial)
         except optuna.TrialPruned:
@@ -196,7 +197,7 @@ class Objective:
         except Exception as err:
             reason = unwritable_reason(err, self.spec)
             if reason is None:
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+                trial.set_user_attr("error", mask_url(f"{type(err).__name__}: {err}")[:2000])
                 raise
             with contextlib.suppress(Exception):  # the storage may refuse this too
                 trial.set_user_attr("error", reason)
@@ -341,15 +342,6 @@ def trial_as_frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     return trial.study._storage.get_trial(trial._trial_id)
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the coordinating process dies, so no orphan keeps training."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def budget_left(study: optuna.Study, spec: SweepSpec, grid: bool, mean_trial_s: float | None) -> bool:
     """Whether this worker may start another trial."""
     if grid and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -367,15 +359,15 @@ def budget_left(study: optuna.Study, spec: SweepSpec, grid: bool, mean_trial_s: 
     return True
 
 
-def run_worker(spec: SweepSpec, child: bool = True) -> None:
-    """The worker loop: one trial at a time until the budget is spent or the queue is empty."""
-    if child:
-        _die_with_parent()
+def run_worker(spec: SweepSpec, index: int = 0) -> None:
+    """The worker loop: one trial at a time until the budget is spent or the queue is empty. `index`: this
+    worker's number among the sweep's --jobs (its sampler's seed is derived from it). A worker process ties
+    its life to the coordinator's first (sweeps/runner.py)."""
     quiet_optuna()
     storage = open_storage(spec.storage_url)
-    study, _ = create_or_load(spec, storage)
+    study, _ = create_or_load(spec, storage, worker=index)
     grid = resolve_sampler_name(spec.sampler, spec.space) == "grid"
-    objective = Objective(spec, grid)
+    objective = Objective(spec, grid, index)
     durations: list[float] = []
     last_stale_check = time.monotonic()
     duplicates_in_a_row = 0

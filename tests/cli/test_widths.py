@@ -68,7 +68,7 @@ def test_a_table_with_more_columns_than_today_still_fits_between_words():
 
 def test_the_live_sweep_table_stacks_the_configuration_and_fits_80_columns():
     words = ["seq_len=2,4", "cell=16,64", "encoder_out_size=32,128", "lstm_use_prev_reward=true,false"]
-    spec = build_spec(words, SweepRequest(env="rnnppo/CueRecall-v0", steps=256, seeds=3))
+    spec = build_spec(words, SweepRequest(env="rnnppo/CueRecall-v0", steps=1024, seeds=3))
     names = list(spec.space.swept_names)
     distributions = {name: CategoricalDistribution([2, 4, 16, 64, 32, 128, True, False]) for name in names}
     values = {"max_seq_len": 4, "lstm_cell_size": 64, "encoder_out_size": 128, "lstm_use_prev_reward": False}

@@ -1,10 +1,13 @@
 """Applying wrapper specs: import each wrapper (from the current folder too) and wrap an env with it.
 
-A wrapper whose constructor fails raises EnvError naming the wrapper, not the env it wrapped.
+A wrapper whose constructor fails raises EnvError naming the wrapper, not the env it wrapped. Only a
+gymnasium.Wrapper subclass or a Python function is called (never a builtin like print, or another class),
+and what it returns must be an env.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +27,14 @@ def _resolve(spec: WrapperSpec) -> Callable[..., gym.Env]:
             target = getattr(target, part)
         except AttributeError:
             raise EnvError(f"module '{spec.module}' has no '{spec.name}' (wrapper '{spec.text}')") from None
-    if not callable(target):
-        raise EnvError(f"wrapper '{spec.text}' is not callable")
+    wrapper_class = isinstance(target, type) and issubclass(target, gym.Wrapper)
+    if not (wrapper_class or inspect.isfunction(target)):
+        # A class that is not a gymnasium wrapper, a builtin (print), any other object: calling it with the
+        # env would do whatever it does, so it is never called.
+        raise EnvError(
+            f"wrapper '{spec.text}' is not a gymnasium wrapper; give a gymnasium.Wrapper subclass or a Python "
+            "function that takes the env and returns the wrapped env"
+        )
     return target
 
 
@@ -41,9 +50,15 @@ def wrapper_builders(texts: tuple[str, ...]) -> list[Callable[[gym.Env], gym.Env
 
         def build(env: gym.Env, spec: WrapperSpec = spec, target: Callable[..., gym.Env] = target) -> gym.Env:
             try:
-                return target(env, **spec.kwargs)
+                wrapped = target(env, **spec.kwargs)
             except Exception as err:  # the wrapper's constructor, not the env, failed
                 raise EnvError(f"wrapper '{spec.text}' failed to build: {type(err).__name__}: {err}") from err
+            if not isinstance(wrapped, gym.Env):
+                raise EnvError(
+                    f"wrapper '{spec.text}' returned {type(wrapped).__name__}, not an env; a wrapper function "
+                    "must return the wrapped gymnasium env"
+                )
+            return wrapped
 
         builders.append(build)
     return builders

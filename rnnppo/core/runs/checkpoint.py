@@ -150,11 +150,7 @@ def load(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means: not a checkpoint we wrote
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise run_files.RunFileError(f"{path} is not a loadable rnnppo checkpoint: {first_line}") from None
+    payload = run_files.safe_torch_load(path)  # a crafted file is refused, never unpickled
     if not isinstance(payload, dict) or payload.get("format") != RESUME_FORMAT:
         raise run_files.RunFileError(f"{path} is not an rnnppo training checkpoint (format {RESUME_FORMAT})")
     if json.loads(payload["config_json"]) != json.loads(json.dumps(config, sort_keys=True, default=str)):

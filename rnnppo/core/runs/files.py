@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,9 +37,10 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, private: bool = False) -> None:
     """Write to a temp file in the same folder, fsync, then rename over `path`. An OSError (a full disk, a
-    read-only folder) names `path`, and no temp file is left behind."""
+    read-only folder) names `path`, and no temp file is left behind. `private`: readable by its owner only
+    (0600), for a file that names a database or server with its user."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +50,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a new file is 0666 less the umask
+            if not private:
+                os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; a new file is 0666 less the umask
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -79,9 +82,9 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any], private: bool = False) -> None:
     text = json.dumps(json_safe(dict(data)), indent=2, default=_json_default, allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, (text + "\n").encode(), private=private)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -303,9 +306,31 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+_CREDENTIALS = re.compile(r"://[^/@\s]*@|(?i:password=)")
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db; also ?password=secret. Everything
+    up to the last '@' is masked, so a password with a raw '@' in it does not leak its end. Every URL, text or
+    command word rnnppo prints or writes goes through this (storage URLs, --mlflow-uri, error messages)."""
+    masked = re.sub(r"(://[^:/@]*):.*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s'\"]*", r"\1***", masked)
+
+
+def masked_command(argv: Sequence[str]) -> list[str]:
+    """The command line as recorded in config.json: every word's password masked."""
+    return [mask_url(str(word)) for word in argv]
+
+
+def names_a_server(words: Sequence[str]) -> bool:
+    """Whether these words hold a connection string with a user or password (the file keeping them is
+    written readable by its owner only)."""
+    return any(_CREDENTIALS.search(str(word)) for word in words)
+
+
 def provenance(device: str) -> dict[str, Any]:
     return {
-        "command": sys.argv,
+        "command": masked_command(sys.argv),
         "versions": package_versions(),
         "git": git_commit(),
         "device": device,
@@ -326,27 +351,30 @@ def save_checkpoint(path: Path, policy: torch.nn.Module, config: Mapping[str, An
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load with weights_only=True: a crafted pickle cannot run code, it fails to load instead."""
+def safe_torch_load(path: Path) -> Any:
+    """torch.load with weights_only=True: a crafted pickle cannot run code, it is refused in one line. torch's
+    own message is not repeated: its advice to load with weights_only=False is the one thing not to do."""
+    import pickle
+
     try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise RunFileError(f"{path} is a folder, not a checkpoint file") from None
-    except Exception as err:  # noqa: BLE001 - any load failure means: a damaged file, or not one we wrote
-        # torch's words without its advice: "re-run with weights_only=False" would let a crafted file run code.
+    except pickle.UnpicklingError as err:  # weights_only met something that is not a tensor or plain value
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        names = f" (it names {found.group(1)})" if found else ""
+        raise RunFileError(f"{path} is not an rnnppo checkpoint; refusing to unpickle it{names}") from None
+    except Exception as err:  # noqa: BLE001 - any other load failure: a damaged or truncated file
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        marker = "WeightsUnpickler error:"
-        after = [lines[i + 1] for i, line in enumerate(lines[:-1]) if line.endswith(marker)]
-        if after or any(marker in line for line in lines):
-            detail = after[0] if after else lines[-1]
-            raise RunFileError(
-                f"{path} is corrupt or not an rnnppo checkpoint: it holds more than tensors and plain values "
-                f"({detail}), so it is not loaded (loading it could run code)"
-            ) from None
         detail = lines[0].split(". ")[0] if lines else f"{type(err).__name__}: the file ends too early"
         raise RunFileError(f"{path} is corrupt (damaged or truncated): {detail}") from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load with weights_only=True: a crafted pickle cannot run code, it fails to load instead."""
+    payload = safe_torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "state_dict" not in payload:
         raise RunFileError(f"{path} is not an rnnppo checkpoint (format {CHECKPOINT_FORMAT})")
     try:

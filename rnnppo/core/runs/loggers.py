@@ -10,21 +10,26 @@ iteration's metrics row, and the summary at the end (None when the run stopped e
 * wandb: one W&B run per seed run, grouped by study (sweeps) and tagged trial/seed; WANDB_MODE=offline
   logs without a network into RUN_DIR/wandb (`wandb sync` uploads it later); project: WANDB_PROJECT or rnnppo.
 * mlflow: one MLflow run per seed run in an experiment named after the study (or `rnnppo-train`); the
-  tracking URI is `--mlflow-uri`, else SQLite in the results folder (RESULTS/mlflow.db).
+  tracking URI is `--mlflow-uri`, else $MLFLOW_TRACKING_URI, else SQLite in the results folder
+  (RESULTS/mlflow.db).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
 import os
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import quote, unquote
 
 from rnnppo.core.config import ConfigError
+from rnnppo.core.runs.files import mask_url
 
 # name -> (module that must be importable, the extra that installs it)
 LOGGERS = {
@@ -70,21 +75,80 @@ def check_loggers(names: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def default_mlflow_uri(results_dir: Path) -> str:
-    return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+    # Quoted: a `?` or `#` in the folder's name would otherwise start the URL's options or fragment.
+    return f"sqlite:///{quote(str(Path(results_dir).resolve() / 'mlflow.db'))}"
+
+
+def mlflow_tracking_uri(mlflow_uri: str | None, results_dir: Path) -> str:
+    """--mlflow-uri, else $MLFLOW_TRACKING_URI (as MLflow itself reads it), else SQLite in the results folder."""
+    return mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_mlflow_uri(results_dir)
+
+
+OPTUNA_TABLES = {"studies", "trials", "trial_values"}
+
+
+def _database_tables(uri: str) -> set[str] | None:
+    """The tables of the database a tracking URI names (None: not a database URI, or a SQLite file not made
+    yet). One connection attempt: MLflow's own retries a refused one for minutes. Raises LoggerError when the
+    database cannot be reached."""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme == "sqlite":
+        path = Path(unquote(uri[len("sqlite:///") :].split("?", 1)[0]))
+        if not uri.startswith("sqlite:///") or not path.is_file():
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as db:
+                return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.Error:
+            return None
+    if scheme.split("+")[0] not in ("postgresql", "mysql", "mssql"):
+        return None  # an MLflow server (http, databricks...) or a file store
+    import sqlalchemy
+
+    opened = uri
+    if scheme == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+        opened = "postgresql+psycopg" + uri[len("postgresql") :]  # the driver rnnppo[postgres] installs
+    try:
+        engine = sqlalchemy.create_engine(opened)
+        try:
+            return set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception as err:  # noqa: BLE001 - one line, whatever the driver says
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = mask_url(lines[0] if lines else type(err).__name__)[:300]
+        raise LoggerError(f"MLflow tracking URI {mask_url(uri)} cannot be used: {detail}") from None
 
 
 def prepare_loggers(names: Sequence[str], results_dir: Path, mlflow_uri: str | None = None) -> None:
     """What must exist before parallel workers log: MLflow's tables, created once here (two workers creating
-    them at once break each other's schema migration)."""
-    if "mlflow" in names:
-        import logging
+    them at once break each other's schema migration). A tracking URI that cannot be used raises LoggerError
+    (one line, the password masked) before anything is trained."""
+    if "mlflow" not in names:
+        return
+    import logging
 
-        from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient
 
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = mlflow_tracking_uri(mlflow_uri, results_dir)
+    shown = mask_url(uri)
+    if OPTUNA_TABLES <= (_database_tables(uri) or set()):
+        raise LoggerError(
+            f"MLflow tracking URI {shown} is an Optuna storage; give MLflow a database of its own "
+            "(--mlflow-uri sqlite:///PATH/mlflow.db, or leave it out for one in the results folder)"
+        )
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if uri == default_mlflow_uri(results_dir):
         Path(results_dir).mkdir(parents=True, exist_ok=True)
-        MlflowClient(tracking_uri=mlflow_uri or default_mlflow_uri(results_dir)).search_experiments(max_results=1)
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as err:  # noqa: BLE001 - any failure: the URI cannot be used; one line, not a traceback
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = lines[0] if lines else type(err).__name__
+        hint = " (it holds another program's database schema: give MLflow a database of its own)"
+        hint = hint if "revision" in detail.lower() else ""
+        raise LoggerError(f"MLflow tracking URI {shown} cannot be used: {mask_url(detail)[:300]}{hint}") from None
 
 
 def make_loggers(
@@ -98,7 +162,7 @@ def make_loggers(
         elif name == "wandb":
             made.append(WandbLogger(Path(run_dir)))
         else:
-            made.append(MlflowLogger(mlflow_uri or default_mlflow_uri(results_dir)))
+            made.append(MlflowLogger(mlflow_tracking_uri(mlflow_uri, results_dir)))
     return made
 
 

@@ -22,6 +22,7 @@ import torch
 from rnnppo.core.analysis.memory import measure_run
 from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.envs.make import describe_spaces, make_env_halves
+from rnnppo.core.footprint import check_fits
 from rnnppo.core.model import RecurrentPolicy, build_policy
 from rnnppo.core.optim import Adam, GradClip
 from rnnppo.core.ppo import gae, normalize_advantages, ppo_loss
@@ -256,6 +257,7 @@ def train(
     torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
     obs_space, action_space = describe_spaces(config)
+    check_fits(config, obs_space, action_space)  # before any network or buffer is allocated
     policy, head, obs_dim = build_policy(config, obs_space, action_space)
     policy.to(device)
     optimizer = Adam(policy.parameters(), lr=config.lr, eps=1e-5)
@@ -277,7 +279,7 @@ def train(
         if resume:
             saved, kept_rows = _resume_files(out_dir, meta, extra_meta or {})
         else:
-            run_files.write_json(out_dir / "config.json", meta)
+            run_files.write_json(out_dir / "config.json", meta, private=run_files.names_a_server(meta["command"]))
     if saved is not None:
         counters = checkpoint.restore(saved, policy, optimizer, icm)
     if resume and out_dir is not None:
@@ -306,6 +308,24 @@ def train(
     recent_returns: deque[float] = deque(counters.recent_returns, maxlen=100)
     env_steps = counters.env_steps
     start = time.perf_counter() - counters.train_time_s
+
+    def save_checkpoint(iteration: int, env_steps: int) -> None:
+        # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
+        metrics_file.sync()  # type: ignore[union-attr]
+        done = checkpoint.Counters(
+            iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
+        )
+        checkpoint.save(
+            out_dir,  # type: ignore[arg-type]
+            config=meta["config"],
+            policy=policy,
+            optimizer=optimizer,
+            curiosity=icm,
+            generator=generator,
+            counters=done,
+        )
+        schedule.saved()  # type: ignore[union-attr]
+
     try:
         for iteration in range(counters.iteration + 1, num_iterations + 1):
             if config.anneal_lr:
@@ -367,26 +387,20 @@ def train(
                 metrics.append(row)
             if metrics_file is not None:
                 metrics_file.append(row)
-            if schedule is not None and schedule.due(iteration):
-                # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
-                metrics_file.sync()  # type: ignore[union-attr]
-                counters = checkpoint.Counters(
-                    iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
-                )
-                checkpoint.save(
-                    out_dir,  # type: ignore[arg-type]
-                    config=meta["config"],
-                    policy=policy,
-                    optimizer=optimizer,
-                    curiosity=icm,
-                    generator=generator,
-                    counters=counters,
-                )
-                schedule.saved()
+            checkpointed = schedule is not None and schedule.due(iteration)
+            if checkpointed:
+                save_checkpoint(iteration, env_steps)
             for logger in loggers:
                 logger.log(row)
             if on_iteration is not None:
-                on_iteration(row)
+                try:
+                    on_iteration(row)
+                except KeyboardInterrupt:
+                    # A stop asked for between iterations (Ctrl-C, SIGTERM): this iteration is whole, so it is
+                    # kept in a checkpoint and --resume goes on with the next one (none runs twice).
+                    if schedule is not None and schedule.enabled and not checkpointed:
+                        save_checkpoint(iteration, env_steps)
+                    raise
     except BaseException:
         for logger in loggers:
             logger.finish(None)
@@ -498,7 +512,8 @@ def _resume_files(
     iteration = int(saved["counters"]["iteration"]) if saved is not None else 0
     metrics = run_files.truncate_metrics(out_dir / "metrics.csv", iteration)
     first = run_files.read_json(out_dir / "config.json") if (out_dir / "config.json").exists() else {}
-    run_files.write_json(out_dir / "config.json", {**meta, **first, **extra_meta})
+    merged = {**meta, **first, **extra_meta}
+    run_files.write_json(out_dir / "config.json", merged, private=run_files.names_a_server(merged.get("command", [])))
     return saved, metrics
 
 
