@@ -28,7 +28,10 @@ STATE_STYLE = {
 
 def sweep(
     space: list[str] = typer.Argument(None, help="NAME=SPACE words: v1,v2,.. (choices), lo..hi, lo..hi:log, value"),
-    env: str = typer.Option(None, "--env", help="gymnasium id or package.module:ClassName"),
+    env: list[str] = typer.Option(
+        None, "--env", help="gymnasium id or package.module:ClassName; repeat it to sweep several envs at once"
+    ),
+    suite: str = typer.Option(None, "--suite", help="run on every task of a shipped suite (`rnnppo suites`)"),
     steps: int = typer.Option(None, "--steps", help="env steps per run"),
     trials: int = typer.Option(None, "--trials", min=1, help="trials in the study (default: the grid's size, else 20)"),
     seeds: int = typer.Option(
@@ -67,13 +70,16 @@ def sweep(
     from rnnppo.sweeps.plan import make_plan
     from rnnppo.sweeps.spec import SweepRequest, build_spec
     from rnnppo.sweeps.study import SweepError, inert_warnings, seeds_warning, validate_grid
+    from rnnppo.sweeps.tasks import left_out_tasks
 
     with user_errors():
         try:
             spec = build_spec(
                 space,
                 SweepRequest(
-                    env=env,
+                    env=env[0] if env and len(env) == 1 else None,
+                    envs=tuple(env) if env and len(env) > 1 else (),
+                    suite=suite,
                     steps=steps,
                     trials=trials,
                     seeds=seeds,
@@ -109,7 +115,7 @@ def sweep(
         prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}
     with user_errors():
-        notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)])]
+        notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)]), *left_out_tasks(spec)]
 
     def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
         console.print(

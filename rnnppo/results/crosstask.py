@@ -38,8 +38,8 @@ from rnnppo.results import paired, stats
 MIN_SEEDS = stats.MIN_SEEDS
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
-THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2).tolist())
-"""Normalised thresholds τ of the performance profile printed in reports (0, 0.1, ..., 1)."""
+THRESHOLDS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2).tolist())
+"""Normalised thresholds τ of the performance profile (0, 0.05, ..., 1)."""
 AGGREGATE_COLUMNS = ["config", "tasks", "runs", "iqm", "ci_low", "ci_high", "ci_meaningful", "ci_reason", "mean"]
 PROFILE_COLUMNS = ["config", "threshold", "fraction", "low", "high", "meaningful"]
 IMPROVEMENT_COLUMNS = [
