@@ -131,3 +131,12 @@ def test_an_env_given_twice_and_an_unknown_suite_are_refused(tmp_path):
         spec_for([], tmp_path, envs=("CartPole-v1", "CartPole-v1"))
     with pytest.raises(InputError, match="unknown suite 'memroy'; did you mean 'memory'"):
         spec_for([], tmp_path, suite="memroy")
+
+
+def test_a_dry_run_counts_each_tasks_own_budget(tiny_suite, tmp_path):
+    from rnnppo.sweeps.plan import make_plan
+
+    spec = spec_for(["seq_len=2,4", "num_envs=2", "rollout_len=16"], tmp_path, suite=tiny_suite, seeds=3)
+    plan = make_plan(spec, probe=False)
+    assert (plan.trials, plan.runs) == (4, 12)
+    assert plan.env_steps == 6 * 256 + 6 * 512  # 2 configurations x 3 seeds on each task, at its budget
