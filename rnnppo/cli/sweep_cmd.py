@@ -31,7 +31,9 @@ def sweep(
     env: list[str] = typer.Option(
         None, "--env", help="gymnasium id or package.module:ClassName; repeat it to sweep several envs at once"
     ),
-    suite: str = typer.Option(None, "--suite", help="run on every task of a shipped suite (`rnnppo suites`)"),
+    suite: str = typer.Option(
+        None, "--suite", help="run on every task of a shipped suite (`rnnppo suites`); NAME:a,b for some of its tasks"
+    ),
     steps: int = typer.Option(None, "--steps", help="env steps per run"),
     trials: int = typer.Option(None, "--trials", min=1, help="trials in the study (default: the grid's size, else 20)"),
     seeds: int = typer.Option(
@@ -70,7 +72,7 @@ def sweep(
     from rnnppo.sweeps.plan import make_plan
     from rnnppo.sweeps.spec import SweepRequest, build_spec
     from rnnppo.sweeps.study import SweepError, inert_warnings, seeds_warning, validate_grid
-    from rnnppo.sweeps.tasks import left_out_tasks
+    from rnnppo.sweeps.tasks import left_out_tasks, mean_run_steps
 
     with user_errors():
         try:
@@ -125,7 +127,7 @@ def sweep(
         for note in notes:
             console.print(f"[yellow]warning:[/] {escape(note)}")
 
-    progress = SweepProgress(spec.trials, len(spec.seeds), spec.base_config().total_steps, progress_every)
+    progress = SweepProgress(spec.trials, len(spec.seeds), mean_run_steps(spec), progress_every)
 
     def print_progress(trials: list[FrozenTrial]) -> None:
         _print_finished(trials, table_state)

@@ -101,6 +101,21 @@ def task_scale(info: dict[str, Any], baseline: dict[str, Any] | None) -> tuple[c
         return None, str(err)
 
 
+EXTRA_COLUMNS = ("cpu_s_per_step", "steps_per_s", "memory_horizon")
+"""Per-seed columns kept beside the score: what a configuration costs, and how far back its policy's memory reaches."""
+
+
+def _per_seed(one: StudyData, score: str) -> pd.DataFrame:
+    """One task's per-(configuration, seed) score with its cost and memory horizon (NaN where not measured)."""
+    frame = per_seed(one)
+    horizon = one.runs.groupby(["config", "seed"], sort=False)["memory_horizon"].mean().rename("memory_horizon")
+    frame = frame.join(horizon, on=["config", "seed"])
+    for column in EXTRA_COLUMNS:
+        if column not in frame:
+            frame[column] = float("nan")
+    return frame[["config", "seed", score, *EXTRA_COLUMNS]]
+
+
 def build_suite_report(data: StudyData) -> SuiteReport:
     score = data.objective
     per_task: dict[str, Report] = {}
@@ -119,8 +134,8 @@ def build_suite_report(data: StudyData) -> SuiteReport:
             left_out.append(f"{task}: {why}")
         else:
             scales[task] = scale
-        frames.append(per_seed(one)[["config", "seed", score]].assign(task=task))
-    columns = ["task", "config", "seed", score]
+        frames.append(_per_seed(one, score).assign(task=task))
+    columns = ["task", "config", "seed", score, *EXTRA_COLUMNS]
     runs = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     runs = crosstask.normalised_runs(runs, scales, score)
     scaled = runs.dropna(subset=["normalised"])

@@ -13,6 +13,7 @@ task's arguments. --steps replaces every task's budget.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,8 +70,19 @@ def explicit_names(config_file: Path | None, preset_settings: Mapping[str, Any],
 
 
 def suite_tasks(name: str) -> tuple[list[SuiteTask], list[SuiteTask]]:
-    """The suite's tasks that can run here, and those left out (a module they need is not installed)."""
-    suite = load_suite(name)
+    """The suite's tasks that can run here, and those left out (a module they need is not installed).
+    `NAME:a,b` keeps only tasks a and b of suite NAME (in the suite's order)."""
+    suite_name, _, picked = name.partition(":")
+    suite = load_suite(suite_name)
+    if picked:
+        wanted = [word.strip() for word in picked.split(",") if word.strip()]
+        unknown = [word for word in wanted if word not in {task.name for task in suite.tasks}]
+        if unknown or not wanted:
+            names = ", ".join(task.name for task in suite.tasks)
+            raise SweepError(
+                f"suite {suite_name!r} has no task {unknown[0] if unknown else '(none given)'!r}; its tasks: {names}"
+            )
+        suite = dataclasses.replace(suite, tasks=tuple(task for task in suite.tasks if task.name in wanted))
     runnable = list(suite.available)
     if not runnable:
         raise SweepError(f"suite {name!r} has no task that can run here (each needs a module not installed)")
@@ -119,7 +131,7 @@ def _env_name(env: str, taken: list[str]) -> str:
 
 def default_name(suite: str | None, tasks: tuple[SweepTask, ...], swept: list[str]) -> str:
     """`memory--max_seq_len` for a suite, `CueRecall-v0-CartPole-v1--max_seq_len` for --env ids."""
-    head = suite or "-".join(task.name for task in tasks)[:80]
+    head = re.sub(r"[^A-Za-z0-9._-]+", "-", suite) if suite else "-".join(task.name for task in tasks)[:80]
     return f"{head}--{'-'.join(swept) or 'fixed'}"[:120]
 
 
@@ -131,3 +143,12 @@ def left_out_tasks(spec: Any) -> list[str]:
         f"suite task {task.name} left out: it needs the module {task.requires!r}, which is not installed"
         for task in suite_tasks(spec.suite)[1]
     ]
+
+
+def mean_run_steps(spec: Any) -> int:
+    """A run's env steps, averaged over the spec's tasks (each at its own budget); the base's for one env."""
+    if not spec.tasks:
+        return int(spec.base_config().total_steps)
+    first = spec.space.first_point()
+    steps = [spec.config_for({**first, TASK: task.name}, spec.seeds[0]).total_steps for task in spec.tasks]
+    return round(sum(steps) / len(steps))

@@ -51,4 +51,5 @@ def test_a_suite_sweep_runs_on_every_task_and_reports_the_cross_task_aggregate(t
     words_ = payload["improvement"][0]["words"]
     assert words_.startswith("not separable") or " better than " in words_
     csv = runner.invoke(app, ["report", str(out), "--format", "csv"]).stdout
-    assert csv.splitlines()[0] == "task,config,seed,final_return,normalised" and len(csv.splitlines()) == 13
+    header = "task,config,seed,final_return,cpu_s_per_step,steps_per_s,memory_horizon,normalised"
+    assert csv.splitlines()[0] == header and len(csv.splitlines()) == 13

@@ -126,6 +126,14 @@ def test_what_cannot_be_done_across_tasks_is_refused_with_the_fix(tiny_suite, tm
         spec_for(words, tmp_path, suite=tiny_suite, **request_)
 
 
+def test_suite_name_colon_tasks_keeps_only_those_tasks(tiny_suite, tmp_path):
+    spec = spec_for(["seq_len=2,4"], tmp_path, suite=f"{tiny_suite}:repeat-1")
+    assert [t.name for t in spec.tasks] == ["repeat-1"] and spec.trials == 2
+    assert spec.study_name == "tiny-repeat-1--max_seq_len"
+    with pytest.raises(InputError, match="has no task 'cue-3'; its tasks: cue-2, repeat-1"):
+        spec_for([], tmp_path, suite=f"{tiny_suite}:cue-3")
+
+
 def test_an_env_given_twice_and_an_unknown_suite_are_refused(tmp_path):
     with pytest.raises(InputError, match="given twice"):
         spec_for([], tmp_path, envs=("CartPole-v1", "CartPole-v1"))
@@ -140,3 +148,9 @@ def test_a_dry_run_counts_each_tasks_own_budget(tiny_suite, tmp_path):
     plan = make_plan(spec, probe=False)
     assert (plan.trials, plan.runs) == (4, 12)
     assert plan.env_steps == 6 * 256 + 6 * 512  # 2 configurations x 3 seeds on each task, at its budget
+
+
+def test_the_progress_total_averages_the_tasks_budgets(tiny_suite, tmp_path):
+    from rnnppo.sweeps.tasks import mean_run_steps
+
+    assert mean_run_steps(spec_for(["seq_len=2,4"], tmp_path, suite=tiny_suite)) == (256 + 512) // 2
