@@ -218,6 +218,8 @@ def best(
             data = load_study(store, pick_study(store, study))
         except ReportError as err:
             fail(str(err))
+        if data.spec.get("tasks"):  # a configuration's settings differ per task (env, budget, task settings)
+            fail(f"study {data.name} ran on several tasks; `rnnppo report` names the best on each and across them")
         table = comparison_table(data)
         if table.empty or table["iqm"].isna().all():
             counts = data.counts

@@ -50,6 +50,8 @@ def test_a_suite_sweep_runs_on_every_task_and_reports_the_cross_task_aggregate(t
     assert len(payload["improvement"]) == 1
     words_ = payload["improvement"][0]["words"]
     assert words_.startswith("not separable") or " better than " in words_
+    best = runner.invoke(app, ["best", str(out)])
+    assert best.exit_code == 2 and "ran on several tasks" in best.output
     csv = runner.invoke(app, ["report", str(out), "--format", "csv"]).stdout
     header = "task,config,seed,final_return,cpu_s_per_step,steps_per_s,memory_horizon,normalised"
     assert csv.splitlines()[0] == header and len(csv.splitlines()) == 13
