@@ -96,6 +96,15 @@ def normalised_runs(runs: pd.DataFrame, scales: dict[str, TaskScale], score: str
     return runs.assign(normalised=normalised)
 
 
+def shared_tasks(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of the tasks on which every configuration has a normalised score, and the other tasks: an
+    aggregate compares configurations on the same tasks (while a sweep runs, some have not finished)."""
+    scored = frame.dropna(subset=["normalised"])
+    configs = set(scored["config"])
+    partial = [str(task) for task, group in scored.groupby("task", sort=False) if set(group["config"]) != configs]
+    return scored[~scored["task"].isin(partial)], partial
+
+
 def _matrix(frame: pd.DataFrame, config: str) -> dict[str, pd.Series]:
     """Task -> the configuration's normalised score per seed (index: seed), finite values only."""
     rows = frame[frame["config"] == config].dropna(subset=["normalised"])

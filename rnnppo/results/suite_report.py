@@ -139,6 +139,8 @@ def build_suite_report(data: StudyData) -> SuiteReport:
     runs = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     runs = crosstask.normalised_runs(runs, scales, score)
     scaled = runs.dropna(subset=["normalised"])
+    scaled, partial = crosstask.shared_tasks(scaled)
+    left_out += [f"{task}: not every configuration has finished on it yet" for task in partial]
     aggregate = crosstask.aggregate_iqm(scaled)
     return SuiteReport(
         data=data,

@@ -163,3 +163,10 @@ def test_paired_test_uses_each_seeds_mean_over_tasks():
     frame = pd.concat([frame, _frame({("b", "y"): [1.0, 1.0, 1.0]})])
     means = crosstask.seed_means(frame, "x", ["a", "b"])
     assert means.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_the_aggregate_waits_for_a_task_some_configuration_has_not_finished():
+    frame = _frame({("a", "x"): [0.1, 0.2, 0.3], ("a", "y"): [0.4, 0.5, 0.6], ("b", "x"): [0.9, 0.9, 0.9]})
+    kept, partial = crosstask.shared_tasks(frame)
+    assert partial == ["b"] and set(kept["task"]) == {"a"}
+    assert crosstask.aggregate_iqm(kept).set_index("config")["tasks"].to_dict() == {"x": 1, "y": 1}
