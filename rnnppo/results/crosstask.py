@@ -13,9 +13,10 @@ as pure functions over a tidy frame with one row per (task, config, seed):
   bootstrap band.
 * **Probability of improvement** P(X > Y) (rliable's definition): per task m,
   P(X_m > Y_m) = 1/(N K) Σ_i Σ_j S(x_mi, y_mj) with S = 1 for x > y, 1/2 for a tie, 0 otherwise (the
-  Mann-Whitney U statistic over all run pairs), averaged over tasks. Its interval is a stratified
-  bootstrap that resamples the *seeds* within each task with the same indices for both configurations
-  (every configuration ran on the same seeds, so the pairing is kept, as in the per-task reports).
+  Mann-Whitney U statistic over all run pairs), averaged over tasks. Its interval is rliable's stratified
+  independent bootstrap: within each task the runs of X and the runs of Y are resampled, each on its own.
+  (Resampling seeds jointly for X and Y would count each same-seed pair more often than the statistic
+  does, Σ w_i² > N, and with 3-5 seeds bias the interval upwards; the pairing is used by the test below.)
 * **Words**: X is called better than Y only when both the interval of P(X > Y) excludes 1/2 and a
   paired test over seeds separates them: the paired t-test (results/paired.py) on each seed's mean
   over tasks of the normalised difference X - Y, Holm-corrected over the comparisons made. Otherwise
@@ -196,9 +197,9 @@ def probability_of_improvement(
     n_resamples: int = N_RESAMPLES,
     seed: int = 0,
 ) -> tuple[float, stats.Interval, int]:
-    """P(X > Y) averaged over the tasks both configurations have, its stratified paired bootstrap
-    interval (the seeds both finished, resampled within each task, the same draws for X and Y), and the
-    task count."""
+    """P(X > Y) averaged over the tasks both configurations have (on the seeds both finished), its
+    stratified independent bootstrap interval (X's and Y's runs resampled within each task, each on its
+    own), and the task count."""
     first, second = _matrix(frame, x), _matrix(frame, y)
     tasks = sorted(set(first) & set(second))
     if not tasks:
@@ -213,8 +214,9 @@ def probability_of_improvement(
             return math.nan, stats.Interval(math.nan, math.nan, False, f"no seed of task {task} in both", 0), 0
         wins = _superiority(xs, ys)  # [N, N]
         point += float(wins.mean())
-        counts = _resample_counts(xs.size, n_resamples, rng)  # [B, N]
-        resampled += np.einsum("bi,ij,bj->b", counts, wins, counts) / xs.size**2
+        x_counts = _resample_counts(xs.size, n_resamples, rng)  # [B, N]
+        y_counts = _resample_counts(ys.size, n_resamples, rng)  # [B, N]
+        resampled += np.einsum("bi,ij,bj->b", x_counts, wins, y_counts) / xs.size**2
         fewest = xs.size if fewest is None else min(fewest, xs.size)
     point /= len(tasks)
     resampled /= len(tasks)

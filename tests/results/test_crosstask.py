@@ -132,16 +132,25 @@ def test_improvement_words_say_not_separable_when_the_interval_covers_half():
     assert "the paired test does not either" in row["words"]
 
 
-def test_a_consistent_gain_on_every_seed_is_separable_because_the_bootstrap_keeps_the_pairs():
-    # x is y + 0.01 on every seed while the seeds spread widely: over all pairs of runs P(x > y) is only
-    # 15/25, but resampling seeds (not runs of x and y independently) keeps each seed's own pair, a win,
-    # in every resample, so the interval stays above 1/2; the paired test sees a consistent difference.
+def test_a_consistent_gain_small_against_the_seed_spread_is_not_separable():
+    # x is y + 0.01 on every seed (the paired test sees a consistent difference), but the seeds spread
+    # widely: a run of x beats a run of y on only 15 of the 25 pairs, and the interval covers 1/2.
     base = [0.0, 0.3, 0.6, 0.9, 1.2]
     frame = _frame({("a", "x"): [v + 0.01 for v in base], ("a", "y"): base})
     row = crosstask.improvement_table(frame, ["x", "y"], n_resamples=500).iloc[0]
     assert row["probability"] == pytest.approx(15 / 25)
-    assert row["low"] > 0.5 and row["test"] == "consistent difference"
-    assert row["separable"] and row["words"].startswith("x better than y")
+    assert row["test"] == "consistent difference" and row["low"] < 0.5 < row["high"]
+    assert not row["separable"] and "the interval covers 0.5" in row["words"]
+
+
+def test_the_probability_interval_is_not_pushed_up_by_same_seed_pairs():
+    # x beats y on every seed's own pair but on only 6 of the 9 pairs of runs. Resampling seeds jointly
+    # would weigh the same-seed pairs more (Σ w_i² > N) and put 6/9 at the interval's lower edge (every
+    # resample >= it); resampling x's and y's runs independently (rliable's) leaves room below it.
+    frame = _frame({("a", "x"): [0.2, 0.5, 0.8], ("a", "y"): [0.1, 0.4, 0.7]})
+    probability, interval, _ = crosstask.probability_of_improvement(frame, "x", "y", n_resamples=2000)
+    assert probability == pytest.approx(6 / 9)
+    assert interval.low < probability - 0.2 and interval.high == 1.0
 
 
 def test_improvement_words_say_not_separable_without_three_seeds():
