@@ -157,7 +157,9 @@ def docs(args: argparse.Namespace) -> None:
             f"## {factor}",
             "",
             f"{frame['task'].nunique()} tasks ({', '.join(sorted(frame['task'].unique()))}), "
-            f"{seeds.min()}-{seeds.max()} seeds per cell, {len(frame)} runs.",
+            f"{seeds.min() if seeds.min() == seeds.max() else f'{seeds.min()}-{seeds.max()}'} seeds per cell, "
+            f"{len(frame)} runs; cost is the training CPU time per env step, memory_horizon the mean over runs of "
+            "`rnnppo memory`'s horizon of the trained policy (steps).",
             "",
             f"![{factor}](atlas/{figure.name})",
             "",
