@@ -128,11 +128,16 @@ def verdict(report: SuiteReport) -> str:
     best = str(report.aggregate.iloc[0]["config"])
     if report.improvement.empty:
         return f"only {best} has normalised scores across tasks; nothing to compare"
-    worse = list(report.improvement.loc[report.improvement["separable"].astype(bool), "y"])
-    open_ = list(report.improvement.loc[~report.improvement["separable"].astype(bool), "y"])
+    table = report.improvement
+    separable = table["separable"].astype(bool)
+    worse = list(table.loc[separable & (table["mean_diff"] > 0), "y"])
+    better = list(table.loc[separable & (table["mean_diff"] < 0), "y"])
+    open_ = list(table.loc[~separable, "y"])
     parts = [f"highest IQM across tasks: {best}"]
     if worse:
         parts.append(f"better than {', '.join(worse)} (probability of improvement and paired test agree)")
+    if better:  # the IQM ranks it first, but over seeds and pairs of runs another is better
+        parts.append(f"yet {', '.join(better)} better than it by the probability of improvement and paired test")
     if open_:
         parts.append(f"not separable from {', '.join(open_)}")
     return "; ".join(parts)
