@@ -111,7 +111,8 @@ def space_words(space: Sequence[str] | Mapping[str, Any]) -> list[str]:
 def sweep(
     space: Sequence[str] | Mapping[str, Any] = (),
     *,
-    env: str | None = None,
+    env: str | Sequence[str] = (),
+    suite: str | None = None,
     steps: int | None = None,
     trials: int | None = None,
     seeds: int = 3,

@@ -13,6 +13,7 @@ from rnnppo.cli import (
     nightly_cmd,
     report_cmd,
     settings_cmd,
+    suites_cmd,
     sweep_cmd,
     train_cmd,
 )
@@ -47,6 +48,7 @@ app.command("inspect")(inspect_cmd.inspect)
 app.command("memory")(memory_cmd.memory)
 app.command("envs")(inspect_cmd.envs)
 app.command("presets")(inspect_cmd.presets)
+app.command("suites")(suites_cmd.suites)
 app.command("sweep")(sweep_cmd.sweep)
 app.command("report")(report_cmd.report)
 app.command("best")(report_cmd.best)

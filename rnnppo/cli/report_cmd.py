@@ -91,6 +91,7 @@ def report(
     from rnnppo.results.render import FORMATS, frame_section, print_report, print_sections, render
     from rnnppo.results.report import build_report
     from rnnppo.results.studies import ReportError, list_studies, load_study, pick_study
+    from rnnppo.results.suite_report import is_multi_task
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
@@ -109,6 +110,9 @@ def report(
             else:
                 listing = list_studies(store)
                 data = load_study(store, pick_study(store, study), results_dir)
+                if is_multi_task(data):  # --suite / repeated --env: per-task reports and the aggregate
+                    _suite(data, fmt, out, plots)
+                    return
                 built = build_report(data)
         except ReportError as err:
             fail(str(err))
@@ -134,6 +138,27 @@ def report(
             _emit(render(built, fmt, figures.write_all(built, Path(folder))), out)
         return
     _emit(render(built, fmt, images), out)
+
+
+def _suite(data, fmt: str, out: Path | None, plots: Path | None) -> None:
+    """A study over several tasks: each task's comparison, then the cross-task aggregate."""
+    from rnnppo.cli.study_report import print_warnings
+    from rnnppo.results import suite_plots
+    from rnnppo.results.suite_render import print_suite_report, render
+    from rnnppo.results.suite_report import build_suite_report
+
+    built = build_suite_report(data)
+    print_warnings(data.warnings, err_console)
+    if plots is not None:
+        try:
+            images = suite_plots.write_all(built, plots)
+        except OSError as err:
+            fail(f"cannot write figures to --plots {plots}: {err.strerror or err}")
+        err_console.print(f"wrote {len(images)} figures to {plots}")
+    if fmt == "table" and out is None:
+        print_suite_report(built, console)
+        return
+    _emit(render(built, fmt), out)
 
 
 def _compare(datas, fmt: str, out: Path | None, allow_mismatch: bool = False) -> None:
@@ -194,6 +219,8 @@ def best(
             data = load_study(store, pick_study(store, study))
         except ReportError as err:
             fail(str(err))
+        if data.spec.get("tasks"):  # a configuration's settings differ per task (env, budget, task settings)
+            fail(f"study {data.name} ran on several tasks; `rnnppo report` names the best on each and across them")
         table = comparison_table(data)
         if table.empty or table["iqm"].isna().all():
             counts = data.counts

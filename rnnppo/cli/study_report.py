@@ -32,8 +32,16 @@ def print_study_report(
         from rnnppo.cli.common import piped_width
 
         console = Console(highlight=False, width=piped_width())
+    from rnnppo.results.suite_render import print_suite_report
+    from rnnppo.results.suite_report import build_suite_report, is_multi_task
+
     try:
         data = load_study(open_readonly(storage_url), study_name, results_dir)
+        if is_multi_task(data):  # --suite / repeated --env: per-task tables and the cross-task aggregate
+            print_warnings(data.warnings, console)
+            print_suite_report(build_suite_report(data), console)
+            console.print(f"full report: {escape(report_command(storage_url, study_name, results_dir))}")
+            return
         report = build_report(data)
     except Exception as err:  # noqa: BLE001 - the sweep is done; say why there is no table and move on
         reason = escape(f"{type(err).__name__}: {err}")

@@ -43,6 +43,7 @@ def sweep(
     from rnnppo.sweeps.plan import make_plan
     from rnnppo.sweeps.spec import build_spec, request_from
     from rnnppo.sweeps.study import SweepError, inert_warnings, seeds_warning, validate_grid
+    from rnnppo.sweeps.tasks import left_out_tasks, mean_run_steps
 
     given = {name: value for name, value in options.items() if value is not None}
     with user_errors():
@@ -64,7 +65,7 @@ def sweep(
             prepare_loggers(spec.loggers, out, spec.mlflow_uri)
     table_state: dict = {"last": 0.0}
     with user_errors():
-        notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)])]
+        notes = [*inert_warnings(spec), *filter(None, [seeds_warning(spec)]), *left_out_tasks(spec)]
 
     def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
         console.print(
@@ -74,7 +75,7 @@ def sweep(
         for note in notes:
             console.print(f"[yellow]warning:[/] {escape(note)}")
 
-    progress = SweepProgress(spec.trials, len(spec.seeds), spec.base_config().total_steps, progress_every)
+    progress = SweepProgress(spec.trials, len(spec.seeds), mean_run_steps(spec), progress_every)
 
     def print_progress(trials: list[FrozenTrial]) -> None:
         _print_finished(trials, table_state)

@@ -40,7 +40,7 @@ class NightlySpec:
     settings: dict[str, Any] = field(default_factory=dict)
 
     # the sweep's options as the history and regression code read them
-    env = property(lambda self: self.request.env)
+    env = property(lambda self: self.request.env[0] if len(self.request.env) == 1 else None)
     steps = property(lambda self: self.request.steps)
     seeds = property(lambda self: self.request.seeds)
     jobs = property(lambda self: self.request.jobs)

@@ -75,6 +75,8 @@ def _swept_values(data: StudyData) -> pd.DataFrame:
 def baseline_of(data: StudyData) -> dict[str, Any] | None:
     """The random-policy baseline the sweep measured when it created the study (None: not measured)."""
     stored = data.study.user_attrs.get(BASELINE_ATTR) if data.study is not None else None
+    if isinstance(stored, dict) and isinstance(stored.get("tasks"), dict):  # a sweep over several tasks
+        stored = stored["tasks"].get(data.spec.get("task"))
     return stored if isinstance(stored, dict) else None
 
 

@@ -15,7 +15,9 @@ SPEC_ATTR = "rnnppo_spec"  # study attr: the sweep's specification (SweepSpec.st
 ROLE_ATTR = "rnnppo_role"  # trial attr: SPARE marks a trial a worker race left without a grid point
 SPARE = "spare"
 DUPLICATE = "duplicate"  # ROLE_ATTR of a sampled trial that repeated a configuration already run: skipped
-BASELINE_ATTR = "rnnppo_baseline"  # study attr: a random policy's returns (core/analysis/baseline.py)
+BASELINE_ATTR = "rnnppo_baseline"  # study attr: a random policy's returns (core/analysis/baseline.py);
+# in a sweep over several tasks {"tasks": {task name: that task's}}
+TASK_PARAM = "task"  # trial param of a sweep over several tasks (--suite, repeated --env): the task's name
 
 RUN_FIELDS = (
     "final_return",
@@ -76,7 +78,7 @@ def encode_param(name: str, value: Any) -> Any:
 
 def decode_param(name: str, value: Any) -> Any:
     """The typed value of a parameter as Optuna stored it (inverse of encode_param)."""
-    if name.startswith(ENV_KWARG_PREFIX) or value is None:
+    if name.startswith(ENV_KWARG_PREFIX) or name == TASK_PARAM or value is None:
         return value
     try:
         return coerce(name, value)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rnnppo.core.envs.workers import usable_cores
 from rnnppo.core.runs.trainer import train
 from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
+from rnnppo.sweeps.tasks import TASK
 
 
 @dataclass(frozen=True)
@@ -48,25 +49,33 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
     sampler = resolve_sampler_name(spec.sampler, space)
     base = spec.base_config()
     runs = spec.trials * len(spec.seeds)
-    steps_per_run = iterations_per_run(base) * base.num_envs * base.rollout_len
+    # One probe config per task (a one-env sweep has one): the first point of the space on that task.
+    first = space.first_point()
+    configs = [spec.config_for({**first, TASK: t.name}, spec.seeds[0]) for t in spec.tasks] or [
+        spec.config_for(first, spec.seeds[0])
+    ]
+    per_task_runs = runs // len(configs)
+    run_steps = [iterations_per_run(c) * c.num_envs * c.rollout_len for c in configs]
     speed = overhead = startup = None
     if probe:
         startup = process_age_s()
-        first = space.first_point()
-        config = spec.config_for(first, spec.seeds[0])
-        one_iteration = config.num_envs * config.rollout_len
-        began = time.perf_counter()
-        # with the run's evaluation: every real run ends with one, and its cost is part of the overhead
-        result = train(config.replace(total_steps=one_iteration))
-        elapsed = time.perf_counter() - began
-        speed = result.summary["steps_per_s"]
-        overhead = max(0.0, elapsed - result.summary["train_time_s"])
+        seconds, overheads = 0.0, []
+        for config, steps in zip(configs, run_steps, strict=True):
+            one_iteration = config.num_envs * config.rollout_len
+            began = time.perf_counter()
+            # with the run's evaluation: every real run ends with one, and its cost is part of the overhead
+            result = train(config.replace(total_steps=one_iteration))
+            elapsed = time.perf_counter() - began
+            seconds += steps / result.summary["steps_per_s"]
+            overheads.append(max(0.0, elapsed - result.summary["train_time_s"]))
+        speed = sum(run_steps) / seconds  # over the tasks' runs: their mean time per env step
+        overhead = sum(overheads) / len(overheads)
     return SweepPlan(
         sampler,
         space.describe(),
         spec.trials,
         runs,
-        runs * steps_per_run,
+        per_task_runs * sum(run_steps),
         iterations_per_run(base),
         speed,
         overhead,

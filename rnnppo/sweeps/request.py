@@ -30,7 +30,12 @@ class SweepRequest:
     """Every option of a sweep, declared once: `rnnppo sweep --NAME`, `rnnppo.sweep(NAME=...)` and a nightly
     file's `[nightly] NAME = ...`. None means "not given" (the default described in the help)."""
 
-    env: str | None = _option(None, "gymnasium id or package.module:ClassName")
+    env: tuple[str, ...] = _option(
+        (), "gymnasium id or package.module:ClassName; repeat it to sweep several envs at once", flag="--env"
+    )
+    suite: str | None = _option(
+        None, "run on every task of a shipped suite (`rnnppo suites`); NAME:a,b for some of its tasks"
+    )
     steps: int | None = _option(None, "env steps per run", min=1)
     trials: int | None = _option(None, "trials in the study (default: the grid's size, else 20)", min=1)
     seeds: int = _option(3, "seeds per configuration (the same seeds for every one; 3+ to compare them)", min=1)
@@ -53,6 +58,14 @@ class SweepRequest:
     preset: str | None = _option(None, "a shipped tuned config (`rnnppo presets`) as the base")
     loggers: tuple[str, ...] = _option((), "also log every run to tensorboard, wandb or mlflow", flag="--logger")
     mlflow_uri: str | None = _option(None, "MLflow tracking URI (default: SQLite in OUT)")
+
+    def __post_init__(self) -> None:
+        for name in ("env", "wrappers", "loggers"):  # one name given where several may be: a 1-tuple
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, (value,))
+            elif isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @staticmethod
     def flag(name: str) -> str:

@@ -11,10 +11,12 @@ import os
 import time
 from pathlib import Path
 
-from rnnppo.core.config import OPTION_FLAGS, assemble_config, build_config, with_env_kwargs
+from rnnppo.core.config import ENV_KWARG_PREFIX, OPTION_FLAGS, assemble_config, build_config, with_env_kwargs
 from rnnppo.core.envs.make import describe_spaces
 from rnnppo.core.footprint import check_fits
+from rnnppo.core.presets import load_preset
 from rnnppo.core.runs.loggers import check_loggers
+from rnnppo.core.suites import SuiteTask
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import check_url, default_storage_url, storage_from_env
 from rnnppo.sweeps.request import REQUEST_TYPES, SweepRequest, request_from
@@ -28,6 +30,16 @@ from rnnppo.sweeps.study import (
     make_pruner,
     resolve_sampler_name,
 )
+from rnnppo.sweeps.tasks import (
+    TASK,
+    SweepTask,
+    default_name,
+    env_tasks,
+    explicit_names,
+    make_tasks,
+    suite_tasks,
+    task_settings,
+)
 
 __all__ = ["REQUEST_TYPES", "SweepRequest", "build_spec", "request_from"]
 
@@ -38,38 +50,41 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         raise SweepError(f"--objective {request.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
     make_pruner(request.pruner, 1)
     parsed = SearchSpace.parse(list(space_words or []))
+    tasks = _tasks(request, parsed)
     base_config = assemble_config(
         [],
         request.config,
         request.preset,
-        env=request.env,
+        env=tasks[0].overrides["env"] if tasks else single_env(request),
         total_steps=request.steps,
         device=request.device,
         wrappers=request.wrappers or None,
     )
     fixed = parsed.fixed()
-    for name, value in {"env": request.env, "total_steps": request.steps, "device": request.device}.items():
+    for name, value in {"env": single_env(request), "total_steps": request.steps, "device": request.device}.items():
         if value is not None and name in fixed and fixed[name] != value:
             flag = OPTION_FLAGS[name]
             raise SweepError(f"{flag} {value} and {name}={fixed[name]} disagree; give one of them")
     base = with_env_kwargs(base_config.to_dict(), fixed)
     # The fixed values must make a valid config together with a point of the space (the defaults of
     # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
-    probe = build_config(with_env_kwargs(base, parsed.first_point()))
-    check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
-    per_iteration = probe.num_envs * probe.rollout_len
-    if probe.total_steps < per_iteration:  # each run would silently train one whole iteration
-        raise SweepError(
-            f"--steps {probe.total_steps:,} is less than one iteration (num_envs={probe.num_envs} x "
-            f"rollout_len={probe.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
-            "more, or lower num_envs or rollout_len"
-        )
-    n_trials = _trial_count(parsed, request)
-    name = (
-        check_study_name(request.study)
-        if request.study is not None
-        else default_study_name(base["env"], list(parsed.swept_names))
-    )
+    for params in [{TASK: task.name} for task in tasks] or [{}]:
+        probe = build_config(task_settings(base, tasks, {**params, **parsed.first_point()}))
+        check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
+        per_iteration = probe.num_envs * probe.rollout_len
+        if probe.total_steps < per_iteration:  # each run would silently train one whole iteration
+            raise SweepError(
+                f"--steps {probe.total_steps:,} is less than one iteration (num_envs={probe.num_envs} x "
+                f"rollout_len={probe.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
+                "more, or lower num_envs or rollout_len"
+            )
+    n_trials = _trial_count(parsed, request) * max(1, len(tasks))
+    if request.study is not None:
+        name = check_study_name(request.study)
+    elif tasks:
+        name = check_study_name(default_name(request.suite, tasks, list(parsed.swept_names)))
+    else:
+        name = default_study_name(base["env"], list(parsed.swept_names))
     if request.warm_start is not None:
         check_study_name(request.warm_start)
     storage = storage_from_env(request.storage)
@@ -101,7 +116,44 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         trial_timeout_s=request.trial_timeout,
         warm_start=request.warm_start,
         started_at=time.time(),
+        tasks=tasks,
+        suite=request.suite,
     )
+
+
+def single_env(request: SweepRequest) -> str | None:
+    """The one --env of an ordinary sweep (None when none or several were given)."""
+    return request.env[0] if len(request.env) == 1 else None
+
+
+def _tasks(request: SweepRequest, parsed: SearchSpace) -> tuple[SweepTask, ...]:
+    """The tasks of a --suite or repeated --env sweep (none for one env), checked: a grid, no pruner."""
+    if request.suite is None and len(request.env) < 2:
+        return ()
+    if request.suite is not None and request.env:
+        raise SweepError("give --suite NAME or --env ids, not both")
+    if resolve_sampler_name(request.sampler, parsed) != "grid":
+        raise SweepError(
+            "a sweep over several tasks runs a grid (a sampler learning from scores would compare different "
+            "tasks' scores): give every swept setting as choices, e.g. seq_len=4,16"
+        )
+    if request.pruner != "none":
+        raise SweepError(
+            "--pruner compares trials' scores, which differ between tasks; leave it out with several tasks"
+        )
+    if request.trials is not None and request.trials != parsed.grid_size:
+        raise SweepError("--trials cannot cut a sweep over several tasks: every configuration runs on every task")
+    chosen: list[SuiteTask | str] = (
+        [*suite_tasks(request.suite)[0]] if request.suite is not None else env_tasks(request.env)
+    )
+    preset = load_preset(request.preset).settings if request.preset is not None else {}
+    explicit = explicit_names(request.config, preset, parsed.fixed())
+    if request.device is not None:
+        explicit.add("device")
+    if request.wrappers:
+        explicit.add("wrappers")
+    env_words = {k[len(ENV_KWARG_PREFIX) :]: v for k, v in parsed.fixed().items() if k.startswith(ENV_KWARG_PREFIX)}
+    return make_tasks(chosen, explicit, env_words, steps_given=request.steps is not None)
 
 
 def _trial_count(parsed: SearchSpace, request: SweepRequest) -> int:

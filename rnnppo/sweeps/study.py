@@ -33,6 +33,7 @@ from rnnppo.storage.backend import GRACE_PERIOD_S
 from rnnppo.storage.contract import BASELINE_ATTR, DUPLICATE, ROLE_ATTR, SPEC_ATTR, decode_param, is_spare
 from rnnppo.sweeps.alarm import sigalrm
 from rnnppo.sweeps.space import SearchSpace
+from rnnppo.sweeps.tasks import TASK, SweepTask, task_settings, with_tasks
 
 SPEC_VERSION = 1
 SAMPLERS = ("auto", "grid", "tpe", "random", "cmaes")
@@ -86,17 +87,21 @@ class SweepSpec:
     started_at: float = field(default_factory=time.time)
     loggers: tuple[str, ...] = ()  # --logger names (rnnppo.core.runs.loggers), for every seed run
     mlflow_uri: str | None = None  # --mlflow-uri; None: SQLite in the results folder
+    tasks: tuple[SweepTask, ...] = ()  # --suite / repeated --env: the grid's outer `task` dimension (tasks.py)
+    suite: str | None = None
 
     @property
     def space(self) -> SearchSpace:
-        return SearchSpace.parse(list(self.space_words))
+        return with_tasks(SearchSpace.parse(list(self.space_words)), self.tasks)
 
     def base_config(self) -> TrainConfig:
         """The base config completed with the space's first point (swept fields' defaults may not fit the
         fixed values: `seq_len=2,4 minibatch_size=8`)."""
-        return build_config(with_env_kwargs(self.base, self.space.first_point()))
+        return build_config(task_settings(self.base, self.tasks, self.space.first_point()))
 
     def config_for(self, params: dict[str, Any], seed: int) -> TrainConfig:
+        if self.tasks:
+            return build_config(task_settings(self.base, self.tasks, params), seed=seed)
         return build_config(with_env_kwargs(self.base, params), seed=seed)
 
     def stored_spec(self) -> dict[str, Any]:
@@ -116,6 +121,7 @@ class SweepSpec:
             "sampler_seed": self.sampler_seed,
             "pruner": self.pruner,
             "base_config": base.to_dict(),
+            **({"suite": self.suite, "tasks": [{**t.info, "name": t.name} for t in self.tasks]} if self.tasks else {}),
         }
 
 
@@ -203,7 +209,7 @@ EXECUTION_SETTINGS = (
 def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What differs between a stored study spec and this sweep's: the env, the space, the seeds, the
     objective and every fixed setting (from --config, options and NAME=value words)."""
-    keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective")
+    keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective", "tasks")
     diffs = []
     for key in keys:
         if stored.get(key) != new.get(key):
@@ -370,12 +376,20 @@ def ensure_baseline(study: optuna.Study, spec: SweepSpec) -> None:
     stored and the report says the baseline was not measured."""
     if BASELINE_ATTR in study.user_attrs:
         return
+    if spec.tasks:  # one per task, by name (a stated random score is the suite's, results/suite_report.py)
+        first = spec.space.first_point()
+        configs = {t.name: spec.config_for({**first, TASK: t.name}, spec.seeds[0]) for t in spec.tasks}
+        study.set_user_attr(BASELINE_ATTR, {"tasks": {name: _measure(c) for name, c in configs.items()}})
+        return
+    study.set_user_attr(BASELINE_ATTR, _measure(spec.base_config()))
+
+
+def _measure(config: TrainConfig) -> dict[str, Any]:
     try:
         with _alarm(BASELINE_HANG_S):
-            measured = random_policy_returns(spec.base_config())
+            return random_policy_returns(config)
     except Exception as err:  # noqa: BLE001 - the trials will report the env's error in full
-        measured = {"error": f"{type(err).__name__}: {err}"[:500]}
-    study.set_user_attr(BASELINE_ATTR, measured)
+        return {"error": f"{type(err).__name__}: {err}"[:500]}
 
 
 BASELINE_HANG_S = 60.0

@@ -88,3 +88,14 @@ def test_bad_continuous_input_exits_2_with_one_line_and_writes_nothing(tmp_path,
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_suites_lists_the_memory_suite_with_every_task_and_its_reference(wide_console):
+    from rnnppo.core.suites import load_suite
+
+    result = runner.invoke(app, ["suites"])
+    assert result.exit_code == 0, result.output
+    assert "suite memory" in result.output
+    for task in load_suite("memory").tasks:
+        assert task.name in result.output
+    assert "reference 46" in result.output

@@ -1,0 +1,201 @@
+"""The atlas (issue 31): one-factor-at-a-time sweeps around the defaults on the memory suite, and the page
+docs/atlas.md generated from the committed per-seed results.
+
+    python benchmarks/atlas.py estimate [--seeds 5] [--jobs 2]      # dry runs: the time of each factor here
+    python benchmarks/atlas.py run FACTOR [--tasks a,b] [--seeds 5] [--steps N] [--jobs 2] [--out DIR]
+    python benchmarks/atlas.py export FACTOR [--out DIR]             # per-seed CSV into benchmarks/atlas/
+    python benchmarks/atlas.py docs                                  # docs/atlas.md (+ PNGs) from those CSVs
+
+`run` is `rnnppo sweep FACTOR=values --suite memory[:tasks] --seeds K` (resumable: run it again after a
+stop); `export` writes `rnnppo report --format csv` of that study (task, config, seed, score, cost, memory
+horizon, normalised score) to benchmarks/atlas/FACTOR.csv, which is committed; `docs` reads only those
+files, so anyone can regenerate the page, or extend it by adding a factor's CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "atlas"
+PAGE = ROOT / "docs" / "atlas.md"
+FIGURES = ROOT / "docs" / "atlas"
+FACTORS = {
+    "max_seq_len": "1,2,4,8,16,32,64,128",
+    "lstm_cell_size": "8,16,32,64,128,256",
+    "fcnet_hiddens": "[16],[64],[256],[64,64]",
+}
+"""Each factor's values; every other setting stays at the package default (or the task's own settings)."""
+
+
+def _study(factor: str) -> str:
+    return f"atlas-{factor}"
+
+
+def _sweep_words(factor: str, args: argparse.Namespace) -> list[str]:
+    values = args.values or FACTORS[factor]
+    suite = "memory" + (f":{args.tasks}" if args.tasks else "")
+    words = [f"{factor}={values}", "--suite", suite, "--seeds", str(args.seeds), "--jobs", str(args.jobs)]
+    words += ["--study", _study(factor), "--out", str(args.out)]
+    if args.steps:
+        words += ["--steps", str(args.steps)]
+    return words
+
+
+def estimate(args: argparse.Namespace) -> None:
+    """The dry run of every factor's sweep: runs, env steps and the estimated time on this machine."""
+    for factor in FACTORS:
+        command = [sys.executable, "-m", "rnnppo", "sweep", *_sweep_words(factor, args), "--dry-run"]
+        print(f"$ {' '.join(command[1:])}", flush=True)
+        subprocess.run(command, check=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    subprocess.run([sys.executable, "-m", "rnnppo", "sweep", *_sweep_words(args.factor, args)], check=True)
+
+
+def export(args: argparse.Namespace) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    target = DATA / f"{args.factor}.csv"
+    command = [sys.executable, "-m", "rnnppo", "report", str(args.out), "--study", _study(args.factor)]
+    subprocess.run([*command, "--format", "csv", "--out", str(target)], check=True)
+
+
+# --- the page -----------------------------------------------------------------------------------------
+
+
+def _value(config: str) -> str:
+    """`max_seq_len=16` -> `16`."""
+    return config.split("=", 1)[1] if "=" in config else config
+
+
+def _order(values: list[str]) -> list[str]:
+    def key(value: str) -> tuple:
+        numbers = [float(part) for part in value.strip("[]").split(",") if part.strip()]
+        return (len(numbers), numbers)
+
+    return sorted(values, key=key)
+
+
+def factor_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The aggregate over tasks (IQM, interval), the per-task IQM of normalised scores, and cost/horizon."""
+    from rnnppo.results import crosstask, stats
+
+    frame = frame.assign(value=frame["config"].map(_value))
+    aggregate = crosstask.aggregate_iqm(frame).assign(value=lambda t: t["config"].map(_value))
+    order = _order(list(aggregate["value"]))
+    aggregate = aggregate.set_index("value").loc[order].reset_index()
+    per_task = frame.pivot_table(index="value", columns="task", values="normalised", aggfunc=stats.iqm).loc[order]
+    cost = frame.groupby("value")[["cpu_s_per_step", "memory_horizon"]].mean().loc[order]
+    return aggregate, per_task, cost
+
+
+def _plot(factor: str, aggregate: pd.DataFrame, per_task: pd.DataFrame) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = np.arange(len(aggregate))
+    low = (aggregate["iqm"] - aggregate["ci_low"]).clip(lower=0).fillna(0)
+    high = (aggregate["ci_high"] - aggregate["iqm"]).clip(lower=0).fillna(0)
+    ax.errorbar(x, aggregate["iqm"], yerr=[low, high], fmt="o-", color="black", capsize=3, label="IQM, all tasks")
+    for task in per_task.columns:
+        ax.plot(x, per_task[task], alpha=0.5, lw=1, label=task)
+    ax.set_xticks(x, list(aggregate["value"]))
+    ax.set_xlabel(factor)
+    ax.set_ylabel("normalised score (0 random, 1 reference)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    path = FIGURES / f"{factor}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _markdown_table(frame: pd.DataFrame) -> list[str]:
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    lines = [header, "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def docs(args: argparse.Namespace) -> None:
+    from rnnppo.results import crosstask
+
+    files = sorted(DATA.glob("*.csv"))
+    if not files:
+        sys.exit(f"no per-seed results in {DATA}; run `python benchmarks/atlas.py run FACTOR` and `export` first")
+    lines = [
+        "# The atlas: what max_seq_len, cell size and encoder size do across memory tasks",
+        "",
+        "Generated by `python benchmarks/atlas.py docs` from the per-seed results committed in "
+        "`benchmarks/atlas/*.csv`; do not edit by hand.",
+        "",
+    ]
+    notes = DATA / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
+    for path in files:
+        factor = path.stem
+        frame = pd.read_csv(path)
+        aggregate, per_task, cost = factor_tables(frame)
+        improvement = crosstask.improvement_table(frame, list(crosstask.aggregate_iqm(frame)["config"]))
+        figure = _plot(factor, aggregate, per_task)
+        seeds = frame.groupby(["task", "config"])["seed"].nunique()
+        lines += [
+            f"## {factor}",
+            "",
+            f"{frame['task'].nunique()} tasks ({', '.join(sorted(frame['task'].unique()))}), "
+            f"{seeds.min() if seeds.min() == seeds.max() else f'{seeds.min()}-{seeds.max()}'} seeds per cell, "
+            f"{len(frame)} runs; cost is the training CPU time per env step, memory_horizon the mean over runs of "
+            "`rnnppo memory`'s horizon of the trained policy (steps).",
+            "",
+            f"![{factor}](atlas/{figure.name})",
+            "",
+            "Across tasks: IQM of the normalised score over every task x seed run, with its 95% stratified "
+            "bootstrap interval (seeds resampled within each task).",
+            "",
+        ]
+        shown = aggregate[["value", "tasks", "runs", "iqm", "ci_low", "ci_high"]].rename(columns={"value": factor})
+        shown = shown.join(cost.reset_index(drop=True))
+        lines += _markdown_table(shown) + [""]
+        lines += ["Per task: IQM of the normalised score.", ""]
+        lines += _markdown_table(per_task.reset_index().rename(columns={"value": factor})) + [""]
+        lines += ["Best against each (probability of improvement and paired t-test over seeds, Holm):", ""]
+        lines += [f"* {words}" for words in improvement["words"]] + [""]
+    PAGE.parent.mkdir(parents=True, exist_ok=True)
+    PAGE.write_text("\n".join(lines).rstrip("\n") + "\n")
+    print(f"wrote {PAGE} and {len(files)} figures in {FIGURES}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("estimate", "run", "export"):
+        part = sub.add_parser(name)
+        if name != "estimate":
+            part.add_argument("factor", choices=sorted(FACTORS))
+        part.add_argument("--values", help="the factor's values (default: the atlas's)")
+        part.add_argument("--tasks", help="some tasks of the memory suite, comma-separated (default: all)")
+        part.add_argument("--seeds", type=int, default=5)
+        part.add_argument("--steps", type=int, help="env steps per run for every task (default: each task's budget)")
+        part.add_argument("--jobs", type=int, default=2)
+        part.add_argument("--out", type=Path, default=Path("results-atlas"))
+    sub.add_parser("docs")
+    args = parser.parse_args()
+    {"estimate": estimate, "run": run, "export": export, "docs": docs}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
