@@ -1,0 +1,139 @@
+"""Racing (`--seeds MIN..MAX`) against the fixed MAX-seed design, on simulated studies.
+
+Each simulated study draws per-seed scores for K configurations on shared seeds, then decides twice:
+
+* **racing**: `rnnppo.core.sequential.race` (repeated confidence intervals, Bonferroni over pairs,
+  Wang-Tsiatis boundary over the looks MIN..MAX);
+* **fixed**: every configuration on MAX seeds, the report's rule (paired t-test against the best by
+  mean, Holm over the comparisons, α = 0.05; `rnnppo.results.paired`).
+
+A/A studies (every configuration the same) measure the **false-claim rate**: the share of studies with
+any "worse" claim. A/B studies (configuration 0 better by the stated effect, the rest equal) measure the
+**power** (the share of the truly worse configurations claimed worse) and the env steps racing used as a
+share of the fixed design's (seed runs, all of the same length). Score kinds:
+
+* normal: a shared seed effect N(0, 1) plus N(0, 1) noise; A/B effect +EFFECT_NORMAL;
+* bounded: Beta scores in [0, 1] with mean 0.5 (concentration 4, skewed when shifted); A/B mean 0.5 + EFFECT_BOUNDED;
+* success: 0/1 per seed (a run that solved the task or not), p = 0.5; A/B p = 0.5 + EFFECT_SUCCESS.
+
+Run: `nice -n 10 python benchmarks/racing.py [--studies 1000] [--min 3 --max 10]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from rnnppo.core.sequential import WORSE, RaceDesign, race
+from rnnppo.results import paired
+
+EFFECT_NORMAL = 2.0
+EFFECT_BOUNDED = 0.3
+EFFECT_SUCCESS = 0.5
+MIN_EFFECT = {"normal": 0.5, "bounded": 0.1, "success": 0.25}
+"""--min-effect D of each kind (equivalence stops); about a quarter of the A/B effect."""
+
+
+def draw(kind: str, configs: int, seeds: int, effect: bool, rng: np.random.Generator) -> np.ndarray:
+    """Per-seed scores [configs, seeds]; with `effect`, configuration 0 is the better one."""
+    shift = np.zeros(configs)  # [configs]
+    if kind == "normal":
+        if effect:
+            shift[0] = EFFECT_NORMAL
+        seed_effect = rng.standard_normal(seeds)  # [seeds], shared by every configuration
+        return shift[:, None] + seed_effect[None, :] + rng.standard_normal((configs, seeds))
+    if kind == "bounded":
+        mean = 0.5 + shift
+        if effect:
+            mean[0] += EFFECT_BOUNDED
+        a, b = 4 * mean, 4 * (1 - mean)  # concentration 4
+        return rng.beta(a[:, None], b[:, None], size=(configs, seeds))
+    p = 0.5 + shift
+    if effect:
+        p[0] += EFFECT_SUCCESS
+    return (rng.random((configs, seeds)) < p[:, None]).astype(float)
+
+
+def fixed_claims(scores: np.ndarray) -> list[bool]:
+    """Which configurations the report's rule calls worse than the best on all MAX seeds."""
+    names = [str(i) for i in range(scores.shape[0])]
+    series = {name: pd.Series(row) for name, row in zip(names, scores, strict=True)}
+    best = int(np.argmax(scores.mean(axis=1)))
+    tests = [paired.paired_test(series[n], series[names[best]]) if i != best else None for i, n in enumerate(names)]
+    family = [t.p if t is not None and t.kind in (paired.T_TEST, paired.CONSISTENT) else np.nan for t in tests]
+    adjusted = paired.holm(family)
+    return [
+        t is not None and np.isfinite(p) and p < paired.ALPHA and t.mean_diff < 0
+        for t, p in zip(tests, adjusted, strict=True)
+    ]
+
+
+def one_case(kind: str, configs: int, effect: bool, design: RaceDesign, studies: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    race_any = fixed_any = race_hits = fixed_hits = race_wrong = 0
+    seeds_used = 0
+    for _ in range(studies):
+        scores = draw(kind, configs, design.max_seeds, effect, rng)
+        result = race({str(i): list(row) for i, row in enumerate(scores)}, design)
+        claimed = [result.decisions[str(i)].status == WORSE for i in range(configs)]
+        fixed = fixed_claims(scores)
+        seeds_used += result.seeds_used
+        race_any += any(claimed)
+        fixed_any += any(fixed)
+        if effect:
+            race_hits += sum(claimed[1:])
+            fixed_hits += sum(fixed[1:])
+            race_wrong += claimed[0] or any(
+                result.decisions[str(i)].status != WORSE and result.decisions[str(i)].stopped for i in range(1, configs)
+            )
+    row = {
+        "kind": kind,
+        "K": configs,
+        "study": "A/B" if effect else "A/A",
+        "race_false": np.nan if effect else race_any / studies,
+        "fixed_false": np.nan if effect else fixed_any / studies,
+        "race_power": race_hits / (studies * (configs - 1)) if effect else np.nan,
+        "fixed_power": fixed_hits / (studies * (configs - 1)) if effect else np.nan,
+        "race_wrong": race_wrong / studies if effect else np.nan,
+        "steps_share": seeds_used / (studies * configs * design.max_seeds),
+    }
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=1000)
+    parser.add_argument("--min", type=int, default=3)
+    parser.add_argument("--max", type=int, default=10)
+    parser.add_argument("--shape", type=float, default=None)
+    args = parser.parse_args()
+    rows = []
+    began = time.perf_counter()
+    for kind in ("normal", "bounded", "success"):
+        for configs in (2, 4, 8):
+            extra = {} if args.shape is None else {"shape": args.shape}
+            design = RaceDesign(args.min, args.max, configs, min_effect=MIN_EFFECT[kind], **extra)
+            for effect in (False, True):
+                seed = len(rows) + 1
+                rows.append(one_case(kind, configs, effect, design, args.studies, seed))
+    table = pd.DataFrame(rows)
+    pd.set_option("display.width", 160)
+    print(
+        f"racing {args.min}..{args.max} vs fixed {args.max} seeds, {args.studies} studies per row, "
+        f"effects: normal +{EFFECT_NORMAL} (seed sd 1 + noise sd 1), bounded +{EFFECT_BOUNDED}, "
+        f"success +{EFFECT_SUCCESS}; min_effect {MIN_EFFECT}"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    aa = table[table["study"] == "A/A"]
+    ab = table[table["study"] == "A/B"]
+    print(f"A/A false claims, racing: max {aa['race_false'].max():.3f} (target <= 0.05)")
+    print(f"A/B power, racing - fixed: min {(ab['race_power'] - ab['fixed_power']).min():+.3f} (target >= -0.05)")
+    print(f"A/B env steps, racing / fixed: max {ab['steps_share'].max():.3f} (target <= 0.60)")
+    print(f"{time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
