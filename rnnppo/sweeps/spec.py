@@ -35,6 +35,11 @@ class SweepRequest:
     steps: int | None = None
     trials: int | None = None
     seeds: int = 3
+    """Seeds per configuration; with `seeds_max`, the seeds every configuration starts on (a race)."""
+    seeds_max: int | None = None
+    """--seeds MIN..MAX: the most seeds a raced configuration gets; None: every configuration gets `seeds`."""
+    min_effect: float | None = None
+    """--min-effect D (score units): raced configurations within ±D of the leader stop as equivalent."""
     jobs: int = 1
     study: str | None = None
     storage: str | None = None  # None: $RNNPPO_STORAGE, else OUT/rnnppo.db
@@ -73,6 +78,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     probe = build_config(with_env_kwargs(base, parsed.first_point()))
     describe_spaces(probe)  # unknown env: fail now
     n_trials = _trial_count(parsed, request)
+    _check_race(parsed, request)
     name = (
         check_study_name(request.study)
         if request.study is not None
@@ -96,7 +102,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         study_name=name,
         storage_url=storage or default_storage_url(out),
         results_dir=results_dir,
-        seeds=tuple(range(request.seeds)),
+        seeds=tuple(range(request.seeds if request.seeds_max is None else request.seeds_max)),
         trials=n_trials,
         sampler=request.sampler,
         sampler_seed=request.sampler_seed,
@@ -107,7 +113,54 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         trial_timeout_s=request.trial_timeout,
         warm_start=request.warm_start,
         started_at=time.time(),
+        race_min=None if request.seeds_max is None else request.seeds,
+        min_effect=request.min_effect,
     )
+
+
+SEEDS_FORMAT = "give --seeds N (every configuration on N seeds) or --seeds MIN..MAX (a race, e.g. 3..10)"
+
+
+def parse_seeds(text: str) -> tuple[int, int | None]:
+    """`--seeds` as (seeds, None) or, for a race, (MIN, MAX); a SweepError names what is wrong."""
+    words = str(text).strip().split("..")
+    try:
+        numbers = [int(word) for word in words]
+    except ValueError:
+        raise SweepError(f"--seeds {str(text)[:40]!r} is not a number or a range; {SEEDS_FORMAT}") from None
+    if len(numbers) == 1:
+        if numbers[0] < 1:
+            raise SweepError(f"--seeds {numbers[0]} is too few; {SEEDS_FORMAT}")
+        return numbers[0], None
+    if len(numbers) != 2:
+        raise SweepError(f"--seeds {str(text)[:40]!r} is not a number or a range; {SEEDS_FORMAT}")
+    low, high = numbers
+    if low < 3:
+        raise SweepError(f"--seeds {low}..{high}: a race starts on 3 seeds or more (a paired test needs 3)")
+    if high <= low:
+        raise SweepError(f"--seeds {low}..{high}: MAX must be above MIN (for a fixed count give --seeds {low})")
+    return low, high
+
+
+def _check_race(parsed: SearchSpace, request: SweepRequest) -> None:
+    """A race (`seeds_max`) runs a grid, every point of it, with no pruner and no warm start."""
+    if request.min_effect is not None and not request.min_effect > 0:
+        raise SweepError(f"--min-effect {request.min_effect} must be a positive number of score units")
+    if request.seeds_max is None:
+        return
+    race = f"--seeds {request.seeds}..{request.seeds_max}"
+    if request.seeds < 3 or request.seeds_max <= request.seeds:
+        raise SweepError(f"{race}: give 3 <= MIN < MAX")
+    if resolve_sampler_name(request.sampler, parsed) != "grid":
+        raise SweepError(
+            f"{race} races the points of a grid, and this sweep samples (--sampler {request.sampler} or "
+            "ranges lo..hi): give choices (v1,v2,...) with --sampler grid, or a fixed --seeds N"
+        )
+    for given, option in ((request.pruner != "none", "--pruner"), (request.warm_start, "--warm-start")):
+        if given:
+            raise SweepError(f"{race} cannot be combined with {option}: racing decides which configurations stop")
+    if request.trials is not None:
+        raise SweepError(f"{race} races every point of the grid: leave out --trials")
 
 
 def _trial_count(parsed: SearchSpace, request: SweepRequest) -> int:
