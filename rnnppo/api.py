@@ -114,7 +114,7 @@ def sweep(
     *,
     env: str | None = None,
     steps: int | None = None,
-    seeds: int = 1,
+    seeds: int | str = 1,
     trials: int | None = None,
     jobs: int = 1,
     study: str | None = None,
@@ -129,16 +129,21 @@ def sweep(
     warm_start: str | None = None,
     device: str | None = None,
     config: str | Path | None = None,
+    min_effect: float | None = None,
     on_poll: Callable[[list[FrozenTrial]], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) an Optuna sweep, as `rnnppo sweep` does, and return its outcome (`.study_name`,
     `.trials`, `.failures`, `.interrupted`). Storage: `storage`, else $RNNPPO_STORAGE, else OUT/rnnppo.db.
 
+    `seeds="3..10"` races the grid (`--seeds MIN..MAX`; `min_effect` is `--min-effect`).
+
     >>> rnnppo.sweep({"seq_len": [4, 16]}, env="rnnppo/CueRecall-v0", steps=20_000, seeds=3)  # doctest: +SKIP
     """
     options = dict(locals())
     from rnnppo.sweeps import runner
-    from rnnppo.sweeps.spec import SweepRequest, build_spec
+    from rnnppo.sweeps.spec import SweepRequest, build_spec, parse_seeds
+
+    options["seeds"], options["seeds_max"] = parse_seeds(str(seeds))
 
     # Every keyword argument named as a SweepRequest field goes through unchanged (the command line's options).
     fields = {f.name for f in dataclasses.fields(SweepRequest)} - {"out", "config_file"}
