@@ -233,7 +233,7 @@ def _race_table(spec, trials: list[FrozenTrial]) -> Table:
     keys = {
         key: config_key({k: decode(k, v) for k, v in params.items()}, names) for key, params in state.params.items()
     }
-    running = {}
+    running: dict[str, list[str]] = {}
     for trial in trials:
         seed, steps, _ = live_text(trial)
         if seed:

@@ -66,7 +66,7 @@ class RaceState:
         return decision.status
 
 
-def _finished_for_good(trial: FrozenTrial, retried: set[int]) -> bool:
+def _finished_for_good(trial: FrozenTrial, retried: set[Any]) -> bool:
     """A failed seed trial that will not run again: its error, or a worker death given up on."""
     if trial.state != TrialState.FAIL or trial.number in retried:
         return False
@@ -78,7 +78,8 @@ def race_state(trials: Iterable[FrozenTrial], spec: SweepSpec) -> RaceState:
     design = design_of(spec)
     state = RaceState(design)
     trials = [t for t in trials if t.user_attrs.get(RACE_SEED) is not None and t.user_attrs.get(ROLE_ATTR) is None]
-    retried = {t.user_attrs.get("retry_of") for t in trials}
+    # A retry names its failed trial: rnnppo's requeue in user_attrs, Optuna's heartbeat retry in system_attrs.
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
     scores: dict[str, dict[int, float]] = {}
     for point in spec.space.grid_points():
         encoded = {name: spec.space.encode_param(name, value) for name, value in point.items()}
@@ -93,7 +94,7 @@ def race_state(trials: Iterable[FrozenTrial], spec: SweepSpec) -> RaceState:
         seed = int(trial.user_attrs[RACE_SEED])
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             scores[key][seed] = float(trial.value)
-        elif _finished_for_good(trial, {r for r in retried if r is not None}):
+        elif _finished_for_good(trial, retried):
             state.failed.add(key)
     state.seeds = {key: _prefix(found) for key, found in scores.items()}
     open_configs = [key for key in scores if key not in state.failed]
@@ -177,10 +178,9 @@ def report_rows(state: RaceState, names: dict[str, str]) -> list[tuple[str, int,
         decision = state.decisions.get(key)
         if status == FAILED:
             why = f"a seed run failed after {state.seeds[key]} seeds (see the failed trials)"
-        elif status == "open":
-            why = f"open: {state.seeds[key]} seeds so far"
-        else:
-            assert decision is not None
+        elif decision is None:
+            why = f"open: {state.seeds[key]} seeds so far, no look yet"
+        else:  # an open one: where it stood at the last look
             leader = names.get(decision.leader or "", decision.leader)
             why = dataclasses.replace(decision, leader=leader).reason(state.design)
         rows.append((name, state.seeds.get(key, 0), status, why))

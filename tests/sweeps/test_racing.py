@@ -115,5 +115,6 @@ def test_a_race_killed_mid_round_resumes_where_it_was_without_losing_or_repeatin
     result = runner.invoke(app, [*words(out), "--timeout", "300"], env={"RNNPPO_HEARTBEAT_S": "1"})
     assert result.exit_code == 0, result.output
     after = seed_runs(out)
-    assert after == Counter({(reward, seed): 1 for reward in (1.0, 2.0) for seed in range(8)})
+    held = [(t.number, t.state.name, t.params, t.user_attrs.get("rnnppo_race_seed")) for t in trials(out, STUDY)]
+    assert after == Counter({(reward, seed): 1 for reward in (1.0, 2.0) for seed in range(8)}), (held, result.output)
     assert "env.reward=1: stopped after 8 seeds: worse than env.reward=2" in " ".join(result.output.split())
