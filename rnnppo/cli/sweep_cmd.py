@@ -346,6 +346,11 @@ def _print_race_outcome(spec, trials: list[FrozenTrial]) -> None:
     )
     for name, _seeds, _status, why in report_rows(state, keys):
         console.print(f"  {escape(name)}: {escape(why)}", soft_wrap=True)
+    console.print(
+        "(the comparison table above tests each pair once, over the seeds both ran, without the race's correction "
+        "for its looks and pairs; the claims of a raced sweep are these lines)",
+        soft_wrap=True,
+    )
 
 
 def _print_outcome(spec, outcome) -> None:

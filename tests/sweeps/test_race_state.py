@@ -86,3 +86,23 @@ def test_a_seed_that_failed_for_good_drops_its_configuration_and_a_retried_one_d
 
 def state_key(state, reward: int) -> str:
     return next(key for key, params in state.params.items() if params["env.reward"] == reward)
+
+
+def test_the_live_table_shows_each_configurations_seeds_and_whether_it_is_open_or_why_it_stopped(spec) -> None:
+    from rich.console import Console
+
+    from rnnppo.cli.sweep_cmd import _race_table
+
+    study = optuna.create_study(direction="maximize")
+    for seed, noise in enumerate((0.0, 0.1, -0.1)):
+        add(study, 1, seed, 0.0 + noise)
+        add(study, 2, seed, 10.0 - noise)
+        add(study, 3, seed, 10.1 + seed / 10)  # the leader
+    add(study, 2, 3, 10.0)
+    console = Console(record=True, width=200)
+    console.print(_race_table(spec, study.get_trials()))
+    lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if "env.reward=" in line}
+    assert "3/6" in lines["env.reward=1"] and "worse" in lines["env.reward=1"]
+    assert "stopped after 3 seeds: worse than env.reward=3 by -10" in lines["env.reward=1"]
+    assert "4/6" in lines["env.reward=2"] and "open" in lines["env.reward=2"]
+    assert "3/6" in lines["env.reward=3"] and "leader after 3 seeds" in lines["env.reward=3"]
