@@ -6,8 +6,8 @@ with the highest mean over those n seeds, and each other open configuration j ge
 confidence interval** (Jennison & Turnbull) of its paired mean difference to the leader (per-seed
 differences over the n shared seeds, a t interval with a group-sequential critical value):
 
-* the interval lies wholly below 0: j **stops, worse** than the leader ("worse than X by d, CI ...");
 * `min_effect` D is given and the interval lies inside (-D, +D): j **stops, equivalent** within ±D;
+* else, the interval lies wholly below 0: j **stops, worse** than the leader ("worse than X by d, CI ...");
 * otherwise j stays open and gets the next seed. At MAX seeds the open ones end "not separated".
 
 **Error control.** The critical values make the intervals hold *simultaneously*: with probability at
@@ -208,11 +208,13 @@ def look(
 
 
 def _status(versus: Interval, design: RaceDesign, final: bool) -> str:
-    if versus.high < 0:
-        return WORSE
+    """Equivalence first: a difference shown smaller than D is what a user who gave D wants to hear about,
+    even when it is also shown below 0."""
     effect = design.min_effect
     if effect is not None and -effect < versus.low and versus.high < effect:
         return EQUIVALENT
+    if versus.high < 0:
+        return WORSE
     return UNSEPARATED if final else OPEN
 
 

@@ -116,3 +116,9 @@ def test_open_configurations_continue_and_a_lone_leader_ends_the_race() -> None:
     assert sorted(open_after(decisions)) == ["a", "b", "c"]
     alone = {"a": Decision(LEADER, 3), "b": Decision(WORSE, 3, "a")}
     assert open_after(alone) == []
+
+
+def test_a_difference_shown_inside_the_min_effect_is_equivalent_even_when_also_shown_below_zero() -> None:
+    table = {"a": [10.0 + 0.01 * i for i in range(10)], "b": [9.9 + 0.011 * i for i in range(10)]}
+    assert race(table, RaceDesign(3, 10, configs=2)).decisions["b"].status == WORSE
+    assert race(table, RaceDesign(3, 10, configs=2, min_effect=0.5)).decisions["b"].status == EQUIVALENT
