@@ -159,6 +159,7 @@ def main() -> None:
                 if study == "ladder" and configs == 2:
                     continue  # the same as A/B
                 rows.append(one_case(kind, configs, study, design, args.studies, len(rows) + 1))
+                print(rows[-1], flush=True)  # progress: the table comes at the end
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 160)
     print(
