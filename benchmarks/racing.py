@@ -10,10 +10,11 @@ Each simulated study draws per-seed scores for K configurations on shared seeds,
   against the best at α / (K(K-1)/2)): the fixed design that keeps the same error guarantee.
 
 A/A studies (every configuration the same) measure the **false-claim rate**: the share of studies with
-any "worse" claim. A/B studies (configuration 0 better by the stated effect, the rest equal) and ladder
-studies (means evenly spread over two effects) measure the **power** (the share of the truly worse
-configurations claimed worse) and the env steps racing used as a share of the fixed design's (seed
-runs, all of the same length). Score kinds:
+any false claim (race_false: a "worse" that is not, or an "equivalent" of two configurations D or more
+apart; measured in every kind of study; for the fixed designs, any "worse" in A/A). A/B studies
+(configuration 0 better by the stated effect, the rest equal) and ladder studies (means evenly spread
+over two effects) measure the **power** (the share of the truly worse configurations claimed worse) and
+the env steps racing used as a share of the fixed design's (seed runs, all of the same length). Score kinds:
 
 * normal: a shared seed effect N(0, 1) plus N(0, 1) noise, effect EFFECT_NORMAL;
 * bounded: Beta scores in [0, 1], mean 0.5 + shift (concentration 4), effect EFFECT_BOUNDED;
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rnnppo.core.sequential import WORSE, RaceDesign, race
+from rnnppo.core.sequential import EQUIVALENT, WORSE, RaceDesign, RaceResult, race
 from rnnppo.results import paired
 
 EFFECT_NORMAL = 2.0
@@ -104,10 +105,35 @@ def fixed_pairwise_claims(scores: np.ndarray) -> list[bool]:
     return claims
 
 
+def true_means(kind: str, configs: int, study: str) -> np.ndarray:
+    """Each configuration's true mean score [configs]."""
+    shift = shifts(kind, configs, study)
+    if kind == "normal":
+        return shift
+    if kind == "bounded":
+        return 0.5 + shift
+    return np.clip(0.5 + shift, 0.02, 0.98)
+
+
+def false_claim(result: RaceResult, truth: np.ndarray, design: RaceDesign) -> bool:
+    """Whether the race made any false claim: a "worse" where the configuration is not worse than its
+    leader, or an "equivalent" where the two are D or more apart."""
+    for key, decision in result.decisions.items():
+        if decision.leader is None:
+            continue
+        gap = truth[int(key)] - truth[int(decision.leader)]
+        if decision.status == WORSE and gap >= 0:
+            return True
+        if decision.status == EQUIVALENT and abs(gap) >= (design.min_effect or 0.0):
+            return True
+    return False
+
+
 def one_case(kind: str, configs: int, study: str, design: RaceDesign, studies: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     effect = study != "A/A"
-    race_any = fixed_any = race_hits = fixed_hits = race_wrong = valid_any = valid_hits = 0
+    truth = true_means(kind, configs, study)
+    race_any = fixed_any = race_hits = fixed_hits = valid_any = valid_hits = 0
     seeds_used = 0
     for _ in range(studies):
         scores = draw(kind, configs, design.max_seeds, study, rng)
@@ -117,29 +143,41 @@ def one_case(kind: str, configs: int, study: str, design: RaceDesign, studies: i
         valid = fixed_pairwise_claims(scores)
         valid_any += any(valid)
         seeds_used += result.seeds_used
-        race_any += any(claimed)
+        race_any += false_claim(result, truth, design)
         fixed_any += any(fixed)
         if effect:
             race_hits += sum(claimed[1:])
             fixed_hits += sum(fixed[1:])
             valid_hits += sum(valid[1:])
-            race_wrong += claimed[0] or any(
-                result.decisions[str(i)].status != WORSE and result.decisions[str(i)].stopped for i in range(1, configs)
-            )
     row = {
         "kind": kind,
         "K": configs,
         "study": study,
-        "race_false": np.nan if effect else race_any / studies,
+        "race_false": race_any / studies,
         "fixed_false": np.nan if effect else fixed_any / studies,
         "pairwise_false": np.nan if effect else valid_any / studies,
         "race_power": race_hits / (studies * (configs - 1)) if effect else np.nan,
         "fixed_power": fixed_hits / (studies * (configs - 1)) if effect else np.nan,
         "pairwise_power": valid_hits / (studies * (configs - 1)) if effect else np.nan,
-        "race_wrong": race_wrong / studies if effect else np.nan,
         "steps_share": seeds_used / (studies * configs * design.max_seeds),
     }
     return row
+
+
+def aa_only(studies: int, low: int, high: int) -> None:
+    """The A/A false-claim rate of racing alone, on many more studies (its standard error is printed)."""
+    for kind in ("normal", "bounded", "success"):
+        for configs in (2, 4, 8):
+            design = RaceDesign(low, high, configs, min_effect=MIN_EFFECT[kind])
+            rng = np.random.default_rng(1000 + configs)
+            claims = 0
+            for _ in range(studies):
+                scores = draw(kind, configs, high, "A/A", rng)
+                result = race({str(i): list(row) for i, row in enumerate(scores)}, design)
+                claims += false_claim(result, np.zeros(configs), design)
+            rate = claims / studies
+            error = np.sqrt(rate * (1 - rate) / studies)
+            print(f"A/A {kind:8} K={configs}: racing {low}..{high} false claims {rate:.3f} ± {error:.3f}", flush=True)
 
 
 def main() -> None:
@@ -148,7 +186,11 @@ def main() -> None:
     parser.add_argument("--min", type=int, default=3)
     parser.add_argument("--max", type=int, default=10)
     parser.add_argument("--shape", type=float, default=None)
+    parser.add_argument("--aa-only", action="store_true", help="only racing's A/A false-claim rates")
     args = parser.parse_args()
+    if args.aa_only:
+        aa_only(args.studies, args.min, args.max)
+        return
     rows = []
     began = time.perf_counter()
     for kind in ("normal", "bounded", "success"):
