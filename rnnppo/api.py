@@ -115,7 +115,7 @@ def sweep(
     suite: str | None = None,
     steps: int | None = None,
     trials: int | None = None,
-    seeds: int = 3,
+    seeds: int | str = 3,
     jobs: int = 1,
     study: str | None = None,
     storage: str | None = None,
@@ -133,12 +133,15 @@ def sweep(
     preset: str | None = None,
     loggers: Sequence[str] = (),
     mlflow_uri: str | None = None,
+    min_effect: float | None = None,
     on_poll: Callable[[list[FrozenTrial]], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) an Optuna sweep, as `rnnppo sweep` does, and return its outcome (`.study_name`,
     `.trials`, `.failures`, `.interrupted`). The keywords are `rnnppo sweep`'s options by their names, with
     the same defaults (declared once, in `rnnppo.sweeps.request.SweepRequest`; a test keeps this signature in
     step with it). Storage: `storage`, else $RNNPPO_STORAGE, else OUT/rnnppo.db.
+
+    `seeds="3..10"` races the grid (`--seeds MIN..MAX`; `min_effect` is `--min-effect`).
 
     >>> rnnppo.sweep({"seq_len": [4, 16]}, env="rnnppo/CueRecall-v0", steps=20_000, seeds=3)  # doctest: +SKIP
     """

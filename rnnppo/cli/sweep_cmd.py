@@ -70,12 +70,14 @@ def sweep(
     def announce() -> None:  # once the storage is open: a storage that cannot be used is the only line
         console.print(
             f"[bold]study[/] {spec.study_name}  [bold]storage[/] {mask_url(spec.storage_url)}  "
-            f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] {list(spec.seeds)}"
+            f"[bold]jobs[/] {spec.jobs}  [bold]seeds[/] "
+            + (f"{list(spec.seeds)}" if spec.race_min is None else f"{spec.race_min}..{len(spec.seeds)} (raced)")
         )
         for note in notes:
             console.print(f"[yellow]warning:[/] {escape(note)}")
 
-    progress = SweepProgress(spec.trials, len(spec.seeds), mean_run_steps(spec), progress_every)
+    runs = (spec.trials * len(spec.seeds), 1) if spec.race_min is not None else (spec.trials, len(spec.seeds))
+    progress = SweepProgress(*runs, mean_run_steps(spec), progress_every)
 
     def print_progress(trials: list[FrozenTrial]) -> None:
         _print_finished(trials, table_state)
@@ -144,7 +146,34 @@ def _print_plan(spec, plan) -> None:
             + f"with --jobs {spec.jobs} ({plan.trials} trials in waves of {concurrent}; "
             f"each trial runs its {plan.seeds} seeds one after another)"
         )
+    if spec.race_min is not None:
+        _print_race_plan(spec, plan)
     console.print("nothing was stored (dry run)")
+
+
+def _print_race_plan(spec, plan) -> None:
+    """A race's cost is a range: every configuration on MIN seeds at the least, on MAX at the most."""
+    from rnnppo.sweeps.racing import design_of
+
+    design = design_of(spec)
+    low, high = design.min_seeds, design.max_seeds
+    per_run = plan.env_steps // max(plan.runs, 1)
+    console.print(
+        f"raced: {plan.trials} configurations × {low} to {high} seeds = {plan.trials * low} to {plan.runs} runs, "
+        f"{plan.trials * low * per_run:,} to {plan.env_steps:,} env steps (the counts above are the most)"
+    )
+    bars = ", ".join(f"{n}: {design.smallest_stop(n):.2g}" for n in design.looks)
+    console.print(
+        f"a configuration stops as worse after n seeds only when its mean difference to the leader is at least "
+        f"this many times the differences' spread (α = {design.alpha:g} over {design.pairs} pairs and "
+        f"{len(design.looks)} looks): {bars}"
+        + ("" if spec.min_effect is None else f"; within ±{spec.min_effect:g} of the leader it stops as equivalent")
+    )
+    exact = [n for n in design.looks if 2.0 ** (1 - n) <= design.level(n)]
+    console.print(
+        "a difference with no spread (the same on every seed) stops "
+        + (f"after {exact[0]} seeds at the earliest" if exact else "at no look (MAX is too few for it)")
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -162,6 +191,37 @@ def _score(trial: FrozenTrial) -> str:
         last = trial.intermediate_values[max(trial.intermediate_values)]
         return f"{last:.2f}…"
     return "-"
+
+
+def _race_table(spec, trials: list[FrozenTrial]) -> Table:
+    """A race's live table: one row per configuration, its seeds so far, open or why it stopped."""
+    from rnnppo.results.studies import config_key, decode
+    from rnnppo.sweeps.racing import point_key, race_state, report_rows
+
+    state = race_state(trials, spec)
+    names = list(spec.space.swept_names)
+    keys = {
+        key: config_key({k: decode(k, v) for k, v in params.items()}, names) for key, params in state.params.items()
+    }
+    running: dict[str, list[str]] = {}
+    for trial in trials:
+        seed, steps, _ = live_text(trial)
+        if seed:
+            running.setdefault(keys.get(point_key(trial.params), ""), []).append(f"seed {seed} {steps}")
+    runs = sum(state.seeds.values())
+    table = Table(
+        title=f"{spec.study_name}: race over {len(keys)} configurations, {runs} seed runs done "
+        f"(at most {len(keys) * len(spec.seeds)})",
+        title_justify="left",
+    )
+    table.add_column("configuration", overflow="fold")
+    table.add_column("seeds", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("running now / why", overflow="fold")
+    for name, seeds, status, why in report_rows(state, keys):
+        now = "\n".join(running.get(name, []))
+        table.add_row(escape(name), f"{seeds}/{len(spec.seeds)}", status, escape(now or why))
+    return table
 
 
 def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
@@ -220,7 +280,8 @@ def _live_view(spec, trials: list[FrozenTrial], progress: SweepProgress) -> Grou
         f"{done:,}/{progress.total:,} env steps",
         f"ETA {duration(eta)}",
     )
-    return Group(bar, _progress_table(spec, trials))
+    table = _race_table(spec, trials) if spec.race_min is not None else _progress_table(spec, trials)
+    return Group(bar, table)
 
 
 def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
@@ -230,8 +291,36 @@ def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
         if trial.state.is_finished() and trial.number not in seen:
             seen.add(trial.number)
             params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+            if trial.user_attrs.get("rnnppo_race_seed") is not None:
+                params += f", seed {trial.user_attrs['rnnppo_race_seed']}"
             extra = f" ({trial.user_attrs['error']})" if trial.user_attrs.get("error") else ""
             console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
+
+
+def _print_race_outcome(spec, trials: list[FrozenTrial]) -> None:
+    """How the race went: per configuration its seeds and why it stopped, by the race's own thresholds."""
+    from rnnppo.results.studies import config_key, decode
+    from rnnppo.sweeps.racing import race_state, report_rows
+
+    state = race_state(trials, spec)
+    design = state.design
+    names = list(spec.space.swept_names)
+    keys = {
+        key: config_key({k: decode(k, v) for k, v in params.items()}, names) for key, params in state.params.items()
+    }
+    runs, most = sum(state.seeds.values()), len(keys) * design.max_seeds
+    console.print(
+        f"[bold]race[/] {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's "
+        f"{most} ({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
+        f'{len(design.looks)} looks (α = {design.alpha:g} in all; README "How claims are made")'
+    )
+    for name, _seeds, _status, why in report_rows(state, keys):
+        console.print(f"  {escape(name)}: {escape(why)}", soft_wrap=True)
+    console.print(
+        "(the comparison table above tests each pair once, over the seeds both ran, without the race's correction "
+        "for its looks and pairs; the claims of a raced sweep are these lines)",
+        soft_wrap=True,
+    )
 
 
 def _print_outcome(spec, outcome) -> None:
@@ -269,6 +358,8 @@ def _print_outcome(spec, outcome) -> None:
     from rnnppo.cli.study_report import print_study_report
 
     print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
+    if spec.race_min is not None:
+        _print_race_outcome(spec, outcome.trials)
     if outcome.interrupted:
         raise typer.Exit(128 + outcome.stop_signal)  # the shell's code (130 for Ctrl-C): a stop is no finish
     if outcome.worker_errors:

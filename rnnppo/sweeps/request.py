@@ -38,7 +38,16 @@ class SweepRequest:
     )
     steps: int | None = _option(None, "env steps per run", min=1)
     trials: int | None = _option(None, "trials in the study (default: the grid's size, else 20)", min=1)
-    seeds: int = _option(3, "seeds per configuration (the same seeds for every one; 3+ to compare them)", min=1)
+    seeds: str = _option(
+        "3",
+        "seeds per configuration (the same seeds for every one), or MIN..MAX to race: every configuration starts"
+        " on MIN, and only those not yet shown worse or equivalent get more",
+    )
+    min_effect: float | None = _option(
+        None,
+        "D in score units: the smallest difference worth detecting (the report plans seeds for it; within ±D is"
+        " 'equivalent'; a raced configuration within ±D of the leader stops); default per score kind",
+    )
     jobs: int = _option(1, "trials at once, each in its own process", min=1)
     study: str | None = _option(None, "study name (default: from the env and the swept names)")
     storage: str | None = _option(None, "Optuna storage URL (default: $RNNPPO_STORAGE, else sqlite:///OUT/rnnppo.db)")
@@ -90,6 +99,8 @@ def request_from(values: Mapping[str, Any], where: str, shown: Mapping[str, str]
             close = difflib.get_close_matches(name, sorted(known), n=1)
             raise SweepError(f"{where}: unknown option '{name}'" + (f"; did you mean '{close[0]}'?" if close else ""))
         hint, label = REQUEST_TYPES[name], (shown or {}).get(name, name)
+        if name == "seeds" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # N or MIN..MAX, read by sweeps.spec.parse_seeds
         if value is not None and hint in (Path, Path | None):
             value = Path(value)
         elif value is not None:

@@ -79,6 +79,8 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
                 "more, or lower num_envs or rollout_len"
             )
     n_trials = _trial_count(parsed, request) * max(1, len(tasks))
+    seeds_min, seeds_max = parse_seeds(request.seeds)
+    _check_race(parsed, request, seeds_min, seeds_max)
     if request.study is not None:
         name = check_study_name(request.study)
     elif tasks:
@@ -105,7 +107,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         study_name=name,
         storage_url=storage or default_storage_url(out),
         results_dir=results_dir,
-        seeds=tuple(range(request.seeds)),
+        seeds=tuple(range(seeds_min if seeds_max is None else seeds_max)),
         trials=n_trials,
         sampler=request.sampler,
         sampler_seed=request.sampler_seed,
@@ -118,6 +120,8 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         started_at=time.time(),
         tasks=tasks,
         suite=request.suite,
+        race_min=None if seeds_max is None else seeds_min,
+        min_effect=request.min_effect,
     )
 
 
@@ -154,6 +158,51 @@ def _tasks(request: SweepRequest, parsed: SearchSpace) -> tuple[SweepTask, ...]:
         explicit.add("wrappers")
     env_words = {k[len(ENV_KWARG_PREFIX) :]: v for k, v in parsed.fixed().items() if k.startswith(ENV_KWARG_PREFIX)}
     return make_tasks(chosen, explicit, env_words, steps_given=request.steps is not None)
+
+
+SEEDS_FORMAT = "give --seeds N (every configuration on N seeds) or --seeds MIN..MAX (a race, e.g. 3..10)"
+
+
+def parse_seeds(text: str) -> tuple[int, int | None]:
+    """`--seeds` as (seeds, None) or, for a race, (MIN, MAX); a SweepError names what is wrong."""
+    words = str(text).strip().split("..")
+    try:
+        numbers = [int(word) for word in words]
+    except ValueError:
+        raise SweepError(f"--seeds {str(text)[:40]!r} is not a number or a range; {SEEDS_FORMAT}") from None
+    if len(numbers) == 1:
+        if numbers[0] < 1:
+            raise SweepError(f"--seeds {numbers[0]} is too few; {SEEDS_FORMAT}")
+        return numbers[0], None
+    if len(numbers) != 2:
+        raise SweepError(f"--seeds {str(text)[:40]!r} is not a number or a range; {SEEDS_FORMAT}")
+    low, high = numbers
+    if low < 3:
+        raise SweepError(f"--seeds {low}..{high}: a race starts on 3 seeds or more (a paired test needs 3)")
+    if high <= low:
+        raise SweepError(f"--seeds {low}..{high}: MAX must be above MIN (for a fixed count give --seeds {low})")
+    return low, high
+
+
+def _check_race(parsed: SearchSpace, request: SweepRequest, seeds_min: int, seeds_max: int | None) -> None:
+    """A race (`seeds_max`) runs a grid, every point of it, with no pruner and no warm start."""
+    if request.min_effect is not None and not request.min_effect > 0:
+        raise SweepError(f"--min-effect {request.min_effect} must be a positive number of score units")
+    if seeds_max is None:
+        return
+    race = f"--seeds {seeds_min}..{seeds_max}"
+    if seeds_min < 3 or seeds_max <= seeds_min:
+        raise SweepError(f"{race}: give 3 <= MIN < MAX")
+    if resolve_sampler_name(request.sampler, parsed) != "grid":
+        raise SweepError(
+            f"{race} races the points of a grid, and this sweep samples (--sampler {request.sampler} or "
+            "ranges lo..hi): give choices (v1,v2,...) with --sampler grid, or a fixed --seeds N"
+        )
+    for given, option in ((request.pruner != "none", "--pruner"), (request.warm_start, "--warm-start")):
+        if given:
+            raise SweepError(f"{race} cannot be combined with {option}: racing decides which configurations stop")
+    if request.trials is not None:
+        raise SweepError(f"{race} races every point of the grid: leave out --trials")
 
 
 def _trial_count(parsed: SearchSpace, request: SweepRequest) -> int:

@@ -49,6 +49,7 @@ GIVEN_UP = "rnnppo_given_up"  # trial user attr: its params killed their worker 
 MAX_WORKER_DEATHS = 2
 WORKER_DIED = "worker process died"
 RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
+RACE_SEED = "rnnppo_race_seed"  # trial user attr of a raced sweep's seed run: the one seed it trains
 
 
 def check_study_name(name: str) -> str:
@@ -89,6 +90,10 @@ class SweepSpec:
     mlflow_uri: str | None = None  # --mlflow-uri; None: SQLite in the results folder
     tasks: tuple[SweepTask, ...] = ()  # --suite / repeated --env: the grid's outer `task` dimension (tasks.py)
     suite: str | None = None
+    race_min: int | None = None
+    """--seeds MIN..MAX: the seeds every configuration starts on (`seeds` holds 0..MAX-1); None: no race."""
+    min_effect: float | None = None
+    """--min-effect D (score units): a raced configuration within ±D of the leader stops as equivalent."""
 
     @property
     def space(self) -> SearchSpace:
@@ -122,6 +127,18 @@ class SweepSpec:
             "pruner": self.pruner,
             "base_config": base.to_dict(),
             **({"suite": self.suite, "tasks": [{**t.info, "name": t.name} for t in self.tasks]} if self.tasks else {}),
+            **({"race": self.race_spec()} if self.race_min is not None else {}),
+        }
+
+    def race_spec(self) -> dict[str, Any]:
+        from rnnppo.core.sequential import ALPHA, SHAPE
+
+        return {
+            "min_seeds": self.race_min,
+            "max_seeds": len(self.seeds),
+            "min_effect": self.min_effect,
+            "alpha": ALPHA,
+            "shape": SHAPE,
         }
 
 
@@ -209,7 +226,7 @@ EXECUTION_SETTINGS = (
 def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What differs between a stored study spec and this sweep's: the env, the space, the seeds, the
     objective and every fixed setting (from --config, options and NAME=value words)."""
-    keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective", "tasks")
+    keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective", "tasks", "race")
     diffs = []
     for key in keys:
         if stored.get(key) != new.get(key):
@@ -299,7 +316,11 @@ def finish_creation(
         )
     if SPEC_ATTR not in attrs:
         study.set_user_attr(SPEC_ATTR, spec.stored_spec())
-    if sampler_name == "grid":
+    if spec.race_min is not None:
+        from rnnppo.sweeps.racing import queue_first_round
+
+        queue_first_round(study, spec)
+    elif sampler_name == "grid":
         queue_grid(study, spec, skip_queued=resume)
     elif spec.warm_start:
         queue_warm_start(study, spec, storage, limit=3, skip_queued=resume)
@@ -546,7 +567,10 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -
     # A trial that died before suggesting still holds its queued grid point in fixed_params.
     params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
     if params:
-        study.enqueue_trial(params, user_attrs={QUEUED: True, "retry_of": trial.number, "retry_reason": reason})
+        attrs = {QUEUED: True, "retry_of": trial.number, "retry_reason": reason}
+        if trial.user_attrs.get(RACE_SEED) is not None:
+            attrs[RACE_SEED] = trial.user_attrs[RACE_SEED]
+        study.enqueue_trial(params, user_attrs=attrs)
 
 
 def _owner_gone(trial: optuna.trial.FrozenTrial, host: str) -> bool:

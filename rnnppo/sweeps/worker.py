@@ -35,6 +35,7 @@ from rnnppo.sweeps.alarm import sigalrm
 from rnnppo.sweeps.resume import Adopted, adopt
 from rnnppo.sweeps.study import (
     QUEUED,
+    RACE_SEED,
     SweepSpec,
     counted_trials,
     create_or_load,
@@ -215,11 +216,12 @@ class Objective:
                 trial.set_user_attr(ROLE_ATTR, DUPLICATE)
                 trial.set_user_attr("duplicate_of", earlier)
                 raise optuna.TrialPruned(f"trial {earlier} already ran this configuration on the same seeds")
-        first_config = self.spec.config_for(params, self.spec.seeds[0])
+        seeds = self._race_seeds(trial) if self.spec.race_min is not None else self.spec.seeds
+        first_config = self.spec.config_for(params, seeds[0])
         trial.set_user_attr("config", first_config.to_dict())
         scores: list[float] = []
         started = time.monotonic()
-        for index, seed in enumerate(self.spec.seeds):
+        for index, seed in enumerate(seeds):
             config = first_config.replace(seed=seed)
             run_dir = self.folder / str(trial.number) / str(seed)
             curve: list[list[float]] = []
@@ -260,6 +262,22 @@ class Objective:
             scores.append(float(score))
         trial.set_user_attr("scores", scores)
         return statistics.fmean(scores)
+
+    def _race_seeds(self, trial: optuna.Trial) -> tuple[int]:
+        """A raced sweep's trial trains the one seed it was queued with (sweeps/racing.py); one whose
+        (configuration, seed) an earlier trial holds is a duplicate of two racing queuers: skipped."""
+        from rnnppo.sweeps.racing import earlier_holder
+
+        seed = trial.user_attrs.get(RACE_SEED)
+        if seed is None:
+            trial.set_user_attr(ROLE_ATTR, SPARE)
+            raise optuna.TrialPruned("no seed run left")
+        earlier = earlier_holder(trial.study, trial.number, trial.params, int(seed))
+        if earlier is not None:
+            trial.set_user_attr(ROLE_ATTR, DUPLICATE)
+            trial.set_user_attr("duplicate_of", earlier)
+            raise optuna.TrialPruned(f"trial {earlier} holds seed {seed} of this configuration")
+        return (int(seed),)
 
     def _train_seed(
         self, trial: optuna.Trial, config: Any, run_dir: Path, on_iteration: Callable[[dict[str, Any]], None]
@@ -346,7 +364,7 @@ def budget_left(study: optuna.Study, spec: SweepSpec, grid: bool, mean_trial_s: 
     """Whether this worker may start another trial."""
     if grid and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         return False
-    if len(counted_trials(study)) >= spec.trials:
+    if spec.race_min is None and len(counted_trials(study)) >= spec.trials:
         return False
     size = spec.space.distinct_points
     if not grid and size is not None and distinct_run(study) >= size:
@@ -372,6 +390,11 @@ def run_worker(spec: SweepSpec, index: int = 0) -> None:
     last_stale_check = time.monotonic()
     duplicates_in_a_row = 0
     while True:
+        if spec.race_min is not None:
+            from rnnppo.sweeps.racing import advance
+
+            with stop_request.interruptible_if(False):
+                advance(study, spec)  # the next round's seed runs, once this one is done
         if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
             print(
                 f"worker {os.getpid()}: the sampler proposed {duplicates_in_a_row} configurations in a row that had "

@@ -44,6 +44,8 @@ def test_the_python_api_takes_every_declared_option_with_the_same_default():
         default = parameters[name].default
         if isinstance(declared.default, Path):
             default = Path(default)
+        if name == "seeds":  # N or MIN..MAX: an int is read as N
+            default = str(default)
         assert default == declared.default, f"rnnppo.sweep({name}=...) defaults to {default!r}"
 
 
@@ -51,7 +53,7 @@ def test_a_nightly_file_accepts_every_declared_option_by_its_name(tmp_path):
     options = {name: field for name, field in FIELDS.items() if name not in NOT_FOR_A_NIGHT}
     values = {
         "steps": 64,
-        "seeds": 5,
+        "seeds": "5",
         "jobs": 2,
         "out": str(tmp_path / "nights"),
         "timeout": 60.0,
