@@ -110,7 +110,7 @@ def nightly(
         if previous:
             console.print(
                 f"no regression against the {len(previous)} previous comparable night(s) "
-                "(paired t-test per seed, Holm-corrected; CPU time per env step)"
+                "(exact sign-flip test per seed, Holm-corrected; CPU time per env step against nights of other code)"
             )
         else:
             console.print("not checked: no previous comparable night to compare with")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,9 @@ def report(
     allow_mismatch: bool = typer.Option(
         False, "--allow-mismatch", help="--compare studies of different envs or env steps per run (labelled)"
     ),
+    min_effect: float = typer.Option(
+        None, "--min-effect", help="smallest score difference worth detecting (score units; default: the sweep's)"
+    ),
 ) -> None:
     """Compare a study's configurations: IQM with 95% bootstrap intervals, marginals, importance, verdict."""
     from rnnppo.cli.study_report import print_warnings
@@ -93,6 +97,8 @@ def report(
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
+    if min_effect is not None and not (math.isfinite(min_effect) and min_effect > 0):
+        fail(f"--min-effect {min_effect} must be a positive number in score units, e.g. --min-effect 0.1")
     names = _studies(compare)
     if compare is not None and len(names) < 2:
         fail("--compare needs two or more studies: --compare A --compare B (or --compare A,B)")
@@ -108,7 +114,7 @@ def report(
             else:
                 listing = list_studies(store)
                 data = load_study(store, pick_study(store, study), results_dir)
-                built = build_report(data)
+                built = build_report(data, min_effect)
         except ReportError as err:
             fail(str(err))
 

@@ -46,6 +46,9 @@ def sweep(
     timeout: float = typer.Option(None, "--timeout", min=1, help="time budget in seconds for the whole sweep"),
     trial_timeout: float = typer.Option(None, "--trial-timeout", min=1, help="seconds one trial may take"),
     objective: str = typer.Option("final", "--objective", help="final (evaluation return) or auc"),
+    min_effect: float = typer.Option(
+        None, "--min-effect", help="smallest score difference worth detecting (score units; default per score kind)"
+    ),
     warm_start: str = typer.Option(None, "--warm-start", help="queue another study's best configurations first"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would run and an estimated time; store nothing"),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto"),
@@ -92,6 +95,7 @@ def sweep(
                     config_file=config_file,
                     wrappers=tuple(wrapper or ()),
                     preset=preset,
+                    min_effect=min_effect,
                 ),
             )
         except SweepError as err:

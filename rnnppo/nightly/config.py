@@ -30,7 +30,7 @@ class NightlySpec:
     space: tuple[str, ...]
     study_prefix: str
     steps: int | None = None
-    seeds: int = 3
+    seeds: int = 6
     jobs: int = 1
     sampler: str = "auto"
     pruner: str = "none"

@@ -6,6 +6,7 @@ give; None means "not given") and get a `SweepSpec` back, or an input error that
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ class SweepRequest:
     config_file: Path | None = None
     wrappers: tuple[str, ...] = ()
     preset: str | None = None
+    min_effect: float | None = None
+    """Smallest score difference worth detecting (score units); None: the report's per-score-kind default."""
 
 
 def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRequest) -> SweepSpec:
@@ -57,6 +60,10 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     if request.objective not in OBJECTIVES:
         raise SweepError(f"--objective {request.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
     make_pruner(request.pruner, 1)
+    if request.min_effect is not None and not (math.isfinite(request.min_effect) and request.min_effect > 0):
+        raise SweepError(
+            f"--min-effect {request.min_effect} must be a positive number in score units, e.g. --min-effect 0.1"
+        )
     parsed = SearchSpace.parse(list(space_words or []))
     base_config = assemble_config(
         [],
@@ -107,6 +114,7 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         trial_timeout_s=request.trial_timeout,
         warm_start=request.warm_start,
         started_at=time.time(),
+        min_effect=request.min_effect,
     )
 
 

@@ -85,6 +85,7 @@ class SweepSpec:
     started_at: float = field(default_factory=time.time)
     loggers: tuple[str, ...] = ()  # --logger names (rnnppo.core.loggers), for every seed run
     mlflow_uri: str | None = None  # --mlflow-uri; None: SQLite in the results folder
+    min_effect: float | None = None  # --min-effect (score units); None: the report's per-score-kind default
 
     @property
     def space(self) -> SearchSpace:
@@ -115,6 +116,7 @@ class SweepSpec:
             "sampler_seed": self.sampler_seed,
             "pruner": self.pruner,
             "base_config": base.to_dict(),
+            **({"min_effect": self.min_effect} if self.min_effect is not None else {}),
         }
 
 
