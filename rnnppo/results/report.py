@@ -345,7 +345,10 @@ def controls_table(data: StudyData, score: str | None = None, kind: str = "retur
 
 
 def verdict(data: StudyData, table: pd.DataFrame, min_effect: float | None = None) -> str:
-    """The one-paragraph verdict (results/verdict.py) for a study's comparison table."""
+    """The one-paragraph verdict (results/verdict.py) for a study's comparison table; `min_effect` None: the
+    sweep's --min-effect or the score kind's default, as comparison_table() used."""
+    if min_effect is None:
+        min_effect, _ = resolve_min_effect(data, table, score_kind(data), None)
     cheapest = claims.cheapest_not_worse(table, same_as_best(data, table), per_seed(data))
     return claims.verdict(table, data.counts, baseline_of(data), cheapest, min_effect)
 

@@ -21,7 +21,7 @@ import typer
 
 from rnnppo.cli import report_cmd, train_cmd
 from rnnppo.core.config import TrainConfig, load_toml
-from tests.results.fixtures import build_two_studies
+from tests.results.fixtures import SEEDS, build_two_studies
 from tests.shared import runner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -53,7 +53,7 @@ def test_report_lists_the_studies_and_prints_every_section(results):
         "night2",
         "comparison (best first)",
         "IQM final return",
-        "not separable",
+        "exact sign-flip test",
         "max_seq_len (averaged over everything else)",
         "lstm_cell_size (averaged",
         "parameter importance",
@@ -79,9 +79,9 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
     text = out.read_text()
     if fmt == "csv":
         runs = pd.read_csv(out)
-        assert len(runs) == 36 and runs.groupby("config")["seed"].nunique().eq(3).all()
+        assert len(runs) == 12 * len(SEEDS) and runs.groupby("config")["seed"].nunique().eq(len(SEEDS)).all()
     elif fmt == "json":
-        assert len(pd.DataFrame(json.loads(text)["runs"])) == 36
+        assert len(pd.DataFrame(json.loads(text)["runs"])) == 12 * len(SEEDS)
     elif fmt == "html":
         images = []
 
@@ -99,7 +99,7 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
 def test_csv_to_stdout_is_clean_for_pandas(results):
     result = invoke("report", results, "--study", "cue-seqlen", "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(io.StringIO(result.stdout))) == 36
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 12 * len(SEEDS)
 
 
 def test_plots_are_written_and_open(results, tmp_path):
@@ -139,7 +139,7 @@ def test_compare_shows_the_change_and_its_significance(results):
     assert len(rows) == 1 and "yes: worse" in lines[rows[0]]
     comma = invoke("report", results, "--compare", "cue-seqlen,night2", "--format", "csv")
     frame = pd.read_csv(io.StringIO(comma.stdout))
-    assert len(frame) == 6 and (frame["night2 seeds"] == 3).all()
+    assert len(frame) == 6 and (frame["night2 seeds"] == len(SEEDS)).all()
 
 
 def test_best_exports_a_config_that_train_accepts_unchanged(results, tmp_path):
