@@ -217,9 +217,10 @@ def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
 def _cost_regression(tonight: Night, nights: list[Night], config: str, spec: NightlySpec) -> list[str]:
     """CPU time per env step up by `speed_drop` or more of the previous nights' median and beyond their
     night-to-night spread, against nights that ran other code only: a night of the same commit ran the
-    same computation, so any difference from it is the machine's load. The spread is the largest distance
-    of a previous night's mean from their median (the same-commit nights included, since they show the
-    load's reach), and at least the seed-to-seed spread; nights without CPU time are left out."""
+    same computation, so any difference from it is the machine's load. The spread is the range of the
+    previous nights' means (the same-commit nights included: they show how far load alone moves it; one
+    previous night shows no spread, so nothing is claimed), and at least the seed-to-seed spread; nights
+    without CPU time are left out."""
     mine = _per_seed(tonight, config, "cpu_s_per_step").dropna()
     timed = [(n, _per_seed(n, config, "cpu_s_per_step").dropna()) for n in nights]
     timed = [(n, b) for n, b in timed if len(b) >= 2]
@@ -229,7 +230,7 @@ def _cost_regression(tonight: Night, nights: list[Night], config: str, spec: Nig
         return []
     usual = statistics.median(float(b.mean()) for b in other_code)
     means = [float(b.mean()) for _, b in timed]
-    night_spread = max(abs(m - statistics.median(means)) for m in means) if len(means) >= 2 else math.inf
+    night_spread = max(means) - min(means) if len(means) >= 2 else math.inf
     spread = max(float(mine.std()), *(float(b.std()) for _, b in timed), night_spread)
     now = float(mine.mean())
     if now - usual > spread and now >= usual * (1 + spec.speed_drop):

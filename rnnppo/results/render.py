@@ -104,7 +104,7 @@ def min_effect_text(report: Report) -> str:
 def comparison_section(report: Report) -> Section:
     """Rank, score and interval, and the paired verdict against the best; narrow enough for 80 columns."""
     score = SCORE_NAMES.get(report.score, report.score)
-    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "vs best"]
+    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "vs highest"]
     rows = [
         [
             str(int(row["rank"])),
@@ -117,7 +117,7 @@ def comparison_section(report: Report) -> Section:
         for _, row in report.comparison.iterrows()
     ]
     note = (
-        "vs best: exact sign-flip test on per-seed differences, Holm-corrected, α = 0.05; 'best' only when "
+        "vs highest: exact sign-flip test on per-seed differences, Holm-corrected, α = 0.05; 'best' only when "
         "separable from every other; equal IQMs and identical scores share a rank; 'not worse (±D)': an "
         "equivalence test puts the difference within ±D; 'not shown worse': no test separates it either way. "
         "95% CI: Tukey-McLaughlin t interval of the IQM"
@@ -129,7 +129,7 @@ def comparison_section(report: Report) -> Section:
     elif report.comparison["ci_reason"].astype(str).str.contains("no spread").any():
         reasons = report.comparison.loc[report.comparison["ci_reason"].astype(str).str.contains("no spread")]
         note += f"; no spread: {reasons.iloc[0]['ci_reason']} (an interval of zero width would claim certainty)"
-    return Section("comparison (best first)", header, rows, note, left=2)
+    return Section("comparison (highest IQM first)", header, rows, note, left=2)
 
 
 def _p_text(value: Any) -> str:
@@ -153,15 +153,24 @@ def paired_section(report: Report) -> Section:
         ]
         for _, row in report.comparison.iloc[1:].iterrows()
     ]
-    header = ["rank", "configuration", "pairs", "minus best", "95% CI", "p (Holm)", "P(this > best)", "seeds for D"]
+    header = [
+        "rank",
+        "configuration",
+        "pairs",
+        "minus highest",
+        "95% CI",
+        "p (Holm)",
+        "P(this > highest)",
+        "seeds for D",
+    ]
     note = (
-        "minus best: mean over shared seeds of (this - best); 95% CI: the shifts the exact sign-flip test does "
-        "not reject (unbounded, or the score's whole range, below 6 seeds: 3 seeds cannot give p below 0.25, "
-        "5 not below 0.0625); P(this > best): probability of improvement over all seed pairs (rliable); seeds "
+        "minus highest: mean over shared seeds of (this - highest IQM); 95% CI: the shifts the exact sign-flip "
+        "test does not reject (unbounded, or the score's whole range, below 6 seeds: 3 seeds cannot give p below 0.25, "
+        "5 not below 0.0625); P(this > highest): probability of improvement over all seed pairs (rliable); seeds "
         "for D: seeds a true difference of D needs for 80% power at the observed spread of the differences "
         f"(Holm over the comparisons). {min_effect_text(report)}"
     )
-    return Section("against the best, paired by seed", header, rows, note, left=2)
+    return Section("against the highest IQM, paired by seed", header, rows, note, left=2)
 
 
 def cost_section(report: Report) -> Section:
@@ -203,9 +212,9 @@ def marginal_section(name: str, table: pd.DataFrame) -> Section:
         ]
         for _, r in table.iterrows()
     ]
-    header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs best"]
+    header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs highest"]
     note = (
-        "each seed is averaged over the other swept parameters first; vs best: the comparison's words and "
+        "each seed is averaged over the other swept parameters first; vs highest: the comparison's words and "
         "test (exact sign-flip, Holm-corrected; 'best' only when separable from every other value)"
     )
     return Section(f"{name} (averaged over everything else)", header, rows, note)

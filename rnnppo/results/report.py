@@ -213,12 +213,14 @@ def _ped_anova(complete: list[FrozenTrial], values: dict[int, float], varied: li
 
 
 def importance(
-    data: StudyData, score: str | None = None
+    data: StudyData, score: str | None = None, separated: bool = True
 ) -> tuple[dict[str, float] | None, str, dict[str, tuple[float, float]]]:
     """Optuna's PED-ANOVA importance of the swept parameters, only when the configurations' scores vary
-    beyond the seed spread (paired.permutation_differ_p < α); with a 90% interval from resampling the
-    seeds (IMPORTANCE_RESAMPLES); and a note when there is none. Each trial's value is its configuration's
-    mean per-seed score over the seeds every configuration finished."""
+    beyond the seed spread (paired.permutation_differ_p < α) and the comparison separated at least one
+    configuration from the highest (`separated`: so an importance is never printed where the comparison
+    says nothing differs, and the two together claim no more than the comparison's α); with a 90%
+    interval from resampling the seeds (IMPORTANCE_RESAMPLES); and a note when there is none. Each trial's
+    value is its configuration's mean per-seed score over the seeds every configuration finished."""
     score = score or data.objective
     complete = [t for t in data.trials if t.state == TrialState.COMPLETE and t.value is not None]
     varied = [n for n in data.swept if len({format_value(t.params.get(n)) for t in complete}) > 1]
@@ -231,6 +233,12 @@ def importance(
         return None, f"{need}; this study has {len(complete)}", {}
     keys, matrix = _score_matrix(data, score)
     p = paired.permutation_differ_p(matrix)
+    if not separated:
+        return (
+            None,
+            "not reported: no configuration is separated from the highest, so no parameter is shown to matter",
+            {},
+        )
     if not (math.isfinite(p) and p < paired.ALPHA):
         shown = "not testable" if not math.isfinite(p) else f"p = {p:.2g}"
         return (
@@ -410,7 +418,7 @@ def build_report(data: StudyData, min_effect: float | None = None) -> Report:
     first = comparison_table(data, score, min_effect, kind)
     effect, source = resolve_min_effect(data, first, kind, min_effect)
     table = comparison_table(data, score, effect, kind) if effect != min_effect else first
-    found, note, intervals = importance(data, score)
+    found, note, intervals = importance(data, score, bool((table["vs_best"] == claims.WORSE).any()))
     cheapest = claims.cheapest_not_worse(table, same_as_best(data, table), per_seed(data))
     baseline = baseline_of(data)
     return Report(

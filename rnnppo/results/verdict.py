@@ -359,7 +359,8 @@ def _comparison_clauses(table: pd.DataFrame, min_effect: float | None) -> list[s
     equivalent = others[others["vs_best"] == EQUIVALENT]
     if len(equivalent):
         parts.append(
-            f"not worse (shown within ±{min_effect:.3g} of it, two one-sided sign-flip tests): "
+            f"not worse (shown within ±{min_effect:.3g} of it: two one-sided sign-flip tests, each at α = 0.05, "
+            "possible from 5 seeds): "
             f"{_listed(list(equivalent['config']))}"
         )
     better = others[others["vs_best"] == BETTER]

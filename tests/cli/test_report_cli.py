@@ -51,7 +51,7 @@ def test_report_lists_the_studies_and_prints_every_section(results):
     for expected in (
         "studies in this storage",
         "night2",
-        "comparison (best first)",
+        "comparison (highest IQM first)",
         "IQM final return",
         "exact sign-flip test",
         "max_seq_len (averaged over everything else)",
@@ -92,7 +92,7 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
         Images().feed(text)
         assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
     else:
-        assert "comparison (best first)" in text and "verdict" in text
+        assert "comparison (highest IQM first)" in text and "verdict" in text
     assert f"wrote {out}" in result.stderr
 
 

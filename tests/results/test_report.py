@@ -19,6 +19,7 @@ from rnnppo.results.report import (
     build_report,
     compare_studies,
     comparison_table,
+    importance,
     resolved_config,
 )
 from rnnppo.results.studies import ReportError, load_study, open_readonly
@@ -214,3 +215,21 @@ def test_resolved_config_without_a_config_attribute_uses_the_base_config(tmp_pat
     foreign = dataclasses.replace(data, spec={k: v for k, v in data.spec.items() if k != "base_config"})
     with pytest.raises(ReportError, match="stored no resolved configuration"):
         resolved_config(foreign, BEST)
+
+
+def test_min_effect_comes_from_the_report_option_then_the_sweep_then_the_score_kinds_default(results):
+    data = load(results)
+    assert (report_min_effect(data, None)) == (0.1, "default for a success rate")
+    assert report_min_effect(data, 0.25) == (0.25, "--min-effect")
+    swept = dataclasses.replace(data, spec={**data.spec, "min_effect": 0.3})
+    assert report_min_effect(swept, None) == (0.3, "the sweep's --min-effect")
+
+
+def report_min_effect(data, given):
+    report = build_report(data, given)
+    return report.min_effect, report.min_effect_source
+
+
+def test_importance_is_not_reported_where_the_comparison_separates_nothing(results):
+    found, note, intervals = importance(load(results), separated=False)
+    assert found is None and intervals == {} and note.startswith("not reported: no configuration is separated")

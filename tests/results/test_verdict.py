@@ -82,6 +82,9 @@ def test_a_difference_on_every_one_of_five_seeds_is_not_claimed_and_the_floor_is
     text = verdict_of(table)
     assert "is best" not in text and "not shown worse: seq_len=2" in text
     assert "with 5 seeds no exact test goes below p = 0.0625: a claim among 2 configurations needs 6 or more" in text
+    # planned from the stated effect (--min-effect 0.1) and the observed spread, not post-hoc from the observed gap
+    assert "a difference of 0.1 (--min-effect) needs about 13 seeds at the observed spread" in text
+    assert "would need" not in text
 
 
 def test_a_difference_on_every_one_of_six_seeds_is_named_with_its_test():
@@ -96,7 +99,10 @@ def test_not_worse_is_said_only_where_an_equivalence_test_shows_it():
     close = {"a": [1.0, 0.9, 0.8, 0.85, 0.95], "b": [0.99, 0.91, 0.8, 0.84, 0.95]}
     table = table_of(close)
     assert table.iloc[1]["vs_best"] == claims.EQUIVALENT
-    assert "not worse (shown within ±0.1 of it, two one-sided sign-flip tests): b" in verdict_of(table)
+    assert (
+        "not worse (shown within ±0.1 of it: two one-sided sign-flip tests, each at α = 0.05, possible from 5 seeds): b"
+        in verdict_of(table)
+    )
     far = table_of({"a": [2070.0, 1500.0, 2500.0], "none": [1151.0, 1400.0, 900.0]}, min_effect=50.0)
     assert far.iloc[1]["vs_best"] == claims.OPEN  # three seeds cannot separate them: "not shown worse", no more
     assert "not shown worse: none" in verdict_of(far, min_effect=50.0)
