@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from rnnppo.nightly import history
+from rnnppo.nightly.config import NightlySpec
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
 
@@ -143,7 +144,8 @@ def _nightly(kind: Kind, rng: np.random.Generator, seeds: int) -> tuple[bool, bo
     p = paired.holm([test.p if test.kind not in (paired.TIE, paired.TOO_FEW) else math.nan])[0]
     score = bool(math.isfinite(p) and p < paired.ALPHA and test.mean_diff < 0)
     nights = [_night(f"2026-01-0{day}", f"commit{day}", _load(rng, (seeds,))) for day in range(1, 5)]
-    speed = bool(history._cost_regression(nights[-1], nights[:-1], "c0", SimpleNamespace(speed_drop=0.2)))
+    spec = NightlySpec(env="sim", space=(), study_prefix="sim", speed_drop=0.2)
+    speed = bool(history._cost_regression(nights[-1], nights[:-1], "c0", spec))
     return score, speed
 
 

@@ -168,7 +168,33 @@ def sign_flip_interval(
     far = abs(mean) + 1e6 * spread
     if sign_flip_p(diffs - far) > alpha:  # an infinite shift is not rejected: the floor is above alpha
         return -bound, bound
-    return max(-bound, _edge(diffs, mean, mean - far, alpha)), min(bound, _edge(diffs, mean, mean + far, alpha))
+    if diffs.size <= SCAN_LIMIT:
+        low, high = _scanned(diffs, alpha)
+    else:
+        low, high = _edge(diffs, mean, mean - far, alpha), _edge(diffs, mean, mean + far, alpha)
+    return max(-bound, low), min(bound, high)
+
+
+SCAN_LIMIT = 10
+"""Up to this many values the interval is the exact hull of the shifts the test keeps (every breakpoint
+checked: p only changes where a shifted sum can tie, at means of subsets of the values); beyond, bisection."""
+
+
+def _scanned(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
+    """[lowest, highest] shift the exact two-sided sign-flip test keeps. p(shift) is not monotone in the
+    shift for discrete scores, so a bisection can stop inside a gap; this checks every breakpoint (the
+    means of subsets of `diffs`) and the midpoints between them."""
+    signs = _signs(diffs.size)  # [2^n, n]
+    chosen = signs < 0  # [2^n, n] every subset
+    counts = chosen.sum(axis=1)
+    breaks = np.unique((chosen @ diffs)[counts > 0] / counts[counts > 0])
+    points = np.concatenate([breaks, (breaks[1:] + breaks[:-1]) / 2])  # [P]
+    flipped = (signs @ diffs)[:, None] - signs.sum(axis=1)[:, None] * points[None, :]  # [2^n, P]
+    observed = diffs.sum() - diffs.size * points  # [P]
+    slack = 1e-9 * max(float(np.abs(diffs).sum()), 1e-300)
+    p = (np.abs(flipped) >= np.abs(observed)[None, :] - slack).mean(axis=0)  # [P]
+    kept = points[p > alpha]
+    return float(kept.min()), float(kept.max())
 
 
 def _edge(diffs: np.ndarray, inside: float, outside: float, alpha: float) -> float:

@@ -177,8 +177,9 @@ def _baseline_error(baseline: dict[str, Any] | None) -> tuple[float, int]:
     if not isinstance(baseline, dict):
         return 0.0, 0
     sem, episodes = baseline.get("sem_return"), baseline.get("episodes")
-    valid = isinstance(sem, int | float) and math.isfinite(sem) and isinstance(episodes, int) and episodes > 1
-    return (float(sem), int(episodes)) if valid else (0.0, 0)
+    if isinstance(sem, int | float) and math.isfinite(sem) and isinstance(episodes, int) and episodes > 1:
+        return float(sem), episodes
+    return 0.0, 0
 
 
 def _versus_random(values: np.ndarray, level: float, sem: float, episodes: int) -> tuple[float, float, float]:
