@@ -257,16 +257,18 @@ def equivalent(a: pd.Series, b: pd.Series, margin: float, alpha: float = ALPHA) 
     return bool(p < alpha), p
 
 
-def holm(p_values: list[float]) -> list[float]:
+def holm(p_values: list[float], family: int | None = None) -> list[float]:
     """Holm-adjusted p-values (same order); NaN entries stay NaN and do not count in the family.
 
     Sorted ascending, the i-th smallest of m p-values is multiplied by (m - i), capped at 1, and kept
-    at least as large as the one before it; a hypothesis is rejected when its adjusted p < α."""
+    at least as large as the one before it; a hypothesis is rejected when its adjusted p < α. `family`:
+    a larger family the given p-values were picked from (e.g. every pair of configurations, when only
+    the pairs with the data-chosen highest one are tested): m is then that size, which is conservative."""
     values = np.asarray(p_values, dtype=float)
     out = np.full(values.shape, math.nan)
     finite = np.flatnonzero(~np.isnan(values))
     order = finite[np.argsort(values[finite], kind="stable")]
-    m = order.size
+    m = max(order.size, family or 0)
     running = 0.0
     for rank, index in enumerate(order):
         running = max(running, min(1.0, (m - rank) * values[index]))

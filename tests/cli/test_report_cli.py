@@ -59,7 +59,7 @@ def test_report_lists_the_studies_and_prints_every_section(results):
         "parameter importance",
         "what the LSTM saw",
         "gain over the memory-off control",
-        f"verdict: ({BEST}) is best",
+        f"verdict: highest IQM: ({BEST})",
     ):
         assert expected in text, expected
     assert "12 trials complete (1 failed, 1 running, 1 pruned" in text
@@ -127,7 +127,7 @@ def test_a_corrupt_run_file_is_a_warning_naming_it_and_the_report_goes_on(result
     result = invoke("report", copy, "--study", "cue-seqlen")
     assert result.exit_code == 0, result.output
     assert f"warning: run file {victim} is unreadable" in result.stderr
-    assert f"verdict: ({BEST}) is best" in result.stdout
+    assert f"verdict: highest IQM: ({BEST})" in result.stdout
 
 
 def test_compare_shows_the_change_and_its_significance(results):
@@ -146,7 +146,7 @@ def test_best_exports_a_config_that_train_accepts_unchanged(results, tmp_path):
     exported = tmp_path / "best.toml"
     result = invoke("best", results, "--study", "cue-seqlen", "--export", exported)
     assert result.exit_code == 0, result.output
-    assert f"best of cue-seqlen: {BEST}" in result.stderr
+    assert f"highest IQM of cue-seqlen: {BEST}" in result.stderr  # not separable from 8/64: no "best"
     config = TrainConfig.from_dict(load_toml(exported))
     stored = optuna.load_study(study_name="cue-seqlen", storage=f"sqlite:///{results / 'rnnppo.db'}")
     trial = next(t for t in stored.trials if t.params == {"max_seq_len": 20, "lstm_cell_size": 64, "rnn_type": "lstm"})
