@@ -2,6 +2,7 @@
 
     python benchmarks/calibration.py                    # 120 A/A and 50 A/B studies per case
     python benchmarks/calibration.py --studies 400      # slower, tighter
+    python benchmarks/calibration.py --kind bounded --configs 2 --seeds 10 --studies 1000   # one case
 
 Cases: three score kinds x 2 and 4 configurations x 3, 5 and 10 seeds.
 
@@ -218,13 +219,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=120, help="A/A studies per case")
     parser.add_argument("--ab-studies", type=int, default=50, help="A/B studies per case")
+    parser.add_argument("--kind", choices=[k.name for k in KINDS], help="only this score kind")
+    parser.add_argument("--configs", type=int, choices=(2, 4), help="only this many configurations")
+    parser.add_argument("--seeds", type=int, choices=(3, 5, 10), help="only this many seeds")
     args = parser.parse_args()
     started = time.monotonic()
     columns: list[str] = []
     for index, kind in enumerate(KINDS):
+        if args.kind not in (None, kind.name):
+            continue
         truth = population_iqm(kind, np.random.default_rng(99))
-        for configs in (2, 4):
-            for seeds in (3, 5, 10):
+        for configs in (2, 4) if args.configs is None else (args.configs,):
+            for seeds in (3, 5, 10) if args.seeds is None else (args.seeds,):
                 case_seed = 1000 * index + 10 * configs + seeds
                 row = run_case(kind, configs, seeds, args.studies, args.ab_studies, case_seed, truth)
                 if not columns:  # the header once, then a row per case as it finishes
