@@ -202,11 +202,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def print_paired(rows: list[dict[str, Any]]) -> None:
     """Each rnnppo variant against sb3-contrib on the seeds both ran (the same seed numbers): the paired
-    t-test of rnnppo's per-seed score minus sb3-contrib's (rnnppo.results.paired, as reports use), and the
-    smallest margin an equivalence test (two one-sided paired t-tests, alpha 0.05 each) accepts."""
+    test of rnnppo's per-seed score minus sb3-contrib's (rnnppo.results.paired's exact sign-flip test, as
+    reports use), and the smallest margin an equivalence test (two one-sided sign-flip tests, alpha 0.05
+    each) accepts: the farther end of the test's 90% interval."""
     import pandas as pd
 
-    from rnnppo.results.paired import ALPHA, T_TEST, TIE, paired_test
+    from rnnppo.results.paired import ALPHA, TIE, TOO_FEW, paired_test
 
     lines = []
     for task in TASKS.values():
@@ -231,12 +232,13 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
             else:
                 verdict = "not separable"
             p_text, equivalent = "-", "-"
-            if test.kind == T_TEST:
+            if test.kind not in (TIE, TOO_FEW):
                 p_text = "< 0.001" if test.p < 0.001 else f"{test.p:.2g}"  # as the reports print it
                 # Two one-sided tests at alpha pass for any margin beyond the 90% interval's farther end: the
                 # smallest margin within which the two are shown equivalent (the reader judges if it is small)
                 ninety = paired_test(pd.Series(ours), pd.Series(sb3), confidence=1 - 2 * ALPHA)
-                equivalent = f"±{max(abs(ninety.low), abs(ninety.high)):.2f}"
+                far = max(abs(ninety.low), abs(ninety.high))
+                equivalent = f"±{far:.2f}" if far < float("inf") else "not shown (too few seeds)"
             label = f"--preset {task.name}" + (" " + " ".join(words) if words else "")
             lines.append(
                 f"| {task.env} | {label} | {test.n} | {test.mean_diff:+.2f} | {test.interval_text()} | {p_text} | "
@@ -244,7 +246,7 @@ def print_paired(rows: list[dict[str, Any]]) -> None:
             )
     if lines:
         print(
-            "\nrnnppo minus sb3-contrib, seed by seed (paired t-test, two-sided, 95% t interval):\n"
+            "\nrnnppo minus sb3-contrib, seed by seed (exact sign-flip test, two-sided, its 95% interval):\n"
             "\n| task | rnnppo | pairs | mean difference | 95% interval | p | verdict | equivalent within (TOST) |"
             "\n|---|---|---:|---:|---|---:|---|---:|"
         )

@@ -71,7 +71,7 @@ def _print_outcome(outcome) -> None:
         if outcome.previous_nights:
             console.print(
                 f"no regression against the {outcome.previous_nights} previous comparable night(s) "
-                "(paired t-test per seed, Holm-corrected; CPU time per env step)"
+                "(exact sign-flip test per seed, Holm-corrected; CPU time per env step against nights of other code)"
             )
         else:
             console.print("not checked: no previous comparable night to compare with")

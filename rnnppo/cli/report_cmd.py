@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 import tempfile
 from collections.abc import Iterator
@@ -84,6 +85,9 @@ def report(
     allow_mismatch: bool = typer.Option(
         False, "--allow-mismatch", help="--compare studies of different envs or env steps per run (labelled)"
     ),
+    min_effect: float = typer.Option(
+        None, "--min-effect", help="smallest score difference worth detecting (score units; default: the sweep's)"
+    ),
 ) -> None:
     """Compare a study's configurations: IQM with 95% bootstrap intervals, marginals, importance, verdict."""
     from rnnppo.cli.study_report import print_warnings
@@ -95,6 +99,8 @@ def report(
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is unknown; choose one of {', '.join(FORMATS)}")
+    if min_effect is not None and not (math.isfinite(min_effect) and min_effect > 0):
+        fail(f"--min-effect {min_effect} must be a positive number in score units, e.g. --min-effect 0.1")
     names = _studies(compare)
     if compare is not None and len(names) < 2:
         fail("--compare needs two or more studies: --compare A --compare B (or --compare A,B)")
@@ -113,7 +119,7 @@ def report(
                 if is_multi_task(data):  # --suite / repeated --env: per-task reports and the aggregate
                     _suite(data, fmt, out, plots)
                     return
-                built = build_report(data)
+                built = build_report(data, min_effect)
         except ReportError as err:
             fail(str(err))
 
@@ -236,7 +242,9 @@ def best(
         except ReportError as err:
             fail(str(err))
     score = f"IQM {top['iqm']:.3g}, 95% CI {interval(top)}, {top['n']} seeds"
-    summary = f"best of {data.name}: {top['config']} ({score})"
+    # "best" only when a test separates it from every other configuration (results/verdict.py)
+    label = "best" if top["vs_best"] == "best" else "highest IQM"
+    summary = f"{label} of {data.name}: {top['config']} ({score})"
     err_console.print(summary, soft_wrap=True)
     err_console.print(f"verdict: {verdict(data, table)}", soft_wrap=True, markup=False)
     if export is None:

@@ -185,7 +185,7 @@ class TrainConfig:
     # --- run ---------------------------------------------------------------------------------
     seed: int = _f(0, "run", "random seed (torch, numpy, envs)")
     device: str = _f("cpu", "run", "cpu, cuda or auto")
-    eval_episodes: int = _f(10, "run", "evaluation episodes after training")
+    eval_episodes: int = _f(30, "run", "evaluation episodes after training (a seed's score averages them)")
     eval_deterministic: bool = _f(True, "run", "greedy actions in evaluation")
     num_threads: int = _f(1, "run", "torch intra-op threads")
     memory_horizon: bool = _f(

@@ -58,6 +58,7 @@ NIGHT_KEYS = ("space", "study_prefix", "reference", "history_nights", "regressio
 RENAMED = {"time_budget_s": "timeout", "results": "out"}
 """Keys of nightly files written before the options were declared once: still read, as these options."""
 DEFAULT_OUT = "results/nightly"
+DEFAULT_SEEDS = "6"  # a night's score check needs 6 seeds (the exact paired test's floor for two nights)
 NOT_FOR_A_NIGHT = ("study",)  # each night's study is <study_prefix>-<date>
 
 
@@ -93,6 +94,7 @@ def load_spec(path: Path) -> NightlySpec:
         raise ConfigError(f'{path}: space must be a list of NAME=SPACE strings, e.g. ["seq_len=4,8,16"]')
     options = {key: nightly.pop(key) for key in list(nightly) if key in sweep_keys}
     options.setdefault("out", DEFAULT_OUT)
+    options.setdefault("seeds", DEFAULT_SEEDS)
     try:
         request = request_from(options, f"{path}: [nightly]", shown)
     except InputError as err:

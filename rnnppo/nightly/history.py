@@ -164,13 +164,16 @@ def unchecked(history: list[Night], spec: NightlySpec, worker_errors: list[str])
 
 
 def too_few_seeds(history: list[Night], spec: NightlySpec) -> str | None:
-    """'not checked: N seeds' when tonight's reference finished fewer seeds than a paired test needs."""
+    """'score not checked: N seeds' when tonight's reference finished fewer seeds than the exact sign-flip
+    test needs to reach p < 0.05 against the previous comparable nights (Holm: 6 for one night, 7 for two)."""
     ref = _row(history[-1], spec.reference) if history else None
-    if ref is None or int(ref["n"]) >= paired.MIN_PAIRS:
+    previous, _ = comparable(history, spec)
+    needed = paired.floor_seeds(paired.ALPHA, max(1, len(previous)))
+    if ref is None or not previous or int(ref["n"]) >= needed:
         return None
     return (
-        f"not checked: {int(ref['n'])} seeds (the paired test needs {paired.MIN_PAIRS}); "
-        f"set seeds = {paired.MIN_PAIRS} or more in the nightly file"
+        f"score not checked: {int(ref['n'])} seeds (the exact sign-flip test cannot reach p < 0.05 with fewer "
+        f"than {needed} against {len(previous)} previous night(s)); set seeds = {needed} or more in the nightly file"
     )
 
 
@@ -183,8 +186,8 @@ def _per_seed(night: Night, config: str, column: str) -> pd.Series:
 
 def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
     """Tonight's (the last night's) regressions against the previous comparable nights (up to
-    `history_nights`): the paired t-test of the report on the reference's per-seed scores against each
-    such night, Holm-corrected over them; and its CPU time per env step against theirs."""
+    `history_nights`): the report's exact sign-flip test on the reference's per-seed scores against each
+    such night, Holm-corrected over them; and its CPU time per env step against theirs (_cost_regression)."""
     previous, _ = comparable(history, spec)
     if not previous:
         return []
@@ -196,19 +199,15 @@ def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
     mine = _per_seed(tonight, config, score)
     nights = [n for n in previous if _row(n, config) is not None]
     tests = [paired.paired_test(mine, _per_seed(n, config, score)) for n in nights]
-    family = [t.p if t.kind in (paired.T_TEST, paired.CONSISTENT) else math.nan for t in tests]
+    family = [t.p if t.kind not in (paired.TIE, paired.TOO_FEW) else math.nan for t in tests]
     messages = []
     for night, test, p_holm in zip(nights, tests, paired.holm(family), strict=True):
         if math.isfinite(p_holm) and p_holm < paired.ALPHA and test.high < -spec.regression_margin:
-            how = (
-                f"by {-test.mean_diff:.4g} on every one of {test.n} seeds (a consistent difference)"
-                if test.kind == paired.CONSISTENT
-                else f"by {-test.mean_diff:.4g} (95% CI [{test.low:+.3g}, {test.high:+.3g}])"
-            )
+            how = f"by {-test.mean_diff:.4g} (95% interval {test.interval_text()})"
             messages.append(
                 f"score regression: {config} scored IQM {stats.iqm(mine):.4g} on {tonight.date} against "
                 f"{stats.iqm(_per_seed(night, config, score)):.4g} on {night.date} ({commit_of(night)}), lower "
-                f"{how}; paired t-test over {test.n} seeds, Holm-adjusted p = {p_holm:.2g} over "
+                f"{how}; {test.kind} over {test.n} seeds, Holm-adjusted p = {p_holm:.2g} over "
                 f"{len([p for p in family if math.isfinite(p)])} previous nights"
             )
     messages += _cost_regression(tonight, nights, config, spec)
@@ -216,20 +215,29 @@ def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
 
 
 def _cost_regression(tonight: Night, nights: list[Night], config: str, spec: NightlySpec) -> list[str]:
-    """CPU time per env step up by `speed_drop` or more of the previous nights' median, and by more than
-    the seed-to-seed spread (the report's rule for 'cheaper'); nights without CPU time are left out."""
+    """CPU time per env step up by `speed_drop` or more of the previous nights' median and beyond their
+    night-to-night spread, against nights that ran other code only: a night of the same commit ran the
+    same computation, so any difference from it is the machine's load. The spread is the range of the
+    previous nights' means (the same-commit nights included: they show how far load alone moves it; one
+    previous night shows no spread, so nothing is claimed), and at least the seed-to-seed spread; nights
+    without CPU time are left out."""
     mine = _per_seed(tonight, config, "cpu_s_per_step").dropna()
-    before = [_per_seed(n, config, "cpu_s_per_step").dropna() for n in nights]
-    before = [b for b in before if len(b) >= 2]
-    if len(mine) < 2 or not before:
+    timed = [(n, _per_seed(n, config, "cpu_s_per_step").dropna()) for n in nights]
+    timed = [(n, b) for n, b in timed if len(b) >= 2]
+    commit = commit_of(tonight)
+    other_code = [b for n, b in timed if commit == "?" or "+dirty" in commit or commit_of(n) != commit]
+    if len(mine) < 2 or not other_code:
         return []
-    usual = statistics.median(float(b.mean()) for b in before)
-    spread = max(float(mine.std()), *(float(b.std()) for b in before))
+    usual = statistics.median(float(b.mean()) for b in other_code)
+    means = [float(b.mean()) for _, b in timed]
+    night_spread = max(means) - min(means) if len(means) >= 2 else math.inf
+    spread = max(float(mine.std()), *(float(b.std()) for _, b in timed), night_spread)
     now = float(mine.mean())
     if now - usual > spread and now >= usual * (1 + spec.speed_drop):
         return [
             f"speed regression: {config} used {1e6 * now:,.0f} CPU µs per env step on {tonight.date}, "
-            f"{100 * (now / usual - 1):.0f}% above the median {1e6 * usual:,.0f} of the previous {len(before)} "
-            f"comparable nights (threshold {100 * spec.speed_drop:.0f}%, beyond the seed spread)"
+            f"{100 * (now / usual - 1):.0f}% above the median {1e6 * usual:,.0f} of the previous {len(other_code)} "
+            f"comparable nights that ran other code (threshold {100 * spec.speed_drop:.0f}%, beyond the "
+            f"night-to-night spread of {1e6 * spread:,.0f} µs)"
         ]
     return []

@@ -18,7 +18,7 @@ as pure functions over a tidy frame with one row per (task, config, seed):
   (Resampling seeds jointly for X and Y would count each same-seed pair more often than the statistic
   does, Σ w_i² > N, and with 3-5 seeds bias the interval upwards; the pairing is used by the test below.)
 * **Words**: X is called better than Y only when both the interval of P(X > Y) excludes 1/2 and a
-  paired test over seeds separates them: the paired t-test (results/paired.py) on each seed's mean
+  paired test over seeds separates them: the exact sign-flip test (results/paired.py) on each seed's mean
   over tasks of the normalised difference X - Y, Holm-corrected over the comparisons made. Otherwise
   the pair is "not separable", and the line says which of the two did not separate them.
 
@@ -247,7 +247,7 @@ def improvement_table(
     seed: int = 0,
 ) -> pd.DataFrame:
     """The best configuration (order[0], by aggregate IQM) against each other one: P(best > other) with
-    its interval, and the paired t-test over seeds of the task-mean normalised difference, Holm-corrected
+    its interval, and the exact paired sign-flip test over seeds of the task-mean normalised difference, Holm-corrected
     over the comparisons; `separable` only when both say so, in the same direction."""
     if len(order) < 2:
         return pd.DataFrame(columns=IMPROVEMENT_COLUMNS)
@@ -304,7 +304,11 @@ def improvement_words(
         shown += f" [{interval.low:.2f}, {interval.high:.2f}]"
     else:
         return f"not separable: {shown}, no interval ({interval.reason})"
-    tested = f"paired t-test over {test.n} seeds, Holm p = {p_holm:.3g}" if test.kind == paired.T_TEST else test.kind
+    tested = (
+        f"{test.kind} over {test.n} seeds, Holm p = {p_holm:.3g}"
+        if test.kind in (paired.SIGN_FLIP, paired.MONTE_CARLO)
+        else test.kind
+    )
     if _separable(interval, test, p_holm):
         winner, loser = (x, y) if test.mean_diff > 0 else (y, x)
         return f"{winner} better than {loser} across tasks: {shown}; {tested}"

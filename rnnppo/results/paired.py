@@ -1,19 +1,29 @@
-"""Paired comparisons of configurations that ran on the same seeds: the test, Holm's correction, ties,
-ranks, and how many seeds a difference of the observed size would need.
+"""Paired comparisons of configurations that ran on the same seeds: the exact sign-flip test, its
+interval, equivalence within a margin, Holm's correction, ranks, probability of improvement, and how many
+seeds a stated smallest effect needs.
 
 Every configuration of a sweep trains on the same seed numbers, so seed i of one configuration is
 compared with seed i of another: shared luck (the env's random stream, the initial weights' seed)
 cancels in the difference. The rules, and why:
 
-* **Test**: a paired t-test on the per-seed differences over the seeds both configurations finished
-  (two-sided, α = 0.05). With 3-10 seeds it has more power than a rank or sign test (an exact sign
-  test cannot reach p < 0.05 with fewer than 6 seeds), and its interval is the effect size's.
+* **Test**: an exact sign-flip (paired permutation) test of the mean per-seed difference over the seeds
+  both configurations finished (two-sided, α = 0.05). Under "no difference" each difference is as likely
+  to have either sign, so the test's false-claim rate is at most α for any score: bounded, discrete,
+  bimodal success/fail, with 3 seeds or 30 (benchmarks/calibration.py measures it). The price is a floor:
+  with n seeds no two-sided p goes below 2 / 2^n (0.25 at 3 seeds, 0.0625 at 5, 0.031 at 6), so a claim
+  at α = 0.05 needs 6 or more seeds, more under Holm. A t-test would claim more at 3-5 seeds, but not at
+  its stated error rate for such scores (it calls (0.1, 0.1, 0.1) a certain difference: p = 0).
+  Up to EXACT_LIMIT pairs every sign vector is enumerated; beyond, RANDOM_FLIPS random ones, with
+  p = (k + 1) / (B + 1). p is never 0.
+* **Interval**: the set of shifts the same test does not reject (the inverted sign-flip test), so it
+  covers the true mean difference at 95% whenever the test holds its α, and agrees with the test: it
+  excludes 0 exactly when p < α. Below 6 seeds no shift can be rejected, so it is unbounded, and is then
+  reported clipped to what the score can take (a success rate's difference lies in [-1, 1]) or as
+  "unbounded".
 * **Tie**: every difference exactly zero (the configurations trained bit-identically, e.g. a swept
-  setting that does nothing). A tie shares the rank; nothing else does.
-* **Consistent difference**: every difference equal and non-zero (deterministic scores, e.g. a
-  success rate that is 1.0 on every seed against 0.5). The t statistic is unbounded there (zero
-  spread), so the t-test's p is its limit 0: significant with 3 or more pairs. The exact sign test's
-  p (which ignores the size: 0.25 for 3 seeds, 0.0625 for 5) is reported beside it.
+  setting that does nothing). A tie shares the rank.
+* **Equivalence** ("not worse"): two one-sided sign-flip tests that the mean difference is above -D and
+  below +D, D the stated smallest effect worth detecting (--min-effect). Without it, "not shown worse".
 * **Too few**: below MIN_PAIRS pairs no test is made ("? (2 seeds)"), except that identical scores
   are still a tie.
 * Comparisons of several configurations against the best are Holm-corrected (step-down
@@ -22,8 +32,10 @@ cancels in the difference. The rules, and why:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -35,48 +47,66 @@ MIN_PAIRS = 3
 """Fewest pairs (seeds both configurations finished) a test is made on."""
 RELATIVE_TOLERANCE = 1e-9
 """Differences within this share of the scores' size count as equal: a shift of 0.25 added in floating
-point comes back as 0.25 ± 1e-16, which is no spread, not a t-test's catastrophic cancellation."""
+point comes back as 0.25 ± 1e-16, which is no spread."""
 MAX_SEEDS_NEEDED = 1000
-"""Power estimates above this many seeds are reported as 'more than 1000'."""
+"""Planned seed counts above this are reported as 'more than 1000'."""
+EXACT_LIMIT = 14
+"""Up to this many pairs the sign-flip test enumerates all 2^n sign vectors (16,384 at 14)."""
+RANDOM_FLIPS = 20_000
+"""Random sign vectors beyond EXACT_LIMIT pairs (p's own Monte Carlo error is then below 0.002 at 0.05)."""
 
-TIE, CONSISTENT, T_TEST, TOO_FEW = "tie", "consistent difference", "paired t-test", "too few seeds"
+TIE, SIGN_FLIP, TOO_FEW = "tie", "exact sign-flip test", "too few seeds"
+MONTE_CARLO = "sign-flip test (20,000 random flips)"
 
 
 @dataclass(frozen=True)
 class PairedTest:
-    """Configuration a against b, seed by seed: the mean of a - b, its t interval and the test's p."""
+    """Configuration a against b, seed by seed: the mean of a - b, its interval and the test's p."""
 
     n: int
     """Pairs: the seeds both finished."""
     kind: str
-    """TIE, CONSISTENT, T_TEST or TOO_FEW (see the module docstring)."""
+    """TIE, SIGN_FLIP (or MONTE_CARLO beyond EXACT_LIMIT pairs) or TOO_FEW."""
     mean_diff: float
     """Mean of a - b over the pairs (the effect size); NaN without pairs."""
     low: float
-    """95% t interval of the mean difference (equal to it for a tie or a consistent difference); NaN
-    with fewer than MIN_PAIRS pairs."""
+    """95% interval of the mean difference: the shifts the sign-flip test does not reject, clipped to
+    `bound` (-inf / +inf when unbounded and no bound is known); NaN below MIN_PAIRS pairs."""
     high: float
     sd: float
     """Sample standard deviation of the differences (NaN below 2 pairs)."""
     p: float
-    """Two-sided p of the paired t-test (1 for a tie, 0 for a consistent difference, NaN: too few)."""
-    sign_p: float
-    """Exact two-sided sign-test p over the non-zero differences (NaN without any)."""
+    """Two-sided p of the sign-flip test (1 for a tie, NaN: too few); never 0."""
+    prob_improvement: float
+    """P(a > b): the chance that a seed of a scores above a seed of b (ties count half; rliable's
+    probability of improvement, over all seed pairs); NaN without values."""
+    bound: float = math.inf
+    """The largest |difference| the score allows (1 for a success rate); inf when unknown."""
 
     @property
     def decided(self) -> bool:
         """Whether the test says anything (a tie, or MIN_PAIRS or more pairs)."""
         return self.kind != TOO_FEW
 
+    @property
+    def p_floor(self) -> float:
+        """The smallest two-sided p this many pairs allow: 2 / 2^n."""
+        return min(1.0, 2.0 * 0.5**self.n) if self.n else math.nan
+
     def interval_text(self) -> str:
-        """The effect's interval as a reader should see it: never a silent zero-width interval."""
+        """The effect's interval as a reader should see it: never a silent zero-width or open interval."""
         if self.kind == TIE:
             return f"identical on {_seeds(self.n)}"
         if self.kind == TOO_FEW:
             return f"n/a ({_seeds(self.n)}; a test needs {MIN_PAIRS})"
-        if self.kind == CONSISTENT:
-            return f"no spread: {self.mean_diff:+.3g} on all {self.n} seeds"
-        return f"[{self.low:+.3g}, {self.high:+.3g}]"
+        if self.p_floor > ALPHA:
+            floor = f"{_seeds(self.n)}: no exact p below {self.p_floor:.2g}"
+            if math.isfinite(self.bound):
+                return f"[{self.low:+.3g}, {self.high:+.3g}] (the whole range: {floor})"
+            return f"unbounded ({floor})"
+        low = "-inf" if math.isinf(self.low) else f"{self.low:+.3g}"
+        high = "+inf" if math.isinf(self.high) else f"{self.high:+.3g}"
+        return f"[{low}, {high}]"
 
 
 def _seeds(n: int) -> str:
@@ -89,49 +119,156 @@ def pairs(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return both["a"].to_numpy(), both["b"].to_numpy()
 
 
-def sign_test_p(diffs: np.ndarray) -> float:
-    """Exact two-sided sign test over the non-zero differences; NaN when all are zero."""
-    nonzero = diffs[diffs != 0]
-    if nonzero.size == 0:
+@lru_cache(maxsize=32)
+def _signs(n: int) -> np.ndarray:
+    """[2^n, n] every sign vector for n <= EXACT_LIMIT; [RANDOM_FLIPS, n] random ones (fixed seed) beyond."""
+    if n <= EXACT_LIMIT:
+        return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    rng = np.random.default_rng(20_211_207)
+    return rng.choice((1.0, -1.0), size=(RANDOM_FLIPS, n))
+
+
+def sign_flip_p(diffs: np.ndarray, alternative: str = "two-sided") -> float:
+    """Sign-flip p of the mean of `diffs` against 0: "two-sided", "greater" (mean > 0) or "less".
+
+    Exact (every sign vector) up to EXACT_LIMIT values, the identity included so p >= 1 / 2^n; beyond,
+    (k + 1) / (B + 1) over B random sign vectors. Never 0; NaN without values."""
+    diffs = np.asarray(diffs, dtype=float)
+    n = diffs.size
+    if n == 0:
         return math.nan
-    positive = int((nonzero > 0).sum())
-    return float(stats.binomtest(positive, nonzero.size, 0.5).pvalue)
+    signs = _signs(n)
+    flipped = signs @ diffs  # [B] sums under each sign vector
+    observed = float(diffs.sum())
+    slack = 1e-9 * max(float(np.abs(diffs).sum()), 1e-300)  # equal sums must count as "as extreme"
+    if alternative == "two-sided":
+        hits = np.abs(flipped) >= abs(observed) - slack
+    elif alternative == "greater":
+        hits = flipped >= observed - slack
+    elif alternative == "less":
+        hits = flipped <= observed + slack
+    else:
+        raise ValueError(f"alternative must be two-sided, greater or less; got {alternative!r}")
+    count = int(hits.sum())
+    if n <= EXACT_LIMIT:
+        return count / signs.shape[0]
+    return (count + 1) / (signs.shape[0] + 1)
 
 
-def paired_test(a: pd.Series, b: pd.Series, confidence: float = 1 - ALPHA) -> PairedTest:
-    """a against b, paired by seed (the Series' index); see the module docstring for the rules."""
+def sign_flip_interval(
+    diffs: np.ndarray, confidence: float = 1 - ALPHA, bound: float = math.inf
+) -> tuple[float, float]:
+    """The shifts d0 for which the two-sided sign-flip test of diffs - d0 has p > 1 - confidence, as
+    [low, high], clipped to [-bound, bound]. Unbounded (±inf, or ±bound) when even an infinite shift keeps
+    p above alpha (fewer than 6 values at 95%)."""
+    diffs = np.asarray(diffs, dtype=float)
+    alpha = 1 - confidence
+    mean = float(diffs.mean())
+    spread = float(np.ptp(diffs)) or max(abs(mean), 1.0)
+    far = abs(mean) + 1e6 * spread
+    if sign_flip_p(diffs - far) > alpha:  # an infinite shift is not rejected: the floor is above alpha
+        return -bound, bound
+    if diffs.size <= SCAN_LIMIT:
+        low, high = _scanned(diffs, alpha)
+    else:
+        low, high = _edge(diffs, mean, mean - far, alpha), _edge(diffs, mean, mean + far, alpha)
+    return max(-bound, low), min(bound, high)
+
+
+SCAN_LIMIT = 10
+"""Up to this many values the interval is the exact hull of the shifts the test keeps (every breakpoint
+checked: p only changes where a shifted sum can tie, at means of subsets of the values); beyond, bisection."""
+
+
+def _scanned(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
+    """[lowest, highest] shift the exact two-sided sign-flip test keeps. p(shift) is not monotone in the
+    shift for discrete scores, so a bisection can stop inside a gap; this checks every breakpoint (the
+    means of subsets of `diffs`) and the midpoints between them."""
+    signs = _signs(diffs.size)  # [2^n, n]
+    chosen = signs < 0  # [2^n, n] every subset
+    counts = chosen.sum(axis=1)
+    breaks = np.unique((chosen @ diffs)[counts > 0] / counts[counts > 0])
+    points = np.concatenate([breaks, (breaks[1:] + breaks[:-1]) / 2])  # [P]
+    flipped = (signs @ diffs)[:, None] - signs.sum(axis=1)[:, None] * points[None, :]  # [2^n, P]
+    observed = diffs.sum() - diffs.size * points  # [P]
+    slack = 1e-9 * max(float(np.abs(diffs).sum()), 1e-300)
+    p = (np.abs(flipped) >= np.abs(observed)[None, :] - slack).mean(axis=0)  # [P]
+    kept = points[p > alpha]
+    return float(kept.min()), float(kept.max())
+
+
+def _edge(diffs: np.ndarray, inside: float, outside: float, alpha: float) -> float:
+    """Bisection between a shift the test keeps (`inside`) and one it rejects (`outside`)."""
+    for _ in range(40):  # 2^-40 of the starting bracket: far below any printed digit
+        middle = (inside + outside) / 2
+        if sign_flip_p(diffs - middle) > alpha:
+            inside = middle
+        else:
+            outside = middle
+    return inside
+
+
+def prob_improvement(a: np.ndarray, b: np.ndarray) -> float:
+    """P(X > Y) for X a seed of a and Y a seed of b, over every pair of seeds (ties count half): the
+    probability of improvement of Agarwal et al. (rliable), a Mann-Whitney U / (n_a n_b)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    greater = (a[:, None] > b[None, :]).mean()
+    equal = (a[:, None] == b[None, :]).mean()
+    return float(greater + 0.5 * equal)
+
+
+def paired_test(a: pd.Series, b: pd.Series, confidence: float = 1 - ALPHA, bound: float = math.inf) -> PairedTest:
+    """a against b, paired by seed (the Series' index); see the module docstring for the rules. `bound`:
+    the largest |a - b| the score allows (the interval is clipped to it)."""
     first, second = pairs(a, b)
     diffs = first - second  # [n]
     n = int(diffs.size)
     nan = math.nan
     if n == 0:
-        return PairedTest(0, TOO_FEW, nan, nan, nan, nan, nan, nan)
+        return PairedTest(0, TOO_FEW, nan, nan, nan, nan, nan, nan, bound)
     tolerance = RELATIVE_TOLERANCE * float(max(np.abs(first).max(), np.abs(second).max(), 1e-300))
     diffs = np.where(np.abs(diffs) <= tolerance, 0.0, diffs)
     mean = float(diffs.mean())
     sd = float(diffs.std(ddof=1)) if n >= 2 else nan
-    sign_p = sign_test_p(diffs)
+    improvement = prob_improvement(first, second)
     if np.all(diffs == 0):
-        return PairedTest(n, TIE, 0.0, 0.0, 0.0, 0.0 if n >= 2 else nan, 1.0, sign_p)
+        return PairedTest(n, TIE, 0.0, 0.0, 0.0, 0.0 if n >= 2 else nan, 1.0, improvement, bound)
     if n < MIN_PAIRS:
-        return PairedTest(n, TOO_FEW, mean, nan, nan, sd, nan, sign_p)
-    if np.ptp(diffs) <= tolerance:
-        return PairedTest(n, CONSISTENT, mean, mean, mean, 0.0, 0.0, sign_p)
-    result = stats.ttest_1samp(diffs, 0.0)
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-    return PairedTest(n, T_TEST, mean, mean - half, mean + half, sd, float(result.pvalue), sign_p)
+        return PairedTest(n, TOO_FEW, mean, nan, nan, sd, nan, improvement, bound)
+    low, high = sign_flip_interval(diffs, confidence, bound)
+    kind = SIGN_FLIP if n <= EXACT_LIMIT else MONTE_CARLO
+    return PairedTest(n, kind, mean, low, high, sd, sign_flip_p(diffs), improvement, bound)
 
 
-def holm(p_values: list[float]) -> list[float]:
+def equivalent(a: pd.Series, b: pd.Series, margin: float, alpha: float = ALPHA) -> tuple[bool, float]:
+    """Whether a - b is shown to lie within ±margin (two one-sided sign-flip tests, each at alpha), and
+    the larger of their two p values. Never shown below MIN_PAIRS pairs, nor with 4 or fewer (the one-sided
+    floor 1 / 2^n stays above 0.05); identical scores are equivalent within any margin."""
+    first, second = pairs(a, b)
+    diffs = first - second
+    if diffs.size and np.all(diffs == 0):
+        return True, 0.0
+    if diffs.size < MIN_PAIRS or not math.isfinite(margin) or margin <= 0:
+        return False, math.nan
+    p = max(sign_flip_p(diffs + margin, "greater"), sign_flip_p(diffs - margin, "less"))
+    return bool(p < alpha), p
+
+
+def holm(p_values: list[float], family: int | None = None) -> list[float]:
     """Holm-adjusted p-values (same order); NaN entries stay NaN and do not count in the family.
 
     Sorted ascending, the i-th smallest of m p-values is multiplied by (m - i), capped at 1, and kept
-    at least as large as the one before it; a hypothesis is rejected when its adjusted p < α."""
+    at least as large as the one before it; a hypothesis is rejected when its adjusted p < α. `family`:
+    a larger family the given p-values were picked from (e.g. every pair of configurations, when only
+    the pairs with the data-chosen highest one are tested): m is then that size, which is conservative."""
     values = np.asarray(p_values, dtype=float)
     out = np.full(values.shape, math.nan)
     finite = np.flatnonzero(~np.isnan(values))
     order = finite[np.argsort(values[finite], kind="stable")]
-    m = order.size
+    m = max(order.size, family or 0)
     running = 0.0
     for rank, index in enumerate(order):
         running = max(running, min(1.0, (m - rank) * values[index]))
@@ -141,7 +278,8 @@ def holm(p_values: list[float]) -> list[float]:
 
 def power(n: int, effect: float, alpha: float = ALPHA) -> float:
     """Power of a two-sided paired t-test with n pairs for a standardised effect (mean / sd of the
-    differences), from the noncentral t distribution."""
+    differences), from the noncentral t distribution; the sign-flip test's power is close to it once
+    its floor 2 / 2^n is below alpha (Lehmann & Romano, ch. 15)."""
     if n < 2:
         return 0.0
     df = n - 1
@@ -150,24 +288,31 @@ def power(n: int, effect: float, alpha: float = ALPHA) -> float:
     return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
 
 
-def seeds_needed(mean_diff: float, sd: float, alpha: float = ALPHA, target: float = POWER) -> int | None:
-    """Seeds a paired t-test needs to detect a difference of this size with `target` power; None when
-    there is no difference to detect (zero or unknown), MAX_SEEDS_NEEDED + 1 for 'more than that'.
+def floor_seeds(alpha: float = ALPHA, comparisons: int = 1) -> int:
+    """Fewest pairs for which the exact two-sided sign-flip test can reach alpha / comparisons (Holm's
+    first step): 2 / 2^n <= alpha / m; 6 for one comparison at 0.05, 7 for two, 8 for four."""
+    return max(MIN_PAIRS, math.ceil(math.log2(2 * max(comparisons, 1) / alpha)))
 
-    The observed difference of a few seeds is a noisy (and, for the configuration picked as best,
-    optimistic) estimate of the true one, so this is a guide to how many seeds to run next, not a
-    promise."""
-    if not math.isfinite(mean_diff) or mean_diff == 0 or not math.isfinite(sd):
+
+def seeds_needed(
+    min_effect: float, sd: float, alpha: float = ALPHA, target: float = POWER, comparisons: int = 1
+) -> int | None:
+    """Seeds needed to detect a true difference of `min_effect` (the smallest difference worth detecting,
+    stated in advance, not the observed one) with `target` power, given the spread `sd` of the per-seed
+    differences, at alpha / comparisons: the t-test's planned n, and never fewer than the sign-flip
+    test's floor. None when min_effect or sd is unknown; MAX_SEEDS_NEEDED + 1 for 'more than that'."""
+    if not (math.isfinite(min_effect) and min_effect > 0 and math.isfinite(sd)):
         return None
+    floor = floor_seeds(alpha, comparisons)
     if sd == 0:
-        return MIN_PAIRS
-    effect = abs(mean_diff / sd)
-    # The z-test's n is a lower bound for the t-test's (the t distribution has heavier tails): start there.
-    z_n = ((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)) / effect) ** 2
+        return floor
+    level = alpha / max(comparisons, 1)
+    effect = min_effect / sd
+    z_n = ((stats.norm.ppf(1 - level / 2) + stats.norm.ppf(target)) / effect) ** 2
     if z_n > MAX_SEEDS_NEEDED:
         return MAX_SEEDS_NEEDED + 1
-    for n in range(max(MIN_PAIRS, math.floor(z_n)), MAX_SEEDS_NEEDED + 1):
-        if power(n, effect, alpha) >= target:
+    for n in range(max(floor, math.floor(z_n)), MAX_SEEDS_NEEDED + 1):
+        if power(n, effect, level) >= target:
             return n
     return MAX_SEEDS_NEEDED + 1
 
@@ -178,13 +323,46 @@ def seeds_needed_text(needed: int | None) -> str:
     return f">{MAX_SEEDS_NEEDED}" if needed > MAX_SEEDS_NEEDED else str(needed)
 
 
-def shared_ranks(order: list[str], scores: dict[str, pd.Series]) -> list[int]:
-    """Competition ranks (1, 1, 3, ...) for configurations in `order` (best first): a configuration
-    shares the rank of the one before it only when their per-seed scores are identical (a TIE)."""
+def shared_ranks(order: list[str], scores: dict[str, pd.Series], iqms: dict[str, float] | None = None) -> list[int]:
+    """Competition ranks (1, 1, 3, ...) for configurations in `order` (best first): a configuration shares
+    the rank of the one before it when their per-seed scores are identical (a TIE) or their IQMs are equal."""
     ranks: list[int] = []
     for position, key in enumerate(order):
-        if position and paired_test(scores[key], scores[order[position - 1]]).kind == TIE:
+        before = order[position - 1] if position else None
+        same_iqm = (
+            before is not None
+            and iqms is not None
+            and math.isclose(iqms[key], iqms[before], rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
+        )
+        if before is not None and (same_iqm or paired_test(scores[key], scores[before]).kind == TIE):
             ranks.append(ranks[-1])
         else:
             ranks.append(position + 1)
     return ranks
+
+
+PERMUTATIONS = 2_000
+"""Random within-seed permutations for permutation_differ_p."""
+
+
+def permutation_differ_p(matrix: np.ndarray, permutations: int = PERMUTATIONS, seed: int = 0) -> float:
+    """p of "the configurations' scores do not differ beyond the seed spread": a permutation test that
+    shuffles each seed's scores across configurations (the rows of `matrix` [configs, seeds], every seed
+    complete) and compares the spread of the configuration means, sum_c (mean_c - grand mean)^2, with the
+    observed one; p = (k + 1) / (B + 1). NaN below 2 configurations or MIN_PAIRS seeds."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < MIN_PAIRS or not np.isfinite(matrix).all():
+        return math.nan
+
+    def spread(values: np.ndarray) -> np.ndarray:  # [..., configs, seeds] -> [...]
+        means = values.mean(axis=-1)
+        return ((means - means.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+
+    observed = float(spread(matrix))
+    if observed <= RELATIVE_TOLERANCE * max(float(np.abs(matrix).max()), 1e-300) ** 2:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    order = rng.random((permutations, *matrix.shape)).argsort(axis=1)  # [B, configs, seeds]
+    shuffled = np.take_along_axis(np.broadcast_to(matrix, order.shape), order, axis=1)
+    count = int((spread(shuffled) >= observed * (1 - 1e-9)).sum())
+    return (count + 1) / (permutations + 1)

@@ -85,18 +85,26 @@ def header_line(report: Report) -> str:
 
 SHORT_STATUS = {
     claims.BEST: "best",
-    claims.TIE: "tie",
+    claims.TOP: "highest IQM",
+    claims.TIE: "tie (identical)",
     claims.WORSE: "worse",
     claims.BETTER: "better by mean",
-    claims.OPEN: "not separable",
+    claims.EQUIVALENT: "not worse (±D)",
+    claims.OPEN: "not shown worse",
     claims.UNTESTED: "not compared",
 }
+
+
+def min_effect_text(report: Report) -> str:
+    """The smallest difference worth detecting, where it came from, and what a seed's score is."""
+    effect = "not set" if report.min_effect is None else f"{report.min_effect:.3g} ({report.min_effect_source})"
+    return f"{report.score_text}; D (--min-effect, smallest difference worth detecting) = {effect}"
 
 
 def comparison_section(report: Report) -> Section:
     """Rank, score and interval, and the paired verdict against the best; narrow enough for 80 columns."""
     score = SCORE_NAMES.get(report.score, report.score)
-    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "vs best"]
+    header = ["rank", "configuration", "seeds", f"IQM {score}", "95% CI", "vs highest"]
     rows = [
         [
             str(int(row["rank"])),
@@ -109,15 +117,19 @@ def comparison_section(report: Report) -> Section:
         for _, row in report.comparison.iterrows()
     ]
     note = (
-        "vs best: paired t-test on per-seed differences, Holm-corrected, α = 0.05; 'tie': identical scores on "
-        "every seed (same rank); 'not separable': no test tells it from the best. 95% CI: bootstrap of the IQM"
+        "vs highest: exact sign-flip test on per-seed differences, Holm-corrected, α = 0.05; 'best' only when "
+        "separable from every other; equal IQMs and identical scores share a rank; 'not worse (±D)': an "
+        "equivalence test puts the difference within ±D; 'not shown worse': no test separates it either way. "
+        "95% CI: Tukey-McLaughlin t interval of the IQM"
+        + (", clipped to [0, 1]" if report.score_kind == "success rate" else "")
+        + f". {min_effect_text(report)}"
     )
     if report.comparison.empty:
         note = "no configuration has finished yet"
     elif report.comparison["ci_reason"].astype(str).str.contains("no spread").any():
         reasons = report.comparison.loc[report.comparison["ci_reason"].astype(str).str.contains("no spread")]
         note += f"; no spread: {reasons.iloc[0]['ci_reason']} (an interval of zero width would claim certainty)"
-    return Section("comparison (best first)", header, rows, note, left=2)
+    return Section("comparison (highest IQM first)", header, rows, note, left=2)
 
 
 def _p_text(value: Any) -> str:
@@ -136,16 +148,29 @@ def paired_section(report: Report) -> Section:
             num(row["diff"]),
             str(row["diff_text"]),
             _p_text(row["p_holm"]),
+            num(row.get("prob_improvement", math.nan), 2),
             paired.seeds_needed_text(None if pd.isna(row["seeds_needed"]) else int(row["seeds_needed"])),
         ]
         for _, row in report.comparison.iloc[1:].iterrows()
     ]
-    header = ["rank", "configuration", "pairs", "minus best", "95% CI", "p (Holm)", "seeds needed"]
+    header = [
+        "rank",
+        "configuration",
+        "pairs",
+        "minus highest",
+        "95% CI",
+        "p (Holm)",
+        "P(this > highest)",
+        "seeds for D",
+    ]
     note = (
-        "minus best: mean over shared seeds of (this - best); 95% CI: t interval of that mean; seeds needed: "
-        "seeds for 80% power at the observed difference and spread (a guide, optimistic for a small n)"
+        "minus highest: mean over shared seeds of (this - highest IQM); 95% CI: the shifts the exact sign-flip "
+        "test does not reject (unbounded, or the score's whole range, below 6 seeds: 3 seeds cannot give p below 0.25, "
+        "5 not below 0.0625); P(this > highest): probability of improvement over all seed pairs (rliable); seeds "
+        "for D: seeds a true difference of D needs for 80% power at the observed spread of the differences "
+        f"(Holm over the comparisons). {min_effect_text(report)}"
     )
-    return Section("against the best, paired by seed", header, rows, note, left=2)
+    return Section("against the highest IQM, paired by seed", header, rows, note, left=2)
 
 
 def cost_section(report: Report) -> Section:
@@ -167,9 +192,10 @@ def cost_section(report: Report) -> Section:
         )
     header = ["rank", "configuration", "CPU µs/step", "± (seeds)", "wall s/run", "mean ± std", "AUC"]
     note = (
-        "CPU µs/step: this process's CPU time per env step, which other processes barely change (wall time "
-        f"does); a configuration is called cheaper only when it is lower by more than the seed spread and by "
-        f"{100 * claims.MIN_COST_GAIN:.0f}% or more"
+        "CPU µs/step: this process's CPU time per env step (wall time depends on other processes; CPU time "
+        "less, not nothing). A configuration is called cheaper only when shown not worse in score (within ±D, "
+        "never one with identical per-seed scores: the same computation) and a one-sided sign-flip test over "
+        f"the per-seed CPU times shows a saving beyond {100 * claims.MIN_COST_GAIN:.0f}%"
     )
     return Section("cost (and the plain mean)", header, rows, note, left=2)
 
@@ -186,18 +212,22 @@ def marginal_section(name: str, table: pd.DataFrame) -> Section:
         ]
         for _, r in table.iterrows()
     ]
-    header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs best"]
-    note = "each seed is averaged over the other swept parameters first; vs best: paired t-test, Holm-corrected"
+    header = [name, "seeds", "IQM", "95% CI", "mean ± std", "vs highest"]
+    note = (
+        "each seed is averaged over the other swept parameters first; vs highest: the comparison's words and "
+        "test (exact sign-flip, Holm-corrected; 'best' only when separable from every other value)"
+    )
     return Section(f"{name} (averaged over everything else)", header, rows, note)
 
 
 def importance_section(report: Report) -> Section:
     rows = []
     for name, value in (report.importance or {}).items():
-        rows.append([name, f"{value:.2f}", "█" * round(20 * value)])
+        low, high = report.importance_interval.get(name, (math.nan, math.nan))
+        rows.append([name, f"{value:.2f}", f"[{low:.2f}, {high:.2f}]", "█" * round(20 * value)])
     return Section(
         "parameter importance (Optuna, PED-ANOVA)",
-        ["parameter", "importance", ""],
+        ["parameter", "importance", "90% interval", ""],
         rows,
         report.importance_note,
     )
@@ -269,7 +299,10 @@ def controls_section(report: Report) -> Section | None:
         for _, r in report.controls.iterrows()
     ]
     header = ["configuration", "memory-off control", "mean gain", "95% CI", "significant"]
-    note = "paired t-test per row on per-seed differences (α = 0.05; each row its own question)"
+    note = (
+        "exact sign-flip test per row on per-seed differences (α = 0.05; each row its own question); "
+        "95% CI: the shifts that test does not reject"
+    )
     return Section("gain over the memory-off control (paired by seed)", header, rows, note, left=2)
 
 
@@ -286,16 +319,27 @@ def baseline_section(report: Report) -> Section | None:
             str(int(row["rank"])),
             stacked(str(row["config"])),
             num(row["above_random"]),
-            "–" if row["beats_random"] is None or pd.isna(row["beats_random"]) else num(bool(row["beats_random"])),
+            _flag(row.get("beats_random")),
+            _flag(row.get("near_random")),
         ]
         for _, row in report.comparison.iterrows()
     ]
     episodes = report.baseline.get("episodes", "?")
+    sem = report.baseline.get("sem_return")
+    spread = f" ± {sem:.2g} (standard error)" if isinstance(sem, int | float) else ""
+    effect = "–" if report.min_effect is None else f"{report.min_effect:.3g}"
     note = (
-        f"a uniformly random policy returned {level:.3g} on average over {episodes} episodes of this env; "
-        "beats it: paired t-test of the per-seed scores against that mean, Holm over configurations"
+        f"a uniformly random policy returned {level:.3g}{spread} on average over {episodes} episodes of this env; "
+        "beats it: one-sided Welch t-test of the per-seed scores against that mean with its standard error, Holm "
+        f"over configurations; within D of it: one-sided 95% upper bound of (score - random) below D = {effect} "
+        "('nothing learned' needs this for every configuration)"
     )
-    return Section("against a random policy", ["rank", "configuration", "above random", "beats it"], rows, note, 2)
+    header = ["rank", "configuration", "above random", "beats it", "within D of it"]
+    return Section("against a random policy", header, rows, note, 2)
+
+
+def _flag(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else num(bool(value))
 
 
 def sections(report: Report) -> list[Section]:
@@ -484,19 +528,42 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
     return json.loads(frame.to_json(orient="records", default_handler=str))
 
 
+def _best(report: Report) -> str | None:
+    """The configuration a test separates from every other; None when there is none."""
+    table = report.comparison
+    if table.empty or table.iloc[0]["vs_best"] != claims.BEST:
+        return None
+    return str(table.iloc[0]["config"])
+
+
+def _best_set(report: Report) -> list[str]:
+    """The highest configuration and every one no test separates from it."""
+    table = report.comparison
+    if table.empty or table["iqm"].isna().all():
+        return []
+    return [str(key) for key in table.loc[table["vs_best"].isin((claims.BEST, *claims.BEST_SET)), "config"]]
+
+
 def to_json(report: Report) -> str:
     payload = {
         "study": report.data.name,
         "spec": report.data.spec,
         "counts": report.data.counts,
         "score": report.score,
+        "score_kind": report.score_kind,
+        "score_text": report.score_text,
+        "min_effect": report.min_effect,
+        "min_effect_source": report.min_effect_source,
         "verdict": report.verdict,
+        "best": _best(report),
+        "best_set": _best_set(report),
         "cheapest_not_worse": report.cheapest,
         "baseline": report.baseline,
         "comparison": _records(report.comparison),
         "marginals": {name: _records(table) for name, table in report.marginals.items()},
         "importance": report.importance,
         "importance_note": report.importance_note,
+        "importance_interval": report.importance_interval,
         "lstm_saw": _records(report.lstm_saw),
         "controls": _records(report.controls),
         "runs": _records(runs_frame(report)),

@@ -16,13 +16,13 @@ from typing import Any, cast
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from rnnppo.core.analysis.inert import inert_settings
 from rnnppo.core.config import TrainConfig, format_value, with_env_kwargs
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
-from rnnppo.results.studies import ReportError, StudyData
+from rnnppo.results.studies import ReportError, StudyData, config_key, decode
 from rnnppo.storage.contract import BASELINE_ATTR
 
 MIN_TRIALS_FOR_IMPORTANCE = 6
@@ -43,15 +43,26 @@ class Report:
     marginals: dict[str, pd.DataFrame]
     """Swept name -> one row per value, aggregated over everything else."""
     importance: dict[str, float] | None
+    """Only when the configurations' scores vary beyond the seed spread (a permutation test)."""
     importance_note: str
     lstm_saw: pd.DataFrame
     controls: pd.DataFrame | None
     """Gain of each memory configuration over its rnn_type=none control; None without controls."""
     cheapest: str | None
-    """The cheapest configuration no test finds worse than the best, when it is established cheaper
-    (CPU time per step, verdict.cheaper); None when no cost difference is established."""
+    """The cheapest configuration shown not worse than the highest (equivalent within ±min_effect) and
+    shown cheaper by a test over per-seed CPU times (verdict.cheaper_p); None otherwise."""
     verdict: str
     baseline: dict[str, Any] | None = None
+    score_kind: str = "return"
+    """"success rate" (the score is the evaluation's success share, in [0, 1]) or "return"."""
+    score_text: str = ""
+    """What a seed's score is, in words (the report says it)."""
+    min_effect: float | None = None
+    """The smallest difference worth detecting, in score units (--min-effect or the kind's default)."""
+    min_effect_source: str = ""
+    """Where min_effect came from: "--min-effect", "the sweep's --min-effect" or how the default was set."""
+    importance_interval: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Parameter -> 90% interval of its importance over resampled seeds."""
     """The study's uniformly-random-policy baseline (None: not measured, e.g. a study written before 0.2)."""
     warnings: list[str] = field(default_factory=list)
     """Unreadable run files (from loading) and swept settings that cannot change training."""
@@ -80,31 +91,69 @@ def baseline_of(data: StudyData) -> dict[str, Any] | None:
     return stored if isinstance(stored, dict) else None
 
 
-def comparison_table(data: StudyData, score: str | None = None) -> pd.DataFrame:
-    """One row per configuration, best IQM first: its interval, AUC, costs, and its paired comparison
-    with the best (shared rank, status, mean difference with its t interval, p, seeds needed)."""
+def score_kind(data: StudyData, score: str | None = None) -> str:
+    """ "success rate" when the score is the final return and every run's return equals its evaluation's
+    success share (a 0/1-reward env such as CueRecall: the score lies in [0, 1]); else "return"."""
+    runs = data.runs
+    if (score or data.objective) != "final_return" or runs.empty or "eval_success_mean" not in runs:
+        return "return"
+    returns, successes = runs["final_return"].astype(float), runs["eval_success_mean"].astype(float)
+    same = successes.notna().all() and bool(np.allclose(returns, successes, rtol=0, atol=1e-9))
+    return "success rate" if same else "return"
+
+
+def score_text(data: StudyData, kind: str) -> str:
+    """What one seed's score is, in words."""
+    if data.objective == "auc":
+        return "a seed's score: the area under its learning curve (mean training return over the env steps)"
+    episodes = (data.spec.get("base_config") or {}).get("eval_episodes")
+    count = f"{episodes} " if isinstance(episodes, int) and episodes > 0 else ""
+    what = "success share" if kind == "success rate" else "mean return"
+    return f"a seed's score: the {what} of {count}greedy evaluation episodes after training"
+
+
+def bounds_of(kind: str) -> tuple[float, float] | None:
+    """The range the score can take: [0, 1] for a success rate; None (unbounded) for a return."""
+    return (0.0, 1.0) if kind == "success rate" else None
+
+
+def comparison_table(
+    data: StudyData, score: str | None = None, min_effect: float | None = None, kind: str | None = None
+) -> pd.DataFrame:
+    """One row per configuration, highest IQM first: its interval, AUC, costs, and its paired comparison
+    with the highest (shared rank, status, mean difference with its sign-flip interval, p, equivalence
+    within ±min_effect, P(this > highest), seeds a difference of min_effect needs). `min_effect` None:
+    the score kind's default (verdict.default_min_effect)."""
     score = score or data.objective
     if data.runs.empty:
         columns = ["config", *stats.SUMMARY_COLUMNS, "auc", *COST_COLUMNS, *claims.VERSUS_COLUMNS]
-        return pd.DataFrame(columns=[*columns, "above_random", "beats_random"])
+        return pd.DataFrame(columns=[*columns, "above_random", "beats_random", "near_random", "random_upper"])
+    kind = kind or score_kind(data, score)
+    bounds = bounds_of(kind)
     seeds = per_seed(data)
-    table = stats.summarise(seeds, "config", score)
+    table = stats.summarise(seeds, "config", score, bounds=bounds)
+    baseline = baseline_of(data)
+    if min_effect is None:
+        min_effect = claims.default_min_effect(table, kind, baseline)
     extra = seeds.groupby("config", sort=False).agg(
         auc=("auc", "mean"), steps_per_s=("steps_per_s", "mean"), wall_s=("wall_s", "mean")
     )
     order = list(table["config"])
+    bound = math.inf if bounds is None else bounds[1] - bounds[0]
     table = table.join(extra, on="config").join(_swept_values(data), on="config")
     table = table.merge(claims.cost_columns(seeds, order), on="config", how="left")
-    table = table.merge(claims.against_best(seeds, order, score), on="config", how="left")
-    table = table.merge(claims.against_baseline(seeds, order, score, baseline_of(data)), on="config", how="left")
-    return table
+    table = table.merge(claims.against_best(seeds, order, score, min_effect, bound), on="config", how="left")
+    versus_random = claims.against_baseline(seeds, order, score, baseline, min_effect)
+    return table.merge(versus_random, on="config", how="left")
 
 
 def _natural(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, int | float) and not isinstance(value, bool) else (1, 0, str(value))
 
 
-def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.DataFrame]:
+def marginal_tables(
+    data: StudyData, score: str | None = None, min_effect: float | None = None, kind: str = "return"
+) -> dict[str, pd.DataFrame]:
     """Per swept parameter with 2+ values: one row per value in natural order. Each seed is first
     averaged over the other parameters, so every value is summarised over seeds, not over however
     many configurations happened to finish with it; `vs_best` is the paired verdict against the best value."""
@@ -116,11 +165,16 @@ def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.D
             continue
         frame = seeds.assign(value=seeds[name].map(format_value))
         by_seed = frame.groupby(["value", "seed"], sort=False)[score].mean().reset_index()
-        table = stats.summarise(by_seed, "value", score)
-        table["best"] = table.index == 0
-        # The same paired rule as the comparison: each value against the best one, seed by seed, Holm.
-        versus = claims.against_best(by_seed.rename(columns={"value": "config"}), list(table["value"]), score)
-        table = table.merge(versus[["config", "vs_best", "diff", "p_holm"]], left_on="value", right_on="config")
+        bounds = bounds_of(kind)
+        table = stats.summarise(by_seed, "value", score, bounds=bounds)
+        # The same paired rule as the comparison: each value against the highest one, seed by seed, Holm.
+        bound = math.inf if bounds is None else bounds[1] - bounds[0]
+        versus = claims.against_best(
+            by_seed.rename(columns={"value": "config"}), list(table["value"]), score, min_effect, bound
+        )
+        columns = ["config", "rank", "vs_best", "diff", "diff_text", "p_holm", "prob_improvement"]
+        table = table.merge(versus[columns], left_on="value", right_on="config")
+        table["best"] = table["vs_best"] == claims.BEST
         table = table.drop(columns="config")
         order = {format_value(v): _natural(v) for v in seeds[name]}
         table = table.sort_values("value", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
@@ -128,37 +182,98 @@ def marginal_tables(data: StudyData, score: str | None = None) -> dict[str, pd.D
     return out
 
 
-def importance(data: StudyData) -> tuple[dict[str, float] | None, str]:
-    """Optuna's PED-ANOVA importance of the swept parameters for the objective, and a note when there
-    is none. PED-ANOVA needs no extra dependency; its top quantile is widened on small studies so that
-    at least TOP_TRIALS_FOR_IMPORTANCE trials count as "the best ones"."""
-    complete = [t for t in data.trials if t.state == TrialState.COMPLETE and t.value is not None]
-    varied = [n for n in data.swept if len({format_value(t.params.get(n)) for t in complete}) > 1]
-    if not complete:
-        return None, "no trial has finished yet"
-    if not varied:
-        return None, "no swept parameter varies among the finished trials"
-    if len({t.value for t in complete}) < 2:
-        return None, "the scores do not vary: every finished trial scored the same, so nothing is important"
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        need = f"importance needs {MIN_TRIALS_FOR_IMPORTANCE} or more finished trials"
-        return None, f"{need}; this study has {len(complete)}"
+IMPORTANCE_RESAMPLES = 30
+"""Bootstrap resamples of the seeds behind the importance's interval."""
+
+
+def _score_matrix(data: StudyData, score: str) -> tuple[list[str], np.ndarray]:
+    """(configurations, [configs, seeds] per-seed scores) over the seeds every configuration finished."""
+    seeds = per_seed(data)
+    wide = seeds.pivot_table(index="config", columns="seed", values=score, aggfunc="mean").dropna(axis=1)
+    return [str(key) for key in wide.index], wide.to_numpy(dtype=float)
+
+
+def _ped_anova(complete: list[FrozenTrial], values: dict[int, float], varied: list[str]) -> dict[str, float]:
+    """PED-ANOVA importances of `varied` on the trials with their values replaced by `values` (by number)."""
+    trials = [
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=values[t.number])
+        for t in complete
+    ]
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
     try:
         study = optuna.create_study(direction="maximize")
     finally:
         optuna.logging.set_verbosity(verbosity)
-    study.add_trials(complete)
-    quantile = min(0.5, max(0.1, TOP_TRIALS_FOR_IMPORTANCE / len(complete)))
+    study.add_trials(trials)
+    quantile = min(0.5, max(0.1, TOP_TRIALS_FOR_IMPORTANCE / len(trials)))
     evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental-feature warnings
+        found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=varied)
+    return {name: float(value) for name, value in found.items()}
+
+
+def importance(
+    data: StudyData, score: str | None = None, separated: bool = True
+) -> tuple[dict[str, float] | None, str, dict[str, tuple[float, float]]]:
+    """Optuna's PED-ANOVA importance of the swept parameters, only when the configurations' scores vary
+    beyond the seed spread (paired.permutation_differ_p < α) and the comparison separated at least one
+    configuration from the highest (`separated`: so an importance is never printed where the comparison
+    says nothing differs, and the two together claim no more than the comparison's α); with a 90%
+    interval from resampling the seeds (IMPORTANCE_RESAMPLES); and a note when there is none. Each trial's
+    value is its configuration's mean per-seed score over the seeds every configuration finished."""
+    score = score or data.objective
+    complete = [t for t in data.trials if t.state == TrialState.COMPLETE and t.value is not None]
+    varied = [n for n in data.swept if len({format_value(t.params.get(n)) for t in complete}) > 1]
+    if not complete:
+        return None, "no trial has finished yet", {}
+    if not varied:
+        return None, "no swept parameter varies among the finished trials", {}
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        need = f"importance needs {MIN_TRIALS_FOR_IMPORTANCE} or more finished trials"
+        return None, f"{need}; this study has {len(complete)}", {}
+    keys, matrix = _score_matrix(data, score)
+    p = paired.permutation_differ_p(matrix)
+    if not separated:
+        return (
+            None,
+            "not reported: no configuration is separated from the highest, so no parameter is shown to matter",
+            {},
+        )
+    if not (math.isfinite(p) and p < paired.ALPHA):
+        shown = "not testable" if not math.isfinite(p) else f"p = {p:.2g}"
+        return (
+            None,
+            (
+                "not reported: the configurations' scores do not vary beyond the seed spread (permutation test "
+                f"shuffling each seed's scores across configurations, {shown}, {matrix.shape[1]} shared seeds)"
+            ),
+            {},
+        )
+    row_of = {key: index for index, key in enumerate(keys)}
+    trial_row = {
+        t.number: row_of.get(config_key({k: decode(k, v) for k, v in t.params.items()}, data.swept)) for t in complete
+    }
+    complete = [t for t in complete if trial_row[t.number] is not None]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # experimental-feature warnings
-            values = optuna.importance.get_param_importances(study, evaluator=evaluator, params=varied)
+        found = _ped_anova(complete, {t.number: float(matrix[trial_row[t.number]].mean()) for t in complete}, varied)
+        rng = np.random.default_rng(0)
+        draws: dict[str, list[float]] = {name: [] for name in found}
+        for _ in range(IMPORTANCE_RESAMPLES):
+            columns = rng.integers(0, matrix.shape[1], matrix.shape[1])
+            means = matrix[:, columns].mean(axis=1)
+            again = _ped_anova(complete, {t.number: float(means[trial_row[t.number]]) for t in complete}, varied)
+            for name in draws:
+                draws[name].append(again.get(name, 0.0))
     except (ValueError, RuntimeError, ZeroDivisionError) as err:
-        return None, f"Optuna could not compute importance: {err}"
-    return {name: float(value) for name, value in values.items()}, ""
+        return None, f"Optuna could not compute importance: {err}", {}
+    intervals = {name: (float(np.quantile(v, 0.05)), float(np.quantile(v, 0.95))) for name, v in draws.items()}
+    note = (
+        f"shown because the configurations differ beyond the seed spread (permutation test, p = {p:.2g}); "
+        f"90% interval: {IMPORTANCE_RESAMPLES} resamples of the seeds"
+    )
+    return found, note, intervals
 
 
 def lstm_saw_table(data: StudyData, order: list[str]) -> pd.DataFrame:
@@ -206,12 +321,14 @@ def _control_for(config: pd.Series, controls: pd.DataFrame, others: list[str]) -
     return str(agree.idxmax())
 
 
-def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | None:
+def controls_table(data: StudyData, score: str | None = None, kind: str = "return") -> pd.DataFrame | None:
     """Each memory configuration's gain over its memory-off control (rnn_type=none in its config): the
-    mean paired difference, its t interval and the paired t-test (results/paired.py; not corrected for
-    multiplicity: each row is its own question). The control is the one differing in the fewest swept
-    parameters."""
+    mean paired difference, its sign-flip interval, the exact sign-flip test and P(this > control)
+    (results/paired.py; not corrected for multiplicity: each row is its own question). The control is
+    the one differing in the fewest swept parameters."""
     score = score or data.objective
+    bounds = bounds_of(kind)
+    bound = math.inf if bounds is None else bounds[1] - bounds[0]
     if data.runs.empty or not (data.runs["rnn_type"] == "none").any():
         return None
     values = _swept_values(data)
@@ -225,7 +342,7 @@ def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | 
             continue
         mine = seeds[seeds["config"] == key].set_index("seed")[score]
         theirs = seeds[seeds["config"] == control].set_index("seed")[score]
-        test = paired.paired_test(mine, theirs)
+        test = paired.paired_test(mine, theirs, bound=bound)
         rows.append(
             {
                 "config": key,
@@ -235,16 +352,20 @@ def controls_table(data: StudyData, score: str | None = None) -> pd.DataFrame | 
                 "pairs": test.n,
                 "test": test.kind,
                 "p": test.p,
+                "prob_improvement": test.prob_improvement,
                 "significant": bool(test.decided and test.p < paired.ALPHA) if test.decided else None,
             }
         )
     return pd.DataFrame(rows) if rows else None
 
 
-def verdict(data: StudyData, table: pd.DataFrame) -> str:
-    """The one-paragraph verdict (results/verdict.py) for a study's comparison table."""
-    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table))
-    return claims.verdict(table, data.counts, baseline_of(data), cheapest)
+def verdict(data: StudyData, table: pd.DataFrame, min_effect: float | None = None) -> str:
+    """The one-paragraph verdict (results/verdict.py) for a study's comparison table; `min_effect` None: the
+    sweep's --min-effect or the score kind's default, as comparison_table() used."""
+    if min_effect is None:
+        min_effect, _ = resolve_min_effect(data, table, score_kind(data), None)
+    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table), per_seed(data))
+    return claims.verdict(table, data.counts, baseline_of(data), cheapest, min_effect)
 
 
 def same_as_best(data: StudyData, table: pd.DataFrame) -> list[str]:
@@ -280,25 +401,51 @@ def inert_warnings(data: StudyData) -> list[str]:
     return [f"swept setting {setting} {reason}" for setting, reason in found.items()]
 
 
-def build_report(data: StudyData) -> Report:
+def resolve_min_effect(
+    data: StudyData, table: pd.DataFrame, kind: str, given: float | None
+) -> tuple[float | None, str]:
+    """(min_effect, where it came from): the report's --min-effect, else the sweep's, else the kind's default."""
+    if given is not None:
+        return float(given), "--min-effect"
+    stored = data.spec.get("min_effect")
+    if isinstance(stored, int | float) and math.isfinite(stored) and stored > 0:
+        return float(stored), "the sweep's --min-effect"
+    value = claims.default_min_effect(table, kind, baseline_of(data))
+    if kind == "success rate":
+        how = "default for a success rate"
+    else:
+        how = f"default: {100 * claims.RETURN_MIN_EFFECT_SHARE:.0f}% of the gap between the highest IQM and random"
+    return value, how
+
+
+def build_report(data: StudyData, min_effect: float | None = None) -> Report:
+    """Every table and the verdict; `min_effect` (score units) overrides the sweep's and the default."""
     score = data.objective
-    table = comparison_table(data, score)
-    found, note = importance(data)
-    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table))
+    kind = score_kind(data, score)
+    first = comparison_table(data, score, min_effect, kind)
+    effect, source = resolve_min_effect(data, first, kind, min_effect)
+    table = comparison_table(data, score, effect, kind) if effect != min_effect else first
+    found, note, intervals = importance(data, score, bool((table["vs_best"] == claims.WORSE).any()))
+    cheapest = claims.cheapest_not_worse(table, same_as_best(data, table), per_seed(data))
     baseline = baseline_of(data)
     return Report(
         data=data,
         score=score,
         comparison=table,
-        marginals=marginal_tables(data, score),
+        marginals=marginal_tables(data, score, effect, kind),
         importance=found,
         importance_note=note,
         lstm_saw=lstm_saw_table(data, list(table["config"])),
-        controls=controls_table(data, score),
+        controls=controls_table(data, score, kind),
         cheapest=None if cheapest is None else str(cheapest["config"]),
-        verdict=claims.verdict(table, data.counts, baseline, cheapest),
+        verdict=claims.verdict(table, data.counts, baseline, cheapest, effect),
         baseline=baseline,
         warnings=[*data.warnings, *inert_warnings(data)],
+        score_kind=kind,
+        score_text=score_text(data, kind),
+        min_effect=effect,
+        min_effect_source=source,
+        importance_interval=intervals,
     )
 
 
@@ -336,8 +483,9 @@ def compare_studies(studies: list[StudyData]) -> pd.DataFrame:
     values of every parameter any of the studies swept, so a study that fixed `rnn_type=lstm` lines up
     with the lstm half of one that swept it. Each later study's change is against the first, paired by
     seed (seed i is the same number in every study of one sweep command): the mean paired difference,
-    its t interval, and the paired t-test, Holm-corrected over the configurations of that pair of
-    studies. Callers check study_mismatches() first: different envs or budgets are not comparable."""
+    its sign-flip interval, and the test, Holm-corrected over the configurations of that pair of
+    studies; the test is the exact sign-flip test (results/paired.py). Callers check study_mismatches()
+    first: different envs or budgets are not comparable."""
     names = list(dict.fromkeys(n for data in studies for n in data.swept))
     frames = []
     for data in studies:
@@ -363,10 +511,11 @@ def compare_studies(studies: list[StudyData]) -> pd.DataFrame:
             row[f"{data.name} IQM"] = stats.iqm(theirs)
             row[f"{data.name} seeds"] = int(theirs.notna().sum())
             tests.append(paired.paired_test(theirs, base))
-        family = [t.p if t.kind in (paired.T_TEST, paired.CONSISTENT) else math.nan for t in tests]
+        family = [t.p if t.kind not in (paired.TIE, paired.TOO_FEW) else math.nan for t in tests]
         for row, test, p_holm in zip(rows, tests, paired.holm(family), strict=True):
             row[f"change ({data.name})"] = test.mean_diff
             row[f"95% CI ({data.name})"] = test.interval_text()
+            row[f"P(better) ({data.name})"] = test.prob_improvement
             row[f"p ({data.name})"] = p_holm
             row[f"test ({data.name})"] = test.kind
             row[f"significant ({data.name})"] = _significance(test, p_holm)

@@ -96,7 +96,7 @@ def improvement_section(report: SuiteReport) -> Section:
     note = (
         "P(X > Y): rliable's probability of improvement (a run of X beats a run of Y; ties count 1/2), the mean "
         "over tasks; interval: stratified bootstrap (X's and Y's runs resampled within each task). Holm p: paired "
-        "t-test over seeds of the mean normalised difference over tasks, Holm-corrected. 'yes' only when "
+        "exact sign-flip test over seeds of the mean normalised difference over tasks, Holm-corrected. 'yes' only when "
         "both separate them, in the same direction"
     )
     if report.improvement.empty:

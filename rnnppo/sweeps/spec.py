@@ -7,6 +7,7 @@ the fix.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -49,6 +50,10 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
     if request.objective not in OBJECTIVES:
         raise SweepError(f"--objective {request.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
     make_pruner(request.pruner, 1)
+    if request.min_effect is not None and not (math.isfinite(request.min_effect) and request.min_effect > 0):
+        raise SweepError(
+            f"--min-effect {request.min_effect} must be a positive number in score units, e.g. --min-effect 0.1"
+        )
     parsed = SearchSpace.parse(list(space_words or []))
     tasks = _tasks(request, parsed)
     base_config = assemble_config(
@@ -186,8 +191,6 @@ def parse_seeds(text: str) -> tuple[int, int | None]:
 
 def _check_race(parsed: SearchSpace, request: SweepRequest, seeds_min: int, seeds_max: int | None) -> None:
     """A race (`seeds_max`) runs a grid, every point of it, with no pruner and no warm start."""
-    if request.min_effect is not None and not request.min_effect > 0:
-        raise SweepError(f"--min-effect {request.min_effect} must be a positive number of score units")
     if seeds_max is None:
         return
     race = f"--seeds {seeds_min}..{seeds_max}"

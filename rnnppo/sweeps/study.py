@@ -128,6 +128,7 @@ class SweepSpec:
             "base_config": base.to_dict(),
             **({"suite": self.suite, "tasks": [{**t.info, "name": t.name} for t in self.tasks]} if self.tasks else {}),
             **({"race": self.race_spec()} if self.race_min is not None else {}),
+            **({"min_effect": self.min_effect} if self.min_effect is not None and self.race_min is None else {}),
         }
 
     def race_spec(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import typer
 
 from rnnppo.cli import report_cmd, train_cmd
 from rnnppo.core.config import TrainConfig, load_toml
-from tests.results.fixtures import build_two_studies
+from tests.results.fixtures import SEEDS, build_two_studies
 from tests.shared import runner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -51,15 +51,15 @@ def test_report_lists_the_studies_and_prints_every_section(results):
     for expected in (
         "studies in this storage",
         "night2",
-        "comparison (best first)",
+        "comparison (highest IQM first)",
         "IQM final return",
-        "not separable",
+        "exact sign-flip test",
         "max_seq_len (averaged over everything else)",
         "lstm_cell_size (averaged",
         "parameter importance",
         "what the LSTM saw",
         "gain over the memory-off control",
-        f"verdict: ({BEST}) is best",
+        f"verdict: highest IQM: ({BEST})",
     ):
         assert expected in text, expected
     assert "12 trials complete (1 failed, 1 running, 1 pruned" in text
@@ -79,9 +79,9 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
     text = out.read_text()
     if fmt == "csv":
         runs = pd.read_csv(out)
-        assert len(runs) == 36 and runs.groupby("config")["seed"].nunique().eq(3).all()
+        assert len(runs) == 12 * len(SEEDS) and runs.groupby("config")["seed"].nunique().eq(len(SEEDS)).all()
     elif fmt == "json":
-        assert len(pd.DataFrame(json.loads(text)["runs"])) == 36
+        assert len(pd.DataFrame(json.loads(text)["runs"])) == 12 * len(SEEDS)
     elif fmt == "html":
         images = []
 
@@ -92,14 +92,14 @@ def test_every_format_written_with_out_parses(results, tmp_path, fmt):
         Images().feed(text)
         assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
     else:
-        assert "comparison (best first)" in text and "verdict" in text
+        assert "comparison (highest IQM first)" in text and "verdict" in text
     assert f"wrote {out}" in result.stderr
 
 
 def test_csv_to_stdout_is_clean_for_pandas(results):
     result = invoke("report", results, "--study", "cue-seqlen", "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(io.StringIO(result.stdout))) == 36
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 12 * len(SEEDS)
 
 
 def test_plots_are_written_and_open(results, tmp_path):
@@ -127,7 +127,7 @@ def test_a_corrupt_run_file_is_a_warning_naming_it_and_the_report_goes_on(result
     result = invoke("report", copy, "--study", "cue-seqlen")
     assert result.exit_code == 0, result.output
     assert f"warning: run file {victim} is unreadable" in result.stderr
-    assert f"verdict: ({BEST}) is best" in result.stdout
+    assert f"verdict: highest IQM: ({BEST})" in result.stdout
 
 
 def test_compare_shows_the_change_and_its_significance(results):
@@ -139,14 +139,14 @@ def test_compare_shows_the_change_and_its_significance(results):
     assert len(rows) == 1 and "yes: worse" in lines[rows[0]]
     comma = invoke("report", results, "--compare", "cue-seqlen,night2", "--format", "csv")
     frame = pd.read_csv(io.StringIO(comma.stdout))
-    assert len(frame) == 6 and (frame["night2 seeds"] == 3).all()
+    assert len(frame) == 6 and (frame["night2 seeds"] == len(SEEDS)).all()
 
 
 def test_best_exports_a_config_that_train_accepts_unchanged(results, tmp_path):
     exported = tmp_path / "best.toml"
     result = invoke("best", results, "--study", "cue-seqlen", "--export", exported)
     assert result.exit_code == 0, result.output
-    assert f"best of cue-seqlen: {BEST}" in result.stderr
+    assert f"highest IQM of cue-seqlen: {BEST}" in result.stderr  # not separable from 8/64: no "best"
     config = TrainConfig.from_dict(load_toml(exported))
     stored = optuna.load_study(study_name="cue-seqlen", storage=f"sqlite:///{results / 'rnnppo.db'}")
     trial = next(t for t in stored.trials if t.params == {"max_seq_len": 20, "lstm_cell_size": 64, "rnn_type": "lstm"})

@@ -47,8 +47,8 @@ def test_the_report_fits_80_columns_and_names_configurations_in_full(results):
     text = printed(lambda console: print_report(report, console))
     assert_fits_whole(text, sections(report))
     verdict = " ".join(text[text.index("verdict:") :].split())
-    assert "(max_seq_len=20, lstm_cell_size=64, rnn_type=lstm) is best" in verdict
-    assert "not separable from the best: (max_seq_len=8, lstm_cell_size=64, rnn_type=lstm)" in verdict
+    assert "highest IQM: (max_seq_len=20, lstm_cell_size=64, rnn_type=lstm)" in verdict
+    assert "not separable from: (max_seq_len=8, lstm_cell_size=64, rnn_type=lstm)" in verdict
 
 
 def test_the_study_comparison_fits_80_columns(results):

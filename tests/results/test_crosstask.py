@@ -133,13 +133,14 @@ def test_improvement_words_say_not_separable_when_the_interval_covers_half():
 
 
 def test_a_consistent_gain_small_against_the_seed_spread_is_not_separable():
-    # x is y + 0.01 on every seed (the paired test sees a consistent difference), but the seeds spread
+    # x is y + 0.01 on every seed (the same sign on every seed, though 5 seeds cannot reach the exact
+    # sign-flip test's level: p >= 1/16), and the seeds spread
     # widely: a run of x beats a run of y on only 15 of the 25 pairs, and the interval covers 1/2.
     base = [0.0, 0.3, 0.6, 0.9, 1.2]
     frame = _frame({("a", "x"): [v + 0.01 for v in base], ("a", "y"): base})
     row = crosstask.improvement_table(frame, ["x", "y"], n_resamples=500).iloc[0]
     assert row["probability"] == pytest.approx(15 / 25)
-    assert row["test"] == "consistent difference" and row["low"] < 0.5 < row["high"]
+    assert row["test"] == "exact sign-flip test" and row["low"] < 0.5 < row["high"]
     assert not row["separable"] and "the interval covers 0.5" in row["words"]
 
 

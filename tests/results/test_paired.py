@@ -1,8 +1,10 @@
-"""The paired comparison rules (results/paired.py): ties, consistent differences, the t-test and its
-interval, Holm's correction against a plain reference, shared ranks, and seeds needed."""
+"""The paired comparison rules (results/paired.py): ties, the exact sign-flip test, its floor and its
+interval, equivalence, probability of improvement, the permutation null, Holm's correction against a
+plain reference, shared ranks, and planned seeds."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -10,7 +12,6 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
 from rnnppo.results import paired
 
@@ -34,11 +35,26 @@ def test_identical_per_seed_scores_are_a_tie_whatever_the_number_of_seeds(values
     st.lists(st.floats(-10, 10, allow_nan=False), min_size=3, max_size=12),
     st.floats(0.5, 5.0),
 )
-def test_a_constant_shift_on_every_seed_is_a_consistent_difference(values, shift):
+def test_a_constant_shift_on_every_seed_gets_the_exact_floor_never_p_zero(values, shift):
     test = paired.paired_test(series(np.asarray(values) + shift), series(values))
-    assert test.kind == paired.CONSISTENT
-    assert test.mean_diff == pytest.approx(shift) and test.p == 0.0
-    assert test.sign_p == pytest.approx(2 * 0.5 ** len(values))  # the sign test alone: 0.0625 for 5 seeds
+    assert test.kind == paired.SIGN_FLIP
+    assert test.mean_diff == pytest.approx(shift)
+    assert test.p == pytest.approx(2 * 0.5 ** len(values)) and test.p > 0  # 0.25 for 3 seeds, 0.0625 for 5
+
+
+def test_a_larger_difference_never_loses_to_a_smaller_one():
+    """The old 'consistent difference' rule called (0.1, 0.1, 0.1) certain (p = 0) but (0.1, 0.1, 0.2) not."""
+    zeros = series([0.0, 0.0, 0.0])
+    equal = paired.paired_test(series([0.1, 0.1, 0.1]), zeros)
+    larger = paired.paired_test(series([0.1, 0.1, 0.2]), zeros)
+    assert equal.p == larger.p == 0.25
+    assert "no exact p below 0.25" in equal.interval_text()
+
+
+def test_three_or_five_seeds_never_reach_p_below_the_floor_and_six_can():
+    assert paired.sign_flip_p(np.ones(3)) == 0.25 and paired.sign_flip_p(np.ones(5)) == 0.0625
+    assert paired.sign_flip_p(np.ones(6)) == pytest.approx(1 / 32)
+    assert paired.floor_seeds() == 6 and paired.floor_seeds(comparisons=4) == 8
 
 
 @settings(max_examples=25, deadline=None)
@@ -49,19 +65,48 @@ def test_a_shift_plus_noise_is_found_once_there_are_enough_seeds(seed, shift):
     noise = 0.5
     a = seed_luck + shift + rng.normal(0, noise, size=40)
     b = seed_luck + rng.normal(0, noise, size=40)
-    # 40 pairs at an effect of shift / (noise * sqrt 2) >= 1.4 give a power of 1 - 1e-12: a miss is a bug.
     test = paired.paired_test(series(a), series(b))
-    assert test.kind == paired.T_TEST and test.p < 0.05 and test.low > 0
+    assert test.kind == paired.MONTE_CARLO and test.p < 0.05 and test.low > 0
     assert paired.paired_test(series(a[:2]), series(b[:2])).kind == paired.TOO_FEW  # 2 pairs never decide
 
 
-def test_the_t_interval_and_p_match_scipy():
-    a, b = series([1.0, 2.5, 3.1, 4.0, 5.2]), series([0.5, 2.0, 3.0, 3.0, 4.0])
-    diffs = (a - b).to_numpy()
-    test = paired.paired_test(a, b)
-    assert test.p == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    half = stats.t.ppf(0.975, 4) * diffs.std(ddof=1) / math.sqrt(5)
-    assert (test.low, test.high) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+def test_the_sign_flip_p_and_interval_match_a_brute_force_enumeration():
+    diffs = np.array([0.5, 0.5, 0.1, 1.0, 1.2, -0.3, 0.8])
+    test = paired.paired_test(series(diffs + 1.0), series(np.ones(7)))
+    sums = [abs(np.dot(signs, diffs)) for signs in itertools.product((1, -1), repeat=7)]
+    assert test.p == pytest.approx(np.mean([total >= abs(diffs.sum()) - 1e-12 for total in sums]))
+    for edge in (test.low, test.high):  # the interval's ends sit where the test starts to reject
+        outward = edge + np.sign(edge - diffs.mean()) * 1e-6
+        assert paired.sign_flip_p(diffs - edge) > 0.05 >= paired.sign_flip_p(diffs - outward)
+    assert (test.low < 0 < test.high) == (test.p >= 0.05)
+
+
+def test_below_six_seeds_the_interval_is_the_scores_whole_range_or_unbounded():
+    a, b = series([1.0, 1.0, 1.0]), series([0.0, 0.5, 1.0])
+    bounded = paired.paired_test(a, b, bound=1.0)
+    assert (bounded.low, bounded.high) == (-1.0, 1.0) and "the whole range" in bounded.interval_text()
+    assert paired.paired_test(a, b).interval_text() == "unbounded (3 seeds: no exact p below 0.25)"
+
+
+def test_probability_of_improvement_counts_every_pair_of_seeds_ties_half():
+    assert paired.prob_improvement(np.array([2.0, 3.0]), np.array([1.0, 2.0])) == pytest.approx(3.5 / 4)
+    assert math.isnan(paired.prob_improvement(np.array([]), np.array([1.0])))
+
+
+def test_equivalence_needs_both_one_sided_tests_and_five_or_more_seeds():
+    near = series([0.01, -0.02, 0.0, 0.01, -0.01])
+    assert paired.equivalent(near, series([0.0] * 5), 0.1)[0]
+    assert not paired.equivalent(near[:4], series([0.0] * 4), 0.1)[0]  # one-sided floor 1/16 > 0.05
+    assert not paired.equivalent(near + 0.5, series([0.0] * 5), 0.1)[0]
+
+
+def test_the_permutation_null_finds_a_real_spread_and_not_an_a_a():
+    rng = np.random.default_rng(1)
+    luck = rng.normal(0, 5, size=8)
+    same = np.stack([luck + rng.normal(0, 1, 8), luck + rng.normal(0, 1, 8)])
+    apart = same + np.array([[0.0], [4.0]])
+    assert paired.permutation_differ_p(apart) < 0.05
+    assert paired.permutation_differ_p(np.stack([luck, luck])) == 1.0
 
 
 def test_pairs_are_the_seeds_both_finished():
@@ -76,16 +121,16 @@ def test_fewer_than_three_pairs_are_not_tested_unless_identical():
     assert "a test needs 3" in test.interval_text()
 
 
-def test_a_shift_added_in_floating_point_is_still_a_consistent_difference():
+def test_a_shift_added_in_floating_point_is_not_a_spread():
     base = series([0.123456789, 0.987654321, 0.5555555])
     test = paired.paired_test(base - 0.25, base)  # -0.25 +- 1e-16 per seed
-    assert test.kind == paired.CONSISTENT and test.mean_diff == pytest.approx(-0.25)
+    assert test.sd == pytest.approx(0.0, abs=1e-12) and test.mean_diff == pytest.approx(-0.25) and test.p == 0.25
 
 
 def test_interval_text_never_shows_a_silent_zero_width_interval():
     assert paired.paired_test(series([1, 1, 1]), series([1, 1, 1])).interval_text() == "identical on 3 seeds"
     shifted = paired.paired_test(series([2, 3, 4]), series([1, 2, 3]))
-    assert shifted.interval_text() == "no spread: +1 on all 3 seeds"
+    assert shifted.interval_text() == "unbounded (3 seeds: no exact p below 0.25)"
 
 
 def _holm_reference(p_values: list[float], alpha: float) -> list[bool]:
@@ -115,7 +160,7 @@ def test_holm_leaves_untested_comparisons_out_of_the_family():
     assert paired.holm([0.01, math.nan, 0.04]) == pytest.approx([0.02, math.nan, 0.04], nan_ok=True)
 
 
-def test_only_identical_scores_share_a_rank():
+def test_identical_scores_and_equal_iqms_share_a_rank():
     scores = {
         "a": series([1.0, 1.0, 1.0]),
         "b": series([1.0, 1.0, 1.0]),
@@ -124,13 +169,17 @@ def test_only_identical_scores_share_a_rank():
         "e": series([0.5, 0.5, 0.5]),
     }
     assert paired.shared_ranks(list(scores), scores) == [1, 1, 3, 4, 4]
+    equal_iqm = {"x": series([1.0, 2.0, 3.0]), "y": series([2.0, 2.0, 2.0])}
+    assert paired.shared_ranks(list(equal_iqm), equal_iqm, {"x": 2.0, "y": 2.0}) == [1, 1]
 
 
-def test_seeds_needed_matches_a_brute_force_power_search():
-    for mean, sd in [(0.26, 0.261), (0.1, 0.3), (0.5, 0.4), (2.0, 1.0)]:
-        brute = next(n for n in range(paired.MIN_PAIRS, 2000) if paired.power(n, mean / sd) >= paired.POWER)
-        assert paired.seeds_needed(mean, sd) == brute
-    assert paired.seeds_needed(0.0, 1.0) is None
-    assert paired.seeds_needed(1.0, 0.0) == paired.MIN_PAIRS
+def test_planned_seeds_come_from_the_stated_effect_not_the_observed_one():
+    for effect, sd in [(0.26, 0.261), (0.1, 0.3), (0.5, 0.4), (2.0, 1.0)]:
+        brute = next(n for n in range(paired.floor_seeds(), 2000) if paired.power(n, effect / sd) >= paired.POWER)
+        assert paired.seeds_needed(effect, sd) == brute
+    assert paired.seeds_needed(2.0, 1.0) == paired.floor_seeds()  # the exact test's floor: 6 at one comparison
+    assert paired.seeds_needed(math.nan, 1.0) is None
+    assert paired.seeds_needed(1.0, 0.0) == paired.floor_seeds()
+    assert paired.seeds_needed(1.0, 1.0, comparisons=4) > paired.seeds_needed(1.0, 1.0)
     assert paired.seeds_needed(0.001, 1.0) == paired.MAX_SEEDS_NEEDED + 1
     assert paired.seeds_needed_text(paired.MAX_SEEDS_NEEDED + 1) == ">1000"

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from rnnppo.results import plots
+from rnnppo.results import verdict as claims
 from rnnppo.results.render import FORMATS, NOT_MEANINGFUL, render, render_frame, sections
 from rnnppo.results.report import build_report, compare_studies
 from rnnppo.results.stats import bootstrap_ci, iqm
@@ -110,13 +111,15 @@ def test_markdown_has_every_table_and_the_verdict(report):
 def test_plain_table_text_has_the_sections_and_the_verdict(report):
     text = render(report, "table")
     for title in (
-        "comparison (best first)",
+        "comparison (highest IQM first)",
         "max_seq_len (averaged",
         "parameter importance",
         "what the LSTM saw",
     ):
         assert title in text
-    assert "gain over the memory-off control" in text and "not separable" in text
+    flat = " ".join(text.split())  # the notes wrap at the terminal's width
+    assert "gain over the memory-off control" in flat and "'not shown worse'" in flat
+    assert "a seed's score: the success share of 2 greedy evaluation episodes after training" in flat
     assert "verdict:" in text and "\x1b[" not in text  # no terminal colour codes in a file
 
 
@@ -145,7 +148,7 @@ def test_a_single_swept_parameter_gives_no_heatmap_and_small_studies_no_importan
 def test_tables_say_an_interval_is_not_meaningful_below_three_seeds(results):
     report = report_of(results, "two-seeds")
     by_title = {section.title: section for section in sections(report)}
-    comparison = by_title["comparison (best first)"]
+    comparison = by_title["comparison (highest IQM first)"]
     assert all(row[4] == NOT_MEANINGFUL for row in comparison.rows)
     assert all(row[5] == "not compared" for row in comparison.rows[1:])
     assert all(row[3] == NOT_MEANINGFUL for row in by_title["max_seq_len (averaged over everything else)"].rows)
@@ -176,7 +179,9 @@ def test_the_end_of_sweep_summary_prints_the_comparison_and_verdict(results):
     buffer = io.StringIO()
     print_study_report(default_storage_url(results), "cue-seqlen", results, Console(file=buffer, width=250))
     text = buffer.getvalue()
-    assert "comparison (best first)" in text and "verdict: (max_seq_len=20, lstm_cell_size=64" in text
+    assert (
+        "comparison (highest IQM first)" in text and "verdict: highest IQM: (max_seq_len=20, lstm_cell_size=64" in text
+    )
     assert "what the LSTM saw" not in text
     assert f"full report (marginals, importance, plots): rnnppo report {results} --study cue-seqlen" in text
 
@@ -262,3 +267,17 @@ def test_the_heatmap_writes_n_in_every_cell(report, tmp_path, monkeypatch):
     assert plots.heatmap(report, tmp_path / "heatmap.png") is not None
     cells = [text for text in texts if "\nn=" in text]
     assert len(cells) >= 4 and all(text.endswith(f"n={len(SEEDS)}") for text in cells)
+
+
+def test_the_json_uses_the_verdicts_words_best_set_min_effect_and_what_the_score_is(report):
+    payload = json.loads(render(report, "json"))
+    assert payload["best"] is None  # 8/64 is not separable from the highest
+    assert payload["best_set"] == [
+        "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm",
+        "max_seq_len=8, lstm_cell_size=64, rnn_type=lstm",
+    ]
+    assert payload["min_effect"] == 0.1 and payload["min_effect_source"] == "default for a success rate"
+    assert payload["score_text"] == "a seed's score: the success share of 2 greedy evaluation episodes after training"
+    statuses = {row["vs_best"] for row in payload["comparison"]}
+    assert statuses == {claims.TOP, claims.EQUIVALENT, claims.WORSE}
+    assert all("prob_improvement" in row for row in payload["comparison"])

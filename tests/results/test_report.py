@@ -12,12 +12,14 @@ import pytest
 from optuna.trial import create_trial
 
 from rnnppo.core.config import TrainConfig
+from rnnppo.results import stats
 from rnnppo.results import verdict as claims
 from rnnppo.results.report import (
     MIN_TRIALS_FOR_IMPORTANCE,
     build_report,
     compare_studies,
     comparison_table,
+    importance,
     resolved_config,
 )
 from rnnppo.results.studies import ReportError, load_study, open_readonly
@@ -26,7 +28,7 @@ from tests.results.fixtures import SEEDS, build_study
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 BEST = "max_seq_len=20, lstm_cell_size=64, rnn_type=lstm"
-OPEN = {"max_seq_len=8, lstm_cell_size=64, rnn_type=lstm"}
+CHEAP = "max_seq_len=8, lstm_cell_size=64, rnn_type=lstm"
 """Not separable from the best: 0.02 below it (paired); everything else is 0.05 or more below."""
 
 
@@ -55,10 +57,13 @@ def test_comparison_ranks_configurations_best_first_with_intervals(report):
     assert table["iqm"].is_monotonic_decreasing
     assert (table["n"] == len(SEEDS)).all() and table["ci_meaningful"].all()
     assert (table["ci_low"] <= table["iqm"]).all() and (table["iqm"] <= table["ci_high"]).all()
-    assert set(table.loc[table["vs_best"] == "not separable from the best", "config"]) == OPEN
-    worse = table[~table["config"].isin({BEST} | OPEN)]
+    assert table.iloc[0]["vs_best"] == claims.TOP  # 8/64 is 0.02 below: not separable, shown within ±D
+    assert table.set_index("config").loc[CHEAP, "vs_best"] == claims.EQUIVALENT
+    worse = table[~table["config"].isin({BEST, CHEAP})]
     assert (worse["vs_best"] == "worse").all() and (worse["p_holm"] < 0.05).all() and (worse["diff"] < 0).all()
-    assert (table.iloc[1:]["test"] == "paired t-test").all() and (table.iloc[1:]["pairs"] == len(SEEDS)).all()
+    assert (worse["test"] == "exact sign-flip test").all() and (worse["pairs"] == len(SEEDS)).all()
+    assert (table.iloc[1:]["prob_improvement"] < 0.5).all() and report.score_kind == "success rate"
+    assert (table["ci_high"] <= 1.0).all()  # a success rate's interval is clipped to [0, 1]
     assert table.loc[table["config"] == BEST, "max_seq_len"].item() == 20
     assert (table["steps_per_s"] > 0).all() and (table["wall_s"] > 0).all() and table["auc"].notna().all()
 
@@ -93,7 +98,8 @@ def test_marginals_average_each_seed_over_the_other_parameters(report):
 
 
 def test_importance_ranks_the_parameters_with_enough_trials(report, results):
-    assert report.importance is not None and report.importance_note == ""
+    assert report.importance is not None and "differ beyond the seed spread (permutation test" in report.importance_note
+    assert set(report.importance_interval) == set(report.importance)
     assert set(report.importance) == {"max_seq_len", "lstm_cell_size", "rnn_type"}
     assert sum(report.importance.values()) == pytest.approx(1.0)
     assert report.importance["lstm_cell_size"] < max(report.importance["max_seq_len"], report.importance["rnn_type"])
@@ -138,12 +144,16 @@ def test_no_controls_without_memory_off_trials(results):
     assert build_report(load(results, "night2")).controls is None
 
 
-def test_verdict_names_the_best_the_worse_the_open_and_the_cheapest_in_full(report):
-    assert report.verdict.startswith(f"({BEST}) is best (IQM ")
-    assert "10 other configurations are worse (paired t-test" in report.verdict
-    assert "not separable from the best: (max_seq_len=8, lstm_cell_size=64, rnn_type=lstm)" in report.verdict
-    assert "the cheapest not worse is (max_seq_len=8, lstm_cell_size=64, rnn_type=lstm)" in report.verdict
-    assert report.cheapest == "max_seq_len=8, lstm_cell_size=64, rnn_type=lstm"
+def test_verdict_names_the_best_set_the_worse_and_the_cheapest_shown_not_worse_in_full(report):
+    assert report.verdict.startswith(f"highest IQM: ({BEST}) (0.941, 12 seeds); not separable from: ({CHEAP})")
+    assert "is best" not in report.verdict
+    assert "not worse (shown within ±0.1 of it" in report.verdict
+    assert (
+        "worse: 10 configurations (exact sign-flip test on per-seed differences, Holm over all 66 pairs"
+        in report.verdict
+    )
+    assert f"the cheapest shown not worse is ({CHEAP}): 425 vs 530 CPU µs per env step" in report.verdict
+    assert report.cheapest == CHEAP
 
 
 def test_with_fewer_than_three_seeds_no_comparison_is_made(results):
@@ -167,7 +177,7 @@ def test_an_auc_objective_ranks_by_auc(results):
     report = build_report(data)
     assert report.score == "auc"
     best_runs = data.runs[data.runs["config"] == report.comparison.iloc[0]["config"]]
-    assert report.comparison.iloc[0]["iqm"] == pytest.approx(best_runs["auc"].mean())
+    assert report.comparison.iloc[0]["iqm"] == pytest.approx(stats.iqm(best_runs["auc"]))
 
 
 def test_compare_lines_up_the_same_configurations_and_flags_significant_changes(results):
@@ -177,10 +187,11 @@ def test_compare_lines_up_the_same_configurations_and_flags_significant_changes(
     worse = table[table.index.str.startswith("max_seq_len=4,")]
     assert (worse["significant (night2)"] == "yes: worse").all()
     assert worse["change (night2)"].to_numpy() == pytest.approx([-0.25, -0.25])
-    assert (worse["test (night2)"] == "consistent difference").all()  # -0.25 on every seed, exactly
+    assert (worse["test (night2)"] == "exact sign-flip test").all()  # -0.25 on every seed, exactly
+    assert (worse["P(better) (night2)"] == 0.0).all()
     same = table[~table.index.str.startswith("max_seq_len=4,")]
     assert (same["significant (night2)"] == "no: identical").all()
-    assert (table["cue-seqlen seeds"] == 3).all() and (table["night2 seeds"] == 3).all()
+    assert (table["cue-seqlen seeds"] == len(SEEDS)).all() and (table["night2 seeds"] == len(SEEDS)).all()
 
 
 def test_compare_with_fewer_than_three_seeds_says_so(results):
@@ -219,7 +230,7 @@ def test_a_memory_horizon_at_the_runs_last_lag_is_shown_as_a_lower_bound(report)
     from rnnppo.results.report import lstm_saw_table
 
     runs = report.data.runs
-    censored = (runs["config"] == BEST) & (runs["seed"] != SEEDS[0])  # 2 of the best's 3 seeds saw no further lag
+    censored = (runs["config"] == BEST) & runs["seed"].isin(SEEDS[1:3])  # 2 of the best's seeds saw no further lag
     data = dataclasses.replace(report.data, runs=runs.assign(memory_horizon_at_cap=censored.astype(float)))
     saw = lstm_saw_table(data, list(report.comparison["config"]))
     assert saw.set_index("config")["memory_at_cap"].to_dict() == {key: 2 * (key == BEST) for key in saw["config"]}
@@ -229,3 +240,21 @@ def test_a_memory_horizon_at_the_runs_last_lag_is_shown_as_a_lower_bound(report)
     assert shown[BEST] == f"≥ 9.0 (2 of {len(SEEDS)} at their last lag)"
     assert not any(text.startswith("≥") for key, text in shown.items() if key != BEST)
     assert "≥" in section.note
+
+
+def test_min_effect_comes_from_the_report_option_then_the_sweep_then_the_score_kinds_default(results):
+    data = load(results)
+    assert (report_min_effect(data, None)) == (0.1, "default for a success rate")
+    assert report_min_effect(data, 0.25) == (0.25, "--min-effect")
+    swept = dataclasses.replace(data, spec={**data.spec, "min_effect": 0.3})
+    assert report_min_effect(swept, None) == (0.3, "the sweep's --min-effect")
+
+
+def report_min_effect(data, given):
+    report = build_report(data, given)
+    return report.min_effect, report.min_effect_source
+
+
+def test_importance_is_not_reported_where_the_comparison_separates_nothing(results):
+    found, note, intervals = importance(load(results), separated=False)
+    assert found is None and intervals == {} and note.startswith("not reported: no configuration is separated")

@@ -13,6 +13,7 @@ from rnnppo.results.stats import (
     bootstrap_ci,
     difference_ci,
     iqm,
+    iqm_ci,
     stratified_bootstrap_ci,
     summarise,
 )
@@ -234,7 +235,7 @@ def _sweep_frame() -> pd.DataFrame:
 
 
 def test_summarise_orders_groups_best_iqm_first():
-    table = summarise(_sweep_frame(), ["lstm_cell_size", "max_seq_len"], "ret", **FAST)
+    table = summarise(_sweep_frame(), ["lstm_cell_size", "max_seq_len"], "ret")
     assert table["lstm_cell_size"].tolist() == [64, 128, 256, 32]
     assert table["n"].tolist() == [6, 6, 2, 6]
     assert table["n_dropped"].tolist() == [1, 0, 0, 0]
@@ -243,14 +244,14 @@ def test_summarise_orders_groups_best_iqm_first():
 
 
 def test_summarise_overlaps_best_is_unknown_without_a_meaningful_interval():
-    table = summarise(_sweep_frame(), "lstm_cell_size", "ret", **FAST)
+    table = summarise(_sweep_frame(), "lstm_cell_size", "ret")
     assert table["overlaps_best"].dtype == "boolean"
     assert table["overlaps_best"].tolist() == [True, True, pd.NA, False]
 
 
 def test_summarise_with_a_best_group_of_two_seeds_claims_no_overlaps():
     frame = pd.concat([_sweep_frame(), pd.DataFrame({"lstm_cell_size": [512] * 2, "ret": [50.0, 60.0]})])
-    table = summarise(frame, "lstm_cell_size", "ret", **FAST)
+    table = summarise(frame, "lstm_cell_size", "ret")
     assert table["lstm_cell_size"].iloc[0] == 512
     assert table["overlaps_best"].isna().all()
 
@@ -258,3 +259,23 @@ def test_summarise_with_a_best_group_of_two_seeds_claims_no_overlaps():
 def test_summarise_of_an_empty_frame_is_an_empty_table():
     table = summarise(_sweep_frame().iloc[:0], "lstm_cell_size", "ret")
     assert table.empty and "overlaps_best" in table.columns
+
+
+# --- the IQM's interval -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_the_iqm_interval_reaches_its_coverage_on_normal_scores_where_the_bootstrap_did_not(n):
+    """Simulation: 2,000 studies of n normal seeds; the old percentile bootstrap covered ~73% at 3 seeds."""
+    rng = np.random.default_rng(n)
+    samples = rng.normal(5.0, 2.0, size=(2000, n))
+    covered = [iqm_ci(sample).low <= 5.0 <= iqm_ci(sample).high for sample in samples]
+    assert np.mean(covered) >= 0.93  # 95% nominal; 2,000 studies give a standard error of 0.005
+
+
+def test_the_iqm_interval_is_clipped_to_the_scores_range_and_says_no_spread():
+    clipped = iqm_ci([1.0, 0.9, 1.0], bounds=(0.0, 1.0))
+    assert clipped.high == 1.0 and 0.0 <= clipped.low < 0.9
+    assert iqm_ci([1.0, 0.9, 1.0]).high > 1.0  # unclipped: the t interval runs past the success rate's top
+    assert not iqm_ci([1.0, 1.0, 1.0]).meaningful and "no spread" in iqm_ci([1.0, 1.0, 1.0]).reason
+    assert not iqm_ci([1.0, 2.0]).meaningful

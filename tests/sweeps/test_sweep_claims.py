@@ -35,11 +35,12 @@ def test_an_inert_setting_is_warned_and_its_values_tie_with_no_cheaper_claim(tmp
     assert "warning: swept setting curiosity_eta has no effect: curiosity is off" in " ".join(result.output.split())
     payload = report_json(tmp_path, "eta")
     assert [row["rank"] for row in payload["comparison"]] == [1, 1]
-    assert [row["vs_best"] for row in payload["comparison"]] == ["best", "tie with the best"]
+    assert [row["vs_best"] for row in payload["comparison"]] == ["highest IQM", "tie with the highest"]
+    assert payload["best"] is None
     assert payload["cheapest_not_worse"] is None
     assert any("curiosity_eta has no effect" in warning for warning in payload["warnings"])
-    assert "tie" in payload["verdict"] and "is best" not in payload["verdict"]
-    assert payload["importance"] is None and "scores do not vary" in payload["importance_note"]
+    assert "identical to it on all 3 seeds" in payload["verdict"] and "is best" not in payload["verdict"]
+    assert payload["importance"] is None
     baseline = payload["baseline"]
     assert baseline["policy"] == "uniform random" and baseline["episodes"] == 100
     assert 0.0 <= baseline["mean_return"] <= 1.0  # CueRecall: 1 for the cued side, 0 otherwise
