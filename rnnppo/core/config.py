@@ -725,8 +725,9 @@ def assemble_config(
 ) -> TrainConfig:
     """Defaults <- --preset <- --config file <- NAME=VALUE words <- explicit options (those not None).
 
-    A preset's env arguments belong to its env: with another env (from --env, the config file or env=...)
-    only its training settings apply. An option and a NAME=VALUE word for the same setting must agree."""
+    A preset's env arguments belong to its env: a preset that sets some, with another env (from --env, the
+    config file or env=...), is refused in one line (its training settings were tuned with those arguments).
+    An option and a NAME=VALUE word for the same setting must agree."""
     base = load_toml(config_file) if config_file is not None else {}
     overrides = parse_overrides(words or [])
     explicit = {name: value for name, value in options.items() if value is not None}
@@ -738,8 +739,13 @@ def assemble_config(
 
         preset_settings = dict(load_preset(preset).settings)
         env = explicit.get("env", overrides.get("env", base.get("env", preset_settings.get("env"))))
-        if env != preset_settings.get("env"):
-            preset_settings.pop("env_kwargs", None)
+        if env != preset_settings.get("env") and preset_settings.get("env_kwargs"):
+            shown = " ".join(f"env.{k}={format_value(v)}" for k, v in preset_settings["env_kwargs"].items())
+            raise ConfigError(
+                f"--preset {preset} sets {shown} for {preset_settings.get('env')}, not for {env}; give --env "
+                f"{preset_settings.get('env')}, or drop --preset and set its training settings yourself "
+                "(`rnnppo presets` lists them)"
+            )
         if "env_kwargs" in preset_settings and "env_kwargs" in base:
             base["env_kwargs"] = {**preset_settings["env_kwargs"], **base["env_kwargs"]}
         base = {**preset_settings, **base}

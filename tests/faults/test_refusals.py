@@ -16,6 +16,7 @@ from rnnppo.cli.app import app
 from rnnppo.cli.study_report import report_command
 from rnnppo.core.config import assemble_config
 from rnnppo.core.runs.loggers import default_mlflow_uri, mlflow_tracking_uri
+from rnnppo.errors import ConfigError
 from rnnppo.nightly.config import schedule_text
 from tests.faults.harness import TINY, runner
 from tests.faults.test_bad_input import one_line_exit_2
@@ -91,11 +92,15 @@ def test_fewer_steps_than_one_iteration_are_refused_naming_the_real_count(tmp_pa
 def test_a_presets_env_arguments_apply_to_its_own_env_only():
     own = assemble_config([], preset="cue-recall")
     assert own.env_kwargs, "the preset sets its env's arguments"
-    other = assemble_config([], preset="cue-recall", env="CartPole-v1")
-    assert other.env == "CartPole-v1" and dict(other.env_kwargs) == {}
-    assert other.lstm_cell_size == own.lstm_cell_size, "its training settings still apply"
-    typed = assemble_config(["env.x=1"], preset="cue-recall", env="CartPole-v1")
-    assert dict(typed.env_kwargs) == {"x": 1}, "the user's own env arguments are kept"
+    with pytest.raises(ConfigError, match=r"--preset cue-recall sets env.cue_distance=10 for rnnppo/CueRecall-v0"):
+        assemble_config([], preset="cue-recall", env="CartPole-v1")
+    assert assemble_config([], preset="pendulum-novel", env="Pendulum-v1").env == "Pendulum-v1"  # none to misapply
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "seq_len=2,4"]])
+def test_a_preset_with_env_arguments_on_another_env_is_refused_in_one_line(tmp_path, command):
+    output = refused(tmp_path, [*command, "--preset", "cue-recall", "--env", "CartPole-v1"], "not for CartPole-v1")
+    assert "give --env rnnppo/CueRecall-v0" in output
 
 
 def test_mlflow_tracking_uri_comes_from_the_option_then_the_environment_then_the_results_folder(tmp_path, monkeypatch):
