@@ -95,6 +95,7 @@ def load_spec(path: Path) -> NightlySpec:
     options = {key: nightly.pop(key) for key in list(nightly) if key in sweep_keys}
     options.setdefault("out", DEFAULT_OUT)
     options.setdefault("seeds", DEFAULT_SEEDS)
+    _check_seeds(path, options["seeds"])
     try:
         request = request_from(options, f"{path}: [nightly]", shown)
     except InputError as err:
@@ -102,6 +103,15 @@ def load_spec(path: Path) -> NightlySpec:
     own = {name: _checked(path, name, value) for name, value in nightly.items() if name != "space"}
     check_study_name(f"{own['study_prefix']}-2000-01-01")
     return NightlySpec(space=tuple(nightly["space"]), request=request, **own, settings=dict(data.get("settings", {})))
+
+
+def _check_seeds(path: Path, value: Any) -> None:
+    """[nightly] seeds: a count N >= 1 (or MIN..MAX, as on the command line)."""
+    parts = str(value).split("..")
+    if isinstance(value, bool | float) or len(parts) > 2 or not all(p.strip().isdigit() for p in parts):
+        raise ConfigError(f"{path}: [nightly] seeds={value!r} is not an integer (N) or a range (MIN..MAX)")
+    if len(parts) == 1 and int(parts[0]) < 1:
+        raise ConfigError(f"{path}: [nightly] seeds={value!r} must be 1 or more")
 
 
 _AT_LEAST_ONE = ("history_nights",)
