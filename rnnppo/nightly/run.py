@@ -112,6 +112,7 @@ def _write_report(storage, study_name: str, results: Path) -> tuple[Path, Path]:
     folder = results / study_name
     folder.mkdir(parents=True, exist_ok=True)
     run_files.atomic_write_bytes(folder / "report.md", render(report, "markdown").encode())
-    images = plots.write_all(report, Path(tempfile.mkdtemp(prefix="rnnppo-nightly-")))
-    run_files.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
+    with tempfile.TemporaryDirectory(prefix="rnnppo-nightly-") as scratch:  # the PNGs live on inside the HTML
+        images = plots.write_all(report, Path(scratch))
+        run_files.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
     return folder / "report.md", folder / "report.html"
