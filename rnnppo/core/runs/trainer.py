@@ -333,55 +333,43 @@ def train(
                     group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
             t0, cpu0 = time.perf_counter(), time.process_time()
             env_before, policy_before = collector.time_env, collector.time_policy
+            # COLLECT: one rollout of rollout_len steps per env, the recurrent state chained per env
             rollout = collector.collect(config.rollout_len)
             t1 = time.perf_counter()
-            if not bool(torch.isfinite(rollout.rewards).all()):
-                raise TrainingError(
-                    f"the environment returned a NaN or infinite reward in iteration {iteration}; "
-                    "check its step() (rewards must be finite numbers)"
-                )
-            rewards = rollout.rewards
-            scale_stats: dict[str, float] = {}
-            if scaler is not None:  # training rewards only: the rollout's episode returns stay raw
-                rewards = scaler.scale(rewards, rollout.dones)
-                scale_stats = {"return_std": float(np.sqrt(scaler.stats.var[0]))}
-            icm_stats: dict[str, float] = {}
-            if icm is not None:
-                intrinsic, icm_stats = icm.intrinsic_rewards_and_update(rollout)
-                rewards = rewards + intrinsic
-            advantages, targets = gae(
-                rewards, rollout.values, rollout.dones, rollout.bootstrap, config.gamma, config.lambda_
-            )
+            # ADVANTAGES: training rewards (scaled, plus curiosity's), then GAE
+            advantages, targets, reward_stats = advantages_phase(rollout, config, iteration, scaler, icm)
+            # CHUNK: the rollout cut into max_seq_len sequences (RLlib's semantics)
             batch = make_batch(rollout, normalize_advantages(advantages), targets, config.max_seq_len)
             seq_stats = sequence_stats(batch.seqs, rollout.dones.cpu(), config.max_seq_len)
             t2 = time.perf_counter()
+            # UPDATE: PPO epochs over shuffled whole sequences
             update_stats = update(policy, optimizer, batch, config, generator)
             t3 = time.perf_counter()
+            # RECORD: one metrics row
             env_steps += rollout.num_steps
             recent_returns.extend(rollout.episode_returns)
-            row: dict[str, Any] = {
-                "iteration": iteration,
-                "env_steps": env_steps,
+            timing = {
                 "wall_time": t3 - start,
                 "steps_per_s": rollout.num_steps / (t3 - t0),
                 "cpu_s_per_step": (time.process_time() - cpu0) / rollout.num_steps,
-                "episodes": len(rollout.episode_returns),
-                "episode_return_mean": _mean(rollout.episode_returns),
-                "episode_len_mean": _mean(rollout.episode_lengths),
-                "return_mean_100": _mean(recent_returns),
-                "success_mean": _mean(rollout.episode_successes),
-                **update_stats,
-                "explained_var": explained_variance(rollout.values.flatten(), targets.flatten()),
-                "lr": optimizer.param_groups[0]["lr"],
-                **seq_stats,
-                **icm_stats,
-                **scale_stats,
-                "time_rollout": t1 - t0,
-                "time_rollout_env": collector.time_env - env_before,
-                "time_rollout_policy": collector.time_policy - policy_before,
-                "time_chunking": t2 - t1,
-                "time_update": t3 - t2,
             }
+            row = record_row(
+                iteration,
+                env_steps,
+                rollout,
+                targets,
+                recent_returns,
+                timing,
+                update_stats,
+                {"lr": optimizer.param_groups[0]["lr"], **seq_stats, **reward_stats},
+                {
+                    "time_rollout": t1 - t0,
+                    "time_rollout_env": collector.time_env - env_before,
+                    "time_rollout_policy": collector.time_policy - policy_before,
+                    "time_chunking": t2 - t1,
+                    "time_update": t3 - t2,
+                },
+            )
             tally.add(row)
             if keep_metrics:
                 metrics.append(row)
@@ -412,7 +400,82 @@ def train(
             metrics_file.close()
 
     train_time = time.perf_counter() - start
-    if out_dir is not None:  # first: no step after training can lose the trained model
+    summary = after_training(config, policy, obs_dim, tally, train_time, env_steps, counters.resumes, out_dir, loggers)
+    return RunResult(config, metrics, summary, policy, out_dir)
+
+
+T = TypeVar("T")
+
+
+def advantages_phase(
+    rollout: Rollout,
+    config: TrainConfig,
+    iteration: int,
+    scaler: RewardScaler | None,
+    icm: Any,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The rollout's training rewards (scaled by the running return std, plus curiosity's intrinsic reward)
+    and GAE over them: (advantages [T, N], value targets [T, N], the reward statistics for the row)."""
+    if not bool(torch.isfinite(rollout.rewards).all()):
+        raise TrainingError(
+            f"the environment returned a NaN or infinite reward in iteration {iteration}; "
+            "check its step() (rewards must be finite numbers)"
+        )
+    rewards = rollout.rewards
+    stats: dict[str, float] = {}
+    if scaler is not None:  # training rewards only: the rollout's episode returns stay raw
+        rewards = scaler.scale(rewards, rollout.dones)
+        stats["return_std"] = float(np.sqrt(scaler.stats.var[0]))
+    if icm is not None:
+        intrinsic, icm_stats = icm.intrinsic_rewards_and_update(rollout)
+        rewards = rewards + intrinsic
+        stats = {**icm_stats, **stats}
+    advantages, targets = gae(rewards, rollout.values, rollout.dones, rollout.bootstrap, config.gamma, config.lambda_)
+    return advantages, targets, stats
+
+
+def record_row(
+    iteration: int,
+    env_steps: int,
+    rollout: Rollout,
+    targets: torch.Tensor,
+    recent_returns: deque[float],
+    timing: dict[str, float],
+    update_stats: dict[str, Any],
+    later_stats: dict[str, Any],
+    phase_times: dict[str, float],
+) -> dict[str, Any]:
+    """One iteration's metrics row (metrics.csv, the loggers, summary.json's tally), in a fixed column order."""
+    return {
+        "iteration": iteration,
+        "env_steps": env_steps,
+        **timing,
+        "episodes": len(rollout.episode_returns),
+        "episode_return_mean": _mean(rollout.episode_returns),
+        "episode_len_mean": _mean(rollout.episode_lengths),
+        "return_mean_100": _mean(recent_returns),
+        "success_mean": _mean(rollout.episode_successes),
+        **update_stats,
+        "explained_var": explained_variance(rollout.values.flatten(), targets.flatten()),
+        **later_stats,  # lr, what the LSTM saw, curiosity's and reward scaling's statistics
+        **phase_times,
+    }
+
+
+def after_training(
+    config: TrainConfig,
+    policy: RecurrentPolicy,
+    obs_dim: int,
+    tally: RunTally,
+    train_time: float,
+    env_steps: int,
+    resumes: list[int],
+    out_dir: Path | None,
+    loggers: Sequence[RunLogger],
+) -> dict[str, Any]:
+    """model.pt first (no later step can lose the trained model), then the evaluation, the memory measurement,
+    summary.json and the loggers' finish, each failure one entry of summary["after_training_errors"]."""
+    if out_dir is not None:
         run_files.save_checkpoint(out_dir / "model.pt", policy, config.to_dict(), obs_dim)
     after = AfterTraining()
     nothing: dict[str, Any] = {}  # what a step that failed adds to the summary
@@ -428,7 +491,7 @@ def train(
     if config.eval_episodes > 0 and not evaluation:  # no score rather than the training return in its place
         summary["final_return"] = math.nan
     summary["cpu_s_per_step"] = tally.cpu_s_per_step
-    summary["resumed_from_iterations"] = counters.resumes  # empty: trained in one go
+    summary["resumed_from_iterations"] = resumes  # empty: trained in one go
     if config.memory_horizon:
         summary.update(after.run("memory measurement", partial(memory_summary, policy, config), nothing))
     summary["after_training_errors"] = after.errors  # empty: every step after training worked
@@ -440,10 +503,7 @@ def train(
         after.run(f"logger {type(logger).__name__}", partial(logger.finish, summary), None)
     if out_dir is not None and len(after.errors) > failed_before:  # a logger's failure is recorded too
         run_files.write_json(out_dir / "summary.json", summary)
-    return RunResult(config, metrics, summary, policy, out_dir)
-
-
-T = TypeVar("T")
+    return summary
 
 
 class AfterTraining:
