@@ -234,25 +234,31 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 # --- the loop --------------------------------------------------------------------------------------
 
 
-def train(
-    config: TrainConfig,
-    out_dir: Path | None = None,
-    on_iteration: IterationCallback | None = None,
-    extra_meta: dict[str, Any] | None = None,
-    keep_metrics: bool | None = None,
-    resume: bool = False,
-    loggers: Sequence[RunLogger] = (),
-) -> RunResult:
-    """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop).
+@dataclass
+class RunStart:
+    """Everything a run's loop needs, built (or restored from checkpoint.pt) before its first iteration."""
 
-    Each iteration costs the same at iteration 10k as at 1: its row is appended to metrics.csv and
-    added to a running tally for summary.json. RunResult.metrics keeps every row only with
-    `keep_metrics` (default: when there is no run folder, so the rows are not lost).
+    policy: RecurrentPolicy
+    obs_dim: int
+    optimizer: Adam
+    icm: Any  # Curiosity or None
+    generator: torch.Generator
+    num_iterations: int
+    meta: dict[str, Any]
+    counters: checkpoint.Counters
+    saved: dict[str, Any] | None
+    kept_rows: list[dict[str, Any]]
+    envs: Any
+    scaler: RewardScaler | None
+    collector: Any
+    schedule: checkpoint.Schedule | None
+    out_dir: Path | None
 
-    With `resume`, `out_dir` holds a run this config started: it goes on from its checkpoint.pt (or from
-    the start when it has none yet); `on_iteration` is first called again with the rows it keeps, so a
-    callback sees the whole run. `loggers` get each new iteration's row (not the kept ones)."""
-    keep_metrics = out_dir is None if keep_metrics is None else keep_metrics
+
+def start_run(config: TrainConfig, out_dir: Path | None, extra_meta: dict[str, Any] | None, resume: bool) -> RunStart:
+    """Seed, build the policy, optimizer and curiosity module, write config.json (or read back a resumed run's
+    checkpoint and kept rows), make the envs and the collector. The order of the random draws is the
+    trajectory's: nothing here may move."""
     device = resolve_device(config.device)
     torch.set_num_threads(config.num_threads)
     seed_everything(config.seed)
@@ -294,16 +300,108 @@ def train(
     if saved is not None:
         checkpoint.restore_rng(saved["rng"], generator)  # last: nothing before the loop draws from them
     schedule = checkpoint.Schedule(config.checkpoint_every, num_iterations) if out_dir is not None else None
+    return RunStart(
+        policy,
+        obs_dim,
+        optimizer,
+        icm,
+        generator,
+        num_iterations,
+        meta,
+        counters,
+        saved,
+        kept_rows,
+        envs,
+        scaler,
+        collector,
+        schedule,
+        out_dir,
+    )
+
+
+def one_iteration(
+    run: RunStart, config: TrainConfig, iteration: int, env_steps: int, recent_returns: deque[float], start: float
+) -> dict[str, Any]:
+    """One iteration, phase by phase (collect -> advantages -> chunk -> update -> record); returns its metrics row
+    (`env_steps` in it counts this iteration's steps; `recent_returns` takes its episodes)."""
+    if config.anneal_lr:
+        for group in run.optimizer.param_groups:
+            group["lr"] = config.lr * (1.0 - (iteration - 1) / run.num_iterations)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    env_before, policy_before = run.collector.time_env, run.collector.time_policy
+    # COLLECT: one rollout of rollout_len steps per env, the recurrent state chained per env
+    rollout = run.collector.collect(config.rollout_len)
+    t1 = time.perf_counter()
+    # ADVANTAGES: training rewards (scaled, plus curiosity's), then GAE
+    advantages, targets, reward_stats = advantages_phase(rollout, config, iteration, run.scaler, run.icm)
+    # CHUNK: the rollout cut into max_seq_len sequences (RLlib's semantics)
+    batch = make_batch(rollout, normalize_advantages(advantages), targets, config.max_seq_len)
+    seq_stats = sequence_stats(batch.seqs, rollout.dones.cpu(), config.max_seq_len)
+    t2 = time.perf_counter()
+    # UPDATE: PPO epochs over shuffled whole sequences
+    update_stats = update(run.policy, run.optimizer, batch, config, run.generator)
+    t3 = time.perf_counter()
+    # RECORD: one metrics row
+    env_steps += rollout.num_steps
+    recent_returns.extend(rollout.episode_returns)
+    timing = {
+        "wall_time": t3 - start,
+        "steps_per_s": rollout.num_steps / (t3 - t0),
+        "cpu_s_per_step": (time.process_time() - cpu0) / rollout.num_steps,
+    }
+    row = record_row(
+        iteration,
+        env_steps,
+        rollout,
+        targets,
+        recent_returns,
+        timing,
+        update_stats,
+        {"lr": run.optimizer.param_groups[0]["lr"], **seq_stats, **reward_stats},
+        {
+            "time_rollout": t1 - t0,
+            "time_rollout_env": run.collector.time_env - env_before,
+            "time_rollout_policy": run.collector.time_policy - policy_before,
+            "time_chunking": t2 - t1,
+            "time_update": t3 - t2,
+        },
+    )
+    return row
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path | None = None,
+    on_iteration: IterationCallback | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    keep_metrics: bool | None = None,
+    resume: bool = False,
+    loggers: Sequence[RunLogger] = (),
+) -> RunResult:
+    """Train one run. `on_iteration(metrics)` is called after every iteration (it may raise to stop).
+
+    Each iteration costs the same at iteration 10k as at 1: its row is appended to metrics.csv and
+    added to a running tally for summary.json. RunResult.metrics keeps every row only with
+    `keep_metrics` (default: when there is no run folder, so the rows are not lost).
+
+    With `resume`, `out_dir` holds a run this config started: it goes on from its checkpoint.pt (or from
+    the start when it has none yet); `on_iteration` is first called again with the rows it keeps, so a
+    callback sees the whole run. `loggers` get each new iteration's row (not the kept ones)."""
+    keep_metrics = out_dir is None if keep_metrics is None else keep_metrics
+    run = start_run(config, out_dir, extra_meta, resume)
+    policy, optimizer, icm, generator = run.policy, run.optimizer, run.icm, run.generator
+    counters, schedule, envs = run.counters, run.schedule, run.envs
+    out_dir = run.out_dir
     tally = RunTally()
-    for kept in kept_rows:  # a resumed run's rows up to its checkpoint
+    for kept in run.kept_rows:  # a resumed run's rows up to its checkpoint
         tally.add(kept)
         if on_iteration is not None:
             on_iteration(kept)
-    metrics: list[dict[str, Any]] = list(kept_rows) if keep_metrics else []
+    metrics: list[dict[str, Any]] = list(run.kept_rows) if keep_metrics else []
     metrics_file = run_files.MetricsFile(out_dir / "metrics.csv") if out_dir is not None else None
-    resumed = Resumed(counters.iteration, counters.env_steps) if saved is not None else None
+    resumed = Resumed(counters.iteration, counters.env_steps) if run.saved is not None else None
     for logger in loggers:
-        logger.start(meta, resumed_from=resumed)
+        logger.start(run.meta, resumed_from=resumed)
 
     recent_returns: deque[float] = deque(counters.recent_returns, maxlen=100)
     env_steps = counters.env_steps
@@ -317,7 +415,7 @@ def train(
         )
         checkpoint.save(
             out_dir,  # type: ignore[arg-type]
-            config=meta["config"],
+            config=run.meta["config"],
             policy=policy,
             optimizer=optimizer,
             curiosity=icm,
@@ -327,49 +425,9 @@ def train(
         schedule.saved()  # type: ignore[union-attr]
 
     try:
-        for iteration in range(counters.iteration + 1, num_iterations + 1):
-            if config.anneal_lr:
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * (1.0 - (iteration - 1) / num_iterations)
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            env_before, policy_before = collector.time_env, collector.time_policy
-            # COLLECT: one rollout of rollout_len steps per env, the recurrent state chained per env
-            rollout = collector.collect(config.rollout_len)
-            t1 = time.perf_counter()
-            # ADVANTAGES: training rewards (scaled, plus curiosity's), then GAE
-            advantages, targets, reward_stats = advantages_phase(rollout, config, iteration, scaler, icm)
-            # CHUNK: the rollout cut into max_seq_len sequences (RLlib's semantics)
-            batch = make_batch(rollout, normalize_advantages(advantages), targets, config.max_seq_len)
-            seq_stats = sequence_stats(batch.seqs, rollout.dones.cpu(), config.max_seq_len)
-            t2 = time.perf_counter()
-            # UPDATE: PPO epochs over shuffled whole sequences
-            update_stats = update(policy, optimizer, batch, config, generator)
-            t3 = time.perf_counter()
-            # RECORD: one metrics row
-            env_steps += rollout.num_steps
-            recent_returns.extend(rollout.episode_returns)
-            timing = {
-                "wall_time": t3 - start,
-                "steps_per_s": rollout.num_steps / (t3 - t0),
-                "cpu_s_per_step": (time.process_time() - cpu0) / rollout.num_steps,
-            }
-            row = record_row(
-                iteration,
-                env_steps,
-                rollout,
-                targets,
-                recent_returns,
-                timing,
-                update_stats,
-                {"lr": optimizer.param_groups[0]["lr"], **seq_stats, **reward_stats},
-                {
-                    "time_rollout": t1 - t0,
-                    "time_rollout_env": collector.time_env - env_before,
-                    "time_rollout_policy": collector.time_policy - policy_before,
-                    "time_chunking": t2 - t1,
-                    "time_update": t3 - t2,
-                },
-            )
+        for iteration in range(counters.iteration + 1, run.num_iterations + 1):
+            row = one_iteration(run, config, iteration, env_steps, recent_returns, start)
+            env_steps = row["env_steps"]
             tally.add(row)
             if keep_metrics:
                 metrics.append(row)
@@ -400,7 +458,9 @@ def train(
             metrics_file.close()
 
     train_time = time.perf_counter() - start
-    summary = after_training(config, policy, obs_dim, tally, train_time, env_steps, counters.resumes, out_dir, loggers)
+    summary = after_training(
+        config, policy, run.obs_dim, tally, train_time, env_steps, counters.resumes, out_dir, loggers
+    )
     return RunResult(config, metrics, summary, policy, out_dir)
 
 
