@@ -45,6 +45,12 @@ def shown_commands() -> list[tuple[str, list[str]]]:
 SHOWN = shown_commands()
 
 
+def test_the_command_reference_renders_every_command():
+    text = PAGES["commands.md"]()
+    for name in typer.main.get_command(app).commands:  # type: ignore[attr-defined]
+        assert f"## `rnnppo {name}`" in text
+
+
 def test_the_pages_show_commands_at_all():
     assert len(SHOWN) > 20, "the command extraction found almost nothing: has the code-block format changed?"
 
@@ -66,7 +72,12 @@ def test_a_shown_command_names_options_and_settings_that_exist(where, argv):
             parse_word(word)
 
 
-@pytest.mark.parametrize("name", sorted(PAGES))
+COMMITTED_PAGES = sorted(set(PAGES) - {"commands.md"})
+"""commands.md is written only when the site is built (docs/hooks.py): its text follows the installed Typer's
+rendering of option types, which differs between the versions CI tests; the settings and exit codes do not."""
+
+
+@pytest.mark.parametrize("name", COMMITTED_PAGES)
 def test_the_generated_reference_pages_match_the_code(name):
     committed = (ROOT / "docs" / "reference" / name).read_text(encoding="utf-8")
     assert committed == PAGES[name](), (
