@@ -116,7 +116,7 @@ def heatmap(report: Report, path: Path) -> Path | None:
     score = "final return" if report.score == "final_return" else "AUC"
     fig.colorbar(image, ax=ax, label=f"IQM {score}")
     ax.set_title(f"IQM {score} by {x_name} and {y_name} (n: seeds per cell)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def importance_bars(report: Report, path: Path) -> Path | None:
@@ -130,7 +130,7 @@ def importance_bars(report: Report, path: Path) -> Path | None:
     ax.set_xlim(0, max(1.0, max(values) * 1.15))
     ax.set_xlabel("importance (Optuna PED-ANOVA, sums to 1)")
     ax.set_title(f"which swept parameters matter, {report.data.name}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pareto_front(table: pd.DataFrame, cost: str) -> pd.DataFrame:
@@ -216,7 +216,7 @@ def score_vs_cost(report: Report, path: Path) -> Path | None:
     ax.set_title(f"score against cost, {report.data.name}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _natural(labels: pd.Index, frame: pd.DataFrame, name: str) -> list[str]:
@@ -289,10 +289,11 @@ def _finish_curves(fig: plt.Figure, ax: plt.Axes, path: Path, title: str, xlabel
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write a figure as PNG (its folder made if needed) and close it; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rnnppo.results.plots import DPI, MAX_CURVES  # noqa: E402
+from rnnppo.results.plots import MAX_CURVES, save_figure  # noqa: E402
 from rnnppo.results.suite_report import SuiteReport  # noqa: E402
 
 FILES = ("aggregate_iqm.png", "performance_profile.png", "probability_of_improvement.png")
@@ -32,7 +32,7 @@ def aggregate_iqm(report: SuiteReport, path: Path) -> Path | None:
     ax.set_xlabel("IQM of normalised score (0 = random policy, 1 = reference), 95% stratified bootstrap CI")
     ax.set_title(f"{report.data.name}: {table['tasks'].max()} tasks")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def performance_profile(report: SuiteReport, path: Path) -> Path | None:
@@ -55,7 +55,7 @@ def performance_profile(report: SuiteReport, path: Path) -> Path | None:
     ax.set_title("performance profile")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best first", title_fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def probability_of_improvement(report: SuiteReport, path: Path) -> Path | None:
@@ -82,15 +82,7 @@ def probability_of_improvement(report: SuiteReport, path: Path) -> Path | None:
     ax.set_xlim(0, 1)
     ax.set_xlabel("P(X > Y), 95% stratified bootstrap CI (green: separable)")
     ax.set_title("probability of improvement")
-    return _save(fig, path)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_all(report: SuiteReport, folder: Path) -> list[Path]:
