@@ -189,7 +189,7 @@ def test_jobs_2_against_postgres_and_the_password_never_printed(url, tmp_path):
 def test_a_wrong_password_is_one_line_exit_2_without_the_password(url, tmp_path):
     bad = url.replace("@", "x-wrong@", 1)
     result = runner.invoke(
-        app, ["sweep", *GRID, *ENV, "--study", study_name(), "--storage", bad, "--out", str(tmp_path / "r")]
+        app, ["sweep", *GRID, *TINY, *ENV, "--study", study_name(), "--storage", bad, "--out", str(tmp_path / "r")]
     )
     assert result.exit_code == 2, result.output
     assert "x-wrong" not in result.output and "cannot open storage" in result.output
