@@ -129,11 +129,7 @@ def report(
     print_warnings(built.warnings, err_console)
     images: list[Path] = []
     if plots is not None:
-        try:
-            images = figures.write_all(built, plots)
-        except OSError as err:
-            fail(f"cannot write figures to --plots {plots}: {err.strerror or err}")
-        err_console.print(f"wrote {len(images)} figures to {plots}")
+        images = _write_plots(figures.write_all, built, plots)
     if fmt == "table" and out is None:
         listing = listing.assign(last_update=listing["last_update"].map(_stamp))
         print_sections(console, [frame_section(listing, "studies in this storage")])
@@ -146,6 +142,16 @@ def report(
     _emit(render(built, fmt, images), out)
 
 
+def _write_plots(write_all, built, plots: Path) -> list[Path]:
+    """--plots DIR: every figure of a study's or a suite's report as PNG; one line if the folder cannot take them."""
+    try:
+        images = write_all(built, plots)
+    except OSError as err:
+        fail(f"cannot write figures to --plots {plots}: {err.strerror or err}")
+    err_console.print(f"wrote {len(images)} figures to {plots}")
+    return images
+
+
 def _suite(data, fmt: str, out: Path | None, plots: Path | None) -> None:
     """A study over several tasks: each task's comparison, then the cross-task aggregate."""
     from rnnppo.cli.study_report import print_warnings
@@ -156,11 +162,7 @@ def _suite(data, fmt: str, out: Path | None, plots: Path | None) -> None:
     built = build_suite_report(data)
     print_warnings(data.warnings, err_console)
     if plots is not None:
-        try:
-            images = suite_plots.write_all(built, plots)
-        except OSError as err:
-            fail(f"cannot write figures to --plots {plots}: {err.strerror or err}")
-        err_console.print(f"wrote {len(images)} figures to {plots}")
+        _write_plots(suite_plots.write_all, built, plots)
     if fmt == "table" and out is None:
         print_suite_report(built, console)
         return

@@ -47,14 +47,21 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.toml"))
 
 
-def load_preset(name: str) -> Preset:
-    """The shipped preset NAME; an unknown name or a broken file raises ConfigError naming the fix."""
-    path = PRESET_DIR / f"{name}.toml"
+def shipped_file(folder: Path, name: str, kind: str) -> Path:
+    """folder/NAME.toml of a file shipped in the package (a preset, a suite); an unknown name raises a
+    ConfigError with the closest name and the command that lists them (`rnnppo {kind}s`)."""
+    path = folder / f"{name}.toml"
     if not name or "/" in name or not path.is_file():
-        names = preset_names()
+        names = sorted(found.stem for found in folder.glob("*.toml"))
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(f"unknown preset '{name}'; {hint}`rnnppo presets` lists them ({', '.join(names)})")
+        raise ConfigError(f"unknown {kind} '{name}'; {hint}`rnnppo {kind}s` lists them ({', '.join(names)})")
+    return path
+
+
+def load_preset(name: str) -> Preset:
+    """The shipped preset NAME; an unknown name or a broken file raises ConfigError naming the fix."""
+    path = shipped_file(PRESET_DIR, name, "preset")
     raw = read_toml(path)
     meta = raw.get("preset")
     if not isinstance(meta, dict):

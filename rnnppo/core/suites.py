@@ -20,7 +20,6 @@ A suite file has one `[suite]` table (a one-line `description`) and one `[[task]
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import math
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnppo.core.config import ConfigError, parse_mapping, read_toml
+from rnnppo.core.presets import shipped_file
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suites"
 MEASURED = "measured"
@@ -110,12 +110,7 @@ def suite_names() -> list[str]:
 
 def load_suite(name: str) -> Suite:
     """The shipped suite NAME; an unknown name or a broken file raises ConfigError naming the fix."""
-    path = SUITE_DIR / f"{name}.toml"
-    if not name or "/" in name or not path.is_file():
-        names = suite_names()
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(f"unknown suite '{name}'; {hint}`rnnppo suites` lists them ({', '.join(names)})")
+    path = shipped_file(SUITE_DIR, name, "suite")
     raw = read_toml(path, "suite file")
     meta = raw.get("suite")
     if not isinstance(meta, dict) or not isinstance(meta.get("description"), str):
