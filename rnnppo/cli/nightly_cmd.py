@@ -98,6 +98,17 @@ def _print_history(frame) -> None:
                 row["changed"] or "–",
             ]
         )
-    header = ["night", "commit", "trials", "best", "reference", "seeds", "IQM", "95% CI", "change", "CPU µs/step"]
+    header = [
+        "night",
+        "commit",
+        "trials",
+        "highest IQM",
+        "reference",
+        "seeds",
+        "IQM",
+        "95% CI",
+        "change",
+        "CPU µs/step",
+    ]
     header.append("changed since the night before")
     print_sections(console, [Section("nights", header, rows, left=5)])

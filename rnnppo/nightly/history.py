@@ -131,7 +131,7 @@ def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
                     else ""
                 ),
                 "best": best["config"] if best is not None else "–",
-                "reference": reference or "(best)",
+                "reference": reference or "(highest IQM)",
                 "seeds": int(ref["n"]) if ref is not None else 0,
                 "iqm": iqm,
                 "ci": (

@@ -124,7 +124,8 @@ def _last_update(study: optuna.Study, trials: list[FrozenTrial]) -> datetime | N
 
 
 def list_studies(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
-    """One row per study: name, env, trial counts by state, best objective value, last update."""
+    """One row per study: name, env, trial counts by state, the highest trial score (a trial's mean over its seeds;
+    no claim that it is best), last update."""
     rows = []
     for name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
@@ -137,11 +138,11 @@ def list_studies(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
                 "study": name,
                 "env": spec.get("env", "?"),
                 **trial_counts(trials),
-                "best": max(values) if values else math.nan,
+                "highest trial score": max(values) if values else math.nan,
                 "last_update": _last_update(study, trials),
             }
         )
-    columns = ["study", "env", *STATE_NAMES.values(), "best", "last_update"]
+    columns = ["study", "env", *STATE_NAMES.values(), "highest trial score", "last_update"]
     return pd.DataFrame(rows, columns=columns)
 
 

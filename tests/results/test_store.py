@@ -126,7 +126,7 @@ def test_list_studies_has_env_counts_best_and_last_update(sweep, tmp_path):
     assert (first["complete"], first["failed"], first["running"], first["pruned"]) == (12, 1, 1, 1)
     assert first["env"] == "rnnppo/CueRecall-v0"
     study = optuna.load_study(study_name=sweep.name, storage=copy.url)
-    assert first["best"] == pytest.approx(study.best_value)
+    assert first["highest trial score"] == pytest.approx(study.best_value)
     assert listing.loc["second", "last_update"] >= first["last_update"]
 
 
