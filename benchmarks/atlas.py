@@ -38,6 +38,10 @@ FACTORS = {
 }
 """Each study's space words; every other setting stays at the package default (or the task's own settings)."""
 FACTOR_TASKS = {"curiosity_x_max_seq_len": "cue-8,cue-24"}
+DEFAULT_POINT = {"max_seq_len": "16", "lstm_cell_size": "64", "fcnet_hiddens": "[64]"}
+"""The package defaults, where the three one-factor studies meet: it runs once, in the max_seq_len study (the
+first), and the page shows those runs in the other two as well (same configuration, tasks, budgets and seeds)."""
+BORROWS_DEFAULT = ("lstm_cell_size", "fcnet_hiddens")
 """Studies run on other tasks than ATLAS_TASKS: curiosity on the tasks whose only reward is the last step's."""
 
 
@@ -51,12 +55,45 @@ def _sweep_words(factor: str, args: argparse.Namespace) -> list[str]:
         if len(space) != 1:
             sys.exit(f"--values is for one-factor studies; {factor} sweeps {len(space)} settings")
         space = [f"{factor}={args.values}"]
+    elif factor in BORROWS_DEFAULT:
+        values = [v for v in _split_values(space[0].split("=", 1)[1]) if v != DEFAULT_POINT[factor]]
+        space = [f"{factor}={','.join(values)}"]
     suite = "memory:" + (args.tasks or FACTOR_TASKS.get(factor, ATLAS_TASKS))
     words = [*space, "--suite", suite, "--seeds", str(args.seeds), "--jobs", str(args.jobs)]
     words += ["--study", _study(factor), "--out", str(args.out)]
     if args.steps:
         words += ["--steps", str(args.steps)]
     return words
+
+
+def _split_values(text: str) -> list[str]:
+    """`[16],[64,64]` -> ['[16]', '[64,64]']: commas inside brackets do not split."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            values.append(current)
+            current = ""
+        else:
+            current += char
+    return [*values, current]
+
+
+def with_default_point(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The studies that skipped the default point get the max_seq_len study's runs of it, relabelled."""
+    source = frames.get("max_seq_len")
+    if source is None:
+        return frames
+    shared = source[source["config"] == f"max_seq_len={DEFAULT_POINT['max_seq_len']}"]
+    out = dict(frames)
+    for factor in BORROWS_DEFAULT:
+        frame = frames.get(factor)
+        label = f"{factor}={DEFAULT_POINT[factor]}"
+        if frame is None or (frame["config"] == label).any():
+            continue
+        borrowed = shared[shared["task"].isin(frame["task"].unique())].assign(config=label)
+        out[factor] = pd.concat([frame, borrowed], ignore_index=True)
+    return out
 
 
 def estimate(args: argparse.Namespace) -> None:
@@ -82,14 +119,17 @@ def export(args: argparse.Namespace) -> None:
 
 
 def _value(config: str) -> str:
-    """`max_seq_len=16` -> `16`."""
-    return config.split("=", 1)[1] if "=" in config else config
+    """`max_seq_len=16` -> `16`; `curiosity=true, max_seq_len=4` -> `true, 4`."""
+    return ", ".join(part.split("=", 1)[1] if "=" in part else part for part in config.split(", "))
 
 
 def _order(values: list[str]) -> list[str]:
     def key(value: str) -> tuple:
-        numbers = [float(part) for part in value.strip("[]").split(",") if part.strip()]
-        return (len(numbers), numbers)
+        try:
+            numbers = [float(part) for part in value.strip("[]").split(",") if part.strip()]
+        except ValueError:
+            return (1, 0, [], value)
+        return (0, len(numbers), numbers, value)
 
     return sorted(values, key=key)
 
@@ -141,12 +181,88 @@ def _markdown_table(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def docs(args: argparse.Namespace) -> None:
+def _memory_distances() -> dict[str, int]:
+    from rnnppo.core.suites import load_suite
+
+    return {task.name: task.memory for task in load_suite("memory").tasks if task.memory is not None}
+
+
+def _rules(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """The rules of thumb of every study whose results are here, each generated from its tests."""
+    import atlas_rules
+
+    memory = _memory_distances()
+    lines: list[str] = []
+    for factor, frame in frames.items():
+        frame = frame.assign(value=frame["config"].map(_value))
+        order = _order(list(frame["value"].unique()))
+        if factor == "curiosity_x_max_seq_len":
+            lines += atlas_rules.curiosity_rules(frame)
+            continue
+        tests = atlas_rules.task_tests(frame)
+        if factor == "max_seq_len":
+            lines += atlas_rules.max_seq_len_rules(frame, tests, order, memory)
+        lines += atlas_rules.size_rules(factor, frame, tests, order, memory)
+    return lines
+
+
+def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
+    import atlas_rules
+
     from rnnppo.results import crosstask
 
-    files = sorted(DATA.glob("*.csv"))
+    aggregate, per_task, cost = factor_tables(frame)
+    improvement = crosstask.improvement_table(frame, list(crosstask.aggregate_iqm(frame)["config"]))
+    figure = _plot(factor, aggregate, per_task)
+    valued = frame.assign(value=frame["config"].map(_value))
+    tests = atlas_rules.task_tests(valued)
+    seeds = frame.groupby(["task", "config"])["seed"].nunique()
+    lines = [
+        f"## {factor}",
+        "",
+        f"{frame['task'].nunique()} tasks ({', '.join(sorted(frame['task'].unique()))}), "
+        f"{seeds.min() if seeds.min() == seeds.max() else f'{seeds.min()}-{seeds.max()}'} seeds per cell, "
+        f"{len(frame)} runs; cost is the training CPU time per env step, memory_horizon the mean over runs of "
+        "`rnnppo memory`'s horizon of the trained policy (steps).",
+        "",
+        *(
+            [
+                f"The {factor}={DEFAULT_POINT[factor]} runs are the max_seq_len study's max_seq_len="
+                f"{DEFAULT_POINT['max_seq_len']} runs: the package default, run once (same tasks, budgets, seeds).",
+                "",
+            ]
+            if factor in BORROWS_DEFAULT
+            else []
+        ),
+        f"![{factor}](atlas/{figure.name})",
+        "",
+        "Across tasks: IQM of the normalised score over every task x seed run, with its 95% stratified "
+        "bootstrap interval (seeds resampled within each task).",
+        "",
+    ]
+    shown = aggregate[["value", "tasks", "runs", "iqm", "ci_low", "ci_high"]].rename(columns={"value": factor})
+    lines += _markdown_table(shown.join(cost.reset_index(drop=True))) + [""]
+    lines += ["Per task: IQM of the normalised score.", ""]
+    lines += _markdown_table(per_task.reset_index().rename(columns={"value": factor})) + [""]
+    lines += [
+        f"Per task: share of runs that solve it (normalised score ≥ {atlas_rules.SOLVED}); a value marked * is "
+        "shown worse than the task's best (exact two-sample permutation test, Holm over the values).",
+        "",
+    ]
+    marked = tests.assign(
+        cell=[f"{s:.0%}{' *' if w else ''}" for s, w in zip(tests["solved"], tests["worse"], strict=True)]
+    )
+    solved = marked.pivot(index="value", columns="task", values="cell").loc[_order(list(tests["value"].unique()))]
+    lines += _markdown_table(solved.reset_index().rename(columns={"value": factor})) + [""]
+    lines += ["Best against each across tasks (probability of improvement and paired test over seeds, Holm):", ""]
+    return lines + [f"* {words}" for words in improvement["words"]] + [""]
+
+
+def docs(args: argparse.Namespace) -> None:
+    files = sorted(DATA.glob("*.csv"), key=lambda path: list(FACTORS).index(path.stem) if path.stem in FACTORS else 99)
     if not files:
         sys.exit(f"no per-seed results in {DATA}; run `python benchmarks/atlas.py run FACTOR` and `export` first")
+    frames = with_default_point({path.stem: pd.read_csv(path) for path in files})
     lines = [
         "# The atlas: what max_seq_len, cell size and encoder size do across memory tasks",
         "",
@@ -157,34 +273,17 @@ def docs(args: argparse.Namespace) -> None:
     notes = DATA / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
-    for path in files:
-        factor = path.stem
-        frame = pd.read_csv(path)
-        aggregate, per_task, cost = factor_tables(frame)
-        improvement = crosstask.improvement_table(frame, list(crosstask.aggregate_iqm(frame)["config"]))
-        figure = _plot(factor, aggregate, per_task)
-        seeds = frame.groupby(["task", "config"])["seed"].nunique()
-        lines += [
-            f"## {factor}",
-            "",
-            f"{frame['task'].nunique()} tasks ({', '.join(sorted(frame['task'].unique()))}), "
-            f"{seeds.min() if seeds.min() == seeds.max() else f'{seeds.min()}-{seeds.max()}'} seeds per cell, "
-            f"{len(frame)} runs; cost is the training CPU time per env step, memory_horizon the mean over runs of "
-            "`rnnppo memory`'s horizon of the trained policy (steps).",
-            "",
-            f"![{factor}](atlas/{figure.name})",
-            "",
-            "Across tasks: IQM of the normalised score over every task x seed run, with its 95% stratified "
-            "bootstrap interval (seeds resampled within each task).",
-            "",
-        ]
-        shown = aggregate[["value", "tasks", "runs", "iqm", "ci_low", "ci_high"]].rename(columns={"value": factor})
-        shown = shown.join(cost.reset_index(drop=True))
-        lines += _markdown_table(shown) + [""]
-        lines += ["Per task: IQM of the normalised score.", ""]
-        lines += _markdown_table(per_task.reset_index().rename(columns={"value": factor})) + [""]
-        lines += ["Best against each (probability of improvement and paired t-test over seeds, Holm):", ""]
-        lines += [f"* {words}" for words in improvement["words"]] + [""]
+    lines += [
+        "## Rules of thumb",
+        "",
+        "Each rule is generated from the results below by the test it names; none is written by hand. The "
+        "tests are in `benchmarks/atlas_rules.py`.",
+        "",
+        *_rules(frames),
+        "",
+    ]
+    for factor, frame in frames.items():
+        lines += _factor_section(factor, frame)
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text("\n".join(lines).rstrip("\n") + "\n")
     print(f"wrote {PAGE} and {len(files)} figures in {FIGURES}")
