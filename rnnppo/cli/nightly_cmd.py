@@ -46,7 +46,10 @@ def nightly(
 
 
 def _print_outcome(outcome) -> None:
-    """The night in lines: the sweep, the report's files, the history, then the decision."""
+    """The night in lines: the sweep, the report's files (and a raced night's race), the history, then the
+    decision."""
+    from rnnppo.results.render import print_race
+
     state = "interrupted" if outcome.interrupted else "finished"
     console.print(f"sweep {state}: {outcome.complete} trials complete, {len(outcome.failures)} failed")
     for number, error in outcome.failures[:10]:
@@ -57,12 +60,15 @@ def _print_outcome(outcome) -> None:
         console.print("run the same command again to continue tonight's sweep; no regression check on a partial night")
         return
     console.print(f"report: {outcome.report_paths[0]} and {outcome.report_paths[1]}")
+    print_race(outcome.race, console, note=False)  # the night prints no comparison table
     _print_history(outcome.history)
     console.print(f"tonight's code: commit {outcome.commit}" if outcome.commit else "")
     for message in outcome.unchecked:
         err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
     for message in outcome.settings_changed:
         console.print(f"[yellow]settings changed:[/] {escape(message)}")
+    for message in outcome.not_compared:
+        console.print(f"[yellow]not compared:[/] {escape(message)}")
     if outcome.too_few_seeds:
         err_console.print(f"[bold red]night {escape(outcome.too_few_seeds)}[/]")
     for message in outcome.regressions:
