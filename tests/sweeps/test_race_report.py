@@ -40,11 +40,20 @@ def raced(tmp_path_factory):
     return result.output, out
 
 
-def test_the_plan_read_from_the_stored_spec_is_the_plan_the_sweep_raced(tmp_path) -> None:
-    request = SweepRequest(env=("tests.sweeps.constant_env:ConstantReward",), steps=64, seeds="3..6", out=tmp_path)
-    spec = build_spec(["env.reward=1,2,3", "seq_len=2,4", "num_envs=2", "rollout_len=16"], request)
+@pytest.mark.parametrize(
+    ("envs", "words"),
+    [
+        (("ConstantReward",), ["env.reward=1,2,3", "seq_len=2,4"]),
+        (("ConstantReward", "NoisyReward"), ["seq_len=2,4"]),  # a suite: the task is the grid's first dimension
+    ],
+)
+def test_the_plan_read_from_the_stored_spec_is_the_plan_the_sweep_raced(tmp_path, envs, words) -> None:
+    env = tuple(f"tests.sweeps.constant_env:{name}" for name in envs)
+    request = SweepRequest(env=env, steps=64, seeds="3..6", out=tmp_path)
+    spec = build_spec([*words, "num_envs=2", "rollout_len=16"], request)
     stored = json.loads(json.dumps(spec.stored_spec()))  # as the storage keeps it
     assert plan_from_stored(stored) == plan_of(spec)
+    assert len(plan_of(spec).points) == (6 if len(envs) == 1 else 4)
 
 
 def test_a_study_that_was_not_raced_has_no_race_plan(tmp_path) -> None:
