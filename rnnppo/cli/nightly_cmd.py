@@ -96,7 +96,7 @@ def _print_history(frame) -> None:
                 row["trials"],
                 str(row["best"]).replace(", ", "\n"),
                 str(row["reference"]).replace(", ", "\n"),
-                str(row["seeds"]),
+                _seeds_cell(row),
                 "–" if row["iqm"] != row["iqm"] else f"{row['iqm']:.3g}",
                 row["ci"],
                 "–" if row["change"] != row["change"] else f"{row['change']:+.3g}",
@@ -118,3 +118,9 @@ def _print_history(frame) -> None:
     ]
     header.append("changed since the night before")
     print_sections(console, [Section("nights", header, rows, left=5)])
+
+
+def _seeds_cell(row) -> str:
+    """The reference's seeds that night, and how many of them the score check uses when fewer (a race's MIN)."""
+    checked = row.get("checked_seeds", row["seeds"])
+    return str(row["seeds"]) + ("" if checked == row["seeds"] else f"\n({checked} checked)")

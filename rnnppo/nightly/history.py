@@ -133,6 +133,7 @@ def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
                 "best": best["config"] if best is not None else "–",
                 "reference": reference or "(highest IQM)",
                 "seeds": int(ref["n"]) if ref is not None else 0,
+                "checked_seeds": _checked_count(night, int(ref["n"]) if ref is not None else 0),
                 "iqm": iqm,
                 "ci": (
                     f"[{ref['ci_low']:.3g}, {ref['ci_high']:.3g}]"
@@ -169,6 +170,12 @@ def tested_seeds(night: Night) -> int | None:
     the earlier ones, so scores over them are selected by the race); None: a fixed night, all of them."""
     race = night.data.spec.get("race")
     return int(race["min_seeds"]) if race else None
+
+
+def _checked_count(night: Night, seeds: int) -> int:
+    """How many of the reference's `seeds` the score check uses (a raced night: at most its MIN)."""
+    limit = tested_seeds(night)
+    return seeds if limit is None else min(seeds, limit)
 
 
 def _tested(night: Night, config: str, column: str) -> pd.Series:

@@ -102,8 +102,11 @@ def _night(date: str, scores: list[float], race_min: int | None = None):
 
     runs = pd.DataFrame({"config": "env.reward=3", "seed": range(len(scores)), "final_return": scores})
     spec = {"env": "E", "race": {"min_seeds": race_min, "max_seeds": 8}} if race_min else {"env": "E"}
-    table = pd.DataFrame({"config": ["env.reward=3"], "n": [len(scores)]})
-    data = SimpleNamespace(runs=runs, spec=spec, objective="final_return", study=SimpleNamespace(user_attrs={}))
+    columns = {"n": len(scores), "iqm": 1.0, "ci_low": 0.0, "ci_high": 2.0, "ci_meaningful": True, "steps_per_s": 1.0}
+    table = pd.DataFrame([{"config": "env.reward=3", **columns}])
+    counts = {"complete": 2, "running": 0, "waiting": 0}
+    study = SimpleNamespace(user_attrs={})
+    data = SimpleNamespace(runs=runs, spec=spec, objective="final_return", study=study, counts=counts)
     return history.Night(date, data, table)
 
 
@@ -119,6 +122,8 @@ def test_a_raced_nights_score_check_uses_only_the_seeds_every_configuration_ran(
     assert list(check.mine.index) == [0, 1, 2] and check.tested == []
     assert "a raced night checks env.reward=3 on its first 3 seeds" in history.too_few_seeds([before, tonight], SPEC)
     assert history.regressions([before, tonight], SPEC) == []
+    table = history.history_table([before, tonight], "env.reward=3")
+    assert table["seeds"].tolist() == [8, 8] and table["checked_seeds"].tolist() == [8, 3]
 
 
 def test_a_previous_night_sharing_too_few_seeds_is_named_and_left_out_of_the_comparison():
