@@ -46,7 +46,10 @@ def nightly(
 
 
 def _print_outcome(outcome) -> None:
-    """The night in lines: the sweep, the report's files, the history, then the decision."""
+    """The night in lines: the sweep, the report's files (and a raced night's race), the history, then the
+    decision."""
+    from rnnppo.results.render import print_race
+
     state = "interrupted" if outcome.interrupted else "finished"
     console.print(f"sweep {state}: {outcome.complete} trials complete, {len(outcome.failures)} failed")
     for number, error in outcome.failures[:10]:
@@ -57,12 +60,15 @@ def _print_outcome(outcome) -> None:
         console.print("run the same command again to continue tonight's sweep; no regression check on a partial night")
         return
     console.print(f"report: {outcome.report_paths[0]} and {outcome.report_paths[1]}")
+    print_race(outcome.race, console, note=False)  # the night prints no comparison table
     _print_history(outcome.history)
     console.print(f"tonight's code: commit {outcome.commit}" if outcome.commit else "")
     for message in outcome.unchecked:
         err_console.print(f"[bold red]night not checked:[/] {escape(message)}")
     for message in outcome.settings_changed:
         console.print(f"[yellow]settings changed:[/] {escape(message)}")
+    for message in outcome.not_compared:
+        console.print(f"[yellow]not compared:[/] {escape(message)}")
     if outcome.too_few_seeds:
         err_console.print(f"[bold red]night {escape(outcome.too_few_seeds)}[/]")
     for message in outcome.regressions:
@@ -90,7 +96,7 @@ def _print_history(frame) -> None:
                 row["trials"],
                 str(row["best"]).replace(", ", "\n"),
                 str(row["reference"]).replace(", ", "\n"),
-                str(row["seeds"]),
+                _seeds_cell(row),
                 "–" if row["iqm"] != row["iqm"] else f"{row['iqm']:.3g}",
                 row["ci"],
                 "–" if row["change"] != row["change"] else f"{row['change']:+.3g}",
@@ -112,3 +118,9 @@ def _print_history(frame) -> None:
     ]
     header.append("changed since the night before")
     print_sections(console, [Section("nights", header, rows, left=5)])
+
+
+def _seeds_cell(row) -> str:
+    """The reference's seeds that night, and how many of them the score check uses when fewer (a race's MIN)."""
+    checked = row.get("checked_seeds", row["seeds"])
+    return str(row["seeds"]) + ("" if checked == row["seeds"] else f"\n({checked} checked)")

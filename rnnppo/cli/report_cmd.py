@@ -156,8 +156,10 @@ def _suite(data, fmt: str, out: Path | None, plots: Path | None) -> None:
     """A study over several tasks: each task's comparison, then the cross-task aggregate."""
     from rnnppo.cli.study_report import print_warnings
     from rnnppo.results import suite_plots
+    from rnnppo.results.render import print_race
     from rnnppo.results.suite_render import print_suite_report, render
     from rnnppo.results.suite_report import build_suite_report
+    from rnnppo.storage.race import study_race
 
     built = build_suite_report(data)
     print_warnings(data.warnings, err_console)
@@ -165,6 +167,7 @@ def _suite(data, fmt: str, out: Path | None, plots: Path | None) -> None:
         _write_plots(suite_plots.write_all, built, plots)
     if fmt == "table" and out is None:
         print_suite_report(built, console)
+        print_race(study_race(data.trials, data.spec), console)
         return
     _emit(render(built, fmt), out)
 

@@ -24,7 +24,7 @@ def print_study_report(
 ) -> None:
     """Print the study's comparison (best first) and the verdict. A report that cannot be built is a
     warning, never a failure: the sweep's results are already stored."""
-    from rnnppo.results.render import print_report
+    from rnnppo.results.render import print_race, print_report
     from rnnppo.results.report import build_report
     from rnnppo.results.studies import load_study, open_readonly
 
@@ -34,12 +34,14 @@ def print_study_report(
         console = Console(highlight=False, width=piped_width())
     from rnnppo.results.suite_render import print_suite_report
     from rnnppo.results.suite_report import build_suite_report, is_multi_task
+    from rnnppo.storage.race import study_race
 
     try:
         data = load_study(open_readonly(storage_url), study_name, results_dir)
         if is_multi_task(data):  # --suite / repeated --env: per-task tables and the cross-task aggregate
             print_warnings(data.warnings, console)
             print_suite_report(build_suite_report(data), console)
+            print_race(study_race(data.trials, data.spec), console)
             console.print(f"full report: {escape(report_command(storage_url, study_name, results_dir))}")
             return
         report = build_report(data)

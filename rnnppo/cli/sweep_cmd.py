@@ -195,14 +195,11 @@ def _score(trial: FrozenTrial) -> str:
 
 def _race_table(spec, trials: list[FrozenTrial]) -> Table:
     """A race's live table: one row per configuration, its seeds so far, open or why it stopped."""
-    from rnnppo.results.studies import config_key, decode
-    from rnnppo.sweeps.racing import point_key, race_state, report_rows
+    from rnnppo.storage.race import names_of, report_rows
+    from rnnppo.sweeps.racing import plan_of, point_key, race_state
 
-    state = race_state(trials, spec)
-    names = list(spec.space.swept_names)
-    keys = {
-        key: config_key({k: decode(k, v) for k, v in params.items()}, names) for key, params in state.params.items()
-    }
+    state = race_state(trials, plan_of(spec))
+    keys = names_of(state, spec.space.swept_names)
     running: dict[str, list[str]] = {}
     for trial in trials:
         seed, steps, _ = live_text(trial)
@@ -297,32 +294,6 @@ def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
             console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
 
 
-def _print_race_outcome(spec, trials: list[FrozenTrial]) -> None:
-    """How the race went: per configuration its seeds and why it stopped, by the race's own thresholds."""
-    from rnnppo.results.studies import config_key, decode
-    from rnnppo.sweeps.racing import race_state, report_rows
-
-    state = race_state(trials, spec)
-    design = state.design
-    names = list(spec.space.swept_names)
-    keys = {
-        key: config_key({k: decode(k, v) for k, v in params.items()}, names) for key, params in state.params.items()
-    }
-    runs, most = sum(state.seeds.values()), len(keys) * design.max_seeds
-    console.print(
-        f"[bold]race[/] {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's "
-        f"{most} ({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
-        f'{len(design.looks)} looks (α = {design.alpha:g} in all; README "How claims are made")'
-    )
-    for name, _seeds, _status, why in report_rows(state, keys):
-        console.print(f"  {escape(name)}: {escape(why)}", soft_wrap=True)
-    console.print(
-        "(the comparison table above tests each pair once, over the seeds both ran, without the race's correction "
-        "for its looks and pairs; the claims of a raced sweep are these lines)",
-        soft_wrap=True,
-    )
-
-
 def _print_outcome(spec, outcome) -> None:
     complete = outcome.count(TrialState.COMPLETE)
     failed = outcome.failures
@@ -357,9 +328,7 @@ def _print_outcome(spec, outcome) -> None:
         )
     from rnnppo.cli.study_report import print_study_report
 
-    print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)
-    if spec.race_min is not None:
-        _print_race_outcome(spec, outcome.trials)
+    print_study_report(spec.storage_url, spec.study_name, Path(spec.results_dir), console)  # a race's lines too
     if outcome.interrupted:
         raise typer.Exit(128 + outcome.stop_signal)  # the shell's code (130 for Ctrl-C): a stop is no finish
     if outcome.worker_errors:

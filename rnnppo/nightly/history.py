@@ -133,6 +133,7 @@ def history_table(history: list[Night], reference: str | None) -> pd.DataFrame:
                 "best": best["config"] if best is not None else "–",
                 "reference": reference or "(highest IQM)",
                 "seeds": int(ref["n"]) if ref is not None else 0,
+                "checked_seeds": _checked_count(night, int(ref["n"]) if ref is not None else 0),
                 "iqm": iqm,
                 "ci": (
                     f"[{ref['ci_low']:.3g}, {ref['ci_high']:.3g}]"
@@ -163,18 +164,101 @@ def unchecked(history: list[Night], spec: NightlySpec, worker_errors: list[str])
     return messages
 
 
-def too_few_seeds(history: list[Night], spec: NightlySpec) -> str | None:
-    """'score not checked: N seeds' when tonight's reference finished fewer seeds than the exact sign-flip
-    test needs to reach p < 0.05 against the previous comparable nights (Holm: 6 for one night, 7 for two)."""
-    ref = _row(history[-1], spec.reference) if history else None
+def tested_seeds(night: Night) -> int | None:
+    """How many of a night's first seeds its score check uses: a raced night's MIN, the seeds every
+    configuration runs whatever the race decides (whether a later seed runs depends on the race's looks at
+    the earlier ones, so scores over them are selected by the race); None: a fixed night, all of them."""
+    race = night.data.spec.get("race")
+    return int(race["min_seeds"]) if race else None
+
+
+def _checked_count(night: Night, seeds: int) -> int:
+    """How many of the reference's `seeds` the score check uses (a raced night: at most its MIN)."""
+    limit = tested_seeds(night)
+    return seeds if limit is None else min(seeds, limit)
+
+
+def _tested(night: Night, config: str, column: str) -> pd.Series:
+    scores = _per_seed(night, config, column)
+    limit = tested_seeds(night)
+    return scores if limit is None else scores[scores.index < limit]
+
+
+@dataclass
+class ScoreCheck:
+    """What tonight's score check can compare: the reference's tested scores tonight, the previous
+    comparable nights whose tested scores share enough seeds with them, and those that share too few."""
+
+    config: str
+    needed: int
+    """Seeds two nights must share for the exact sign-flip test to reach p < 0.05 (Holm over the nights)."""
+    mine: pd.Series
+    tested: list[tuple[Night, pd.Series]]
+    short: list[tuple[Night, int]]
+    """(night, seeds it shares with tonight) of the nights that share fewer than `needed`."""
+
+
+def score_check(history: list[Night], spec: NightlySpec) -> ScoreCheck | None:
+    """Tonight's score check against the previous comparable nights, paired over the tested seeds both
+    have; None when there is no previous night or no reference tonight."""
     previous, _ = comparable(history, spec)
-    needed = paired.floor_seeds(paired.ALPHA, max(1, len(previous)))
-    if ref is None or not previous or int(ref["n"]) >= needed:
+    ref = _row(history[-1], spec.reference) if history else None
+    if ref is None or not previous:
         return None
+    tonight, config = history[-1], str(ref["config"])
+    score = tonight.data.objective
+    needed = paired.floor_seeds(paired.ALPHA, max(1, len(previous)))
+    mine = _tested(tonight, config, score)
+    check = ScoreCheck(config, needed, mine, [], [])
+    for night in previous:
+        theirs = _tested(night, config, score)
+        shared = len(paired.pairs(mine, theirs)[0])
+        if shared >= needed:
+            check.tested.append((night, theirs))
+        else:
+            check.short.append((night, shared))
+    return check
+
+
+def too_few_seeds(history: list[Night], spec: NightlySpec) -> str | None:
+    """'score not checked: ...' when tonight's reference shares fewer seeds with every previous comparable
+    night than the exact sign-flip test needs to reach p < 0.05 (Holm: 6 for one night, 7 for two), and
+    what to set so that it does."""
+    check = score_check(history, spec)
+    if check is None or check.tested:
+        return None
+    tonight = history[-1]
+    level = f"the exact sign-flip test cannot reach p < 0.05 with fewer than {check.needed} against {len(check.short)}"
+    limit = tested_seeds(tonight)
+    if limit is not None and limit < check.needed:
+        return (
+            f"score not checked: a raced night checks {check.config} on its first {limit} seeds, the ones every "
+            f"configuration runs whatever the race decides ({level} previous night(s)); "
+            f'set seeds = "{check.needed}..MAX" (MIN of {check.needed} or more) in the nightly file'
+        )
+    if len(check.mine) < check.needed:
+        return (
+            f"score not checked: {len(check.mine)} seeds ({level} previous night(s)); "
+            f"set seeds = {check.needed} or more in the nightly file"
+        )
+    shared = ", ".join(f"{night.date}: {count}" for night, count in check.short)
     return (
-        f"score not checked: {int(ref['n'])} seeds (the exact sign-flip test cannot reach p < 0.05 with fewer "
-        f"than {needed} against {len(previous)} previous night(s)); set seeds = {needed} or more in the nightly file"
+        f"score not checked: {check.config} shares too few checked seeds with every previous night ({shared}; "
+        f"{level} previous night(s))"
     )
+
+
+def short_nights(history: list[Night], spec: NightlySpec) -> list[str]:
+    """A line per previous comparable night tonight's score is not compared with (too few shared seeds),
+    when it is compared with others."""
+    check = score_check(history, spec)
+    if check is None or not check.tested:
+        return []
+    return [
+        f"score not compared with {night.date}: {check.config} shares {count} checked seeds with it "
+        f"(the exact sign-flip test needs {check.needed})"
+        for night, count in check.short
+    ]
 
 
 def _per_seed(night: Night, config: str, column: str) -> pd.Series:
@@ -186,31 +270,27 @@ def _per_seed(night: Night, config: str, column: str) -> pd.Series:
 
 def regressions(history: list[Night], spec: NightlySpec) -> list[str]:
     """Tonight's (the last night's) regressions against the previous comparable nights (up to
-    `history_nights`): the report's exact sign-flip test on the reference's per-seed scores against each
-    such night, Holm-corrected over them; and its CPU time per env step against theirs (_cost_regression)."""
-    previous, _ = comparable(history, spec)
-    if not previous:
+    `history_nights`) that share enough checked seeds with it (score_check): the report's exact sign-flip
+    test on the reference's per-seed scores against each such night, Holm-corrected over them; and its CPU
+    time per env step against the previous nights that ran it (_cost_regression)."""
+    check = score_check(history, spec)
+    if check is None or len(_per_seed(history[-1], check.config, history[-1].data.objective)) < paired.MIN_PAIRS:
         return []
-    tonight = history[-1]
-    ref = _row(tonight, spec.reference)
-    if ref is None or int(ref["n"]) < paired.MIN_PAIRS:
-        return []
-    config, score = ref["config"], tonight.data.objective
-    mine = _per_seed(tonight, config, score)
-    nights = [n for n in previous if _row(n, config) is not None]
-    tests = [paired.paired_test(mine, _per_seed(n, config, score)) for n in nights]
+    tonight, config, mine = history[-1], check.config, check.mine
+    tests = [paired.paired_test(mine, theirs) for _, theirs in check.tested]
     family = [t.p if t.kind not in (paired.TIE, paired.TOO_FEW) else math.nan for t in tests]
     messages = []
-    for night, test, p_holm in zip(nights, tests, paired.holm(family), strict=True):
+    for (night, theirs), test, p_holm in zip(check.tested, tests, paired.holm(family), strict=True):
         if math.isfinite(p_holm) and p_holm < paired.ALPHA and test.high < -spec.regression_margin:
             how = f"by {-test.mean_diff:.4g} (95% interval {test.interval_text()})"
             messages.append(
                 f"score regression: {config} scored IQM {stats.iqm(mine):.4g} on {tonight.date} against "
-                f"{stats.iqm(_per_seed(night, config, score)):.4g} on {night.date} ({commit_of(night)}), lower "
+                f"{stats.iqm(theirs):.4g} on {night.date} ({commit_of(night)}), lower "
                 f"{how}; {test.kind} over {test.n} seeds, Holm-adjusted p = {p_holm:.2g} over "
                 f"{len([p for p in family if math.isfinite(p)])} previous nights"
             )
-    messages += _cost_regression(tonight, nights, config, spec)
+    previous, _ = comparable(history, spec)
+    messages += _cost_regression(tonight, [n for n in previous if _row(n, config) is not None], config, spec)
     return messages
 
 

@@ -21,6 +21,7 @@ from rnnppo.results import plots
 from rnnppo.results.render import render
 from rnnppo.results.report import build_report
 from rnnppo.results.studies import load_study, open_readonly
+from rnnppo.storage.race import RaceSummary
 from rnnppo.sweeps import runner
 from rnnppo.sweeps.spec import build_spec
 from rnnppo.sweeps.study import SweepSpec
@@ -39,13 +40,18 @@ class NightOutcome:
     interrupted: bool = False
     stop_signal: int = 0
     report_paths: tuple[Path, ...] = ()
+    race: RaceSummary | None = None
+    """A raced night's race: per configuration its seeds and why it stopped."""
     history: pd.DataFrame | None = None
     commit: str | None = None
     unchecked: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
     too_few_seeds: str | None = None
+    not_compared: list[str] = field(default_factory=list)
+    """Previous nights tonight's score is not compared with: they share too few checked seeds with it."""
     regressions: list[str] = field(default_factory=list)
     previous_nights: int = 0
+    """Previous comparable nights tonight's score was compared with."""
     exit_code: int = 0
 
     @property
@@ -91,7 +97,7 @@ def run_night(
         outcome.exit_code = 128 + sweep.stop_signal
         return outcome
     storage = open_readonly(spec.storage_url)
-    outcome.report_paths = _write_report(storage, spec.study_name, results)
+    outcome.report_paths, outcome.race = _write_report(storage, spec.study_name, results)
     history = night_history.load_nights(storage, spec_file.study_prefix, upto=tonight)
     outcome.history = night_history.history_table(history, spec_file.reference)
     outcome.commit = night_history.commit_of(history[-1]) if history else None
@@ -99,15 +105,18 @@ def run_night(
     # configuration did not finish.
     outcome.unchecked = night_history.unchecked(history, spec_file, outcome.worker_errors)
     previous, outcome.settings_changed = night_history.comparable(history, spec_file)
-    outcome.previous_nights = len(previous)
+    check = night_history.score_check(history, spec_file)
+    outcome.previous_nights = len(previous) if check is None else len(check.tested)
     outcome.too_few_seeds = None if outcome.unchecked else night_history.too_few_seeds(history, spec_file)
+    outcome.not_compared = night_history.short_nights(history, spec_file)
     outcome.regressions = night_history.regressions(history, spec_file)
     if outcome.unchecked or (outcome.regressed and fail_on_regression):
         outcome.exit_code = 1
     return outcome
 
 
-def _write_report(storage, study_name: str, results: Path) -> tuple[Path, Path]:
+def _write_report(storage, study_name: str, results: Path) -> tuple[tuple[Path, Path], RaceSummary | None]:
+    """The night's report.md and report.html, and its race (None: the night was not raced)."""
     report = build_report(load_study(storage, study_name, results))
     folder = results / study_name
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,4 +124,4 @@ def _write_report(storage, study_name: str, results: Path) -> tuple[Path, Path]:
     with tempfile.TemporaryDirectory(prefix="rnnppo-nightly-") as scratch:  # the PNGs live on inside the HTML
         images = plots.write_all(report, Path(scratch))
         run_files.atomic_write_bytes(folder / "report.html", render(report, "html", images).encode())
-    return folder / "report.md", folder / "report.html"
+    return (folder / "report.md", folder / "report.html"), report.race

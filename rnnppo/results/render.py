@@ -22,6 +22,7 @@ from rnnppo.core.runs.files import json_safe
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
 from rnnppo.results.report import Report
+from rnnppo.storage.race import RaceSummary
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 SCORE_NAMES = {"final_return": "final return", "auc": "AUC"}
@@ -470,10 +471,31 @@ def print_sections(console: Console, parts: list[Section]) -> None:
 
 
 def print_report(report: Report, console: Console, full: bool = True) -> None:
-    """The report on the terminal; `full=False` prints only the comparison and the verdict."""
+    """The report on the terminal; `full=False` prints only the comparison, the verdict and a race's lines."""
     console.print(f"[bold]{header_line(report)}[/]")
     print_sections(console, sections(report) if full else [comparison_section(report)])
     console.print(f"[bold green]verdict:[/] {escape(report.verdict)}")
+    print_race(report.race, console)
+
+
+def print_race(race: RaceSummary | None, console: Console, note: bool = True) -> None:
+    """A raced study's lines, as `rnnppo sweep` ends with them and `rnnppo report` repeats them; `note=False`
+    leaves out the last, on the comparison table above (where no table is printed above them)."""
+    lines = () if race is None else race.lines if note else race.lines[:-1]
+    for line in lines:
+        console.print(escape(line), soft_wrap=True, highlight=False)
+
+
+def race_section(race: RaceSummary) -> Section:
+    """The race as a table for the file formats: the same words as its lines, the first and last as the note."""
+    rows = [[name, str(seeds), status, why] for name, seeds, status, why in race.rows]
+    note = f"{race.lines[0]} {race.lines[-1]}"
+    return Section("race (the claims of a raced sweep)", ["configuration", "seeds", "status", "why"], rows, note)
+
+
+def _file_sections(report: Report) -> list[Section]:
+    """The sections of the markdown and HTML files: every table, then a raced study's race."""
+    return sections(report) + ([race_section(report.race)] if report.race is not None else [])
 
 
 def to_text(report: Report, width: int = 100) -> str:
@@ -487,7 +509,7 @@ def to_text(report: Report, width: int = 100) -> str:
 
 
 def to_markdown(report: Report) -> str:
-    return _markdown(f"rnnppo report: {header_line(report)}", sections(report), report.verdict)
+    return _markdown(f"rnnppo report: {header_line(report)}", _file_sections(report), report.verdict)
 
 
 def _markdown(title: str, parts: list[Section], verdict: str = "") -> str:
@@ -519,7 +541,19 @@ def runs_frame(report: Report) -> pd.DataFrame:
         if runs[column].map(lambda v: isinstance(v, tuple | list)).any():
             runs[column] = runs[column].map(format_value)
     runs.insert(0, "study", report.data.name)
+    if report.race is not None:  # per configuration: the seeds the race gave it and where it stands
+        seeds = {name: count for name, count, _status, _why in report.race.rows}
+        status = {name: state for name, _count, state, _why in report.race.rows}
+        runs["race_seeds"] = runs["config"].map(seeds)
+        runs["race_status"] = runs["config"].map(status)
     return runs
+
+
+def _race_record(race: RaceSummary | None) -> dict[str, Any] | None:
+    if race is None:
+        return None
+    configurations = [{"config": n, "seeds": k, "status": s, "why": w} for n, k, s, w in race.rows]
+    return {"lines": list(race.lines), "configurations": configurations}
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
@@ -567,6 +601,7 @@ def to_json(report: Report) -> str:
         "lstm_saw": _records(report.lstm_saw),
         "controls": _records(report.controls),
         "runs": _records(runs_frame(report)),
+        "race": _race_record(report.race),
         "warnings": report.warnings,
     }
     return json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n"
@@ -607,7 +642,7 @@ def _html(title: str, parts: list[Section], verdict: str = "", images: list[Path
 
 def to_html(report: Report, images: list[Path] | None = None) -> str:
     """One file that opens without network: tables, verdict and the figures inlined as base64 PNG."""
-    return _html(f"rnnppo report: {header_line(report)}", sections(report), report.verdict, images)
+    return _html(f"rnnppo report: {header_line(report)}", _file_sections(report), report.verdict, images)
 
 
 def render(report: Report, fmt: str, images: list[Path] | None = None) -> str:

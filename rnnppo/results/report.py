@@ -24,6 +24,7 @@ from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
 from rnnppo.results.studies import ReportError, StudyData, config_key, decode
 from rnnppo.storage.contract import BASELINE_ATTR
+from rnnppo.storage.race import RaceSummary, study_race
 
 MIN_TRIALS_FOR_IMPORTANCE = 6
 """Fewer finished trials than this cannot say which parameter matters."""
@@ -66,6 +67,8 @@ class Report:
     """The study's uniformly-random-policy baseline (None: not measured, e.g. a study written before 0.2)."""
     warnings: list[str] = field(default_factory=list)
     """Unreadable run files (from loading) and swept settings that cannot change training."""
+    race: RaceSummary | None = None
+    """A raced study's race (`--seeds MIN..MAX`): per configuration its seeds and why it stopped; None: not raced."""
 
 
 def per_seed(data: StudyData) -> pd.DataFrame:
@@ -446,6 +449,7 @@ def build_report(data: StudyData, min_effect: float | None = None) -> Report:
         min_effect=effect,
         min_effect_source=source,
         importance_interval=intervals,
+        race=study_race(data.trials, data.spec),
     )
 
 

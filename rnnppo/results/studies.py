@@ -20,7 +20,6 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.core.config import format_value
 from rnnppo.errors import ReportError
 from rnnppo.storage.backend import DB_FILE, default_storage_url, mask_url, open_storage, sqlite_path
 from rnnppo.storage.contract import (
@@ -28,6 +27,7 @@ from rnnppo.storage.contract import (
     RUN_FIELDS,
     SAW_FIELDS,
     SPEC_ATTR,
+    config_key,
     counted,
     curve_attr,
     decode_param,
@@ -170,13 +170,6 @@ def pick_study(storage: optuna.storages.BaseStorage, name: str | None) -> str:
 def decode(name: str, value: Any) -> Any:
     """A parameter as Optuna stored it, back to its typed value ("[64,64]" -> (64, 64))."""
     return decode_param(name, value)
-
-
-def config_key(params: dict[str, Any], swept: list[str]) -> str:
-    """`max_seq_len=8, lstm_cell_size=64`: how a configuration is named in every table."""
-    if not swept:
-        return "(base config)"
-    return ", ".join(f"{name}={format_value(params.get(name))}" for name in swept)
 
 
 def _number(value: Any) -> float:

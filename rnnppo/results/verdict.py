@@ -393,9 +393,13 @@ def _planned(open_: pd.DataFrame, seeds: int, comparisons: int, min_effect: floa
     """What more seeds would buy: the floor of the exact test, and the seeds a difference of min_effect needs."""
     floor = paired.floor_seeds(paired.ALPHA, comparisons)
     text = f"not shown worse: {_listed(list(open_['config']))}"
+    # Paired over the seeds both ran: a configuration with fewer seeds (a raced one stopped early) shares fewer.
+    shared = sorted({min(seeds, int(n)) for n in open_["n"]})
+    seeds = shared[-1]
+    ran = f"{shared[0]}" if len(shared) == 1 else f"{shared[0]} to {seeds}"
     if seeds < floor:
         text += (
-            f" (with {seeds} seeds no exact test goes below p = {2 * 0.5**seeds:.3g}: a claim among "
+            f" (with {ran} seeds no exact test goes below p = {2 * 0.5**seeds:.3g}: a claim among "
             f"{_configurations(comparisons)} configurations needs {floor} or more)"
         )
     needed = [int(n) for n in open_["seeds_needed"] if n is not None and not pd.isna(n)]
@@ -404,7 +408,7 @@ def _planned(open_: pd.DataFrame, seeds: int, comparisons: int, min_effect: floa
         span = paired.seeds_needed_text(low) + ("" if low == high else "–" + paired.seeds_needed_text(high))
         text += (
             f"; a difference of {min_effect:.3g} (--min-effect) needs about {span} seeds at the observed spread "
-            f"(80% power, α = 0.05 Holm), {seeds} ran"
+            f"(80% power, α = 0.05 Holm), {ran} ran"
         )
     return text
 

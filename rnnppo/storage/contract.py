@@ -18,6 +18,9 @@ DUPLICATE = "duplicate"  # ROLE_ATTR of a sampled trial that repeated a configur
 BASELINE_ATTR = "rnnppo_baseline"  # study attr: a random policy's returns (core/analysis/baseline.py);
 # in a sweep over several tasks {"tasks": {task name: that task's}}
 TASK_PARAM = "task"  # trial param of a sweep over several tasks (--suite, repeated --env): the task's name
+RACE_SEED = "rnnppo_race_seed"  # trial attr of a raced sweep's seed run: the one seed it trains
+GIVEN_UP = "rnnppo_given_up"  # trial attr: its params killed their worker MAX_WORKER_DEATHS times
+RECLAIMED = "rnnppo_reclaimed"  # trial attr: failed because its worker died; a retry is (to be) queued
 
 RUN_FIELDS = (
     "final_return",
@@ -66,6 +69,13 @@ def counted(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that count: all but spares (a worker race left them without a grid point) and skipped
     duplicates (a sampler proposed a configuration that had already run on the same seeds)."""
     return [t for t in trials if not is_spare(t)]
+
+
+def config_key(params: dict[str, Any], swept: list[str]) -> str:
+    """`max_seq_len=8, lstm_cell_size=64`: how a configuration is named in every table (typed params)."""
+    if not swept:
+        return "(base config)"
+    return ", ".join(f"{name}={format_value(params.get(name))}" for name in swept)
 
 
 def encode_param(name: str, value: Any) -> Any:

@@ -30,7 +30,17 @@ from rnnppo.core.config import ConfigError, TrainConfig, build_config, with_env_
 from rnnppo.core.runs import files as run_files
 from rnnppo.errors import SweepError
 from rnnppo.storage.backend import GRACE_PERIOD_S
-from rnnppo.storage.contract import BASELINE_ATTR, DUPLICATE, ROLE_ATTR, SPEC_ATTR, decode_param, is_spare
+from rnnppo.storage.contract import (
+    BASELINE_ATTR,
+    DUPLICATE,
+    GIVEN_UP,
+    RACE_SEED,
+    RECLAIMED,
+    ROLE_ATTR,
+    SPEC_ATTR,
+    decode_param,
+    is_spare,
+)
 from rnnppo.sweeps.alarm import sigalrm
 from rnnppo.sweeps.space import SearchSpace
 from rnnppo.sweeps.tasks import TASK, SweepTask, task_settings, with_tasks
@@ -45,11 +55,8 @@ QUEUED = "rnnppo_queued"  # user attr of every trial rnnppo enqueued (grid point
 CREATOR = "rnnppo_creator"  # study user attr: {"host", "pid"} of the process that created it
 FOREIGN_AFTER_S = 5.0  # a study without a creator attr this long after it was found is not rnnppo's
 CRASHED = "rnnppo_crashed"  # trial user attr: its worker died while the sweep's coordinator lived
-GIVEN_UP = "rnnppo_given_up"  # trial user attr: its params killed their worker MAX_WORKER_DEATHS times
 MAX_WORKER_DEATHS = 2
 WORKER_DIED = "worker process died"
-RECLAIMED = "rnnppo_reclaimed"  # trial user attr: failed because its worker died; a retry is (to be) queued
-RACE_SEED = "rnnppo_race_seed"  # trial user attr of a raced sweep's seed run: the one seed it trains
 
 
 def check_study_name(name: str) -> str:

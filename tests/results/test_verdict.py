@@ -87,6 +87,15 @@ def test_a_difference_on_every_one_of_five_seeds_is_not_claimed_and_the_floor_is
     assert "would need" not in text
 
 
+def test_the_floor_is_said_for_the_seeds_a_configuration_shares_with_the_highest_not_the_highests_own():
+    """A race stopped seq_len=2 after 3 seeds; the highest ran 5: their test is over 3 shared seeds."""
+    table = table_of({"seq_len=16": [1.0] * 5, "seq_len=2": [0.5, 0.6, 0.4]})
+    assert table.iloc[1]["vs_best"] == claims.OPEN
+    text = verdict_of(table)
+    assert "with 3 seeds no exact test goes below p = 0.25" in text and "3 ran" in text
+    assert "with 5 seeds" not in text
+
+
 def test_a_difference_on_every_one_of_six_seeds_is_named_with_its_test():
     table = table_of({"seq_len=16": [1.0] * 6, "seq_len=2": [0.5, 0.6, 0.4, 0.5, 0.7, 0.5]})
     assert table.iloc[1]["vs_best"] == claims.WORSE and table.iloc[1]["test"] == "exact sign-flip test"

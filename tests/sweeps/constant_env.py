@@ -32,3 +32,23 @@ class RewardFromEnviron(ConstantReward):
 
     def __init__(self):
         super().__init__(float(os.environ.get("RNNPPO_TEST_REWARD", "1.0")))
+
+
+class NoisyReward(ConstantReward):
+    """ConstantReward times $RNNPPO_TEST_SCALE (default 1) plus a small noise fixed by the episode's seed and
+    the reward: per-seed differences between two rewards have a spread, so a race can stop the lower one
+    before its exact sign-flip floor, and nights of the same scale score the same on each seed."""
+
+    def __init__(self, reward: float = 1.0):
+        super().__init__(reward)
+        self.scale = float(os.environ.get("RNNPPO_TEST_SCALE", "1.0"))
+        self.noise = 0.0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.noise = float(np.random.default_rng([seed, round(1000 * self.reward)]).uniform(-0.1, 0.1))
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        return obs, self.reward * self.scale + self.noise, terminated, truncated, info

@@ -7,7 +7,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from rnnppo.sweeps.racing import FAILED, advance, race_state
+from rnnppo.storage.race import FAILED, race_state
+from rnnppo.sweeps.racing import advance, plan_of
 from rnnppo.sweeps.spec import SweepRequest, build_spec
 from rnnppo.sweeps.study import QUEUED, RACE_SEED
 
@@ -63,7 +64,7 @@ def test_a_seed_that_failed_for_good_drops_its_configuration_and_a_retried_one_d
         add(study, 2, seed, 10.0 + seed)
         add(study, 3, seed, 10.5 + seed)
     add(study, 1, 0, None, error="ValueError: the env broke")
-    state = race_state(study.get_trials(), spec)
+    state = race_state(study.get_trials(), plan_of(spec))
     assert state.status(state_key(state, 1)) == FAILED
     retry = optuna.create_study(direction="maximize")
     for trial in study.get_trials()[:-1]:  # the same, but seed 0 of reward=1 went stale (its worker died)
@@ -80,7 +81,7 @@ def test_a_seed_that_failed_for_good_drops_its_configuration_and_a_retried_one_d
             system_attrs={"failed_trial": failed_number, "fixed_params": {"env.reward": 1}},
         )
     )
-    state = race_state(retry.get_trials(), spec)
+    state = race_state(retry.get_trials(), plan_of(spec))
     assert state.status(state_key(state, 1)) == "open"
     assert state.wanted == {state_key(state, 1): 0}
 

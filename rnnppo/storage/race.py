@@ -1,0 +1,220 @@
+"""A raced study read back from its trials: the race's plan (grid points and design), the race replayed
+over the finished seed runs, and the lines that say, per configuration, how many seeds it got and why it
+stopped.
+
+The race state is never stored: it is replayed from the finished trials each time (`race_state`), so any
+worker, the coordinator, a resumed sweep and a later `rnnppo report` all see the same decisions. The plan
+comes from the sweep's options while it runs (rnnppo.sweeps.racing.plan_of) and from the study's stored
+spec afterwards (`plan_from_stored`); both read the same `race` entry (SweepSpec.race_spec()), so the
+report uses the race's own corrected thresholds (rnnppo.core.sequential).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from rnnppo.core.sequential import ALPHA, SHAPE, Decision, RaceDesign, look, open_after
+from rnnppo.errors import ReportError
+from rnnppo.storage.contract import GIVEN_UP, RACE_SEED, RECLAIMED, ROLE_ATTR, config_key, decode_param
+
+FAILED = "failed"
+"""Status of a configuration whose seed run failed for good (an error of its own, not a worker death)."""
+CLAIMS_NOTE = (
+    "(the comparison table above tests each pair once, over the seeds both ran, without the race's correction "
+    "for its looks and pairs; the claims of a raced sweep are these lines)"
+)
+
+
+def point_key(params: Mapping[str, Any]) -> str:
+    """A configuration's identity among trials: its encoded params as sorted JSON."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class RacePlan:
+    """What a race runs: every grid point (encoded params, in the grid's order) and the sequential design."""
+
+    points: tuple[dict[str, Any], ...]
+    design: RaceDesign
+
+
+def design_from(race: Mapping[str, Any], configs: int) -> RaceDesign:
+    """The design of a race entry (SweepSpec.race_spec(): min_seeds, max_seeds, min_effect, alpha, shape)."""
+    effect = race.get("min_effect")
+    return RaceDesign(
+        int(race["min_seeds"]),
+        int(race["max_seeds"]),
+        configs,
+        alpha=float(race.get("alpha", ALPHA)),
+        min_effect=None if effect is None else float(effect),
+        shape=float(race.get("shape", SHAPE)),
+    )
+
+
+def plan_from_stored(stored: Mapping[str, Any]) -> RacePlan | None:
+    """The plan of a study from its stored spec ("space": choice dimensions with encoded values, first
+    varying slowest; "race"); None when the study was not raced."""
+    race = stored.get("race")
+    if not race:
+        return None
+    dims = list(stored.get("space") or [])
+    if any(dim.get("kind") != "choice" for dim in dims):
+        raise ReportError("the study's stored spec says it was raced but its space is not a grid of choices")
+    names = [str(dim["name"]) for dim in dims]
+    combos = itertools.product(*(dim["values"] for dim in dims))
+    points = tuple(dict(zip(names, combo, strict=True)) for combo in combos)
+    return RacePlan(points, design_from(race, len(points)))
+
+
+@dataclass
+class RaceState:
+    """Where the race stands, replayed from the trials."""
+
+    design: RaceDesign
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    """Configuration key -> its last decision (configurations that reached no look yet are absent)."""
+    seeds: dict[str, int] = field(default_factory=dict)
+    """Configuration key -> seeds finished."""
+    failed: set[str] = field(default_factory=set)
+    open: list[str] = field(default_factory=list)
+    """Configurations still racing."""
+    wanted: dict[str, int] = field(default_factory=dict)
+    """Configuration key -> the seed that should be queued or running for it now."""
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    done: bool = False
+
+    def status(self, key: str) -> str:
+        if key in self.failed:
+            return FAILED
+        decision = self.decisions.get(key)
+        if decision is None or (key in self.open and not self.done):
+            return "open"
+        return decision.status
+
+
+def _finished_for_good(trial: FrozenTrial, retried: set[Any]) -> bool:
+    """A failed seed trial that will not run again: its error, or a worker death given up on."""
+    if trial.state != TrialState.FAIL or trial.number in retried:
+        return False
+    return bool(trial.user_attrs.get(GIVEN_UP)) or not trial.user_attrs.get(RECLAIMED)
+
+
+def trial_params(trial: FrozenTrial) -> dict[str, Any]:
+    """A seed trial's encoded params (a queued one holds them as its fixed params until it runs)."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+
+
+def race_state(trials: Iterable[FrozenTrial], plan: RacePlan) -> RaceState:
+    """Replay the race over the finished seed trials: the looks made so far and what runs next."""
+    design = plan.design
+    state = RaceState(design)
+    trials = [t for t in trials if t.user_attrs.get(RACE_SEED) is not None and t.user_attrs.get(ROLE_ATTR) is None]
+    # A retry names its failed trial: rnnppo's requeue in user_attrs, Optuna's heartbeat retry in system_attrs.
+    retried = {t.user_attrs.get("retry_of") for t in trials} | {t.system_attrs.get("failed_trial") for t in trials}
+    scores: dict[str, dict[int, float]] = {}
+    for encoded in plan.points:
+        key = point_key(encoded)
+        state.params[key] = dict(encoded)
+        scores[key] = {}
+    for trial in trials:
+        key = point_key(trial_params(trial))
+        if key not in scores:
+            continue
+        seed = int(trial.user_attrs[RACE_SEED])
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            scores[key][seed] = float(trial.value)
+        elif _finished_for_good(trial, retried):
+            state.failed.add(key)
+    state.seeds = {key: _prefix(found) for key, found in scores.items()}
+    open_configs = [key for key in scores if key not in state.failed]
+    n = design.min_seeds
+    while open_configs:
+        if any(state.seeds[key] < n for key in open_configs):
+            state.wanted = {key: state.seeds[key] for key in open_configs if state.seeds[key] < n}
+            break
+        current = look({key: [scores[key][s] for s in range(n)] for key in open_configs}, open_configs, design)
+        state.decisions.update(current)
+        if n >= design.max_seeds:
+            open_configs = []
+            break
+        open_configs = open_after(current)
+        n += 1
+    state.open = open_configs
+    state.done = not open_configs
+    return state
+
+
+def _prefix(found: dict[int, float]) -> int:
+    """How many seeds 0, 1, 2, ... in a row have a score."""
+    count = 0
+    while count in found:
+        count += 1
+    return count
+
+
+def names_of(state: RaceState, swept: Sequence[str]) -> dict[str, str]:
+    """Configuration key -> its name as every table gives it (`seq_len=4, lr=0.001`)."""
+    decoded = {
+        key: {name: decode_param(name, value) for name, value in params.items()} for key, params in state.params.items()
+    }
+    return {key: config_key(params, list(swept)) for key, params in decoded.items()}
+
+
+def report_rows(state: RaceState, names: dict[str, str]) -> list[tuple[str, int, str, str]]:
+    """(configuration, seeds, status, why) per configuration, leader first, then by status and seeds."""
+    rows = []
+    for key, name in names.items():
+        status = state.status(key)
+        decision = state.decisions.get(key)
+        if status == FAILED:
+            why = f"a seed run failed after {state.seeds[key]} seeds (see the failed trials)"
+        elif decision is None:
+            why = f"open: {state.seeds[key]} seeds so far, no look yet"
+        else:  # an open one: where it stood at the last look
+            leader = names.get(decision.leader or "", decision.leader)
+            why = dataclasses.replace(decision, leader=leader).reason(state.design)
+        rows.append((name, state.seeds.get(key, 0), status, why))
+    order = {"leader": 0, "not separated": 1, "open": 2, "equivalent": 3, "worse": 4, FAILED: 5}
+    rows.sort(key=lambda row: (order.get(row[2], 6), -row[1]))
+    return rows
+
+
+@dataclass(frozen=True)
+class RaceSummary:
+    """How a race went, as `rnnppo sweep` ends with it and `rnnppo report` repeats it: `lines` (a heading,
+    one line per configuration, the note that these are the sweep's claims) and `rows` (configuration,
+    seeds, status, why)."""
+
+    lines: tuple[str, ...]
+    rows: tuple[tuple[str, int, str, str], ...]
+
+
+def summarise(state: RaceState, swept: Sequence[str]) -> RaceSummary:
+    """The race's lines and rows, by its own corrected thresholds."""
+    design = state.design
+    names = names_of(state, swept)
+    rows = report_rows(state, names)
+    runs, most = sum(state.seeds.values()), len(names) * design.max_seeds
+    heading = (
+        f"race {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's {most} "
+        f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
+        f'{len(design.looks)} looks (α = {design.alpha:g} in all; README "How claims are made")'
+    )
+    lines = (heading, *(f"  {name}: {why}" for name, _seeds, _status, why in rows), CLAIMS_NOTE)
+    return RaceSummary(lines, tuple(rows))
+
+
+def study_race(trials: Iterable[FrozenTrial], stored: Mapping[str, Any]) -> RaceSummary | None:
+    """A stored study's race, replayed from its trials and stored spec; None when it was not raced."""
+    plan = plan_from_stored(stored)
+    if plan is None:
+        return None
+    swept = stored.get("swept") or [str(dim["name"]) for dim in stored.get("space") or []]
+    return summarise(race_state(trials, plan), swept)
