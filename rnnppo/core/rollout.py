@@ -173,6 +173,10 @@ class Collector:
     ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
+        self.on_cpu = device.type == "cpu"
+        # whether the network reads the previous action/reward (plain attributes: read on every episode end)
+        self.feeds_prev_action = policy.actor.use_prev_action
+        self.feeds_prev_reward = policy.actor.use_prev_reward
         self.obs_space = env.single_observation_space
         self.keep_next_obs = keep_next_obs
         # An env that starts a step and answers later (WorkerVectorEnv under OverlapCollector): _collect pauses
@@ -237,10 +241,9 @@ class Collector:
         loop stays in this function because it is the hot path and because a split-phase env pauses it
         (`yield`) between sending the actions and receiving the step: a nested generator per step would
         add its cost to every step."""
-        policy, head, dev, env = self.policy, self.head, self.device, self.env
-        on_cpu = dev.type == "cpu"
+        policy, head, dev, env, on_cpu = self.policy, self.head, self.device, self.env, self.on_cpu
         split = cast(WorkerVectorEnv, env) if self.split_phase else None
-        feeds_prev_action, feeds_prev_reward = policy.actor.use_prev_action, policy.actor.use_prev_reward
+        feeds_prev_action, feeds_prev_reward = self.feeds_prev_action, self.feeds_prev_reward
         buf = _RolloutBuffers.allocate(steps, self.num_envs, self.obs_dim, self.keep_next_obs, self.episode_start)
         start_prev_action, start_prev_reward = self.prev_action, self.prev_reward
         log_std = policy.log_std
@@ -330,8 +333,8 @@ class Collector:
         """Step t, where at least one env's episode ended: the truncated ones' bootstrap values, the
         successes, and the state and previous action/reward reset to zero for the ended envs. Returns the
         state the next step starts from `[N, state_size]`."""
-        head, dev, on_cpu = self.head, self.device, self.device.type == "cpu"
-        feeds_prev_action, feeds_prev_reward = self.policy.actor.use_prev_action, self.policy.actor.use_prev_reward
+        head, dev, on_cpu = self.head, self.device, self.on_cpu
+        feeds_prev_action, feeds_prev_reward = self.feeds_prev_action, self.feeds_prev_reward
         done, terminated, truncated = buf.dones[t], buf.terminated[t], buf.truncated[t]
         any_trunc = np.count_nonzero(truncated) > 0
         # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
@@ -359,7 +362,7 @@ class Collector:
     ) -> Rollout:
         """The filled buffers -> the rollout's `[T, N, ...]` tensors: episode starts and totals, the stored
         previous actions/rewards, and the bootstrap value where the rollout cuts an episode."""
-        dev, on_cpu = self.device, self.device.type == "cpu"
+        dev, on_cpu = self.device, self.on_cpu
         dones = buf.dones
         self.episode_start = dones[-1].copy()
         buf.episode_start[1:] = dones[:-1]
