@@ -56,21 +56,43 @@ def train(
     ),
 ) -> None:
     """Train one run with a progress bar; write config.json, metrics.csv, summary.json and model.pt."""
+    from rnnppo.core.runs.loggers import check_loggers, make_loggers, prepare_loggers
+
+    config, resumed_dir = _checked_config(
+        overrides, env, steps, seed, name, device, config_file, wrapper, preset, resume, logger
+    )
+    if resumed_dir is not None:
+        out, run_dir = resumed_dir.parent.parent, resumed_dir
+    else:
+        run_dir = _new_run_dir(out, name, config)
+    with user_errors():
+        prepare_loggers(check_loggers(logger), out, mlflow_uri)
+        loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
+    result = _train_with_progress(config, run_dir, resumed_dir is not None, loggers, progress_every)
+    _print_summary(result.summary, run_dir)
+    failed = result.summary.get("after_training_errors") or []
+    if failed:  # the run is trained and saved; a step after it did not work (summary.json records which)
+        fail(f"after training, {'; '.join(failed)}; model.pt and summary.json are saved in {run_dir}", code=1)
+
+
+def _checked_config(overrides, env, steps, seed, name, device, config_file, wrapper, preset, resume, logger):
+    """The run's config (a resumed run's own, or assembled from the settings given) checked before anything is
+    written: the loggers, the env and its spaces, the memory it needs, the device, one whole iteration.
+    Returns (config, the resumed run's folder or None); notes the observation parts the policy drops."""
     from rnnppo.core.envs.make import describe_spaces
     from rnnppo.core.footprint import check_fits
-    from rnnppo.core.runs.loggers import check_loggers, make_loggers, prepare_loggers
-    from rnnppo.core.runs.trainer import TrainingError
-    from rnnppo.core.runs.trainer import train as run_training
+    from rnnppo.core.runs.loggers import check_loggers
+    from rnnppo.core.runs.trainer import resolve_device
     from rnnppo.core.spaces import dropped_parts
 
+    resumed_dir = None
     with user_errors():
         check_loggers(logger)
         if resume is not None:
             given = _settings_given(overrides, env, steps, seed, name, device, config_file, wrapper, preset)
             if given:
                 fail(f"--resume goes on with the run's own settings; drop {', '.join(given)}")
-            config, run_dir = _resumable(resume)
-            out = run_dir.parent.parent
+            config, resumed_dir = _resumable(resume)
         else:
             config = assemble_config(
                 overrides,
@@ -86,21 +108,29 @@ def train(
         check_fits(config, obs_space, action_space)  # no memory for it: fail before allocating
         for part in dropped_parts(obs_space):
             console.print(f"note: observation part '{part}' is text; the policy does not see it (dropped)")
-        from rnnppo.core.runs.trainer import resolve_device
-
         resolve_device(config.device)
         if resume is None:
             _check_one_iteration(config)
-    if resume is None:
-        check_writable(out)
-        run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = out / "runs" / run_name
-        if run_dir.exists():
-            fail(f"run folder {run_dir} already exists; pass another --name, or --resume {shlex.quote(str(run_dir))}")
+    return config, resumed_dir
 
-    with user_errors():
-        prepare_loggers(check_loggers(logger), out, mlflow_uri)
-        loggers = make_loggers(logger or [], run_dir, results_dir=out, mlflow_uri=mlflow_uri)
+
+def _new_run_dir(out: Path, name: str | None, config) -> Path:
+    """OUT/runs/NAME for a new run (default NAME: env, seed and time); refused when OUT cannot be written or
+    the folder exists."""
+    check_writable(out)
+    run_name = _slug(name) if name else f"{_slug(config.env)}-s{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = out / "runs" / run_name
+    if run_dir.exists():
+        fail(f"run folder {run_dir} already exists; pass another --name, or --resume {shlex.quote(str(run_dir))}")
+    return run_dir
+
+
+def _train_with_progress(config, run_dir: Path, resume: bool, loggers: list, progress_every: float):
+    """Train with the progress bar; Ctrl-C or SIGTERM stops between iterations (one line says what was kept,
+    exit 128 + the signal), a training error is one line and exit 1. Returns the trainer's RunResult."""
+    from rnnppo.core.runs.trainer import TrainingError
+    from rnnppo.core.runs.trainer import train as run_training
+
     stop = _StopFlag()
     try:
         with TrainProgress(console, config.total_steps, is_interactive(), progress_every) as progress:
@@ -115,16 +145,13 @@ def train(
                         progress.update(row)
 
                     result = run_training(
-                        config, out_dir=run_dir, on_iteration=on_iteration, resume=resume is not None, loggers=loggers
+                        config, out_dir=run_dir, on_iteration=on_iteration, resume=resume, loggers=loggers
                     )
             except TrainingError as err:
                 fail(str(err), code=1)
     except KeyboardInterrupt:
         _say_stopped(stop, config, run_dir)
-    _print_summary(result.summary, run_dir)
-    failed = result.summary.get("after_training_errors") or []
-    if failed:  # the run is trained and saved; a step after it did not work (summary.json records which)
-        fail(f"after training, {'; '.join(failed)}; model.pt and summary.json are saved in {run_dir}", code=1)
+    return result
 
 
 def _say_stopped(stop: _StopFlag, config, run_dir: Path) -> NoReturn:

@@ -510,6 +510,18 @@ def _require(ok: bool, name: str, value: Any, why: str) -> None:
 
 
 def _validate(c: TrainConfig) -> None:
+    """Refuse the first invalid setting, one group of settings after another. The groups run in the order
+    the checks always ran, so a config with several bad values is refused for the same one."""
+    _check_counts(c)
+    _check_exploration_and_evaluation(c)
+    _check_network_choices(c)
+    _check_ppo(c)
+    _check_curiosity(c)
+    _check_rollout_and_env(c)
+
+
+def _check_counts(c: TrainConfig) -> None:
+    """Step counts, sizes and layer widths."""
     positive_ints = (
         "total_steps",
         "lstm_cell_size",
@@ -540,6 +552,10 @@ def _validate(c: TrainConfig) -> None:
     ):
         widths = getattr(c, name)
         _require(all(w >= 1 for w in widths), name, widths, "every width must be >= 1")
+
+
+def _check_exploration_and_evaluation(c: TrainConfig) -> None:
+    """gSDE's settings, the encoder's output size and the evaluation episodes."""
     _require(
         c.sde_sample_freq == -1 or c.sde_sample_freq >= 1,
         "sde_sample_freq",
@@ -556,6 +572,11 @@ def _validate(c: TrainConfig) -> None:
     if c.encoder_out_size is not None:
         _require(c.encoder_out_size >= 1, "encoder_out_size", c.encoder_out_size, "must be >= 1 (or none)")
     _require(c.eval_episodes >= 0, "eval_episodes", c.eval_episodes, "must be >= 0")
+
+
+def _check_network_choices(c: TrainConfig) -> None:
+    """The network's named choices (activations, conv filters, recurrence, state input, observation filter)
+    and the device."""
     _require(
         c.fcnet_activation in ACTIVATIONS,
         "fcnet_activation",
@@ -582,6 +603,10 @@ def _validate(c: TrainConfig) -> None:
     _require(
         c.device in DEVICES or c.device.startswith("cuda:"), "device", c.device, "choose cpu, cuda, cuda:N or auto"
     )
+
+
+def _check_ppo(c: TrainConfig) -> None:
+    """PPO's loss and optimiser settings."""
     _require(c.lr > 0, "lr", c.lr, "must be > 0")
     _require(0 <= c.gamma <= 1, "gamma", c.gamma, "must be in [0, 1]")
     _require(0 <= c.lambda_ <= 1, "lambda_", c.lambda_, "must be in [0, 1]")
@@ -594,10 +619,18 @@ def _validate(c: TrainConfig) -> None:
         _require(c.grad_clip > 0, "grad_clip", c.grad_clip, "must be > 0 (or none)")
     if c.kl_target is not None:
         _require(c.kl_target > 0, "kl_target", c.kl_target, "must be > 0 (or none)")
+
+
+def _check_curiosity(c: TrainConfig) -> None:
+    """The curiosity module's loss weights, learning rate and updates."""
     _require(0 <= c.curiosity_beta <= 1, "curiosity_beta", c.curiosity_beta, "must be in [0, 1]")
     _require(c.curiosity_eta >= 0, "curiosity_eta", c.curiosity_eta, "must be >= 0")
     _require(c.curiosity_lr > 0, "curiosity_lr", c.curiosity_lr, "must be > 0")
     _require(c.curiosity_updates >= 1, "curiosity_updates", c.curiosity_updates, "must be >= 1")
+
+
+def _check_rollout_and_env(c: TrainConfig) -> None:
+    """Minibatches against sequences, checkpoints, the env, its vectorisation and its wrappers."""
     _require(
         c.minibatch_size >= c.max_seq_len,
         "minibatch_size",

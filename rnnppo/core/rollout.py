@@ -117,6 +117,44 @@ class Rollout:
         return int(self.rewards.numel())
 
 
+@dataclass
+class _RolloutBuffers:
+    """One rollout's storage while it is collected: host arrays `[T, N, ...]` filled in place, and the
+    per-step tensors (state, action, log-prob, value) in lists stacked once at the end."""
+
+    obs: np.ndarray  # [T, N, O]
+    next_obs: np.ndarray | None  # [T, N, O], curiosity only
+    rewards: np.ndarray  # [T, N] float32
+    terminated: np.ndarray  # [T, N] bool
+    truncated: np.ndarray  # [T, N] bool
+    dones: np.ndarray  # [T, N] bool
+    episode_start: np.ndarray  # [T, N] bool; row 0 carried in, the rest derived from dones at the end
+    bootstrap: np.ndarray  # [T, N] float32, nonzero only where an episode was truncated
+    states: list[torch.Tensor] = field(default_factory=list)  # T x [N, state_size]
+    actions: list[torch.Tensor] = field(default_factory=list)  # T x [N, action_dim]
+    logps: list[torch.Tensor] = field(default_factory=list)  # T x [N]
+    values: list[torch.Tensor] = field(default_factory=list)  # T x [N]
+    episode_successes: list[float] = field(default_factory=list)
+
+    @classmethod
+    def allocate(
+        cls, steps: int, n: int, obs_dim: int, keep_next_obs: bool, episode_start: np.ndarray
+    ) -> _RolloutBuffers:
+        obs = np.empty((steps, n, obs_dim), dtype=np.float32)
+        starts = np.empty((steps, n), dtype=bool)
+        starts[0] = episode_start
+        return cls(
+            obs=obs,
+            next_obs=np.empty_like(obs) if keep_next_obs else None,
+            rewards=np.empty((steps, n), dtype=np.float32),
+            terminated=np.empty((steps, n), dtype=bool),
+            truncated=np.empty((steps, n), dtype=bool),
+            dones=np.empty((steps, n), dtype=bool),
+            episode_start=starts,
+            bootstrap=np.zeros((steps, n), dtype=np.float32),
+        )
+
+
 class Collector:
     """Steps a vector env with a policy, carrying obs, state and prev action/reward across rollouts."""
 
@@ -135,6 +173,10 @@ class Collector:
     ):
         self.env, self.policy, self.head, self.device = env, policy, head, device
         self.num_envs = env.num_envs
+        self.on_cpu = device.type == "cpu"
+        # whether the network reads the previous action/reward (plain attributes: read on every episode end)
+        self.feeds_prev_action = policy.actor.use_prev_action
+        self.feeds_prev_reward = policy.actor.use_prev_reward
         self.obs_space = env.single_observation_space
         self.keep_next_obs = keep_next_obs
         # An env that starts a step and answers later (WorkerVectorEnv under OverlapCollector): _collect pauses
@@ -192,23 +234,18 @@ class Collector:
         buffers are host arrays and lists filled in place and turned into `[T, N, ...]` tensors once at
         the end (writing torch tensors row by row cost more than the policy forward itself). Previous
         actions/rewards are chained per step only when the network reads them; their stored buffers
-        are derived from the actions and rewards at the end, by the same rule."""
-        policy, head, dev, env = self.policy, self.head, self.device, self.env
-        n, on_cpu = self.num_envs, dev.type == "cpu"
+        are derived from the actions and rewards at the end, by the same rule.
+
+        The phases: allocate the buffers (_RolloutBuffers), the step loop, the steps where an episode
+        ended (_end_episodes, called only on those), and the whole-rollout tensors (_finish). The step
+        loop stays in this function because it is the hot path and because a split-phase env pauses it
+        (`yield`) between sending the actions and receiving the step: a nested generator per step would
+        add its cost to every step."""
+        policy, head, dev, env, on_cpu = self.policy, self.head, self.device, self.env, self.on_cpu
         split = cast(WorkerVectorEnv, env) if self.split_phase else None
-        feeds_prev_action, feeds_prev_reward = policy.actor.use_prev_action, policy.actor.use_prev_reward
-        obs_buf = np.empty((steps, n, self.obs_dim), dtype=np.float32)
-        next_obs_buf = np.empty_like(obs_buf) if self.keep_next_obs else None
-        rewards = np.empty((steps, n), dtype=np.float32)
-        terminated = np.empty((steps, n), dtype=bool)
-        truncated = np.empty((steps, n), dtype=bool)
-        dones = np.empty((steps, n), dtype=bool)
-        episode_start = np.empty((steps, n), dtype=bool)
-        episode_start[0] = self.episode_start
-        bootstrap = np.zeros((steps, n), dtype=np.float32)
-        states, actions, logps, values = [], [], [], []
+        feeds_prev_action, feeds_prev_reward = self.feeds_prev_action, self.feeds_prev_reward
+        buf = _RolloutBuffers.allocate(steps, self.num_envs, self.obs_dim, self.keep_next_obs, self.episode_start)
         start_prev_action, start_prev_reward = self.prev_action, self.prev_reward
-        episode_successes: list[float] = []
         log_std = policy.log_std
         step = RolloutStep(policy)  # policy.step in fewer calls, with the weights as they are now
         sde = self.sde
@@ -220,8 +257,8 @@ class Collector:
         # of the rollout: what does not have to happen per step (episode starts, totals) happens after it.
         with torch.inference_mode():
             for t in range(steps):
-                obs_buf[t] = obs
-                states.append(state)
+                buf.obs[t] = obs
+                buf.states.append(state)
                 began = time.perf_counter()
                 obs_t = torch.from_numpy(obs) if on_cpu else torch.as_tensor(obs, device=dev)
                 dist_inputs, value, state_out = step(obs_t, self.prev_action, self.prev_reward, state)
@@ -243,75 +280,105 @@ class Collector:
                     raw_obs, reward, term, trunc, infos = env.step(head.to_env(action_np))
                 self.time_env += time.perf_counter() - stepped
                 self.time_policy += stepped - began
-                actions.append(action)
-                logps.append(logp)
-                values.append(value)
-                rewards[t] = reward
-                terminated[t] = term
-                truncated[t] = trunc
-                done = np.logical_or(term, trunc, out=dones[t])
+                buf.actions.append(action)
+                buf.logps.append(logp)
+                buf.values.append(value)
+                buf.rewards[t] = reward
+                buf.terminated[t] = term
+                buf.truncated[t] = trunc
+                done = np.logical_or(term, trunc, out=buf.dones[t])
                 any_done = np.count_nonzero(done) > 0
-                any_trunc = any_done and np.count_nonzero(trunc) > 0
-                # Final observations (SAME_STEP autoreset), stacked before push() forgets the old frames; only
-                # where they are read: a truncated episode's bootstrap value, and curiosity's next observations.
-                finals = (
-                    {
-                        i: self.stacker.peek(i, self._final_obs(final))
-                        for i, final in final_observations(infos, done)
-                        if next_obs_buf is not None or trunc[i]
-                    }
-                    if any_trunc or (any_done and next_obs_buf is not None)
-                    else {}
-                )
+                finals = self._final_observations(infos, done, trunc, buf.next_obs is not None) if any_done else {}
                 obs = self.stacker.push(self.flat_obs(raw_obs), done)
-                if next_obs_buf is not None:
-                    next_obs_buf[t] = obs
+                if buf.next_obs is not None:
+                    buf.next_obs[t] = obs
                     for env_i, final in finals.items():
-                        next_obs_buf[t, env_i] = final
+                        buf.next_obs[t, env_i] = final
                 if not any_done:  # the common step: nothing to bootstrap or reset
                     if feeds_prev_action:
                         self.prev_action = head.encode_prev(action)
                     if feeds_prev_reward:
-                        self.prev_reward = torch.as_tensor(rewards[t], device=dev)
+                        self.prev_reward = torch.as_tensor(buf.rewards[t], device=dev)
                     state = state_out
                     continue
-
-                # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
-                truncated_only = truncated[t] & ~terminated[t] if any_trunc else np.zeros_like(terminated[t])
-                any_truncated = any_trunc and np.count_nonzero(truncated_only) > 0
-                if feeds_prev_action or any_truncated:
-                    prev_action = head.encode_prev(action)
-                if feeds_prev_reward or any_truncated:
-                    reward_t = torch.as_tensor(rewards[t], device=dev)
-                if any_truncated:
-                    values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
-                    bootstrap[t] = values_t.cpu().numpy()
-                episode_successes += [flag for _, flag in ended_successes(infos, done)]
-                keep_np = (~done).astype(np.float32)
-                keep = torch.from_numpy(keep_np) if on_cpu else torch.as_tensor(keep_np, device=dev)
-                keep_rows = keep.unsqueeze(1)
-                state = state_out * keep_rows
-                if feeds_prev_action:
-                    self.prev_action = prev_action * keep_rows
-                if feeds_prev_reward:
-                    self.prev_reward = reward_t * keep
+                state = self._end_episodes(t, buf, step, action, state_out, infos, finals)
 
         self.state, self.obs = state, obs
+        return self._finish(buf, step, start_prev_action, start_prev_reward)
+
+    def _final_observations(
+        self, infos: dict, done: np.ndarray, trunc: np.ndarray, keep_next_obs: bool
+    ) -> dict[int, np.ndarray]:
+        """Final observations (SAME_STEP autoreset) of the envs whose episode ended this step, stacked before
+        push() forgets the old frames; only where they are read: a truncated episode's bootstrap value, and
+        curiosity's next observations."""
+        if not keep_next_obs and np.count_nonzero(trunc) == 0:
+            return {}
+        return {
+            i: self.stacker.peek(i, self._final_obs(final))
+            for i, final in final_observations(infos, done)
+            if keep_next_obs or trunc[i]
+        }
+
+    def _end_episodes(
+        self,
+        t: int,
+        buf: _RolloutBuffers,
+        step: RolloutStep,
+        action: torch.Tensor,
+        state_out: torch.Tensor,
+        infos: dict,
+        finals: dict[int, np.ndarray],
+    ) -> torch.Tensor:
+        """Step t, where at least one env's episode ended: the truncated ones' bootstrap values, the
+        successes, and the state and previous action/reward reset to zero for the ended envs. Returns the
+        state the next step starts from `[N, state_size]`."""
+        head, dev, on_cpu = self.head, self.device, self.on_cpu
+        feeds_prev_action, feeds_prev_reward = self.feeds_prev_action, self.feeds_prev_reward
+        done, terminated, truncated = buf.dones[t], buf.terminated[t], buf.truncated[t]
+        any_trunc = np.count_nonzero(truncated) > 0
+        # Terminated wins over truncated (both can be set on one step): no future value to bootstrap.
+        truncated_only = truncated & ~terminated if any_trunc else np.zeros_like(terminated)
+        any_truncated = any_trunc and np.count_nonzero(truncated_only) > 0
+        if feeds_prev_action or any_truncated:
+            prev_action = head.encode_prev(action)
+        if feeds_prev_reward or any_truncated:
+            reward_t = torch.as_tensor(buf.rewards[t], device=dev)
+        if any_truncated:
+            values_t = self._truncation_values(step, finals, truncated_only, state_out, prev_action, reward_t)
+            buf.bootstrap[t] = values_t.cpu().numpy()
+        buf.episode_successes += [flag for _, flag in ended_successes(infos, done)]
+        keep_np = (~done).astype(np.float32)
+        keep = torch.from_numpy(keep_np) if on_cpu else torch.as_tensor(keep_np, device=dev)
+        keep_rows = keep.unsqueeze(1)
+        if feeds_prev_action:
+            self.prev_action = prev_action * keep_rows
+        if feeds_prev_reward:
+            self.prev_reward = reward_t * keep
+        return state_out * keep_rows
+
+    def _finish(
+        self, buf: _RolloutBuffers, step: RolloutStep, start_prev_action: torch.Tensor, start_prev_reward: torch.Tensor
+    ) -> Rollout:
+        """The filled buffers -> the rollout's `[T, N, ...]` tensors: episode starts and totals, the stored
+        previous actions/rewards, and the bootstrap value where the rollout cuts an episode."""
+        dev, on_cpu = self.device, self.on_cpu
+        dones = buf.dones
         self.episode_start = dones[-1].copy()
-        episode_start[1:] = dones[:-1]
+        buf.episode_start[1:] = dones[:-1]
         episode_returns: list[float] = []
         episode_lengths: list[int] = []
-        self.episode_totals.add_rollout(rewards, dones, episode_returns, episode_lengths)
+        self.episode_totals.add_rollout(buf.rewards, dones, episode_returns, episode_lengths)
 
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array) if on_cpu else torch.as_tensor(array, device=dev)
 
-        starts = tensor(episode_start)
+        starts = tensor(buf.episode_start)
         dones_t = tensor(dones)
-        rewards_t = tensor(rewards)
-        actions_t = torch.stack(actions)
+        rewards_t = tensor(buf.rewards)
+        actions_t = torch.stack(buf.actions)
         # prev action/reward inputs: step t-1's action/reward (the carried ones at t = 0), zero at an episode start
-        encoded = head.encode_prev(actions_t)
+        encoded = self.head.encode_prev(actions_t)
         prev_actions = torch.cat([start_prev_action.unsqueeze(0), encoded[:-1]]) * (~starts).unsqueeze(-1)
         prev_rewards = torch.cat([start_prev_reward.unsqueeze(0), rewards_t[:-1]]) * ~starts
         self.prev_action = encoded[-1] * (~dones_t[-1]).unsqueeze(-1)
@@ -320,29 +387,29 @@ class Collector:
         # A rollout cut mid-episode bootstraps from V(next obs) with the carried state.
         obs_t = torch.from_numpy(self.obs) if on_cpu else torch.as_tensor(self.obs, device=dev)
         with torch.inference_mode():
-            _, last_value, _ = step(obs_t, self.prev_action, self.prev_reward, state)
+            _, last_value, _ = step(obs_t, self.prev_action, self.prev_reward, self.state)
         if self.obs_filter is not None and self.update_filter:
-            self.obs_filter.write_to(policy)
-        bootstrap_t = tensor(bootstrap)
+            self.obs_filter.write_to(self.policy)
+        bootstrap_t = tensor(buf.bootstrap)
         bootstrap_t[-1] = torch.where(dones_t[-1], bootstrap_t[-1], last_value)
         return Rollout(
-            obs=tensor(obs_buf),
+            obs=tensor(buf.obs),
             prev_actions=prev_actions,
             prev_rewards=prev_rewards,
-            states=torch.stack(states),
+            states=torch.stack(buf.states),
             actions=actions_t,
-            logp=torch.stack(logps),
-            values=torch.stack(values),
+            logp=torch.stack(buf.logps),
+            values=torch.stack(buf.values),
             rewards=rewards_t,
-            terminated=tensor(terminated),
-            truncated=tensor(truncated),
+            terminated=tensor(buf.terminated),
+            truncated=tensor(buf.truncated),
             episode_start=starts,
             bootstrap=bootstrap_t,
-            next_obs=tensor(next_obs_buf) if next_obs_buf is not None else None,
+            next_obs=tensor(buf.next_obs) if buf.next_obs is not None else None,
             final_state=self.state.clone(),
             episode_returns=episode_returns,
             episode_lengths=episode_lengths,
-            episode_successes=episode_successes,
+            episode_successes=buf.episode_successes,
         )
 
     def _truncation_values(

@@ -46,54 +46,18 @@ __all__ = ["REQUEST_TYPES", "SweepRequest", "build_spec", "request_from"]
 
 
 def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRequest) -> SweepSpec:
-    """Check every input and build the SweepSpec; raises an InputError subclass (exit 2) naming the fix."""
-    if request.objective not in OBJECTIVES:
-        raise SweepError(f"--objective {request.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
-    make_pruner(request.pruner, 1)
-    if request.min_effect is not None and not (math.isfinite(request.min_effect) and request.min_effect > 0):
-        raise SweepError(
-            f"--min-effect {request.min_effect} must be a positive number in score units, e.g. --min-effect 0.1"
-        )
+    """Check every input and build the SweepSpec; raises an InputError subclass (exit 2) naming the fix.
+    The checks run in this order: the scoring options, the space and tasks, the settings every run
+    starts from, the trials and seeds, the study's name, the storage and the results folder."""
+    _check_scoring(request)
     parsed = SearchSpace.parse(list(space_words or []))
     tasks = _tasks(request, parsed)
-    base_config = assemble_config(
-        [],
-        request.config,
-        request.preset,
-        env=tasks[0].overrides["env"] if tasks else single_env(request),
-        total_steps=request.steps,
-        device=request.device,
-        wrappers=request.wrappers or None,
-    )
-    fixed = parsed.fixed()
-    for name, value in {"env": single_env(request), "total_steps": request.steps, "device": request.device}.items():
-        if value is not None and name in fixed and fixed[name] != value:
-            flag = OPTION_FLAGS[name]
-            raise SweepError(f"{flag} {value} and {name}={fixed[name]} disagree; give one of them")
-    base = with_env_kwargs(base_config.to_dict(), fixed)
-    # The fixed values must make a valid config together with a point of the space (the defaults of
-    # swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16).
-    for params in [{TASK: task.name} for task in tasks] or [{}]:
-        probe = build_config(task_settings(base, tasks, {**params, **parsed.first_point()}))
-        check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
-        per_iteration = probe.num_envs * probe.rollout_len
-        if probe.total_steps < per_iteration:  # each run would silently train one whole iteration
-            raise SweepError(
-                f"--steps {probe.total_steps:,} is less than one iteration (num_envs={probe.num_envs} x "
-                f"rollout_len={probe.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
-                "more, or lower num_envs or rollout_len"
-            )
+    base = _base_settings(request, parsed, tasks)
+    _check_first_runs(base, tasks, parsed)
     n_trials = _trial_count(parsed, request) * max(1, len(tasks))
     seeds_min, seeds_max = parse_seeds(request.seeds)
     _check_race(parsed, request, seeds_min, seeds_max)
-    if request.study is not None:
-        name = check_study_name(request.study)
-    elif tasks:
-        name = check_study_name(default_name(request.suite, tasks, list(parsed.swept_names)))
-    else:
-        name = default_study_name(base["env"], list(parsed.swept_names))
-    if request.warm_start is not None:
-        check_study_name(request.warm_start)
+    name = _study_name(request, parsed, tasks, base)
     storage = storage_from_env(request.storage)
     if storage is not None:
         check_url(storage)
@@ -128,6 +92,66 @@ def build_spec(space_words: list[str] | tuple[str, ...] | None, request: SweepRe
         race_min=None if seeds_max is None else seeds_min,
         min_effect=request.min_effect,
     )
+
+
+def _check_scoring(request: SweepRequest) -> None:
+    """The objective, the pruner and --min-effect."""
+    if request.objective not in OBJECTIVES:
+        raise SweepError(f"--objective {request.objective!r} is unknown; choose one of {', '.join(OBJECTIVES)}")
+    make_pruner(request.pruner, 1)
+    if request.min_effect is not None and not (math.isfinite(request.min_effect) and request.min_effect > 0):
+        raise SweepError(
+            f"--min-effect {request.min_effect} must be a positive number in score units, e.g. --min-effect 0.1"
+        )
+
+
+def _base_settings(request: SweepRequest, parsed: SearchSpace, tasks: tuple[SweepTask, ...]) -> dict:
+    """The settings every run starts from: --config, --preset and the flags, then the space's fixed values
+    (a flag and a fixed value that disagree are refused)."""
+    base_config = assemble_config(
+        [],
+        request.config,
+        request.preset,
+        env=tasks[0].overrides["env"] if tasks else single_env(request),
+        total_steps=request.steps,
+        device=request.device,
+        wrappers=request.wrappers or None,
+    )
+    fixed = parsed.fixed()
+    for name, value in {"env": single_env(request), "total_steps": request.steps, "device": request.device}.items():
+        if value is not None and name in fixed and fixed[name] != value:
+            flag = OPTION_FLAGS[name]
+            raise SweepError(f"{flag} {value} and {name}={fixed[name]} disagree; give one of them")
+    return with_env_kwargs(base_config.to_dict(), fixed)
+
+
+def _check_first_runs(base: dict, tasks: tuple[SweepTask, ...], parsed: SearchSpace) -> None:
+    """The fixed values must make a valid config together with a point of the space (the defaults of
+    swept fields do not count: `seq_len=2,4 minibatch_size=8` is fine although the default is 16), for
+    every task, with at least one whole iteration."""
+    for params in [{TASK: task.name} for task in tasks] or [{}]:
+        probe = build_config(task_settings(base, tasks, {**params, **parsed.first_point()}))
+        check_fits(probe, *describe_spaces(probe))  # unknown env, sizes that cannot fit: fail now
+        per_iteration = probe.num_envs * probe.rollout_len
+        if probe.total_steps < per_iteration:  # each run would silently train one whole iteration
+            raise SweepError(
+                f"--steps {probe.total_steps:,} is less than one iteration (num_envs={probe.num_envs} x "
+                f"rollout_len={probe.rollout_len} = {per_iteration:,} env steps); give --steps {per_iteration} or "
+                "more, or lower num_envs or rollout_len"
+            )
+
+
+def _study_name(request: SweepRequest, parsed: SearchSpace, tasks: tuple[SweepTask, ...], base: dict) -> str:
+    """--study (checked) or a name made from the env or tasks and the swept settings; --warm-start checked."""
+    if request.study is not None:
+        name = check_study_name(request.study)
+    elif tasks:
+        name = check_study_name(default_name(request.suite, tasks, list(parsed.swept_names)))
+    else:
+        name = default_study_name(base["env"], list(parsed.swept_names))
+    if request.warm_start is not None:
+        check_study_name(request.warm_start)
+    return name
 
 
 def single_env(request: SweepRequest) -> str | None:

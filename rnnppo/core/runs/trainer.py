@@ -142,6 +142,34 @@ def refresh_state_in(policy: RecurrentPolicy, batch: TrainBatch) -> torch.Tensor
     return state_in
 
 
+# The update's reported loss terms: metrics row name -> LossTerms attribute.
+_LOSS_STATS = {
+    "policy_loss": "policy",
+    "value_loss": "value",
+    "entropy": "entropy",
+    "approx_kl": "approx_kl",
+    "clip_frac": "clip_frac",
+}
+
+
+def _in_order(batch: TrainBatch, order: torch.Tensor) -> list[torch.Tensor]:
+    """The batch's per-sequence tensors `[S, L, ...]` gathered in `order`: obs, prev actions, prev rewards,
+    actions, old log-probs, advantages, value targets, mask."""
+    return [
+        x[order]
+        for x in (
+            batch.obs,
+            batch.prev_actions,
+            batch.prev_rewards,
+            batch.actions,
+            batch.old_logp,
+            batch.advantages,
+            batch.value_targets,
+            batch.seqs.mask,
+        )
+    ]
+
+
 def update(
     policy: RecurrentPolicy,
     optimizer: Adam,
@@ -149,14 +177,10 @@ def update(
     config: TrainConfig,
     generator: torch.Generator,
 ) -> dict[str, float]:
+    """PPO's epochs over shuffled whole sequences (stopped early past 1.5 x kl_target); returns the mean
+    of each loss term over the minibatches, the epochs done and whether KL stopped them."""
     head = policy.action_head
-    stat_names = {
-        "policy_loss": "policy",
-        "value_loss": "value",
-        "entropy": "entropy",
-        "approx_kl": "approx_kl",
-        "clip_frac": "clip_frac",
-    }
+    stat_names = _LOSS_STATS
     rows: list[torch.Tensor] = []  # one [5] row of loss terms per minibatch, read once at the end
     clip = GradClip(policy.parameters(), config.grad_clip) if config.grad_clip is not None else None
     # Without an entropy bonus the entropy is only reported: no backward through it (its gradient would be x0).
@@ -170,19 +194,7 @@ def update(
         # Every per-sequence tensor gathered once per epoch in the shuffled order; each minibatch is then a
         # view `[first:stop, :length]` of it (the same values as indexing by its members, fewer ops).
         order = plan.order.to(batch.obs.device)
-        shuffled = [
-            x[order]
-            for x in (
-                batch.obs,
-                batch.prev_actions,
-                batch.prev_rewards,
-                batch.actions,
-                batch.old_logp,
-                batch.advantages,
-                batch.value_targets,
-                batch.seqs.mask,
-            )
-        ]
+        shuffled = _in_order(batch, order)
         shuffled_state_in = state_in[order]
         for first, stop, length in plan.bounds:
             obs, prev_actions, prev_rewards, actions, old_logp, advantages, value_targets, mask = (
@@ -389,9 +401,7 @@ def train(
     callback sees the whole run. `loggers` get each new iteration's row (not the kept ones)."""
     keep_metrics = out_dir is None if keep_metrics is None else keep_metrics
     run = start_run(config, out_dir, extra_meta, resume)
-    policy, optimizer, icm, generator = run.policy, run.optimizer, run.icm, run.generator
-    counters, schedule, envs = run.counters, run.schedule, run.envs
-    out_dir = run.out_dir
+    counters, schedule, out_dir = run.counters, run.schedule, run.out_dir
     tally = RunTally()
     for kept in run.kept_rows:  # a resumed run's rows up to its checkpoint
         tally.add(kept)
@@ -406,24 +416,7 @@ def train(
     recent_returns: deque[float] = deque(counters.recent_returns, maxlen=100)
     env_steps = counters.env_steps
     start = time.perf_counter() - counters.train_time_s
-
-    def save_checkpoint(iteration: int, env_steps: int) -> None:
-        # After the metrics row, synced: metrics.csv always reaches the checkpoint's iteration.
-        metrics_file.sync()  # type: ignore[union-attr]
-        done = checkpoint.Counters(
-            iteration, env_steps, time.perf_counter() - start, list(recent_returns), counters.resumes
-        )
-        checkpoint.save(
-            out_dir,  # type: ignore[arg-type]
-            config=run.meta["config"],
-            policy=policy,
-            optimizer=optimizer,
-            curiosity=icm,
-            generator=generator,
-            counters=done,
-        )
-        schedule.saved()  # type: ignore[union-attr]
-
+    save_checkpoint = partial(_save_checkpoint, run, metrics_file, start, recent_returns)
     try:
         for iteration in range(counters.iteration + 1, run.num_iterations + 1):
             row = one_iteration(run, config, iteration, env_steps, recent_returns, start)
@@ -452,16 +445,42 @@ def train(
             logger.finish(None)
         raise
     finally:
-        for env in envs:
+        for env in run.envs:
             env.close()
         if metrics_file is not None:
             metrics_file.close()
 
     train_time = time.perf_counter() - start
     summary = after_training(
-        config, policy, run.obs_dim, tally, train_time, env_steps, counters.resumes, out_dir, loggers
+        config, run.policy, run.obs_dim, tally, train_time, env_steps, counters.resumes, out_dir, loggers
     )
-    return RunResult(config, metrics, summary, policy, out_dir)
+    return RunResult(config, metrics, summary, run.policy, out_dir)
+
+
+def _save_checkpoint(
+    run: RunStart,
+    metrics_file: run_files.MetricsFile | None,
+    start: float,
+    recent_returns: deque[float],
+    iteration: int,
+    env_steps: int,
+) -> None:
+    """checkpoint.pt after `iteration`: written after its metrics row, synced, so metrics.csv always reaches
+    the checkpoint's iteration. `start`: the run's perf_counter origin (a resumed run's time already in it)."""
+    metrics_file.sync()  # type: ignore[union-attr]
+    done = checkpoint.Counters(
+        iteration, env_steps, time.perf_counter() - start, list(recent_returns), run.counters.resumes
+    )
+    checkpoint.save(
+        run.out_dir,  # type: ignore[arg-type]
+        config=run.meta["config"],
+        policy=run.policy,
+        optimizer=run.optimizer,
+        curiosity=run.icm,
+        generator=run.generator,
+        counters=done,
+    )
+    run.schedule.saved()  # type: ignore[union-attr]
 
 
 T = TypeVar("T")
