@@ -1,7 +1,7 @@
 """What a study's numbers allow one to claim: each configuration against the highest-scoring one (paired
 by seed), against a uniformly random policy, which one is cheaper, and the one-line verdict that says so.
 
-Claims are made only by these rules (README "How claims are made"); results/paired.py has the tests:
+Claims are made only by these rules (docs/concepts/claims.md); results/paired.py has the tests:
 
 * best: named only when the exact sign-flip test (Holm over the comparisons against it) separates it
   from every other configuration. Otherwise the verdict says "highest IQM: X; not separable from: Y, Z"

@@ -205,7 +205,7 @@ def summarise(state: RaceState, swept: Sequence[str]) -> RaceSummary:
     heading = (
         f"race {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's {most} "
         f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
-        f'{len(design.looks)} looks (α = {design.alpha:g} in all; README "How claims are made")'
+        f'{len(design.looks)} looks (α = {design.alpha:g} in all; docs/concepts/claims.md)'
     )
     lines = (heading, *(f"  {name}: {why}" for name, _seeds, _status, why in rows), CLAIMS_NOTE)
     return RaceSummary(lines, tuple(rows))

@@ -22,8 +22,14 @@ FENCE = re.compile(r"^```(bash|sh|console)\s*$")  # untagged blocks: usage lines
 SETTING_WORDS = {"train": "value", "inspect": "value", "sweep": "space"}  # how each command's words parse
 
 
-def shown_commands() -> list[tuple[str, list[str]]]:
-    """(where, argv after `rnnppo`) for every rnnppo command in a bash code block of the README or docs."""
+ILLUSTRATIVE = "# illustrative"
+"""A shown command's line ends with this when it is not run by test_shown_commands_run.py (it needs your own
+module, a server or hours); the text after it says why."""
+
+
+def shown_commands() -> list[tuple[str, list[str], bool]]:
+    """(where, argv after `rnnppo`, marked illustrative) for every rnnppo command in a bash code block of the
+    README or docs."""
     found = []
     for page in PAGES_SHOWN:
         in_block, lines = False, page.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
@@ -33,16 +39,18 @@ def shown_commands() -> list[tuple[str, list[str]]]:
                 continue
             if not in_block:
                 continue
+            marked = ILLUSTRATIVE in line
             for piece in re.split(r"&&|\|\||;", line):
                 words = shlex.split(piece.replace("<", "").replace(">", ""), comments=True)
                 if words[:1] == ["rnnppo"]:
-                    found.append((f"{page.relative_to(ROOT)}:{number}", words[1:]))
+                    found.append((f"{page.relative_to(ROOT)}:{number}", words[1:], marked))
                 elif words[:3] == ["python", "-m", "rnnppo"]:
-                    found.append((f"{page.relative_to(ROOT)}:{number}", words[3:]))
+                    found.append((f"{page.relative_to(ROOT)}:{number}", words[3:], marked))
     return found
 
 
-SHOWN = shown_commands()
+SHOWN = [(where, argv) for where, argv, _ in shown_commands()]
+SHOWN_ILLUSTRATIVE = [(where, argv) for where, argv, marked in shown_commands() if marked]
 
 
 def test_the_command_reference_renders_every_command():
