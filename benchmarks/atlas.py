@@ -8,8 +8,8 @@ docs/atlas.md generated from the committed per-seed results.
 
 `run` is `rnnppo sweep FACTOR=values --suite memory[:tasks] --seeds K` (resumable: run it again after a
 stop); `export` writes `rnnppo report --format csv` of that study (task, config, seed, score, cost, memory
-horizon, normalised score) to benchmarks/atlas/FACTOR.csv, which is committed; `docs` reads only those
-files, so anyone can regenerate the page, or extend it by adding a factor's CSV.
+horizon, normalised score) and each run's env steps to benchmarks/atlas/FACTOR.csv, which is committed;
+`docs` reads only those files, so anyone can regenerate the page, or extend it by adding a factor's CSV.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "atlas"
 PAGE = ROOT / "docs" / "atlas.md"
+FINDINGS = ROOT / "rnnppo" / "suites" / "atlas.json"
 FIGURES = ROOT / "docs" / "atlas"
 ATLAS_TASKS = "cue-2,cue-8,cue-24,repeat-1,repeat-4,repeat-8,cartpole"
 """The memory suite's tasks the atlas runs by default: graded cue-recall distances and repeat lags, and the
@@ -113,6 +114,11 @@ def export(args: argparse.Namespace) -> None:
     target = DATA / f"{args.factor}.csv"
     command = [sys.executable, "-m", "rnnppo", "report", str(args.out), "--study", _study(args.factor)]
     subprocess.run([*command, "--format", "csv", "--out", str(target)], check=True)
+    from rnnppo.core.suites import load_suite
+
+    budgets = {task.name: task.budget for task in load_suite("memory").tasks}
+    frame = pd.read_csv(target)
+    frame.assign(steps=args.steps or frame["task"].map(budgets)).to_csv(target, index=False)
 
 
 # --- the page -----------------------------------------------------------------------------------------
@@ -199,10 +205,9 @@ def _rules(frames: dict[str, pd.DataFrame]) -> list[str]:
         if factor == "curiosity_x_max_seq_len":
             lines += atlas_rules.curiosity_rules(frame)
             continue
-        tests = atlas_rules.task_tests(frame)
         if factor == "max_seq_len":
-            lines += atlas_rules.max_seq_len_rules(frame, tests, order, memory)
-        lines += atlas_rules.size_rules(factor, frame, tests, order, memory)
+            lines += atlas_rules.max_seq_len_rules(frame, order, memory)
+        lines += atlas_rules.size_rules(factor, frame, order)
     return lines
 
 
@@ -215,7 +220,6 @@ def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
     improvement = crosstask.improvement_table(frame, list(crosstask.aggregate_iqm(frame)["config"]))
     figure = _plot(factor, aggregate, per_task)
     valued = frame.assign(value=frame["config"].map(_value))
-    tests = atlas_rules.task_tests(valued)
     seeds = frame.groupby(["task", "config"])["seed"].nunique()
     lines = [
         f"## {factor}",
@@ -244,18 +248,41 @@ def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
     lines += _markdown_table(shown.join(cost.reset_index(drop=True))) + [""]
     lines += ["Per task: IQM of the normalised score.", ""]
     lines += _markdown_table(per_task.reset_index().rename(columns={"value": factor})) + [""]
-    lines += [
-        f"Per task: share of runs that solve it (normalised score ≥ {atlas_rules.SOLVED}); a value marked * is "
-        "shown worse than the task's best (exact two-sample permutation test, Holm over the values).",
-        "",
-    ]
-    marked = tests.assign(
-        cell=[f"{s:.0%}{' *' if w else ''}" for s, w in zip(tests["solved"], tests["worse"], strict=True)]
-    )
-    solved = marked.pivot(index="value", columns="task", values="cell").loc[_order(list(tests["value"].unique()))]
+    lines += [f"Per task: share of runs that solve it (normalised score ≥ {atlas_rules.SOLVED}).", ""]
+    solved = atlas_rules.solved_table(valued, _order(list(valued["value"].unique())))
     lines += _markdown_table(solved.reset_index().rename(columns={"value": factor})) + [""]
     lines += ["Best against each across tasks (probability of improvement and paired test over seeds, Holm):", ""]
     return lines + [f"* {words}" for words in improvement["words"]] + [""]
+
+
+def _write_findings(frame: pd.DataFrame) -> None:
+    """rnnppo/suites/atlas.json: the max_seq_len split per memory task, which `rnnppo report` puts beside a
+    user's own max_seq_len sweep on the same task (rnnppo/results/atlas.py)."""
+    import json
+
+    import atlas_rules
+
+    from rnnppo.core.suites import load_suite
+
+    tasks = {task.name: task for task in load_suite("memory").tasks}
+    frame = frame.assign(value=frame["config"].map(_value))
+    seeds = frame.groupby(["task", "value"])["seed"].nunique()
+    entries = [
+        {
+            "task": split["task"],
+            "env": tasks[split["task"]].env,
+            "env_kwargs": tasks[split["task"]].env_kwargs,
+            "memory": tasks[split["task"]].memory,
+            "budget": int(frame.loc[frame["task"] == split["task"], "steps"].max())
+            if "steps" in frame
+            else tasks[split["task"]].budget,
+            "seeds": int(seeds.loc[split["task"]].min()),
+            "difference": round(split["difference"], 4),
+            "p_holm": round(split["p_holm"], 5),
+        }
+        for split in atlas_rules.max_seq_len_splits(frame, _memory_distances())
+    ]
+    FINDINGS.write_text(json.dumps({"page": "docs/atlas.md", "max_seq_len": entries}, indent=1) + "\n")
 
 
 def docs(args: argparse.Namespace) -> None:
@@ -284,6 +311,8 @@ def docs(args: argparse.Namespace) -> None:
     ]
     for factor, frame in frames.items():
         lines += _factor_section(factor, frame)
+    if "max_seq_len" in frames:
+        _write_findings(frames["max_seq_len"])
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text("\n".join(lines).rstrip("\n") + "\n")
     print(f"wrote {PAGE} and {len(files)} figures in {FIGURES}")

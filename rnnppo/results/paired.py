@@ -208,6 +208,35 @@ def _edge(diffs: np.ndarray, inside: float, outside: float, alpha: float) -> flo
     return inside
 
 
+EXACT_SPLITS = 50_000
+"""Up to this many splits the two-sample test enumerates them all (C(16, 8) = 12,870)."""
+
+
+def two_sample_p(a: np.ndarray | pd.Series, b: np.ndarray | pd.Series, seed: int = 0) -> float:
+    """Two-sided p of "the runs of a and of b come from one distribution", by the difference of their means
+    over the splits of the pooled runs into groups of len(a) and len(b): every split up to EXACT_SPLITS, else
+    RANDOM_FLIPS random ones (p = (k + 1) / (B + 1)). For groups that are not paired seed by seed (e.g. all
+    the runs of the values below a threshold against those above it). Runs that share seeds are positively
+    correlated, which makes this test conservative. NaN below 2 runs a side."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2 or len(y) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return math.nan
+    pooled = np.concatenate([x, y])
+    observed = abs(x.mean() - y.mean())
+    if observed <= RELATIVE_TOLERANCE * max(float(np.abs(pooled).max()), 1e-300):
+        return 1.0
+    total = pooled.sum()
+    if math.comb(len(pooled), len(x)) <= EXACT_SPLITS:
+        chosen = np.array(list(itertools.combinations(range(len(pooled)), len(x))))
+        extra = 0
+    else:
+        chosen = np.random.default_rng(seed).random((RANDOM_FLIPS, len(pooled))).argsort(axis=1)[:, : len(x)]
+        extra = 1
+    first = pooled[chosen].sum(axis=1)
+    differences = np.abs(first / len(x) - (total - first) / len(y))
+    return float(((differences >= observed * (1 - 1e-9)).sum() + extra) / (len(differences) + extra))
+
+
 def prob_improvement(a: np.ndarray, b: np.ndarray) -> float:
     """P(X > Y) for X a seed of a and Y a seed of b, over every pair of seeds (ties count half): the
     probability of improvement of Agarwal et al. (rliable), a Mann-Whitney U / (n_a n_b)."""

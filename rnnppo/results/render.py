@@ -476,6 +476,8 @@ def print_report(report: Report, console: Console, full: bool = True) -> None:
     print_sections(console, sections(report) if full else [comparison_section(report)])
     console.print(f"[bold green]verdict:[/] {escape(report.verdict)}")
     print_race(report.race, console)
+    for line in report.atlas:
+        console.print(escape(line), soft_wrap=True, highlight=False)
 
 
 def print_race(race: RaceSummary | None, console: Console, note: bool = True) -> None:
@@ -494,8 +496,11 @@ def race_section(race: RaceSummary) -> Section:
 
 
 def _file_sections(report: Report) -> list[Section]:
-    """The sections of the markdown and HTML files: every table, then a raced study's race."""
-    return sections(report) + ([race_section(report.race)] if report.race is not None else [])
+    """The sections of the markdown and HTML files: every table, then a raced study's race and the atlas comparison."""
+    race = [race_section(report.race)] if report.race is not None else []
+    rows = [[line] for line in report.atlas]
+    atlas = [Section("against the atlas", ["comparison"], rows)] if rows else []
+    return sections(report) + race + atlas
 
 
 def to_text(report: Report, width: int = 100) -> str:
@@ -602,6 +607,7 @@ def to_json(report: Report) -> str:
         "controls": _records(report.controls),
         "runs": _records(runs_frame(report)),
         "race": _race_record(report.race),
+        "atlas": list(report.atlas),
         "warnings": report.warnings,
     }
     return json.dumps(json_safe(payload), indent=2, default=str, allow_nan=False) + "\n"

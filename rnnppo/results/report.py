@@ -22,6 +22,7 @@ from rnnppo.core.analysis.inert import inert_settings
 from rnnppo.core.config import TrainConfig, format_value, with_env_kwargs
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
+from rnnppo.results.atlas import atlas_lines
 from rnnppo.results.studies import ReportError, StudyData, config_key, decode
 from rnnppo.storage.contract import BASELINE_ATTR
 from rnnppo.storage.race import RaceSummary, study_race
@@ -68,6 +69,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     """Unreadable run files (from loading) and swept settings that cannot change training."""
     race: RaceSummary | None = None
+    atlas: list[str] = field(default_factory=list)
+    """A max_seq_len sweep on a task of the atlas: its runs against the atlas's finding there (results/atlas.py)."""
     """A raced study's race (`--seeds MIN..MAX`): per configuration its seeds and why it stopped; None: not raced."""
 
 
@@ -450,6 +453,7 @@ def build_report(data: StudyData, min_effect: float | None = None) -> Report:
         min_effect_source=source,
         importance_interval=intervals,
         race=study_race(data.trials, data.spec),
+        atlas=atlas_lines(data),
     )
 
 

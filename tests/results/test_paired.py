@@ -183,3 +183,41 @@ def test_planned_seeds_come_from_the_stated_effect_not_the_observed_one():
     assert paired.seeds_needed(1.0, 1.0, comparisons=4) > paired.seeds_needed(1.0, 1.0)
     assert paired.seeds_needed(0.001, 1.0) == paired.MAX_SEEDS_NEEDED + 1
     assert paired.seeds_needed_text(paired.MAX_SEEDS_NEEDED + 1) == ">1000"
+
+
+# --- two groups that are not paired seed by seed --------------------------------------------------------
+
+
+def _two_sample_by_hand(a: list[float], b: list[float]) -> float:
+    pooled = [*a, *b]
+    observed = abs(np.mean(a) - np.mean(b))
+    hits = total = 0
+    for chosen in itertools.combinations(range(len(pooled)), len(a)):
+        rest = [v for i, v in enumerate(pooled) if i not in chosen]
+        total += 1
+        hits += abs(np.mean([pooled[i] for i in chosen]) - np.mean(rest)) >= observed - 1e-12
+    return hits / total
+
+
+@given(
+    st.lists(st.integers(-5, 5), min_size=2, max_size=6),
+    st.lists(st.integers(-5, 5), min_size=2, max_size=6),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_two_sample_test_is_the_share_of_splits_at_least_as_far_apart(a, b):
+    if np.mean(a) == np.mean(b):
+        assert paired.two_sample_p(np.array(a), np.array(b)) == 1.0
+    else:
+        assert paired.two_sample_p(np.array(a), np.array(b)) == pytest.approx(_two_sample_by_hand(a, b))
+
+
+def test_five_runs_wholly_above_five_others_give_the_two_sided_floor_two_in_252():
+    assert paired.two_sample_p(np.ones(5), np.zeros(5)) == pytest.approx(2 / 252)
+
+
+def test_beyond_the_exact_limit_the_two_sample_p_is_a_random_split_estimate_that_is_never_zero():
+    rng = np.random.default_rng(0)
+    far = paired.two_sample_p(rng.normal(3, 1, 15), rng.normal(0, 1, 15))
+    assert 0 < far <= 1 / (paired.RANDOM_FLIPS + 1) * 2
+    same = [paired.two_sample_p(rng.normal(0, 1, 15), rng.normal(0, 1, 15), seed=i) for i in range(40)]
+    assert np.mean(np.array(same) < 0.05) < 0.2  # about 0.05 when both groups come from one distribution
