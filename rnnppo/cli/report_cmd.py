@@ -193,7 +193,8 @@ def _compare(datas, fmt: str, out: Path | None, allow_mismatch: bool = False) ->
         title = "MISMATCHED STUDIES: " + title
         frame.insert(1, "mismatch", "; ".join(mismatches))
     note = (
-        "change: mean over shared seeds of (later - first); p: paired t-test, Holm-corrected over the configurations"
+        "change: mean over shared seeds of (later - first); p: exact sign-flip test over those seeds, Holm-corrected "
+        "over the configurations"
         if not frame.empty
         else "the studies share no configuration"
     )
