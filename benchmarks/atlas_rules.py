@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from rnnppo.results.paired import two_sample_p
 
@@ -50,7 +51,7 @@ def trend(matrix: np.ndarray, x: Sequence[float], seed: int = 0) -> tuple[float,
 
     def rho(values: np.ndarray) -> np.ndarray:  # [..., values, seeds] -> [...]
         flat = values.reshape(*values.shape[:-2], -1)
-        ranks = np.apply_along_axis(lambda row: pd.Series(row).rank().to_numpy(), -1, flat)
+        ranks = rankdata(flat, axis=-1)
         ranks = (ranks - ranks.mean(axis=-1, keepdims=True)) / np.maximum(ranks.std(axis=-1, keepdims=True), 1e-12)
         return (ranks * x_ranks).mean(axis=-1)
 
@@ -115,6 +116,8 @@ def max_seq_len_splits(frame: pd.DataFrame, memory: dict[str, int]) -> list[dict
         runs = frame[frame["task"] == task]
         below = runs[runs["value"].astype(float) < memory[task]]["normalised"]
         above = runs[runs["value"].astype(float) >= memory[task]]["normalised"]
+        if below.empty or above.empty:  # memory 1: every max_seq_len is at or above it
+            continue
         splits.append({"task": task, "difference": float(above.mean() - below.mean()), "p": two_sample_p(above, below)})
     for split, p in zip(splits, holm([s["p"] for s in splits]), strict=True):
         split["p_holm"] = p
@@ -125,6 +128,7 @@ def max_seq_len_rules(frame: pd.DataFrame, order: list[str], memory: dict[str, i
     """Success against max_seq_len relative to each task's memory distance, and the carried state's reach."""
     found = max_seq_len_splits(frame, memory)
     tasks = [split["task"] for split in found]
+    unsplit = [t for t in frame["task"].unique() if memory.get(t) and t not in tasks]
     splits = [(s["task"], s["difference"], s["p"]) for s in found]
     adjusted = [s["p_holm"] for s in found]
     shares = solved_table(frame, order)
@@ -139,6 +143,7 @@ def max_seq_len_rules(frame: pd.DataFrame, order: list[str], memory: dict[str, i
         "memory distance scored higher (mean normalised score, at or above minus below) than the runs below it "
         f"on {len(shown)} of {len(tasks)} memory tasks: {'; '.join(shown) or 'none'}"
         + (f". Not shown on {'; '.join(not_shown)}" if not_shown else "")
+        + (f" ({', '.join(unsplit)}: every value is at or above the memory distance, no split)" if unsplit else "")
         + f'. "Solved from" is the smallest value at which at least {MOST:.0%} of the runs reached a normalised '
         f"score of {SOLVED} (a count, not a test). Evidence: {_seeds(frame)} seeds per value; two-sample "
         "permutation test of the runs at or above the memory distance against those below, Holm over the tasks. "
