@@ -106,6 +106,16 @@ class SweepSpec:
     def space(self) -> SearchSpace:
         return with_tasks(SearchSpace.parse(list(self.space_words)), self.tasks)
 
+    @property
+    def races_grid(self) -> bool:
+        """A raced grid: one queued trial per (configuration, seed), rounds of looks (sweeps/racing.py)."""
+        return self.race_min is not None and resolve_sampler_name(self.sampler, self.space) == "grid"
+
+    @property
+    def races_samples(self) -> bool:
+        """A raced sampler: each trial runs its seeds in turn and races the leader (sweeps/race_trial.py)."""
+        return self.race_min is not None and not self.races_grid
+
     def base_config(self) -> TrainConfig:
         """The base config completed with the space's first point (swept fields' defaults may not fit the
         fixed values: `seq_len=2,4 minibatch_size=8`)."""
@@ -147,6 +157,8 @@ class SweepSpec:
             "min_effect": self.min_effect,
             "alpha": ALPHA,
             "shape": SHAPE,
+            # a sampled race splits α over every pair of the --trials it may run (storage/race.py)
+            **({"sampled": True, "configs": self.trials} if self.races_samples else {}),
         }
 
 
@@ -324,7 +336,7 @@ def finish_creation(
         )
     if SPEC_ATTR not in attrs:
         study.set_user_attr(SPEC_ATTR, spec.stored_spec())
-    if spec.race_min is not None:
+    if spec.races_grid:
         from rnnppo.sweeps.racing import queue_first_round
 
         queue_first_round(study, spec)
