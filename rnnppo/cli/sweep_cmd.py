@@ -255,11 +255,19 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
             str(trial.number),
             escape(config),
             f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
-            f"{seeds_done}/{len(spec.seeds)}",
+            f"{seeds_done}/{len(spec.seeds)}" + _race_stop(trial),
             _live_cell(trial),
             _score(trial),
         )
     return table
+
+
+def _race_stop(trial: FrozenTrial) -> str:
+    """A raced sampler's trial stopped by its race: ' worse' or ' equivalent' after its seeds (race_trial.py)."""
+    from rnnppo.storage.contract import RACE_LOOK
+
+    look = trial.user_attrs.get(RACE_LOOK) or {}
+    return f" {look['status']}" if look.get("stopped") else ""
 
 
 def _live_cell(trial: FrozenTrial) -> str:
@@ -292,6 +300,8 @@ def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
             if trial.user_attrs.get("rnnppo_race_seed") is not None:
                 params += f", seed {trial.user_attrs['rnnppo_race_seed']}"
             extra = f" ({trial.user_attrs['error']})" if trial.user_attrs.get("error") else ""
+            if _race_stop(trial):
+                extra += f" (stopped by the race after {trial.user_attrs.get('seeds_done')} seeds:{_race_stop(trial)})"
             console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
 
 

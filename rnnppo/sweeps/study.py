@@ -248,8 +248,15 @@ def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     objective and every fixed setting (from --config, options and NAME=value words)."""
     keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective", "tasks", "race")
     diffs = []
+    trials = [(spec.get("race") or {}).get("configs") for spec in (stored, new)]
+    if trials[0] != trials[1]:  # a raced sampler's design splits α over the pairs of its --trials
+        diffs.append(f"--trials of the race: stored {trials[0]}, now {trials[1]}")
     for key in keys:
-        if stored.get(key) != new.get(key):
+        old, now = (
+            {k: v for k, v in (spec.get(key) or {}).items() if k != "configs"} if key == "race" else spec.get(key)
+            for spec in (stored, new)
+        )
+        if old != now:
             diffs.append(f"{key}: stored {_short(stored.get(key))}, now {_short(new.get(key))}")
     stored_base, new_base = stored.get("base_config"), json.loads(json.dumps(new.get("base_config")))
     if isinstance(stored_base, dict) and isinstance(new_base, dict):

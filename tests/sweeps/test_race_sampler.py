@@ -5,6 +5,8 @@ running a seed twice."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import sys
 from collections import Counter
@@ -20,6 +22,8 @@ from rnnppo.core.sequential import BETTER, EQUIVALENT, OPEN, UNSEPARATED, WORSE,
 from rnnppo.storage.contract import RACE_LOOK
 from rnnppo.storage.race import CLAIMS_NOTE, look_attr, look_from_attr, sampled_race
 from rnnppo.sweeps.race_trial import leader_of, race_look
+from rnnppo.sweeps.spec import SweepRequest, build_spec
+from rnnppo.sweeps.study import describe_conflict
 from tests.faults.harness import kill, start, trials, wait_for
 from tests.shared import TINY, runner
 
@@ -194,3 +198,15 @@ def test_a_sampled_race_killed_mid_trial_resumes_without_running_a_seed_twice(tm
     ran = Counter({(t.params["env.reward"], seed): 1 for t in done for seed in range(len(t.user_attrs["scores"]))})
     assert seed_folders(out) == ran, result.output  # each seed's run finished once, in its trial's folder
     assert "race of 2 finished trials against the leader" in result.output
+
+
+def test_a_sampled_race_run_again_with_another_trials_count_is_refused_naming_it(tmp_path) -> None:
+    request = SweepRequest(
+        env=("tests.sweeps.constant_env:NoisyReward",), steps=64, seeds="3..5", sampler="random", trials=6, out=tmp_path
+    )
+    space = ["env.reward=0.5..2.0", "num_envs=2", "rollout_len=16"]
+    stored = json.loads(json.dumps(build_spec(space, request).stored_spec()))  # as the storage keeps it
+    assert stored["race"]["configs"] == 6 and stored["race"]["sampled"]
+    again = build_spec(space, dataclasses.replace(request, trials=7)).stored_spec()
+    assert describe_conflict(stored, again) == ["--trials of the race: stored 6, now 7"]
+    assert describe_conflict(stored, build_spec(space, request).stored_spec()) == []
