@@ -301,7 +301,7 @@ def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
                 params += f", seed {trial.user_attrs['rnnppo_race_seed']}"
             extra = f" ({trial.user_attrs['error']})" if trial.user_attrs.get("error") else ""
             if _race_stop(trial):
-                extra += f" (stopped by the race after {trial.user_attrs.get('seeds_done')} seeds:{_race_stop(trial)})"
+                extra += f" (race: shown{_race_stop(trial)} after {trial.user_attrs.get('seeds_done')} seeds)"
             console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
 
 
