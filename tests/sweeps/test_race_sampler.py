@@ -161,6 +161,7 @@ def test_a_sampled_race_stops_the_clearly_worse_trial_at_min_seeds_and_report_re
     assert "race of 2 finished trials against the leader: 7 seed runs of the fixed design's 8 (88%)" in text
     assert "#1 env.reward=1: stopped after 3 seeds: worse than #0 env.reward=2 by -4." in text
     assert "#0 env.reward=2: highest mean over its 4 seeds" in text
+    assert "(race: shown worse after 3 seeds)" in text  # the trial's progress line
     report = runner.invoke(app, ["report", str(out), "--study", STUDY])
     assert report.exit_code == 0, report.output
     lines = [line for line in result.output.splitlines() if line.startswith(("race of", "  #"))]
