@@ -60,7 +60,12 @@ def shifts(kind: str, configs: int, study: str) -> np.ndarray:
 
 def draw(kind: str, configs: int, seeds: int, study: str, rng: np.random.Generator) -> np.ndarray:
     """Per-seed scores [configs, seeds]; configuration 0 is the best (or all are equal in A/A)."""
-    shift = shifts(kind, configs, study)  # [configs]
+    return draw_shifted(kind, shifts(kind, configs, study), seeds, rng)
+
+
+def draw_shifted(kind: str, shift: np.ndarray, seeds: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-seed scores [configs, seeds] of configurations with these shifts of the mean [configs]."""
+    configs = len(shift)
     if kind == "normal":
         seed_effect = rng.standard_normal(seeds)  # [seeds], shared by every configuration
         return shift[:, None] + seed_effect[None, :] + rng.standard_normal((configs, seeds))

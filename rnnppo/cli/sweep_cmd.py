@@ -76,7 +76,7 @@ def sweep(
         for note in notes:
             console.print(f"[yellow]warning:[/] {escape(note)}")
 
-    runs = (spec.trials * len(spec.seeds), 1) if spec.race_min is not None else (spec.trials, len(spec.seeds))
+    runs = (spec.trials * len(spec.seeds), 1) if spec.races_grid else (spec.trials, len(spec.seeds))
     progress = SweepProgress(*runs, mean_run_steps(spec), progress_every)
 
     def print_progress(trials: list[FrozenTrial]) -> None:
@@ -158,8 +158,9 @@ def _print_race_plan(spec, plan) -> None:
     design = design_of(spec)
     low, high = design.min_seeds, design.max_seeds
     per_run = plan.env_steps // max(plan.runs, 1)
+    what = "trials (each races the finished leader after each seed)" if spec.races_samples else "configurations"
     console.print(
-        f"raced: {plan.trials} configurations × {low} to {high} seeds = {plan.trials * low} to {plan.runs} runs, "
+        f"raced: {plan.trials} {what} × {low} to {high} seeds = {plan.trials * low} to {plan.runs} runs, "
         f"{plan.trials * low * per_run:,} to {plan.env_steps:,} env steps (the counts above are the most)"
     )
     bars = ", ".join(f"{n}: {design.smallest_stop(n):.2g}" for n in design.looks)
@@ -254,11 +255,19 @@ def _progress_table(spec, trials: list[FrozenTrial]) -> Table:
             str(trial.number),
             escape(config),
             f"[{STATE_STYLE.get(state, '')}]{state.name.lower()}[/]",
-            f"{seeds_done}/{len(spec.seeds)}",
+            f"{seeds_done}/{len(spec.seeds)}" + _race_stop(trial),
             _live_cell(trial),
             _score(trial),
         )
     return table
+
+
+def _race_stop(trial: FrozenTrial) -> str:
+    """A raced sampler's trial stopped by its race: ' worse' or ' equivalent' after its seeds (race_trial.py)."""
+    from rnnppo.storage.contract import RACE_LOOK
+
+    look = trial.user_attrs.get(RACE_LOOK) or {}
+    return f" {look['status']}" if look.get("stopped") else ""
 
 
 def _live_cell(trial: FrozenTrial) -> str:
@@ -277,7 +286,7 @@ def _live_view(spec, trials: list[FrozenTrial], progress: SweepProgress) -> Grou
         f"{done:,}/{progress.total:,} env steps",
         f"ETA {duration(eta)}",
     )
-    table = _race_table(spec, trials) if spec.race_min is not None else _progress_table(spec, trials)
+    table = _race_table(spec, trials) if spec.races_grid else _progress_table(spec, trials)
     return Group(bar, table)
 
 
@@ -291,6 +300,8 @@ def _print_finished(trials: list[FrozenTrial], state: dict) -> None:
             if trial.user_attrs.get("rnnppo_race_seed") is not None:
                 params += f", seed {trial.user_attrs['rnnppo_race_seed']}"
             extra = f" ({trial.user_attrs['error']})" if trial.user_attrs.get("error") else ""
+            if _race_stop(trial):
+                extra += f" (race: shown{_race_stop(trial)} after {trial.user_attrs.get('seeds_done')} seeds)"
             console.print(f"trial {trial.number} {trial.state.name.lower()}: {params} → {_score(trial)}{extra}")
 
 

@@ -53,6 +53,8 @@ TOLERANCE = 1e-9
 """Per-seed differences within this share of the scores' size count as equal (floating-point noise)."""
 
 OPEN, LEADER, WORSE, EQUIVALENT, UNSEPARATED = "open", "leader", "worse", "equivalent", "not separated"
+BETTER = "better"
+"""Shown above a leader chosen elsewhere (`versus_leader`); a grid race's leader is the best, so never there."""
 STOPPED = (WORSE, EQUIVALENT)
 
 
@@ -179,6 +181,8 @@ class Decision:
             return f"leader after {self.seeds} seeds"
         if self.status == UNSEPARATED:
             return f"{self.seeds} seeds (MAX): not separated from {self.leader} ({versus})"
+        if self.status == BETTER:
+            return f"{self.seeds} seeds: better than {self.leader} by {versus}"
         return f"open after {self.seeds} seeds" + (f" ({versus} vs {self.leader})" if versus else "")
 
 
@@ -205,6 +209,21 @@ def look(
         versus = interval(matrix[index] - matrix[leader_index], design, scale)
         decisions[key] = Decision(_status(versus, design, final), n, leader, versus)
     return decisions
+
+
+def versus_leader(scores: Sequence[float], leader_scores: Sequence[float], leader: str, design: RaceDesign) -> Decision:
+    """The look at n = len(scores) seeds of one configuration against a leader chosen elsewhere (a sampled
+    trial against the best finished trial, rnnppo.sweeps.race_trial): the corrected interval of their
+    per-seed differences over their first n seeds (the leader must have run at least n). Shown above the
+    leader is BETTER (it does not stop); the rest as in `look`."""
+    n = len(scores)
+    if len(leader_scores) < n:
+        raise ValueError(f"the leader ran {len(leader_scores)} seeds, fewer than the look's {n}")
+    mine, theirs = np.asarray(scores, dtype=float), np.asarray(leader_scores[:n], dtype=float)  # [n], [n]
+    scale = float(max(np.abs(mine).max(), np.abs(theirs).max()))
+    versus = interval(mine - theirs, design, scale)
+    status = _status(versus, design, n >= design.max_seeds)
+    return Decision(BETTER if status in (OPEN, UNSEPARATED) and versus.low > 0 else status, n, leader, versus)
 
 
 def _status(versus: Interval, design: RaceDesign, final: bool) -> str:

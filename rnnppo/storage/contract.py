@@ -19,6 +19,7 @@ BASELINE_ATTR = "rnnppo_baseline"  # study attr: a random policy's returns (core
 # in a sweep over several tasks {"tasks": {task name: that task's}}
 TASK_PARAM = "task"  # trial param of a sweep over several tasks (--suite, repeated --env): the task's name
 RACE_SEED = "rnnppo_race_seed"  # trial attr of a raced sweep's seed run: the one seed it trains
+RACE_LOOK = "rnnppo_race"  # trial attr of a sampled race's trial: its seeds and last look (storage/race.py)
 GIVEN_UP = "rnnppo_given_up"  # trial attr: its params killed their worker MAX_WORKER_DEATHS times
 RECLAIMED = "rnnppo_reclaimed"  # trial attr: failed because its worker died; a retry is (to be) queued
 

@@ -7,6 +7,10 @@ worker, the coordinator, a resumed sweep and a later `rnnppo report` all see the
 comes from the sweep's options while it runs (rnnppo.sweeps.racing.plan_of) and from the study's stored
 spec afterwards (`plan_from_stored`); both read the same `race` entry (SweepSpec.race_spec()), so the
 report uses the race's own corrected thresholds (rnnppo.core.sequential).
+
+A raced sampler (`--seeds MIN..MAX` with tpe, random or cmaes: rnnppo.sweeps.race_trial) cannot be replayed:
+each trial looked at the leader among the trials finished at that moment. Each trial stores its seeds and
+last look (`look_attr`), and `sampled_race` turns them into the same kind of lines.
 """
 
 from __future__ import annotations
@@ -14,15 +18,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from rnnppo.core.sequential import ALPHA, SHAPE, Decision, RaceDesign, look, open_after
+from rnnppo.core.sequential import ALPHA, SHAPE, STOPPED, Decision, Interval, RaceDesign, look, open_after
 from rnnppo.errors import ReportError
-from rnnppo.storage.contract import GIVEN_UP, RACE_SEED, RECLAIMED, ROLE_ATTR, config_key, decode_param
+from rnnppo.storage.contract import (
+    GIVEN_UP,
+    RACE_LOOK,
+    RACE_SEED,
+    RECLAIMED,
+    ROLE_ATTR,
+    config_key,
+    decode_param,
+)
 
 FAILED = "failed"
 """Status of a configuration whose seed run failed for good (an error of its own, not a worker death)."""
@@ -205,7 +218,7 @@ def summarise(state: RaceState, swept: Sequence[str]) -> RaceSummary:
     heading = (
         f"race {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's {most} "
         f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
-        f'{len(design.looks)} looks (α = {design.alpha:g} in all; docs/concepts/claims.md)'
+        f"{len(design.looks)} looks (α = {design.alpha:g} in all; docs/concepts/claims.md)"
     )
     lines = (heading, *(f"  {name}: {why}" for name, _seeds, _status, why in rows), CLAIMS_NOTE)
     return RaceSummary(lines, tuple(rows))
@@ -213,8 +226,88 @@ def summarise(state: RaceState, swept: Sequence[str]) -> RaceSummary:
 
 def study_race(trials: Iterable[FrozenTrial], stored: Mapping[str, Any]) -> RaceSummary | None:
     """A stored study's race, replayed from its trials and stored spec; None when it was not raced."""
+    swept = stored.get("swept") or [str(dim["name"]) for dim in stored.get("space") or []]
+    race = stored.get("race")
+    if race and race.get("sampled"):
+        return sampled_race(trials, race, swept)
     plan = plan_from_stored(stored)
     if plan is None:
         return None
-    swept = stored.get("swept") or [str(dim["name"]) for dim in stored.get("space") or []]
     return summarise(race_state(trials, plan), swept)
+
+
+# --- a raced sampler: each trial's own looks ------------------------------------------------------------
+
+
+def look_attr(seeds: int, decision: Decision | None, leader: int | None) -> dict[str, Any]:
+    """A sampled trial's RACE_LOOK attribute: its seeds so far and its last look (none before a leader)."""
+    if decision is None or decision.versus is None:
+        return {"seeds": seeds, "stopped": False}
+    versus = decision.versus
+    bound = [None if math.isinf(value) else value for value in (versus.low, versus.high)]
+    return {
+        "seeds": seeds,
+        "stopped": decision.stopped,
+        "status": decision.status,
+        "leader": leader,
+        "n": versus.n,
+        "diff": versus.diff,
+        "low": bound[0],
+        "high": bound[1],
+    }
+
+
+def look_from_attr(attr: Mapping[str, Any], leader_name: str) -> Decision | None:
+    """The last look a RACE_LOOK attribute holds, the leader named `leader_name`; None before any look."""
+    if "status" not in attr:
+        return None
+    low = -math.inf if attr["low"] is None else float(attr["low"])
+    high = math.inf if attr["high"] is None else float(attr["high"])
+    versus = Interval(int(attr["n"]), float(attr["diff"]), low, high)
+    return Decision(str(attr["status"]), int(attr["n"]), leader_name, versus)
+
+
+def sampled_race(trials: Iterable[FrozenTrial], race: Mapping[str, Any], swept: Sequence[str]) -> RaceSummary:
+    """A raced sampler's lines: per finished trial its seeds and its last look, the leader (highest mean)
+    first."""
+    design = design_from(race, int(race["configs"]))
+    done = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.value is not None and t.user_attrs.get(ROLE_ATTR) is None
+    ]
+    # rows are named as the report's tables name configurations; the lines add the trial's number
+    names = {t.number: config_key({k: decode_param(k, v) for k, v in t.params.items()}, list(swept)) for t in done}
+    best = max(done, key=lambda t: (float(t.value or 0.0), -t.number)) if done else None
+    numbered = []
+    for trial in done:
+        attr = trial.user_attrs.get(RACE_LOOK) or {}
+        seeds = int(attr.get("seeds", trial.user_attrs.get("seeds_done", 0)))
+        leader = attr.get("leader")
+        decision = look_from_attr(attr, f"#{leader} {names[leader]}" if leader in names else f"#{leader}")
+        why = _sampled_why(decision, seeds, design)
+        status = "unraced" if decision is None else decision.status
+        if trial is best:
+            status, why = "leader", f"highest mean over its {seeds} seeds; {why}"
+        numbered.append((trial.number, (names[trial.number], seeds, status, why)))
+    order = {"leader": 0, "better": 1, "not separated": 2, "open": 3, "unraced": 3, "equivalent": 4, "worse": 5}
+    numbered.sort(key=lambda item: (order.get(item[1][2], 6), -item[1][1], item[0]))
+    rows = [row for _number, row in numbered]
+    runs, most = sum(row[1] for row in rows), len(rows) * design.max_seeds
+    heading = (
+        f"race of {len(rows)} finished trials against the leader: {runs} seed runs of the fixed design's {most} "
+        f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs (all of the "
+        f"{design.configs} trials asked for) and {len(design.looks)} looks (α = {design.alpha:g} in all; a "
+        "stopped trial's score is its mean over the seeds it ran; docs/concepts/claims.md)"
+    )
+    lines = (heading, *(f"  #{number} {row[0]}: {row[3]}" for number, row in numbered), CLAIMS_NOTE)
+    return RaceSummary(lines, tuple(rows))
+
+
+def _sampled_why(decision: Decision | None, seeds: int, design: RaceDesign) -> str:
+    """Why a sampled trial ran the seeds it did, from its last look."""
+    if decision is None:
+        return f"ran {seeds} seeds, with no finished trial of {design.min_seeds} or more seeds to race when it looked"
+    if decision.status in STOPPED or decision.seeds == seeds == design.max_seeds and decision.status != "better":
+        return decision.reason(design)
+    return f"ran {seeds} seeds; its last look: {decision.reason(design)}"

@@ -35,6 +35,9 @@ def plan_of(spec: SweepSpec) -> RacePlan:
 
 
 def design_of(spec: SweepSpec) -> RaceDesign:
+    """The race's design: a grid's over its points, a sampled race's over its --trials (sweeps/race_trial.py)."""
+    if spec.races_samples:
+        return design_from(spec.race_spec(), spec.trials)
     return plan_of(spec).design
 
 

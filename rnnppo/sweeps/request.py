@@ -41,7 +41,8 @@ class SweepRequest:
     seeds: str = _option(
         "3",
         "seeds per configuration (the same seeds for every one), or MIN..MAX to race: every configuration starts"
-        " on MIN, and only those not yet shown worse or equivalent get more",
+        " on MIN, and only those not yet shown worse or equivalent get more (with a sampler, each trial races the"
+        " best finished trial after each seed)",
     )
     min_effect: float | None = _option(
         None,

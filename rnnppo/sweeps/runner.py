@@ -98,7 +98,7 @@ def prepare(spec: SweepSpec) -> tuple[optuna.Study, bool, list[int]]:
     try:
         study, created = create_or_load(spec, storage)
         reclaimed = [] if created else reclaim_dead_local_trials(study, storage)
-        if spec.race_min is not None:
+        if spec.races_grid:
             from rnnppo.sweeps.racing import advance
 
             advance(study, spec)  # a resumed race: the round a killed sweep had not queued yet

@@ -214,21 +214,17 @@ def parse_seeds(text: str) -> tuple[int, int | None]:
 
 
 def _check_race(parsed: SearchSpace, request: SweepRequest, seeds_min: int, seeds_max: int | None) -> None:
-    """A race (`seeds_max`) runs a grid, every point of it, with no pruner and no warm start."""
+    """A race (`seeds_max`) has no pruner and no warm start; a grid's races every point of it (no --trials),
+    a sampler's races each trial against the leader (sweeps/race_trial.py)."""
     if seeds_max is None:
         return
     race = f"--seeds {seeds_min}..{seeds_max}"
     if seeds_min < 3 or seeds_max <= seeds_min:
         raise SweepError(f"{race}: give 3 <= MIN < MAX")
-    if resolve_sampler_name(request.sampler, parsed) != "grid":
-        raise SweepError(
-            f"{race} races the points of a grid, and this sweep samples (--sampler {request.sampler} or "
-            "ranges lo..hi): give choices (v1,v2,...) with --sampler grid, or a fixed --seeds N"
-        )
     for given, option in ((request.pruner != "none", "--pruner"), (request.warm_start, "--warm-start")):
         if given:
             raise SweepError(f"{race} cannot be combined with {option}: racing decides which configurations stop")
-    if request.trials is not None:
+    if request.trials is not None and resolve_sampler_name(request.sampler, parsed) == "grid":
         raise SweepError(f"{race} races every point of the grid: leave out --trials")
 
 

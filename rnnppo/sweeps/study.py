@@ -106,6 +106,16 @@ class SweepSpec:
     def space(self) -> SearchSpace:
         return with_tasks(SearchSpace.parse(list(self.space_words)), self.tasks)
 
+    @property
+    def races_grid(self) -> bool:
+        """A raced grid: one queued trial per (configuration, seed), rounds of looks (sweeps/racing.py)."""
+        return self.race_min is not None and resolve_sampler_name(self.sampler, self.space) == "grid"
+
+    @property
+    def races_samples(self) -> bool:
+        """A raced sampler: each trial runs its seeds in turn and races the leader (sweeps/race_trial.py)."""
+        return self.race_min is not None and not self.races_grid
+
     def base_config(self) -> TrainConfig:
         """The base config completed with the space's first point (swept fields' defaults may not fit the
         fixed values: `seq_len=2,4 minibatch_size=8`)."""
@@ -147,6 +157,8 @@ class SweepSpec:
             "min_effect": self.min_effect,
             "alpha": ALPHA,
             "shape": SHAPE,
+            # a sampled race splits α over every pair of the --trials it may run (storage/race.py)
+            **({"sampled": True, "configs": self.trials} if self.races_samples else {}),
         }
 
 
@@ -236,8 +248,15 @@ def describe_conflict(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     objective and every fixed setting (from --config, options and NAME=value words)."""
     keys = ("env", "env_kwargs", "total_steps", "space", "fixed", "seeds", "objective", "tasks", "race")
     diffs = []
+    trials = [(spec.get("race") or {}).get("configs") for spec in (stored, new)]
+    if trials[0] != trials[1]:  # a raced sampler's design splits α over the pairs of its --trials
+        diffs.append(f"--trials of the race: stored {trials[0]}, now {trials[1]}")
     for key in keys:
-        if stored.get(key) != new.get(key):
+        old, now = (
+            {k: v for k, v in (spec.get(key) or {}).items() if k != "configs"} if key == "race" else spec.get(key)
+            for spec in (stored, new)
+        )
+        if old != now:
             diffs.append(f"{key}: stored {_short(stored.get(key))}, now {_short(new.get(key))}")
     stored_base, new_base = stored.get("base_config"), json.loads(json.dumps(new.get("base_config")))
     if isinstance(stored_base, dict) and isinstance(new_base, dict):
@@ -324,7 +343,7 @@ def finish_creation(
         )
     if SPEC_ATTR not in attrs:
         study.set_user_attr(SPEC_ATTR, spec.stored_spec())
-    if spec.race_min is not None:
+    if spec.races_grid:
         from rnnppo.sweeps.racing import queue_first_round
 
         queue_first_round(study, spec)

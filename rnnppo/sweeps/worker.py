@@ -32,6 +32,8 @@ from rnnppo.core.runs.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.storage.contract import DUPLICATE, ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
 from rnnppo.sweeps.alarm import sigalrm
+from rnnppo.sweeps.race_trial import race_look
+from rnnppo.sweeps.racing import design_of
 from rnnppo.sweeps.resume import Adopted, adopt
 from rnnppo.sweeps.study import (
     QUEUED,
@@ -163,7 +165,8 @@ def _finite_or_none(value: Any) -> Any:
 
 
 class Objective:
-    """Train one configuration on every seed of the spec; the value is the mean of the seeds' scores."""
+    """Train one configuration on every seed of the spec; the value is the mean of the seeds' scores (of the
+    seeds it ran, when a raced sampler's trial stopped early)."""
 
     def __init__(self, spec: SweepSpec, grid: bool, worker: int = 0):
         self.spec = spec
@@ -178,6 +181,8 @@ class Objective:
         self.steps_per_unit = base.num_envs * base.rollout_len
         self.duplicate = False
         """Whether the last trial was a skipped duplicate."""
+        self.race = design_of(spec) if spec.races_samples else None
+        """A raced sampler's design: each trial races the leader after each seed from MIN (race_trial.py)."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         if self.grid and not trial.user_attrs.get(QUEUED):
@@ -216,7 +221,7 @@ class Objective:
                 trial.set_user_attr(ROLE_ATTR, DUPLICATE)
                 trial.set_user_attr("duplicate_of", earlier)
                 raise optuna.TrialPruned(f"trial {earlier} already ran this configuration on the same seeds")
-        seeds = self._race_seeds(trial) if self.spec.race_min is not None else self.spec.seeds
+        seeds = self._race_seeds(trial) if self.spec.races_grid else self.spec.seeds
         first_config = self.spec.config_for(params, seeds[0])
         trial.set_user_attr("config", first_config.to_dict())
         scores: list[float] = []
@@ -260,6 +265,10 @@ class Objective:
                 cause = _no_score_cause(summary, config, self.spec.objective)
                 raise ValueError(f"seed {seed} gave no finite score ({score}): {cause}")
             scores.append(float(score))
+            if self.race is not None and len(scores) >= self.race.min_seeds:
+                decision = race_look(trial, scores, self.race)
+                if decision is not None and decision.stopped:
+                    break  # shown worse than the leader, or equivalent: its value is the mean of these seeds
         trial.set_user_attr("scores", scores)
         return statistics.fmean(scores)
 
@@ -364,7 +373,7 @@ def budget_left(study: optuna.Study, spec: SweepSpec, grid: bool, mean_trial_s: 
     """Whether this worker may start another trial."""
     if grid and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         return False
-    if spec.race_min is None and len(counted_trials(study)) >= spec.trials:
+    if not spec.races_grid and len(counted_trials(study)) >= spec.trials:
         return False
     size = spec.space.distinct_points
     if not grid and size is not None and distinct_run(study) >= size:
@@ -390,7 +399,7 @@ def run_worker(spec: SweepSpec, index: int = 0) -> None:
     last_stale_check = time.monotonic()
     duplicates_in_a_row = 0
     while True:
-        if spec.race_min is not None:
+        if spec.races_grid:
             from rnnppo.sweeps.racing import advance
 
             with stop_request.interruptible_if(False):

@@ -62,7 +62,6 @@ def test_bad_seeds_are_one_line_exit_2_and_nothing_written(tmp_path, given, mess
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--sampler", "tpe"), "races the points of a grid"),
         (("--pruner", "median"), "cannot be combined with --pruner"),
         (("--trials", "1"), "leave out --trials"),
         (("--min-effect", "0"), "must be a positive number"),
