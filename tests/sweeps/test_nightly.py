@@ -162,9 +162,15 @@ def test_two_runs_of_the_same_night_at_once_share_one_study(tmp_path):
         "--date",
         "2026-03-01",
     ]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [r.communicate(timeout=300)[0] for r in runs]
-    assert [r.returncode for r in runs] == [0, 0], outputs
+    # One as a separate command, the other in this process at the same time (a second process start would
+    # only add its imports); which of the two creates the study is a race, as with two commands. The
+    # command writes to a file: a pipe nobody reads while this one runs could fill up and stall it.
+    log = tmp_path / "other.log"
+    with log.open("w") as sink:
+        other = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        here = night(toml, "2026-03-01")
+        other.wait(timeout=300)
+    assert [here.exit_code, other.returncode] == [0, 0], (here.output, log.read_text())
     study = optuna.load_study(study_name="const-2026-03-01", storage=f"sqlite:///{tmp_path / 'results' / 'rnnppo.db'}")
     done = sorted(t.params["max_seq_len"] for t in study.trials if t.state == TrialState.COMPLETE)
     assert done == [2, 4]
