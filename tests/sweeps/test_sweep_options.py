@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,24 +89,38 @@ def test_warm_start_from_a_missing_study_exits_2_and_creates_nothing(tmp_path):
     assert not (tmp_path / "rnnppo.db").exists(), "no database made"
 
 
-def test_rerunning_a_study_with_another_fixed_setting_exits_2_and_runs_nothing(tmp_path):
-    sweep(tmp_path, "fx", "seq_len=2,4", "--trials", "1")
-    before = [(t.number, t.state, t.value) for t in trials(tmp_path, "fx")]
+@pytest.fixture(scope="module")
+def half_done(tmp_path_factory) -> Path:
+    """Results holding the study 'same': seq_len=2,4 with one of its two points run (one sweep, shared by
+    the tests that try to change it; each works on its own copy, `copy_of`)."""
+    out = tmp_path_factory.mktemp("half-done")
+    sweep(out, "same", "seq_len=2,4", "--trials", "1")
+    return out
+
+
+def copy_of(results: Path, tmp_path: Path) -> Path:
+    shutil.copytree(results, tmp_path / "results")
+    return tmp_path / "results"
+
+
+def test_rerunning_a_study_with_another_fixed_setting_exits_2_and_runs_nothing(tmp_path, half_done):
+    out = copy_of(half_done, tmp_path)
+    before = [(t.number, t.state, t.value) for t in trials(out, "same")]
     other = [word if word != "cell=4" else "cell=8" for word in TINY]
     result = runner.invoke(
-        app, ["sweep", "seq_len=2,4", *other, *ENV, "--out", str(tmp_path), "--study", "fx", "--trials", "2"]
+        app, ["sweep", "seq_len=2,4", *other, *ENV, "--out", str(out), "--study", "same", "--trials", "2"]
     )
     assert result.exit_code == 2, result.output
     assert "lstm_cell_size: stored 4, now 8" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert [(t.number, t.state, t.value) for t in trials(tmp_path, "fx")] == before
+    assert [(t.number, t.state, t.value) for t in trials(out, "same")] == before
 
 
-def test_a_new_study_never_overwrites_the_runs_of_a_same_named_study_of_another_storage(tmp_path):
-    sweep(tmp_path, "same", "seq_len=2,4", "--trials", "1")
-    run_files = sorted((tmp_path / "same").rglob("*"))
+def test_a_new_study_never_overwrites_the_runs_of_a_same_named_study_of_another_storage(tmp_path, half_done):
+    out = copy_of(half_done, tmp_path)
+    run_files = sorted((out / "same").rglob("*"))
     contents = {path: path.read_bytes() for path in run_files if path.is_file()}
     assert any(path.name == "metrics.csv" for path in contents)
-    other_db = tmp_path / "other.db"
+    other_db = out / "other.db"
     result = runner.invoke(
         app,
         [
@@ -114,7 +129,7 @@ def test_a_new_study_never_overwrites_the_runs_of_a_same_named_study_of_another_
             *TINY,
             *ENV,
             "--out",
-            str(tmp_path),
+            str(out),
             "--study",
             "same",
             "--storage",
@@ -124,7 +139,7 @@ def test_a_new_study_never_overwrites_the_runs_of_a_same_named_study_of_another_
     assert result.exit_code == 2, result.output
     assert "holds the runs of a study 'same'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not other_db.exists(), "nothing written"
-    assert sorted((tmp_path / "same").rglob("*")) == run_files
+    assert sorted((out / "same").rglob("*")) == run_files
     assert all(path.read_bytes() == data for path, data in contents.items())
 
 
