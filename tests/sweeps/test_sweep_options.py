@@ -37,34 +37,43 @@ def done(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in trials(out, study) if t.state == TrialState.COMPLETE]
 
 
-def test_a_finished_study_is_extended_by_a_larger_trials_count(tmp_path):
-    words = ["lr=1e-4..1e-2:log", "--sampler", "random"]
-    sweep(tmp_path, "ext", *words, "--trials", "2")
-    first = {t.number: (t.params, t.value) for t in done(tmp_path, "ext")}
-    assert len(first) == 2
+SEEDED = ["lr=1e-4..1e-2:log", "gamma=0.9..0.999", "--sampler", "tpe", "--sampler-seed", "7"]
 
-    sweep(tmp_path, "ext", *words, "--trials", "3")
-    after = done(tmp_path, "ext")
-    assert len(after) == 3
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> Path:
+    """Results holding the study 'tpe': 3 trials sampled over SEEDED's space with sampler seed 7 (one sweep,
+    read by the seeded-sampler test and copied by the extension test)."""
+    out = tmp_path_factory.mktemp("seeded")
+    sweep(out, "tpe", *SEEDED, "--trials", "3")
+    return out
+
+
+def test_a_finished_study_is_extended_by_a_larger_trials_count(tmp_path, seeded):
+    out = copy_of(seeded, tmp_path)
+    first = {t.number: (t.params, t.value) for t in done(out, "tpe")}
+    assert len(first) == 3
+
+    sweep(out, "tpe", *SEEDED, "--trials", "4")
+    after = done(out, "tpe")
+    assert len(after) == 4
     assert {t.number: (t.params, t.value) for t in after if t.number in first} == first, "old trials untouched"
 
-    sweep(tmp_path, "ext", *words, "--trials", "3")
-    assert len(done(tmp_path, "ext")) == 3, "the same count again runs nothing"
+    sweep(out, "tpe", *SEEDED, "--trials", "4")
+    assert len(done(out, "tpe")) == 4, "the same count again runs nothing"
 
 
-def test_the_same_spec_and_sampler_seed_suggest_the_same_configurations(tmp_path):
-    words = ["lr=1e-4..1e-2:log", "gamma=0.9..0.999", "--sampler", "tpe", "--trials", "3", "--sampler-seed", "7"]
-    sweep(tmp_path / "a", "tpe", *words)
-    sweep(tmp_path / "b", "tpe", *words)
+def test_the_same_spec_and_sampler_seed_suggest_the_same_configurations(tmp_path, seeded):
+    sweep(tmp_path / "b", "tpe", *SEEDED, "--trials", "3")
 
     def suggested(out: Path) -> list[dict]:
         return [t.params for t in sorted(trials(out, "tpe"), key=lambda t: t.number)]
 
-    assert suggested(tmp_path / "a") == suggested(tmp_path / "b")
-    assert len({t["lr"] for t in suggested(tmp_path / "a")}) == 3
+    assert suggested(seeded) == suggested(tmp_path / "b")
+    assert len({t["lr"] for t in suggested(seeded)}) == 3
     other = tmp_path / "c"
-    sweep(other, "tpe", *words[:-1], "8")
-    assert suggested(other) != suggested(tmp_path / "a"), "another sampler seed, other suggestions"
+    sweep(other, "tpe", *SEEDED[:-1], "8", "--trials", "3")
+    assert suggested(other) != suggested(seeded), "another sampler seed, other suggestions"
 
 
 def test_warm_start_runs_the_other_studys_best_configurations_first(tmp_path):
