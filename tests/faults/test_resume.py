@@ -4,7 +4,6 @@ run reaches its total steps, and metrics.csv holds every iteration exactly once.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 from rnnppo.cli.app import app
 from rnnppo.core.runs import files as run_files
 from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE
-from tests.faults.harness import CLI, INJECT, TINY, check_resumed, kill, snapshot, start, sweep_words, trials, wait_for
+from tests.faults.harness import INJECT, TINY, check_resumed, kill, snapshot, start, sweep_words, trials, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
@@ -68,10 +67,9 @@ def test_a_train_killed_at_a_fault_point_resumes_losing_at_most_one_checkpoint_i
     assert 5 <= done_at_kill < ITERATIONS, "the kill landed mid-run"
     assert (run_dir / CHECKPOINT_FILE).exists()
 
-    resumed = subprocess.run(
-        [*CLI, "train", "--resume", str(run_dir), "--progress-every", "0"], capture_output=True, text=True, timeout=120
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    # The resume in this process (a fresh one only adds its start-up: the checkpoint and files carry the run)
+    resumed = runner.invoke(app, ["train", "--resume", str(run_dir), "--progress-every", "0"])
+    assert resumed.exit_code == 0, resumed.output
     summary = run_files.read_json(run_dir / "summary.json")
     [resumed_from] = summary["resumed_from_iterations"]
     assert done_at_kill - resumed_from <= EVERY, "more than one checkpoint interval of work was lost"

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from rnnppo.cli.app import app
 from rnnppo.core.runs import files as run_files
 from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE
-from tests.faults.harness import CLI, TINY, kill, runner, start, sweep_words, trials, wait_for
+from tests.faults.harness import TINY, kill, runner, start, sweep_words, trials, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -78,8 +78,9 @@ def test_a_stop_signal_to_train_checkpoints_the_iteration_and_the_printed_comman
     command = shlex.split(line.split("go on with: ", 1)[1])
     assert command == ["rnnppo", "train", "--resume", str(run_dir)]
 
-    resumed = subprocess.run([*CLI, *command[1:]], capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
+    # The printed command's words, run in this process (a fresh one only adds its start-up)
+    resumed = runner.invoke(app, command[1:])
+    assert resumed.exit_code == 0, resumed.output
     summary = run_files.read_json(run_dir / "summary.json")
     assert summary["resumed_from_iterations"] == [stopped_at], "went on after the stopped iteration"
     metrics = pd.read_csv(run_dir / "metrics.csv")

@@ -27,11 +27,11 @@ class ConstantReward(gym.Env):
 
 class RewardFromEnviron(ConstantReward):
     """ConstantReward whose reward comes from $RNNPPO_TEST_REWARD: a change of behaviour between nights
-    with the same settings, as a change of the code would make (a change of `env.reward` is a change of
-    settings, which nightly names and does not compare)."""
+    with the same settings, as a change of the code would make. An `env.reward` setting overrides it: a
+    change of settings, which nightly names and does not compare."""
 
-    def __init__(self):
-        super().__init__(float(os.environ.get("RNNPPO_TEST_REWARD", "1.0")))
+    def __init__(self, reward: float | None = None):
+        super().__init__(float(os.environ.get("RNNPPO_TEST_REWARD", "1.0")) if reward is None else reward)
 
 
 class NoisyReward(ConstantReward):

@@ -3,10 +3,12 @@ exit 1, the schedule, concurrent runs of one night, and bad files."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import optuna
@@ -55,26 +57,53 @@ def night(toml: Path, date: str, *extra: str):
     return runner.invoke(app, ["nightly", str(toml), "--date", date, *extra])
 
 
-def test_two_nights_give_a_history_and_reports_and_no_regression(tmp_path):
-    toml = write_toml(tmp_path, reward=1.0)
-    first = night(toml, "2026-01-01", "--fail-on-regression")
-    assert first.exit_code == 0, first.output
-    second = night(toml, "2026-01-02", "--fail-on-regression")
+FIRST_NIGHT = "2026-02-01"
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory) -> tuple[Path, Any]:
+    """One finished night, shared by the tests whose story starts after it (a night costs a worker start
+    and 12 seed runs): 6 seeds of reward 1.0 from $RNNPPO_TEST_REWARD, run through the Python API.
+    Its results folder and the night's outcome; tests copy the folder (after_first_night), never write it."""
+    import rnnppo
+
+    folder = tmp_path_factory.mktemp("first-night")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RNNPPO_TEST_REWARD", "1.0")
+        outcome = rnnppo.nightly(write_toml(folder, reward=None), date=FIRST_NIGHT)
+    return folder / "results", outcome
+
+
+def after_first_night(first_night: tuple[Path, Any], folder: Path) -> Path:
+    """A copy of the first night's results in `folder`, and the same nightly file writing there."""
+    shutil.copytree(first_night[0], folder / "results")
+    return write_toml(folder, reward=None)
+
+
+def with_setting(toml: Path, line: str, name: str) -> Path:
+    """A copy of the nightly file `toml`, named `name`, with one more [settings] line: a change of settings."""
+    path = toml.with_name(name)
+    path.write_text(toml.read_text().replace("[settings]\n", f"[settings]\n{line}\n"))
+    return path
+
+
+def test_two_nights_give_a_history_and_reports_and_no_regression(tmp_path, monkeypatch, first_night):
+    toml = after_first_night(first_night, tmp_path)
+    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")  # the first night's behaviour again
+    second = night(toml, "2026-02-02", "--fail-on-regression")
     assert second.exit_code == 0, second.output
-    assert "2026-01-01" in second.output and "2026-01-02" in second.output
+    assert "2026-02-01" in second.output and "2026-02-02" in second.output
     assert "no regression against the 1 previous comparable night(s)" in second.output
     assert "tonight's code: commit" in second.output  # the commit is named on every night
-    for date in ("2026-01-01", "2026-01-02"):
+    for date in ("2026-02-01", "2026-02-02"):
         folder = tmp_path / "results" / f"const-{date}"
         assert (folder / "report.md").is_file() and "<table>" in (folder / "report.html").read_text()
     names = optuna.get_all_study_names(f"sqlite:///{tmp_path / 'results' / 'rnnppo.db'}")
-    assert sorted(names) == ["const-2026-01-01", "const-2026-01-02"]
+    assert sorted(names) == ["const-2026-02-01", "const-2026-02-02"]
 
 
-def test_a_planted_score_regression_exits_1_and_names_the_nights_and_the_test(tmp_path, monkeypatch):
-    toml = write_toml(tmp_path, reward=None)
-    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
-    assert night(toml, "2026-02-01").exit_code == 0
+def test_a_planted_score_regression_exits_1_and_names_the_nights_and_the_test(tmp_path, monkeypatch, first_night):
+    toml = after_first_night(first_night, tmp_path)  # 2026-02-01: reward 1.0
     monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.5")  # the same settings, another behaviour: a code change
     worse = night(toml, "2026-02-02", "--fail-on-regression")
     assert worse.exit_code == 1, worse.output
@@ -112,12 +141,12 @@ def test_with_two_seeds_a_collapse_is_not_checked_and_never_called_no_regression
     assert "no regression" not in collapsed.output
 
 
-def test_a_change_of_settings_between_nights_is_named_and_those_nights_are_not_compared(tmp_path):
-    assert night(write_toml(tmp_path, reward=1.0), "2026-02-15").exit_code == 0
-    changed = night(write_toml(tmp_path, reward=0.5, name="other.toml"), "2026-02-16", "--fail-on-regression")
+def test_a_change_of_settings_between_nights_is_named_and_those_nights_are_not_compared(tmp_path, first_night):
+    other = with_setting(after_first_night(first_night, tmp_path), '"env.reward" = 0.5', "other.toml")
+    changed = night(other, "2026-02-02", "--fail-on-regression")
     assert changed.exit_code == 0, changed.output
     text = " ".join(changed.output.split())
-    assert "2026-02-15 is not compared: since then env_kwargs" in text and "'reward': 0.5" in text
+    assert "2026-02-01 is not compared: since then env_kwargs" in text and "'reward': 0.5" in text
     assert "not checked: no previous comparable night" in text
     assert "score regression" not in text and "no regression" not in text
 
@@ -133,9 +162,15 @@ def test_two_runs_of_the_same_night_at_once_share_one_study(tmp_path):
         "--date",
         "2026-03-01",
     ]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    outputs = [r.communicate(timeout=300)[0] for r in runs]
-    assert [r.returncode for r in runs] == [0, 0], outputs
+    # One as a separate command, the other in this process at the same time (a second process start would
+    # only add its imports); which of the two creates the study is a race, as with two commands. The
+    # command writes to a file: a pipe nobody reads while this one runs could fill up and stall it.
+    log = tmp_path / "other.log"
+    with log.open("w") as sink:
+        other = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        here = night(toml, "2026-03-01")
+        other.wait(timeout=300)
+    assert [here.exit_code, other.returncode] == [0, 0], (here.output, log.read_text())
     study = optuna.load_study(study_name="const-2026-03-01", storage=f"sqlite:///{tmp_path / 'results' / 'rnnppo.db'}")
     done = sorted(t.params["max_seq_len"] for t in study.trials if t.state == TrialState.COMPLETE)
     assert done == [2, 4]
@@ -165,11 +200,9 @@ def test_bad_nightly_files_exit_2_with_one_line(tmp_path, text, message):
     assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_a_night_where_no_trial_finishes_is_reported_and_exits_1(tmp_path):
-    assert night(write_toml(tmp_path, reward=1.0), "2026-04-01").exit_code == 0
-    broken = write_toml(tmp_path, reward=1.0, name="broken.toml")
-    broken.write_text(broken.read_text().replace('"env.reward" = 1.0', '"env.reward" = nan'))
-    result = night(broken, "2026-04-02")  # even without --fail-on-regression: nothing could be checked
+def test_a_night_where_no_trial_finishes_is_reported_and_exits_1(tmp_path, first_night):
+    broken = with_setting(after_first_night(first_night, tmp_path), '"env.reward" = nan', "broken.toml")
+    result = night(broken, "2026-02-02")  # even without --fail-on-regression: nothing could be checked
     assert result.exit_code == 1, result.output
     assert "0 trials complete, 2 failed" in result.output
     assert "NaN" in result.output  # the trials' own error
@@ -196,21 +229,21 @@ def test_a_reference_of_a_range_space_must_name_the_swept_settings(tmp_path):
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
 
 
-def test_the_python_api_runs_a_night_and_returns_the_decision_the_cli_prints(tmp_path, monkeypatch):
+def test_the_python_api_runs_a_night_and_returns_the_decision_the_cli_prints(tmp_path, monkeypatch, first_night):
     """rnnppo.nightly(...) is the workflow the command calls: the same sweep, report, history and decision,
-    as data (no printing), with the exit code the command would end with."""
+    as data (no printing), with the exit code the command would end with. (The first night is the shared
+    one: run by rnnppo.nightly with 6 seeds, the floor of the exact paired test.)"""
     import rnnppo
 
-    toml = write_toml(tmp_path, reward=None, seeds=6)  # 6 seeds: the floor of the exact paired test
-    monkeypatch.setenv("RNNPPO_TEST_REWARD", "1.0")
-    first = rnnppo.nightly(toml, date="2026-03-01")
+    _, first = first_night
     assert first.exit_code == 0 and first.complete == 2 and not first.regressed
-    assert first.study_name == "const-2026-03-01" and all(path.is_file() for path in first.report_paths)
+    assert first.study_name == "const-2026-02-01" and all(path.is_file() for path in first.report_paths)
+    toml = after_first_night(first_night, tmp_path)
     monkeypatch.setenv("RNNPPO_TEST_REWARD", "0.5")
-    worse = rnnppo.nightly(toml, date="2026-03-02", fail_on_regression=True)
+    worse = rnnppo.nightly(toml, date="2026-02-02", fail_on_regression=True)
     assert worse.regressed and worse.exit_code == 1 and worse.previous_nights == 1
     assert any("score regression" in message for message in worse.regressions)
-    assert list(worse.history["night"]) == ["2026-03-01", "2026-03-02"]
+    assert list(worse.history["night"]) == ["2026-02-01", "2026-02-02"]
 
 
 def _timed_night(date: str, commit: str, cpu_us: list[float]):
