@@ -19,11 +19,12 @@ import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from rnnppo.errors import RunFileError
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_FORMAT = 1
 
@@ -340,6 +341,8 @@ def provenance(device: str) -> dict[str, Any]:
 
 def save_checkpoint(path: Path, policy: torch.nn.Module, config: Mapping[str, Any], obs_dim: int) -> None:
     """Weights plus the plain-data config: loadable with weights_only=True."""
+    import torch  # here, not at the top: `rnnppo report` reads run files without loading torch (~1.6 s)
+
     payload = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
@@ -355,6 +358,8 @@ def safe_torch_load(path: Path) -> Any:
     """torch.load with weights_only=True: a crafted pickle cannot run code, it is refused in one line. torch's
     own message is not repeated: its advice to load with weights_only=False is the one thing not to do."""
     import pickle
+
+    import torch
 
     try:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
