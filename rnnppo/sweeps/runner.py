@@ -61,6 +61,8 @@ class SweepOutcome:
     """Sampled trials skipped because their configuration had already run on the same seeds."""
     distinct: int = 0
     """Distinct configurations that ran."""
+    workers_started: int = 0
+    """Worker processes started: none when the study had nothing left to run."""
     workers_not_started: int = 0
     """Worker processes that ended before their first line ran: they could not load the program that
     started the sweep (a script that calls rnnppo.sweep without an `if __name__ == "__main__":` guard)."""
@@ -159,6 +161,18 @@ def _stop_signals_held() -> Iterator[None]:
             signal.raise_signal(noted[0])
 
 
+def _work_left(study: optuna.Study, spec: SweepSpec) -> bool:
+    """Whether a worker would start or wait for anything: what its loop checks first (sweeps/worker.py). A raced
+    grid always starts its workers: they queue the race's next round."""
+    from rnnppo.sweeps.study import resolve_sampler_name
+    from rnnppo.sweeps.worker import budget_left, others_running
+
+    if spec.races_grid:
+        return True
+    grid = resolve_sampler_name(spec.sampler, spec.space) == "grid"
+    return budget_left(study, spec, grid, None) or others_running(study, spec)
+
+
 def _release_stop_signals() -> None:
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -177,10 +191,12 @@ def run(
         on_start()
     outcome = SweepOutcome(spec.study_name, created, reclaimed)
     ctx = mp.get_context("spawn")
-    began = [ctx.Event() for _ in range(spec.jobs)]
+    jobs = spec.jobs if _work_left(study, spec) else 0  # a finished study run again starts no worker (~3 s each)
+    outcome.workers_started = jobs
+    began = [ctx.Event() for _ in range(jobs)]
     workers = [
         ctx.Process(target=worker_main, args=(pickle.dumps(spec), i, os.getpid(), began[i]), name=f"rnnppo-worker-{i}")
-        for i in range(spec.jobs)
+        for i in range(jobs)
     ]
 
     def on_term(signum: int, frame: object) -> None:

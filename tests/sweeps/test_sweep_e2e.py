@@ -254,3 +254,15 @@ def test_sweeping_rollout_len_keeps_each_seeds_learning_curve_in_its_own_steps(t
         steps = sorted(trial.intermediate_values)
         assert steps[0] >= 1 and steps[-1] <= 2 * per_seed
         assert any(s > per_seed for s in steps), "the second seed reports after the first"
+
+
+def test_a_finished_grid_run_again_starts_no_worker_and_keeps_its_trials(tmp_path):
+    from rnnppo.sweeps import runner as sweep_runner
+    from rnnppo.sweeps.request import SweepRequest
+    from rnnppo.sweeps.spec import build_spec
+
+    request = SweepRequest(env="rnnppo/CueRecall-v0", steps=64, seeds="1", out=tmp_path, study="again")
+    first = sweep_runner.run(build_spec(["seq_len=2,4", *TINY], request))
+    assert first.workers_started == 1 and first.count(TrialState.COMPLETE) == 2
+    again = sweep_runner.run(build_spec(["seq_len=2,4", *TINY], request))
+    assert again.workers_started == 0 and again.count(TrialState.COMPLETE) == 2
