@@ -189,6 +189,10 @@ class Objective:
             # A worker raced past the last queued grid point: this trial has no point to run.
             trial.set_user_attr(ROLE_ATTR, SPARE)
             raise optuna.TrialPruned("no grid point left")
+        if not self.grid and not self.spec.races_grid and self._past_the_budget(trial):
+            # Two workers both saw room for one more trial and both started one: the later one stands down.
+            trial.set_user_attr(ROLE_ATTR, SPARE)
+            raise optuna.TrialPruned("the study has its --trials")
         try:
             with stop_request.interruptible_if(True):
                 trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid(), **self.worker})
@@ -271,6 +275,11 @@ class Objective:
                     break  # shown worse than the leader, or equivalent: its value is the mean of these seeds
         trial.set_user_attr("scores", scores)
         return statistics.fmean(scores)
+
+    def _past_the_budget(self, trial: optuna.Trial) -> bool:
+        """Whether --trials counted trials numbered before this one exist already."""
+        earlier = [t for t in counted_trials(trial.study) if t.number < trial.number]
+        return len(earlier) >= self.spec.trials
 
     def _race_seeds(self, trial: optuna.Trial) -> tuple[int]:
         """A raced sweep's trial trains the one seed it was queued with (sweeps/racing.py); one whose
