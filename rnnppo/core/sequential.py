@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from rnnppo.core.signflip import sign_flip_p
+
 ALPHA = 0.05
 SHAPE = 0.25
 """Wang-Tsiatis shape of the boundary over looks: between Pocock (0) and O'Brien-Fleming (0.5)."""
@@ -129,6 +131,9 @@ class Interval:
     diff: float
     low: float
     high: float
+    exact_p: float = math.nan
+    """The exact sign-flip test's two-sided p over the same differences (rnnppo.core.signflip), uncorrected:
+    said beside a stop that rests on the t interval alone."""
 
     def text(self) -> str:
         if self.low == self.high:
@@ -147,12 +152,13 @@ def interval(diffs: Sequence[float], design: RaceDesign, scale: float = 1.0) -> 
     n = int(values.size)
     mean = float(values.mean())
     level = design.level(n)
+    exact = sign_flip_p(values)
     if np.ptp(values) <= TOLERANCE * max(scale, 1e-300):
         if 2.0 ** (1 - n) <= level:
-            return Interval(n, mean, mean, mean)
-        return Interval(n, mean, -math.inf, math.inf)
+            return Interval(n, mean, mean, mean, exact)
+        return Interval(n, mean, -math.inf, math.inf, exact)
     half = design.critical_t(n) * float(values.std(ddof=1)) / math.sqrt(n)
-    return Interval(n, mean, mean - half, mean + half)
+    return Interval(n, mean, mean - half, mean + half, exact)
 
 
 @dataclass(frozen=True)
@@ -169,11 +175,19 @@ class Decision:
     def stopped(self) -> bool:
         return self.status in STOPPED
 
+    def _exact_note(self) -> str:
+        """Where the exact sign-flip test over the same seeds could not claim what the t interval did (a success
+        rate with tied seeds, or too few seeds for its floor): said, so the claim's basis is on the line."""
+        p = self.versus.exact_p if self.versus is not None else math.nan
+        if math.isnan(p) or p < ALPHA:
+            return ""
+        return f" (a claim of the t interval: the exact sign-flip test over these {self.seeds} seeds gives p = {p:.2g})"
+
     def reason(self, design: RaceDesign) -> str:
         """Why it stopped (or did not), as the live table and the final report say it."""
         versus = self.versus.text() if self.versus is not None else ""
         if self.status == WORSE:
-            return f"stopped after {self.seeds} seeds: worse than {self.leader} by {versus}"
+            return f"stopped after {self.seeds} seeds: worse than {self.leader} by {versus}" + self._exact_note()
         if self.status == EQUIVALENT:
             within = f"±{design.min_effect:g}"
             return f"stopped after {self.seeds} seeds: equivalent to {self.leader} within {within} ({versus})"
@@ -182,7 +196,7 @@ class Decision:
         if self.status == UNSEPARATED:
             return f"{self.seeds} seeds (MAX): not separated from {self.leader} ({versus})"
         if self.status == BETTER:
-            return f"{self.seeds} seeds: better than {self.leader} by {versus}"
+            return f"{self.seeds} seeds: better than {self.leader} by {versus}" + self._exact_note()
         return f"open after {self.seeds} seeds" + (f" ({versus} vs {self.leader})" if versus else "")
 
 

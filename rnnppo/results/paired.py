@@ -35,11 +35,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from rnnppo.core.signflip import EXACT_LIMIT, RANDOM_FLIPS, sign_flip_p, signs_for
 
 ALPHA = 0.05
 POWER = 0.8
@@ -50,10 +51,6 @@ RELATIVE_TOLERANCE = 1e-9
 point comes back as 0.25 ± 1e-16, which is no spread."""
 MAX_SEEDS_NEEDED = 1000
 """Planned seed counts above this are reported as 'more than 1000'."""
-EXACT_LIMIT = 14
-"""Up to this many pairs the sign-flip test enumerates all 2^n sign vectors (16,384 at 14)."""
-RANDOM_FLIPS = 20_000
-"""Random sign vectors beyond EXACT_LIMIT pairs (p's own Monte Carlo error is then below 0.002 at 0.05)."""
 
 TIE, SIGN_FLIP, TOO_FEW = "tie", "exact sign-flip test", "too few seeds"
 MONTE_CARLO = "sign-flip test (20,000 random flips)"
@@ -119,42 +116,6 @@ def pairs(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return both["a"].to_numpy(), both["b"].to_numpy()
 
 
-@lru_cache(maxsize=32)
-def _signs(n: int) -> np.ndarray:
-    """[2^n, n] every sign vector for n <= EXACT_LIMIT; [RANDOM_FLIPS, n] random ones (fixed seed) beyond."""
-    if n <= EXACT_LIMIT:
-        return np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    rng = np.random.default_rng(20_211_207)
-    return rng.choice((1.0, -1.0), size=(RANDOM_FLIPS, n))
-
-
-def sign_flip_p(diffs: np.ndarray, alternative: str = "two-sided") -> float:
-    """Sign-flip p of the mean of `diffs` against 0: "two-sided", "greater" (mean > 0) or "less".
-
-    Exact (every sign vector) up to EXACT_LIMIT values, the identity included so p >= 1 / 2^n; beyond,
-    (k + 1) / (B + 1) over B random sign vectors. Never 0; NaN without values."""
-    diffs = np.asarray(diffs, dtype=float)
-    n = diffs.size
-    if n == 0:
-        return math.nan
-    signs = _signs(n)
-    flipped = signs @ diffs  # [B] sums under each sign vector
-    observed = float(diffs.sum())
-    slack = 1e-9 * max(float(np.abs(diffs).sum()), 1e-300)  # equal sums must count as "as extreme"
-    if alternative == "two-sided":
-        hits = np.abs(flipped) >= abs(observed) - slack
-    elif alternative == "greater":
-        hits = flipped >= observed - slack
-    elif alternative == "less":
-        hits = flipped <= observed + slack
-    else:
-        raise ValueError(f"alternative must be two-sided, greater or less; got {alternative!r}")
-    count = int(hits.sum())
-    if n <= EXACT_LIMIT:
-        return count / signs.shape[0]
-    return (count + 1) / (signs.shape[0] + 1)
-
-
 def sign_flip_interval(
     diffs: np.ndarray, confidence: float = 1 - ALPHA, bound: float = math.inf
 ) -> tuple[float, float]:
@@ -184,7 +145,7 @@ def _scanned(diffs: np.ndarray, alpha: float) -> tuple[float, float]:
     """[lowest, highest] shift the exact two-sided sign-flip test keeps. p(shift) is not monotone in the
     shift for discrete scores, so a bisection can stop inside a gap; this checks every breakpoint (the
     means of subsets of `diffs`) and the midpoints between them."""
-    signs = _signs(diffs.size)  # [2^n, n]
+    signs = signs_for(diffs.size)  # [2^n, n]
     chosen = signs < 0  # [2^n, n] every subset
     counts = chosen.sum(axis=1)
     breaks = np.unique((chosen @ diffs)[counts > 0] / counts[counts > 0])

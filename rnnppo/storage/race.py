@@ -217,8 +217,9 @@ def summarise(state: RaceState, swept: Sequence[str]) -> RaceSummary:
     runs, most = sum(state.seeds.values()), len(names) * design.max_seeds
     heading = (
         f"race {'finished' if state.done else 'not finished'}: {runs} seed runs of the fixed design's {most} "
-        f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} pairs and "
-        f"{len(design.looks)} looks (α = {design.alpha:g} in all; docs/concepts/claims.md)"
+        f"({100 * runs / max(most, 1):.0f}%); intervals corrected for {design.pairs} "
+        f"pair{'s' if design.pairs != 1 else ''} and {len(design.looks)} looks "
+        f"(α = {design.alpha:g} in all; docs/concepts/claims.md)"
     )
     lines = (heading, *(f"  {name}: {why}" for name, _seeds, _status, why in rows), CLAIMS_NOTE)
     return RaceSummary(lines, tuple(rows))
@@ -254,6 +255,7 @@ def look_attr(seeds: int, decision: Decision | None, leader: int | None) -> dict
         "diff": versus.diff,
         "low": bound[0],
         "high": bound[1],
+        "exact_p": None if math.isnan(versus.exact_p) else versus.exact_p,
     }
 
 
@@ -263,7 +265,8 @@ def look_from_attr(attr: Mapping[str, Any], leader_name: str) -> Decision | None
         return None
     low = -math.inf if attr["low"] is None else float(attr["low"])
     high = math.inf if attr["high"] is None else float(attr["high"])
-    versus = Interval(int(attr["n"]), float(attr["diff"]), low, high)
+    exact = attr.get("exact_p")  # absent in looks stored before it was
+    versus = Interval(int(attr["n"]), float(attr["diff"]), low, high, math.nan if exact is None else float(exact))
     return Decision(str(attr["status"]), int(attr["n"]), leader_name, versus)
 
 

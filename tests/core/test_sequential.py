@@ -122,3 +122,17 @@ def test_a_difference_shown_inside_the_min_effect_is_equivalent_even_when_also_s
     table = {"a": [10.0 + 0.01 * i for i in range(10)], "b": [9.9 + 0.011 * i for i in range(10)]}
     assert race(table, RaceDesign(3, 10, configs=2)).decisions["b"].status == WORSE
     assert race(table, RaceDesign(3, 10, configs=2, min_effect=0.5)).decisions["b"].status == EQUIVALENT
+
+
+def test_a_stop_the_exact_sign_flip_test_would_not_make_says_it_rests_on_the_t_interval():
+    design = RaceDesign(3, 10, configs=2)
+    # A success rate on 8 seeds: 1.0 every time against mixed shares with three ties (the real CueRecall race).
+    leader, other = [1.0] * 8, [0.5, 1.0, 0.3, 0.5, 1.0, 0.4, 1.0, 0.467]
+    decision = look({"leader": leader, "other": other}, ["leader", "other"], design)["other"]
+    assert decision.status == WORSE
+    assert decision.reason(design).endswith(
+        "(a claim of the t interval: the exact sign-flip test over these 8 seeds gives p = 0.062)"
+    )
+    clear = [0.5, 0.6, 0.3, 0.5, 0.55, 0.4, 0.45, 0.467]  # every seed below: the exact test agrees (p = 2/256)
+    decision = look({"leader": leader, "other": clear}, ["leader", "other"], design)["other"]
+    assert decision.status == WORSE and "a claim of the t interval" not in decision.reason(design)
