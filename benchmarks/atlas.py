@@ -214,7 +214,7 @@ def _rules(frames: dict[str, pd.DataFrame]) -> list[str]:
 def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
     import atlas_rules
 
-    from rnnppo.results import crosstask
+    from rnnppo.results import crosstask, paired
 
     aggregate, per_task, cost = factor_tables(frame)
     improvement = crosstask.improvement_table(frame, list(crosstask.aggregate_iqm(frame)["config"]))
@@ -252,6 +252,12 @@ def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
     solved = atlas_rules.solved_table(valued, _order(list(valued["value"].unique())))
     lines += _markdown_table(solved.reset_index().rename(columns={"value": factor})) + [""]
     lines += ["Best against each across tasks (probability of improvement and paired test over seeds, Holm):", ""]
+    if seeds.min() < paired.floor_seeds():
+        lines += [
+            f"(With {seeds.min()} seeds the exact paired test cannot go below p = {2 / 2 ** seeds.min():.3g}, so "
+            "none of these pairs can be separated across tasks; the rules above use tests that can.)",
+            "",
+        ]
     return lines + [f"* {words}" for words in improvement["words"]] + [""]
 
 
