@@ -47,7 +47,8 @@ class SweepRequest:
     min_effect: float | None = _option(
         None,
         "D in score units: the smallest difference worth detecting (the report plans seeds for it; within ±D is"
-        " 'equivalent'; a raced configuration within ±D of the leader stops); default per score kind",
+        " 'equivalent'; a raced configuration within ±D of the leader stops, when D is given); the report's"
+        " default is per score kind",
     )
     jobs: int = _option(1, "trials at once, each in its own process", min=1)
     study: str | None = _option(None, "study name (default: from the env and the swept names)")
