@@ -232,7 +232,8 @@ def _factor_section(factor: str, frame: pd.DataFrame) -> list[str]:
         *(
             [
                 f"The {factor}={DEFAULT_POINT[factor]} runs are the max_seq_len study's max_seq_len="
-                f"{DEFAULT_POINT['max_seq_len']} runs: the package default, run once (same tasks, budgets, seeds).",
+                f"{DEFAULT_POINT['max_seq_len']} runs: the package default, run once (same tasks, budgets, "
+                "seeds); its CPU cost was measured in that study, under that study's load.",
                 "",
             ]
             if factor in BORROWS_DEFAULT
