@@ -239,7 +239,7 @@ def curiosity_rules(frame: pd.DataFrame) -> list[str]:
     effect_p = holm([p for _, _, p, _ in effects])
     change_p = holm([p for _, p in changes])
     lines = []
-    for (task, mean, _, means), p, (_, q) in zip(effects, effect_p, change_p, strict=True):
+    for (task, mean, _, means), p, q in zip(effects, effect_p, change_p, strict=True):
         effect = "shown" if p < ALPHA else "not shown"
         change = "shown to change" if q < ALPHA else "not shown to change"
         lines.append(
