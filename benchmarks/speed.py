@@ -44,9 +44,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
+from functools import partial
+
+from _timing import alternate, child_result, median_run, rate  # benchmarks/ is the script's folder, on sys.path
 
 ENVS = {"StatelessCartPole": "rnnppo/StatelessCartPole-v0", "CartPole-v1": "CartPole-v1"}
 MATCHED = {
@@ -286,18 +288,7 @@ def measure(
         str(episodes),
         *overrides,
     ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def rate(run: dict) -> float:
-    return run["env_steps"] / run["wall_s"]
-
-
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median env steps/s (so its memory and breakdown belong to one real run)."""
-    ordered = sorted(runs, key=rate)
-    return ordered[len(ordered) // 2]
+    return child_result(command)
 
 
 def compare(args: argparse.Namespace) -> dict[str, dict]:
@@ -308,10 +299,13 @@ def compare(args: argparse.Namespace) -> dict[str, dict]:
     medians: dict[str, dict] = {}
     for label in args.envs:
         env = ENVS[label]
-        runs: dict[tuple[str, str], list[dict]] = {trainer: [] for trainer in trainers}
-        for _ in range(args.repeats):
-            for which, device in trainers:
-                runs[which, device].append(measure(which, env, args.steps, args.threads, device, args.overrides))
+        runs = alternate(
+            {
+                (which, device): partial(measure, which, env, args.steps, args.threads, device, args.overrides)
+                for which, device in trainers
+            },
+            args.repeats,
+        )
         every_bound = [measure("bounds", env, 0, args.threads, args.device, []) for _ in range(args.repeats)]
         bounds = {  # each bound's median over the repeats (one 3-second run of each varied by ~25%)
             key: sorted(b[key] for b in every_bound)[len(every_bound) // 2]

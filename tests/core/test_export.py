@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from typer.testing import CliRunner
 
 import rnnppo
@@ -225,12 +227,68 @@ def test_an_image_dict_policy_exports_with_the_envs_own_inputs(tmp_path, fmt):
                 rest = (torch.from_numpy(x) for x in (prev_action, prev_reward, state))
                 return [out.numpy() for out in module(tensors, *rest)]
 
-    step = policy_step(policy)
-    state = np.zeros((batch, step.state_size), dtype=np.float32)
+    got = exported_part_steps(call, policy, part_arrays, prev_actions, prev_rewards, starts)
+    assert_same(reference_steps(policy, flat, prev_actions, prev_rewards, starts), got)
+
+
+def exported_part_steps(call, policy, part_arrays, prev_actions, prev_rewards, starts):
+    """The exported step driven as a caller drives it: the env's parts in, the state chained, zeroed where an
+    episode starts; -> (dist_inputs, value, recurrent state) per step."""
+    batch = prev_rewards.shape[1]
+    state = np.zeros((batch, policy_step(policy).state_size), dtype=np.float32)
     got = []
-    for t in range(steps):
+    for t, arrays in enumerate(part_arrays):
         state = state * ~starts[t][:, None]
-        result = call(part_arrays[t], prev_actions[t], prev_rewards[t], state)
+        result = call(arrays, prev_actions[t], prev_rewards[t], state)
         state = result[-1]
         got.append((result[0], result[1], state[:, : policy.state_size]))
+    return got
+
+
+class PositionFlagEnv(gym.Env):
+    """A Dict observation without an image: a float position and a three-valued flag; 7-step episodes."""
+
+    observation_space = spaces.Dict({"position": spaces.Box(-1, 1, (2,), dtype=np.float32), "flag": spaces.Discrete(3)})
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self.observation_space.sample(), float(action), self.t >= 7, False, {}
+
+
+@pytest.mark.slow  # the ONNX exporter: ~10 s on 2 cores
+def test_a_dict_policy_without_images_exports_one_onnx_input_per_part(tmp_path):
+    """No image, so the plain MLP encoder on the flat parts (filter on): the ONNX step still takes the env's own
+    parts (int64 flag, float32 position), one-hot and concatenates them inside, and computes the logits, value
+    and state the trained policy computes on the same observations."""
+    import onnxruntime
+
+    run = rnnppo.train("tests.core.test_export:PositionFlagEnv", 64, seed=1, lstm_use_prev_action=True, **TINY)
+    policy = run.policy
+    assert not policy.actor.structured and float(policy.obs_count) > 0
+    space = PositionFlagEnv.observation_space
+    space.seed(0)
+    steps, batch = 8, 3
+    raw = [[space.sample() for _ in range(batch)] for _ in range(steps)]
+    part_arrays = [[np.stack([obs[name] for obs in row]) for name in ("flag", "position")] for row in raw]
+    flat = np.stack([flatten_batch(space, {"flag": f, "position": p}, batch) for f, p in part_arrays])
+    _, prev_actions, prev_rewards, starts = episode(policy, batch=batch, steps=steps)
+    path = tmp_path / "policy.onnx"
+    description = export(policy, "onnx", path)
+    assert description["inputs"]["obs.flag"] == {"shape": [], "dtype": "int64"}
+    assert description["inputs"]["obs.position"] == {"shape": [2], "dtype": "float32"}
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    assert names == ["obs.flag", "obs.position", "prev_action", "prev_reward", "state"]
+
+    def call(arrays, prev_action, prev_reward, state):
+        return session.run(None, dict(zip(names, [*arrays, prev_action, prev_reward, state], strict=True)))
+
+    got = exported_part_steps(call, policy, part_arrays, prev_actions, prev_rewards, starts)
     assert_same(reference_steps(policy, flat, prev_actions, prev_rewards, starts), got)

@@ -3,11 +3,12 @@
 The exported step is what the rollout computes for one env step, with nothing left to the caller but
 flattening the observation and keeping the state:
 
-    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot;
-                                           a Dict/Tuple without images: the parts concatenated in order)
-                                           With image parts (the conv encoder) the env's own observation
-                                           instead, one input per part: obs.NAME [B, ...] in the part's dtype
-                                           (uint8 images channels last, int64 Discrete), text parts left out
+    inputs   obs          [B, F]  float32  this step's flat observation, raw (Box: reshaped; Discrete: one-hot)
+                                           A Dict/Tuple observation, or an image (the conv encoder), is the
+                                           env's own observation instead, one input per part: obs.NAME [B, ...]
+                                           in the part's dtype (uint8 images channels last, int64 Discrete,
+                                           float32 Box), flattened inside as training flattens it; text parts
+                                           left out
              prev_action  [B, A]  float32  the previous action as the network reads it: one-hot (Discrete,
                                            MultiDiscrete) or the raw action (Box); zeros at an episode start
              prev_reward  [B]     float32  the previous reward; zero at an episode start
@@ -137,9 +138,10 @@ class PolicyStep(nn.Module):
 
 
 class PartsPolicyStep(PolicyStep):
-    """PolicyStep for an observation with image parts (the conv encoder): `obs` is the env's own observation,
-    one input per part (`obs.image` uint8 [B, H, W, C], `obs.direction` int64 [B], ...), flattened inside
-    as the rollout flattens it (spaces.flatten_batch: Discrete one-hot, Box reshaped; text parts left out)."""
+    """PolicyStep for a Dict/Tuple observation or an image (see takes_parts): `obs` is the env's own observation,
+    one input per part (`obs.image` uint8 [B, H, W, C], `obs.direction` int64 [B], `obs.position` float32 [B, 2],
+    ...), flattened inside as the rollout flattens it (spaces.flatten_batch: Discrete one-hot, Box reshaped;
+    text parts left out)."""
 
     def __init__(self, policy: RecurrentPolicy):
         super().__init__(policy)
@@ -196,12 +198,21 @@ def _part_input(space: Any) -> dict[str, Any]:
     return {"shape": list(example.shape[1:]), "dtype": str(example.dtype).removeprefix("torch.")}
 
 
+def takes_parts(policy: RecurrentPolicy) -> bool:
+    """Whether the exported step takes the env's observation part by part: an observation with an image (the conv
+    encoder reads it as the env gives it) or a Dict/Tuple one (its parts are named by their keys, so the flat
+    layout is not the caller's to rebuild); a single Box, Discrete, MultiDiscrete or MultiBinary observation is
+    one flat `obs`. (A Dict whose only part is named 'obs' reads as the latter: one flat `obs`.)"""
+    names = [part.name for part in policy.parts or []]
+    return policy.actor.structured or names not in ([], ["obs"])
+
+
 def policy_step(policy: RecurrentPolicy) -> PolicyStep:
-    """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed); with
-    image parts, one that takes the env's observation part by part (PartsPolicyStep)."""
+    """The exportable step of a policy (a copy on the CPU in evaluation mode; the policy is not changed); for a
+    Dict/Tuple observation or an image, one that takes the env's observation part by part (PartsPolicyStep)."""
     import copy
 
-    kind = PartsPolicyStep if policy.actor.structured else PolicyStep
+    kind = PartsPolicyStep if takes_parts(policy) else PolicyStep
     step = kind(copy.deepcopy(policy).cpu().float().eval())
     if step.state_size == 0:
         raise ExportError(
