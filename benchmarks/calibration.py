@@ -47,6 +47,7 @@ from rnnppo.nightly import history
 from rnnppo.nightly.config import NightlySpec
 from rnnppo.results import paired, stats
 from rnnppo.results import verdict as claims
+from rnnppo.sweeps.request import SweepRequest
 
 EPISODES = 30
 CPU_S = 200e-6
@@ -145,7 +146,7 @@ def _nightly(kind: Kind, rng: np.random.Generator, seeds: int) -> tuple[bool, bo
     p = paired.holm([test.p if test.kind not in (paired.TIE, paired.TOO_FEW) else math.nan])[0]
     score = bool(math.isfinite(p) and p < paired.ALPHA and test.mean_diff < 0)
     nights = [_night(f"2026-01-0{day}", f"commit{day}", _load(rng, (seeds,))) for day in range(1, 5)]
-    spec = NightlySpec(env="sim", space=(), study_prefix="sim", speed_drop=0.2)
+    spec = NightlySpec(space=(), study_prefix="sim", request=SweepRequest(env=("sim",)), speed_drop=0.2)
     speed = bool(history._cost_regression(nights[-1], nights[:-1], "c0", spec))
     return score, speed
 

@@ -4,8 +4,8 @@ Each simulated study draws per-seed scores for K configurations on shared seeds,
 
 * **racing**: `rnnppo.core.sequential.race` (repeated confidence intervals, Bonferroni over pairs,
   Wang-Tsiatis boundary over the looks MIN..MAX);
-* **fixed**: every configuration on MAX seeds, the report's rule (paired t-test against the best by
-  mean, Holm over the comparisons, α = 0.05; `rnnppo.results.paired`);
+* **fixed**: every configuration on MAX seeds, the report's rule (exact sign-flip test against the best
+  by mean, Holm over the comparisons, α = 0.05; `rnnppo.results.paired`);
 * **pairwise**: every configuration on MAX seeds, racing's correction without the looks (paired t-test
   against the best at α / (K(K-1)/2)): the fixed design that keeps the same error guarantee.
 
@@ -83,7 +83,7 @@ def fixed_claims(scores: np.ndarray) -> list[bool]:
     series = {name: pd.Series(row) for name, row in zip(names, scores, strict=True)}
     best = int(np.argmax(scores.mean(axis=1)))
     tests = [paired.paired_test(series[n], series[names[best]]) if i != best else None for i, n in enumerate(names)]
-    family = [t.p if t is not None and t.kind in (paired.T_TEST, paired.CONSISTENT) else np.nan for t in tests]
+    family = [t.p if t is not None and t.kind in (paired.SIGN_FLIP, paired.MONTE_CARLO) else np.nan for t in tests]
     adjusted = paired.holm(family)
     return [
         t is not None and np.isfinite(p) and p < paired.ALPHA and t.mean_diff < 0
