@@ -39,6 +39,16 @@ def dropped_parts(space: spaces.Space, prefix: str = "") -> list[str]:
     return out
 
 
+def space_text(space: spaces.Space) -> str:
+    """The space as gymnasium prints it, but a text part as its class name: MiniGrid's MissionSpace prints
+    the function that makes its missions, with a memory address that differs from run to run."""
+    if isinstance(space, spaces.Dict):
+        return "Dict(" + ", ".join(f"'{key}': {space_text(sub)}" for key, sub in space.spaces.items()) + ")"
+    if isinstance(space, spaces.Tuple):
+        return "Tuple(" + ", ".join(space_text(sub) for sub in space.spaces) + ")"
+    return str(space) if _kept(space) else f"{type(space).__name__} (text)"
+
+
 def is_image(space: spaces.Space) -> bool:
     """A 3-D Box is an image, channels last as gymnasium gives them [H, W, C] (RLlib's VisionNet rule)."""
     return isinstance(space, spaces.Box) and len(space.shape) == 3

@@ -221,3 +221,21 @@ def test_conv_filters_round_trip_through_json_and_toml(tmp_path):
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     (tmp_path / "c.toml").write_text(to_toml(config))
     assert TrainConfig.from_dict(load_toml(tmp_path / "c.toml")) == config
+
+
+class MissionLike(spaces.Space):
+    """A text space whose repr would carry a memory address, as MiniGrid's MissionSpace's does."""
+
+    def __init__(self):
+        super().__init__(dtype=str)
+
+    def __repr__(self):
+        return f"MissionLike(<function at {hex(id(self))}>)"
+
+
+def test_inspect_names_a_text_part_by_its_class_without_a_memory_address():
+    obs_space = spaces.Dict(image=spaces.Box(0, 255, (7, 7, 3), np.uint8), mission=MissionLike())
+    description = describe(TrainConfig(num_envs=2), obs_space, spaces.Discrete(3))
+    note = next(row.note for row in description.rollout if row.stage.strip() == "observation")
+    assert "'mission': MissionLike (text)" in note and "0x" not in note
+    assert "'mission' (text) dropped" in note

@@ -15,7 +15,7 @@ from rnnppo.core.envs.make import describe_spaces, make_vector_env
 from rnnppo.core.model import RecurrentPolicy
 from rnnppo.core.rollout import Collector
 from rnnppo.core.sequences import chunk, sequence_stats
-from rnnppo.core.spaces import ActionHead, dropped_parts, flat_obs_size, obs_parts
+from rnnppo.core.spaces import ActionHead, dropped_parts, flat_obs_size, obs_parts, space_text
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _rollout_rows(
 def _observation_note(config: TrainConfig, obs_space: gym.Space) -> str:
     """What the policy's observation is made of: flattening, wrappers, filter, frame stack, dropped parts."""
     return (
-        f"flattened from {obs_space}"
+        f"flattened from {space_text(obs_space)}"
         + (f" (after {' → '.join(config.wrappers)})" if config.wrappers else "")
         + (", normalised by running mean/std, clipped to ±10" if config.observation_filter == "mean_std" else "")
         + (f", {config.frame_stack} frames stacked" if config.frame_stack > 1 else "")
