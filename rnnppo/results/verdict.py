@@ -355,7 +355,7 @@ def _comparison_clauses(table: pd.DataFrame, min_effect: float | None) -> list[s
     head = f"highest IQM: {name(top['config'])} ({top['iqm']:.3g}, {seeds} seeds)"
     if len(shared) > 1:
         head = f"highest IQM, shared: {_listed(list(shared['config']))} ({top['iqm']:.3g}, {seeds} seeds)"
-    together = others[others["vs_best"].isin(BEST_SET)]
+    together = others[others["vs_best"].isin(BEST_SET) & (others["vs_best"] != TIE)]  # ties: "identical" below
     if len(together):
         head += f"; not separable from: {_listed(list(together['config']))}"
     parts.append(head)
