@@ -152,7 +152,9 @@ class Interval:
         if self.low == self.high:
             return f"{self.diff:+.3g} on all {self.n} seeds"
         if math.isinf(self.low):
-            return f"{self.diff:+.3g}, CI none yet ({self.n} seeds, no spread)"
+            return (
+                f"{self.diff:+.3g} on all {self.n} seeds; no interval: no spread, and too few seeds for the exact test"
+            )
         return f"{self.diff:+.3g}, CI [{self.low:+.3g}, {self.high:+.3g}]"
 
 

@@ -71,7 +71,8 @@ def test_report_on_a_raced_study_says_each_configurations_seeds_and_why_it_stopp
     assert lines[0].startswith("race finished: 8 seed runs of the fixed design's 8 (100%); intervals corrected")
     assert "  env.reward=2: leader after 4 seeds" in lines
     assert (
-        "  env.reward=1: 4 seeds (MAX): not separated from env.reward=2 (-5, CI none yet (4 seeds, no spread))" in lines
+        "  env.reward=1: 4 seeds (MAX): not separated from env.reward=2 (-5 on all 4 seeds; no interval: no spread, "
+        "and too few seeds for the exact test)" in lines
     )
     assert lines[-1].endswith("the claims of a raced sweep are these lines)")
 
