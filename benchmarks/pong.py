@@ -34,6 +34,7 @@ import csv
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 from rnnppo.core.config import TrainConfig
 
@@ -55,7 +56,7 @@ RANDOM_RETURN = -20.7  # a uniformly random policy's mean Pong score (the DQN pa
 BEST_RETURN = 21.0  # 21 points to 0
 ENV = "ale_py:ALE/Pong-v5"
 WRAPPER = "gymnasium.wrappers:AtariPreprocessing(frame_skip=1, grayscale_newaxis=True)"
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "num_envs": 8,
     "rollout_len": 128,
     "num_epochs": 4,
@@ -171,6 +172,14 @@ def moved(curves: dict[int, list[dict[str, float]]]) -> str:
     return "mean of last 100 episodes: " + ("; ".join(parts) or "no finished episode")
 
 
+def _to_frames(steps: Any) -> Any:
+    return steps * FRAMES_PER_STEP
+
+
+def _to_steps(frames: Any) -> Any:
+    return frames / FRAMES_PER_STEP
+
+
 def plot(csv_path: Path, figure_path: Path) -> None:
     """Draw return_mean_100 against env steps (frames on top) for every seed in the CSV."""
     import matplotlib
@@ -197,7 +206,7 @@ def plot(csv_path: Path, figure_path: Path) -> None:
     ax.set_xlabel("agent steps (8 envs)")
     ax.set_ylabel("episode return (training episodes)")
     ax.set_ylim(-22.5, 22.5)
-    top = ax.secondary_xaxis("top", functions=(lambda s: s * FRAMES_PER_STEP, lambda f: f / FRAMES_PER_STEP))
+    top = ax.secondary_xaxis("top", functions=(_to_frames, _to_steps))
     top.set_xlabel("Atari frames (4 per step)")
     millions = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:g}M")
     ax.xaxis.set_major_formatter(millions)
