@@ -17,9 +17,10 @@ of 256 steps (whole 128-step sequences, CleanRL's full-rollout BPTT), lr 2.5e-4 
 lambda 0.95, clip 0.1, entropy 0.01, value coefficient 0.5, gradient clip 0.5, one shared tower (conv -> 512 ReLU
 -> LSTM 128 -> policy and value heads). Differences: the conv layers are rnnppo's default for 84x84 (RLlib's
 [[16,[8,8],4],[32,[4,4],2],[256,[11,11],1]] -> 256), not the Nature CNN (32/64/64 -> 3,136) that CleanRL uses,
-about 4x less arithmetic per frame, which matters on 2 CPU cores; no value clipping (CleanRL clips the value
-change by 0.1); sticky actions and no FIRE at reset (CleanRL plays the NoFrameskip-v4 envs with its own wrappers).
-One torch thread, no evaluation episodes (the curve is the training episodes' returns).
+about 4x less arithmetic per frame, which matters on 2 CPU cores; advantages normalised over the rollout (CleanRL:
+per minibatch); no value clipping (CleanRL clips the value change by 0.1); sticky actions and no FIRE at reset
+(CleanRL plays the NoFrameskip-v4 envs with its own wrappers). One torch thread, no evaluation episodes (the curve
+is the training episodes' returns).
 
 `train` writes, after every iteration, one row per iteration to benchmarks/pong/pong.csv (seed, iteration,
 env_steps, frames, time_s, episodes, episode_return_mean, return_mean_100), so a run stopped early still leaves its
