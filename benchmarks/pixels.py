@@ -307,7 +307,14 @@ class Kernels:
                     param.grad = None
 
 
-def kernel_bound(threads: int, repeats: int) -> None:
+NATURE_FILTERS = [[32, [8, 8], 4], [64, [4, 4], 2], [64, [3, 3], 1]]
+"""The Nature DQN's conv layers (Mnih et al. 2015); rnnppo pads 'same' on all but the last, as RLlib's VisionNet,
+so the flattened output is 64 x 9 x 9 = 5,184 (the paper's 'valid' padding everywhere gives 64 x 7 x 7 = 3,136)."""
+FILTERS = {"rllib": None, "nature": NATURE_FILTERS}
+"""--filters: RLlib's default for 84x84 ([[16,[8,8],4],[32,[4,4],2],[256,[11,11],1]]) or the Nature CNN's layers."""
+
+
+def kernel_bound(threads: int, repeats: int, filters: str = "rllib") -> None:
     """One training run on Frames84 and its Kernels in one process, an iteration of each in alternating rounds
     (after one round of warm-up); prints each round and the medians."""
     import os
@@ -318,6 +325,8 @@ def kernel_bound(threads: int, repeats: int) -> None:
 
     register_frames_env()
     settings = {**MATCHED, "env": FRAMES_ENV, "total_steps": 1 << 30, "num_threads": threads, "vector_mode": "sync"}
+    if FILTERS[filters] is not None:
+        settings["conv_filters"] = FILTERS[filters]
     config = build_config(settings)
     run = start_run(config, None, None, False)
     kernels = Kernels(run.policy, config)
@@ -363,8 +372,9 @@ def print_kernel_bound(config, threads: int, rounds: dict[str, list[dict]], load
 
     steps = config.num_envs * config.rollout_len
     filters = format_value(config.conv_filters or DEFAULT_FILTERS[84, 84])
+    which = "the Nature CNN's layers, 'same' padding but the last" if config.conv_filters else "RLlib's default"
     print(
-        f"\n## 84x84 frames (Frames84, uint8 84x84x1), Nature CNN conv_filters={filters} (RLlib's default): "
+        f"\n## 84x84 frames (Frames84, uint8 84x84x1), conv_filters={filters} ({which}): "
         f"the run's iteration against its conv + LSTM kernels alone, one process, {threads} torch thread(s)"
     )
     print(
@@ -420,6 +430,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16_384)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--filters", choices=sorted(FILTERS), default="rllib", help="kernels84's conv layers")
     parser.add_argument("--child", choices=["rnnppo", "sb3"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -428,7 +439,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     if args.part == "kernels84":
-        kernel_bound(args.threads, args.repeats)
+        kernel_bound(args.threads, args.repeats, args.filters)
         return
     compare(args.part, args.steps, args.threads, args.repeats)
 
