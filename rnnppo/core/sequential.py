@@ -42,7 +42,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from rnnppo.core.signflip import sign_flip_p
 
@@ -97,11 +96,15 @@ class RaceDesign:
 def _level(design: RaceDesign, n: int) -> float:
     constant = _boundary_constant(design.min_seeds, design.max_seeds, design.alpha / design.pairs, design.shape)
     z = constant * (design.max_seeds / n) ** design.shape
+    from scipy import stats  # here, not at the top: a sweep worker imports this module and seldom races
+
     return float(2 * stats.norm.sf(z))
 
 
 @functools.lru_cache(maxsize=4096)
 def _critical_t(design: RaceDesign, n: int) -> float:
+    from scipy import stats
+
     return float(stats.t.isf(_level(design, n) / 2, n - 1))
 
 
@@ -110,6 +113,8 @@ def _boundary_constant(min_seeds: int, max_seeds: int, alpha: float, shape: floa
     """C such that the t statistics of a race on normal per-seed differences with mean 0 cross the
     boundary at some look n in MIN..MAX with probability `alpha` (simulated, fixed seed). A look's t
     statistic is compared as the normal quantile of its t p-value ("z-equivalent") with C (MAX/n)^shape."""
+    from scipy import stats
+
     rng = np.random.default_rng(20261207)
     diffs = rng.standard_normal((PATHS, max_seeds))  # [paths, seeds]
     sums, squares = np.cumsum(diffs, axis=1), np.cumsum(diffs**2, axis=1)  # [paths, seeds]
