@@ -32,16 +32,23 @@ INJECT = ["--wrapper", "tests.faults.inject:Passthrough"]
 
 
 def sweep_words(
-    out: Path, study: str, *, steps: int = 256, seeds: int = 2, step_s: float = 0.0, extra: tuple[str, ...] = ()
+    out: Path,
+    study: str,
+    *,
+    steps: int = 256,
+    seeds: int = 2,
+    step_s: float = 0.0,
+    extra: tuple[str, ...] = (),
+    grid: tuple[str, ...] = tuple(GRID),
 ) -> list[str]:
-    """`rnnppo sweep` arguments for the 2x2 grid on a small CueRecall, with the fault-injection wrapper;
-    with `step_s`, on an env whose steps take that long (trials that take as long on any machine)."""
+    """`rnnppo sweep` arguments for the 2x2 grid (or `grid`) on a small CueRecall, with the fault-injection
+    wrapper; with `step_s`, on an env whose steps take that long (trials that take as long on any machine)."""
     env = ["rnnppo/CueRecall-v0", "env.cue_distance=2"]
     if step_s:
         env = ["tests.faults.faulty_env:Faulty", f"env.step_s={step_s}"]
     return [
         "sweep",
-        *GRID,
+        *grid,
         *TINY,
         "--env",
         *env,
