@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
@@ -44,25 +43,6 @@ SLOW = ("faults/", "sweeps/test_sweep_e2e.py", "sweeps/test_sweep_options.py", "
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = config.rootpath / "tests"
     for item in items:
-        if _where(item, root).startswith(SLOW):
+        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if where.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
-    slow_first(items, root)
-
-
-def _where(item: pytest.Item, root: Path) -> str:
-    """The test module's path under tests/ ("faults/test_kill.py"); "" for one outside it."""
-    return item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
-
-
-EARLY = ("faults/", "sweeps/", "cli/test_progress_cli.py")
-"""Modules that run real sweeps, slow-marked or not: run first with the slow ones (see slow_first)."""
-
-
-def slow_first(items: list[pytest.Item], root: Path) -> None:
-    """Run the modules that run sweeps or have a slow test first, each module's tests still together and in
-    their order. The suite then ends on short tests that fill the gaps: with `-n 2` (and pyproject's `--dist
-    worksteal`, which hands an idle worker the back half of the other's queue) neither worker waits long at
-    the end for the other's last sweep. Every xdist worker sorts its collection the same way."""
-    early = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    early |= {item.path for item in items if _where(item, root).startswith(EARLY)}
-    items.sort(key=lambda item: item.path not in early)  # stable: False (early) sorts first
