@@ -149,12 +149,13 @@ def sweep(
     import multiprocessing as mp
 
     from rnnppo.errors import SweepError
+
+    if getattr(mp.current_process(), "_inheriting", False):  # a worker process loading the caller's script
+        raise SweepError(MAIN_GUARD)  # before the sweep modules' imports: each such worker fails at once
     from rnnppo.sweeps import runner
     from rnnppo.sweeps.spec import build_spec, request_from
 
     del options["space"], options["on_poll"]
-    if getattr(mp.current_process(), "_inheriting", False):  # a worker process loading the caller's script
-        raise SweepError(MAIN_GUARD)
     spec = build_spec(space_words(space), request_from(options, "rnnppo.sweep()"))
     outcome = runner.run(spec, on_poll=on_poll)
     if outcome.workers_not_started:

@@ -45,7 +45,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from rnnppo.core.signflip import sign_flip_p
 
@@ -100,11 +99,15 @@ class RaceDesign:
 def _level(design: RaceDesign, n: int) -> float:
     constant = _boundary_constant(design.min_seeds, design.max_seeds, design.alpha / design.pairs, design.shape)
     z = constant * (design.max_seeds / n) ** design.shape
+    from scipy import stats  # here, not at the top: a sweep worker imports this module and seldom races
+
     return float(2 * stats.norm.sf(z))
 
 
 @functools.lru_cache(maxsize=4096)
 def _critical_t(design: RaceDesign, n: int) -> float:
+    from scipy import stats
+
     return float(stats.t.isf(_level(design, n) / 2, n - 1))
 
 
@@ -124,6 +127,8 @@ def _boundary_constant(min_seeds: int, max_seeds: int, alpha: float, shape: floa
 
 def _crossing_quantile(diffs: np.ndarray, min_seeds: int, alpha: float, shape: float) -> float:
     """The 1 - alpha quantile over paths of max over looks of z-equivalent * (n/MAX)^shape; diffs [paths, seeds]."""
+    from scipy import stats  # here, not at the top: a sweep worker imports this module and seldom races
+
     paths, max_seeds = diffs.shape
     sums, squares = np.cumsum(diffs, axis=1), np.cumsum(diffs**2, axis=1)  # [paths, seeds]
     worst = np.zeros(paths)  # [paths]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from gymnasium import spaces
 
 from rnnppo.errors import UnsupportedSpaceError
+
+if TYPE_CHECKING:
+    import torch  # imported where the action methods use it: envs and sweeps check spaces without loading torch
 
 # --- observations --------------------------------------------------------------------------------
 
@@ -150,6 +152,8 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 def normal_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Diagonal Gaussian log-density summed over the action dims: [..., action_dim] -> [...]."""
+    import torch
+
     z = (actions - mean) * torch.exp(-log_std)
     return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(-1)
 
@@ -221,6 +225,8 @@ class ActionHead:
     # All methods below take dist_inputs [..., dist_dim] and actions [..., action_dim].
 
     def _split_logits(self, dist_inputs: torch.Tensor) -> list[torch.Tensor]:
+        import torch
+
         return list(torch.split(dist_inputs, list(self.nvec), dim=-1))
 
     def _gaussian(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,6 +239,8 @@ class ActionHead:
 
     def sample(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, deterministic: bool = False):
         """-> (actions [..., action_dim], log_prob [...])."""
+        import torch
+
         if self.kind == "box":  # the log-density from the standard-normal draw itself: fewer tensor calls per step
             mean, log_std = self._gaussian(dist_inputs, log_std)
             if deterministic:
@@ -259,6 +267,8 @@ class ActionHead:
         return actions, self.log_prob(dist_inputs, log_std, actions)
 
     def log_prob(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None, actions: torch.Tensor):
+        import torch
+
         if self.kind == "box":
             mean, log_std = self._gaussian(dist_inputs, log_std)
             return normal_log_prob(mean, log_std, actions)
@@ -273,6 +283,8 @@ class ActionHead:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """log_prob() and entropy() for the update; the entropy without a gradient unless `entropy_grad`. A
         single Discrete head takes one log-softmax for both (the same values as the two calls)."""
+        import torch
+
         if self.kind == "discrete" and not entropy_grad:
             log_p = torch.log_softmax(dist_inputs, dim=-1)
             logp = log_p.gather(-1, actions.long()).squeeze(-1)
@@ -283,6 +295,8 @@ class ActionHead:
             return logp, self.entropy(dist_inputs, log_std)
 
     def entropy(self, dist_inputs: torch.Tensor, log_std: torch.Tensor | None) -> torch.Tensor:
+        import torch
+
         if self.kind == "box":
             _, log_std = self._gaussian(dist_inputs, log_std)
             return (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
@@ -294,6 +308,8 @@ class ActionHead:
 
     def encode_prev(self, actions: torch.Tensor) -> torch.Tensor:
         """Stored actions [..., action_dim] -> previous-action input [..., prev_action_dim]."""
+        import torch
+
         if self.kind == "box":
             return actions.float()
         parts = [torch.nn.functional.one_hot(actions[..., i].long(), n).float() for i, n in enumerate(self.nvec)]

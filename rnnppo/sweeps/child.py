@@ -2,8 +2,8 @@
 
 Importing torch takes seconds (more on a busy machine); a worker whose coordinator died in that time
 would train on as an orphan. So this module imports nothing heavy, the spec comes pickled as bytes
-(unpickling a SweepSpec imports the sweep modules, torch included), and the parent-death signal is set
-before they are loaded.
+(unpickling a SweepSpec imports the sweep modules; runner.worker_entry then imports torch), and the
+parent-death signal is set before they are loaded.
 """
 
 from __future__ import annotations

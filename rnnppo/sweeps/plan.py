@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 
 from rnnppo.core.envs.workers import usable_cores
-from rnnppo.core.runs.trainer import train
 from rnnppo.sweeps.study import SweepSpec, iterations_per_run, resolve_sampler_name
 from rnnppo.sweeps.tasks import TASK
 
@@ -58,6 +57,8 @@ def make_plan(spec: SweepSpec, probe: bool = True) -> SweepPlan:
     run_steps = [iterations_per_run(c) * c.num_envs * c.rollout_len for c in configs]
     speed = overhead = startup = None
     if probe:
+        from rnnppo.core.runs.trainer import train  # here: `rnnppo sweep` imports this module, and no torch
+
         startup = process_age_s()
         seconds, overheads = 0.0, []
         for config, steps in zip(configs, run_steps, strict=True):

@@ -22,7 +22,6 @@ from typing import Any
 import optuna
 
 from rnnppo.core.runs import files as run_files
-from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE
 
 
 class Adopted(Enum):
@@ -79,6 +78,8 @@ def adopt(study_folder: Path, trial: optuna.Trial, seed: int, config: dict[str, 
 
 def _progress(folder: Path) -> tuple[int, int]:
     """Finished first, then the one with a checkpoint (its mtime orders among several)."""
+    from rnnppo.core.runs.checkpoint import CHECKPOINT_FILE  # here: its module imports torch
+
     if (folder / "summary.json").exists():
         return (2, 0)
     checkpoint = folder / CHECKPOINT_FILE

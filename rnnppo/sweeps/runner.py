@@ -117,6 +117,10 @@ def worker_entry(spec: SweepSpec, index: int) -> None:
     """A worker process's life after sweeps/child.py tied it to the coordinator's. SIGINT and SIGTERM were
     held until here (see _stop_signals_held); the coordinator repeats its stop until this process ends."""
     from rnnppo.core.envs.workers import CONCURRENT_RUNS_ENV
+
+    # torch, which the sweep modules leave out for this coordinating process: here, while the stops are still
+    # held and before any trial's clock (--trial-timeout) starts
+    from rnnppo.core.runs import trainer  # noqa: F401
     from rnnppo.sweeps.worker import ResultsUnwritable, run_worker, stop_request
 
     # vector_mode=async with env_workers=0 divides this machine's cores between the --jobs runs

@@ -28,7 +28,6 @@ from optuna.trial import TrialState
 
 from rnnppo.core.runs import files as run_files
 from rnnppo.core.runs.loggers import make_loggers
-from rnnppo.core.runs.trainer import train
 from rnnppo.storage.backend import HEARTBEAT_INTERVAL_S, mask_url, open_storage, quiet_optuna, storage_write_error
 from rnnppo.storage.contract import DUPLICATE, ROLE_ATTR, RUN_ATTR_KEYS, SPARE, curve_attr, run_attr
 from rnnppo.sweeps.alarm import sigalrm
@@ -312,6 +311,8 @@ class Objective:
         def on_row(row: dict[str, Any]) -> None:
             live(row)
             on_iteration(row)
+
+        from rnnppo.core.runs.trainer import train  # loaded as the worker starts (runner.worker_entry)
 
         loggers = make_loggers(
             self.spec.loggers, run_dir, results_dir=Path(self.spec.results_dir), mlflow_uri=self.spec.mlflow_uri

@@ -1,7 +1,8 @@
 """An environment that misbehaves on purpose, for the fault-injection tests.
 
-Episodes are 5 steps of reward 1, each step taking `step_s` seconds, until the env has taken `after`
-steps; then it does what `fault` says:
+Episodes are 5 steps of reward 1, each step taking `step_s` seconds in a process that trains (a sweep's
+worker, `rnnppo train`; not the sweep's own process, whose random-policy baseline steps 100 episodes of
+it), until the env has taken `after` steps; then it does what `fault` says:
 
 * `healthy`: nothing (the control)
 * `raise`: step() raises RuntimeError
@@ -13,6 +14,8 @@ steps; then it does what `fault` says:
 """
 
 import math
+import multiprocessing
+import sys
 import time
 
 import gymnasium as gym
@@ -26,6 +29,11 @@ FAULTS = ("healthy", "raise", "nan", "huge", "hang", "nan_eval")
 TRAINING_SEEDS = frozenset(seed for run_seed in range(100) for seed in copy_seeds(run_seed, 64))
 
 
+def _trains() -> bool:
+    """Whether this process trains: a sweep's worker, or the `rnnppo train` command."""
+    return multiprocessing.current_process().name.startswith("rnnppo-worker") or sys.argv[1:2] == ["train"]
+
+
 class Faulty(gym.Env):
     observation_space = gym.spaces.Box(0, 1, (2,), dtype=np.float32)
     action_space = gym.spaces.Discrete(2)
@@ -34,6 +42,7 @@ class Faulty(gym.Env):
         if fault not in FAULTS:
             raise ValueError(f"fault={fault!r}: choose one of {FAULTS}")
         self.fault, self.after, self.step_s = fault, after, step_s
+        self.slow = step_s > 0 and _trains()
         self.steps = 0
         self.t = 0
         self.evaluating = False
@@ -46,7 +55,8 @@ class Faulty(gym.Env):
         return np.zeros(2, np.float32), {}
 
     def step(self, action):
-        time.sleep(self.step_s)  # a slow env: trials take about as long on any machine
+        if self.slow:
+            time.sleep(self.step_s)  # a slow env: trials take about as long on any machine
         self.steps += 1
         self.t += 1
         reward = 1.0

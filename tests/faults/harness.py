@@ -32,16 +32,23 @@ INJECT = ["--wrapper", "tests.faults.inject:Passthrough"]
 
 
 def sweep_words(
-    out: Path, study: str, *, steps: int = 256, seeds: int = 2, step_s: float = 0.0, extra: tuple[str, ...] = ()
+    out: Path,
+    study: str,
+    *,
+    steps: int = 256,
+    seeds: int = 2,
+    step_s: float = 0.0,
+    extra: tuple[str, ...] = (),
+    grid: tuple[str, ...] = tuple(GRID),
 ) -> list[str]:
-    """`rnnppo sweep` arguments for the 2x2 grid on a small CueRecall, with the fault-injection wrapper;
-    with `step_s`, on an env whose steps take that long (trials that take as long on any machine)."""
+    """`rnnppo sweep` arguments for the 2x2 grid (or `grid`) on a small CueRecall, with the fault-injection
+    wrapper; with `step_s`, on an env whose steps take that long (trials that take as long on any machine)."""
     env = ["rnnppo/CueRecall-v0", "env.cue_distance=2"]
     if step_s:
         env = ["tests.faults.faulty_env:Faulty", f"env.step_s={step_s}"]
     return [
         "sweep",
-        *GRID,
+        *grid,
         *TINY,
         "--env",
         *env,
@@ -109,14 +116,20 @@ def start(words: list[str], fault: str | None = None, **popen) -> subprocess.Pop
 def wait_for(
     condition: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 120, poll: float = 0.05
 ) -> None:
+    """Check `condition` every `poll` seconds, or after 4 times as long as the check took (up to 0.5 s): a check
+    that reads the storage (~50 ms of CPU to open it) then leaves the sweep it waits on most of a core."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        began = time.monotonic()
+        if condition():
+            return
+        took = time.monotonic() - began
         if process.poll() is not None:
             pytest.fail(f"the sweep exited (code {process.returncode}) before {what}")
         if time.monotonic() > deadline:
             kill(process)
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(poll)
+        time.sleep(max(poll, min(4 * took, 0.5)))
 
 
 def kill(process: subprocess.Popen, signum: int = signal.SIGKILL) -> None:

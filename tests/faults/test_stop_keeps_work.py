@@ -91,7 +91,9 @@ def test_a_stop_signal_to_train_checkpoints_the_iteration_and_the_printed_comman
 def test_a_stop_signal_to_a_sweep_checkpoints_its_seed_run_where_it_stopped_and_the_retry_goes_on(tmp_path):
     study = "stopped"
     steps = 24 * STEPS_PER_ITERATION  # a seed run of 24 iterations: the stop lands inside it
-    words = sweep_words(tmp_path, study, steps=steps, seeds=1, step_s=STEP_S)
+    # two grid points: the retry of the stopped one, and one the stop left queued (the 2x2 grid's other two
+    # would only add their 48 iterations to the run that finishes the study)
+    words = sweep_words(tmp_path, study, steps=steps, seeds=1, step_s=STEP_S, grid=("seq_len=2,4", "cell=4"))
     process = start(words, **PIPES)
     first_run = tmp_path / study / "0" / "0"
     wait_for(lambda: rows(first_run) >= 4, process, "four iterations of trial 0", poll=0.02)

@@ -49,6 +49,7 @@ lstm_cell_size = 4
 minibatch_size = 8
 num_epochs = 1
 eval_episodes = 2
+memory_horizon = false  # as in tests/shared.py's TINY: measured in tests/core/test_memory.py
 """)
     return path
 

@@ -41,6 +41,7 @@ minibatch_size = 8
 max_seq_len = 4
 num_epochs = 1
 eval_episodes = 2
+memory_horizon = false  # as in tests/shared.py's TINY: measured in tests/core/test_memory.py
 """)
     return path
 

@@ -229,6 +229,7 @@ def test_sweeping_rollout_len_keeps_each_seeds_learning_curve_in_its_own_steps(t
         "minibatch_size=16",
         "num_epochs=1",
         "eval_episodes=1",
+        "memory_horizon=false",  # as TINY (tests/shared.py): no assertion reads it
     ]
     result = runner.invoke(
         app,

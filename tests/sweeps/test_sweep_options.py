@@ -175,7 +175,7 @@ def test_sigint_stops_cleanly_keeps_finished_trials_and_the_next_run_finishes(tm
         "-c",
         "from rnnppo.cli.app import main; main()",
         "sweep",
-        "seq_len=2,3,4,5,6,7",
+        "seq_len=2,3,4",  # after the first, two trials of 6000 steps (a second or more each) are left
         *[w for w in TINY if w.split("=")[0] not in ("num_envs", "rollout_len", "minibatch_size")],
         "num_envs=8",
         "rollout_len=32",
@@ -209,7 +209,7 @@ def test_sigint_stops_cleanly_keeps_finished_trials_and_the_next_run_finishes(tm
     finished = runner.invoke(app, command[3:])  # the same command, in this process: it only has to finish
     assert finished.exit_code == 0, finished.output
     after = done(tmp_path, "sigint")
-    assert sorted(t.params["max_seq_len"] for t in after) == [2, 3, 4, 5, 6, 7], "each point once"
+    assert sorted(t.params["max_seq_len"] for t in after) == [2, 3, 4], "each point once"
 
 
 def test_a_range_whose_high_end_breaks_a_fixed_setting_exits_2_and_writes_nothing(tmp_path):

@@ -279,8 +279,20 @@ def _number(cell: str) -> Any:
 
 
 def git_commit(start: Path | None = None) -> dict[str, Any]:
-    """The git commit of the code (rnnppo's own checkout), and whether its tree was dirty."""
-    where = Path(start or Path(__file__).resolve().parent)
+    """The git commit of the code (rnnppo's own checkout), and whether its tree was dirty. rnnppo's own is
+    looked up once per process, not per run (two git processes, ~25 ms of a tiny run): the code a process
+    runs is the code it imported, whatever the checkout holds later."""
+    if start is None:
+        return dict(_own_git_commit())
+    return _git_commit(Path(start))
+
+
+@functools.cache
+def _own_git_commit() -> dict[str, Any]:
+    return _git_commit(Path(__file__).resolve().parent)
+
+
+def _git_commit(where: Path) -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
@@ -298,6 +310,11 @@ def git_commit(start: Path | None = None) -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str | None]:
+    return dict(_package_versions())
+
+
+@functools.cache
+def _package_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in ("rnnppo", "torch", "gymnasium", "optuna", "numpy"):
         try:
