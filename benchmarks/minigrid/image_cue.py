@@ -6,6 +6,7 @@ go through the conv encoder and be carried by the LSTM over the cue distance.
         --steps 100000 env.cue_distance=10 normalize_images=false memory_horizon=false eval_episodes=50
 
 and the same without the wrapper (the MLP path) beside it; docs/benchmarks.md has the figures."""
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
