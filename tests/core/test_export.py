@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
 from typer.testing import CliRunner
 
 import rnnppo
@@ -245,47 +243,33 @@ def exported_part_steps(call, policy, part_arrays, prev_actions, prev_rewards, s
     return got
 
 
-class PositionFlagEnv(gym.Env):
-    """A Dict observation without an image: a float position and a three-valued flag; 7-step episodes."""
-
-    observation_space = spaces.Dict({"position": spaces.Box(-1, 1, (2,), dtype=np.float32), "flag": spaces.Discrete(3)})
-    action_space = spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.observation_space.seed(seed)
-        self.t = 0
-        return self.observation_space.sample(), {}
-
-    def step(self, action):
-        self.t += 1
-        return self.observation_space.sample(), float(action), self.t >= 7, False, {}
-
-
 @pytest.mark.slow  # the ONNX exporter: ~10 s on 2 cores
 def test_a_dict_policy_without_images_exports_one_onnx_input_per_part(tmp_path):
-    """No image, so the plain MLP encoder on the flat parts (filter on): the ONNX step still takes the env's own
-    parts (int64 flag, float32 position), one-hot and concatenates them inside, and computes the logits, value
-    and state the trained policy computes on the same observations."""
+    """No image (the Dict's 2x2 float Box is not one), so the plain MLP encoder on the flat parts (filter on): the
+    ONNX step still takes the env's own parts (int64 flag, float32 2x2 part), one-hot and concatenates them
+    inside, and computes the logits, value and state the trained policy computes on the same observations."""
     import onnxruntime
 
-    run = rnnppo.train("tests.core.test_export:PositionFlagEnv", 64, seed=1, lstm_use_prev_action=True, **TINY)
+    env_kwargs = {"obs": "dict", "act": "discrete"}
+    run = rnnppo.train(
+        "tests.core.space_envs:AnySpaceEnv", 64, seed=1, env_kwargs=env_kwargs, lstm_use_prev_action=True, **TINY
+    )
     policy = run.policy
     assert not policy.actor.structured and float(policy.obs_count) > 0
-    space = PositionFlagEnv.observation_space
+    space = OBSERVATION_SPACES["dict"]
     space.seed(0)
     steps, batch = 8, 3
     raw = [[space.sample() for _ in range(batch)] for _ in range(steps)]
-    part_arrays = [[np.stack([obs[name] for obs in row]) for name in ("flag", "position")] for row in raw]
-    flat = np.stack([flatten_batch(space, {"flag": f, "position": p}, batch) for f, p in part_arrays])
+    part_arrays = [[np.stack([obs[name] for obs in row]) for name in ("flag", "image")] for row in raw]
+    flat = np.stack([flatten_batch(space, {"flag": f, "image": p}, batch) for f, p in part_arrays])
     _, prev_actions, prev_rewards, starts = episode(policy, batch=batch, steps=steps)
     path = tmp_path / "policy.onnx"
     description = export(policy, "onnx", path)
     assert description["inputs"]["obs.flag"] == {"shape": [], "dtype": "int64"}
-    assert description["inputs"]["obs.position"] == {"shape": [2], "dtype": "float32"}
+    assert description["inputs"]["obs.image"] == {"shape": [2, 2], "dtype": "float32"}
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    assert names == ["obs.flag", "obs.position", "prev_action", "prev_reward", "state"]
+    assert names == ["obs.flag", "obs.image", "prev_action", "prev_reward", "state"]
 
     def call(arrays, prev_action, prev_reward, state):
         return session.run(None, dict(zip(names, [*arrays, prev_action, prev_reward, state], strict=True)))
