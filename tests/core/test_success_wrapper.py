@@ -8,6 +8,7 @@ from gymnasium import spaces
 from rnnppo.core.config import ConfigError, TrainConfig
 from rnnppo.core.runs.trainer import train
 from rnnppo.wrappers import SuccessIfRewarded
+from tests.shared import TINY_SETTINGS
 
 
 class PaysAtTheEnd(gym.Env):
@@ -72,12 +73,7 @@ def test_a_minigrid_run_reports_a_success_rate_through_the_wrapper(tmp_path):
         env="minigrid:MiniGrid-Empty-5x5-v0",
         wrappers=("rnnppo.wrappers:SuccessIfRewarded",),
         total_steps=64,
-        num_envs=2,
-        rollout_len=32,
-        minibatch_size=32,
-        num_epochs=1,
-        eval_episodes=2,
-        memory_horizon=False,
+        **{**TINY_SETTINGS, "eval_episodes": 2},
         max_seq_len=8,
     )
     summary = train(config, out_dir=tmp_path).summary
