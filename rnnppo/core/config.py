@@ -104,6 +104,13 @@ class TrainConfig:
         "uint8 images divided by 255 before the conv (sb3's normalize_images); false: the raw values (MiniGrid's"
         " images hold small object/colour/state codes, which 1/255 would squeeze into [0, 0.04])",
     )
+    image_onehot: int = _f(
+        0,
+        "model",
+        "images of category codes (MiniGrid's object/colour/state view): each channel's value one-hot into this"
+        " many planes before the conv (C x N input channels, from the raw codes: normalize_images does not apply;"
+        " a code >= N stops the run); 0: off. MiniGrid: 11",
+    )
     encoder_out_size: int | None = _f(
         None, "model", "E: if set, one more encoder layer of this width after fcnet_hiddens (the LSTM's input)"
     )
@@ -592,6 +599,12 @@ def _check_network_choices(c: TrainConfig) -> None:
     if c.conv_filters is not None:
         numbers = [n for layer in c.conv_filters for n in _flat_ints(layer)]
         _require(all(n >= 1 for n in numbers), "conv_filters", c.conv_filters, "every size must be >= 1")
+    _require(
+        0 <= c.image_onehot <= 256,
+        "image_onehot",
+        c.image_onehot,
+        "must be 0 (off) or the number of codes per image channel (1..256; MiniGrid: 11)",
+    )
     _require(c.rnn_type in RNN_TYPES, "rnn_type", c.rnn_type, f"choose one of {', '.join(RNN_TYPES)}")
     _require(c.state_in in STATE_IN_MODES, "state_in", c.state_in, f"choose one of {', '.join(STATE_IN_MODES)}")
     _require(

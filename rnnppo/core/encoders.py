@@ -27,6 +27,7 @@ from torch import nn
 from rnnppo.core.config import TrainConfig
 from rnnppo.core.conv_plan import DEFAULT_FILTERS, ConvLayer, check_parts, conv_plan, example_filters, filters_for
 from rnnppo.core.spaces import ObsPart
+from rnnppo.errors import TrainingError
 
 __all__ = ["DEFAULT_FILTERS", "ConvLayer", "check_parts", "conv_plan", "example_filters", "filters_for"]
 
@@ -71,6 +72,11 @@ class StructuredEncoder(nn.Module):
         self.frame_stack = frame_stack
         self.frame = sum(p.size for p in parts)
         self.normalize_images = config.normalize_images
+        self.image_onehot = config.image_onehot
+        # codes 0..N-1 [1, 1, N, 1, 1]: compared with the image, one plane per code (ONNX-exportable, unlike one_hot)
+        self.register_buffer(
+            "codes", torch.arange(max(1, config.image_onehot), dtype=torch.float32).view(1, 1, -1, 1, 1)
+        )
         self.convs = nn.ModuleDict()
         width = 0
         for part in parts:
@@ -78,7 +84,8 @@ class StructuredEncoder(nn.Module):
                 width += part.size * frame_stack
                 continue
             height, image_width, channels = part.image
-            stacked = (height, image_width, channels * frame_stack)
+            planes = max(1, config.image_onehot)  # image_onehot: each channel becomes N one-hot planes
+            stacked = (height, image_width, channels * frame_stack * planes)
             stack = ConvStack(filters_for(config, part), stacked, part.name, config.conv_activation)
             self.convs[_key(part.name)] = stack
             width += stack.out_size
@@ -99,11 +106,29 @@ class StructuredEncoder(nn.Module):
             height, width, channels = part.image
             images = columns.reshape(rows, self.frame_stack, height, width, channels)
             images = images.permute(0, 1, 4, 2, 3).reshape(rows, self.frame_stack * channels, height, width)
-            if part.scale != 1.0 and self.normalize_images:
+            if self.image_onehot:
+                images = self.one_hot(images)
+            elif part.scale != 1.0 and self.normalize_images:
                 images = images * part.scale
             pieces.append(self.convs[_key(part.name)](images))  # [N, C' H' W']
         x = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)  # [N, concat_size]
         return self.mlp(x)
+
+    def one_hot(self, images: torch.Tensor) -> torch.Tensor:
+        """image_onehot: [N, C, H, W] integer codes -> [N, C·N_codes, H, W] planes, channel c's planes together.
+        A code outside 0..N-1 would give an all-zero cell that looks like a real one: it stops the run instead."""
+        codes = self.codes.to(images.dtype)
+        if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            bad = (images < 0) | (images >= self.image_onehot) | (images != images.round())
+            if bool(bad.any()):
+                value = images[bad][0].item()
+                raise TrainingError(
+                    f"image_onehot={self.image_onehot}: the image holds the value {value:g}, not a code in "
+                    f"0..{self.image_onehot - 1}; set image_onehot to the number of codes (largest + 1), or 0"
+                )
+        rows, channels, height, width = images.shape
+        planes = (images.unsqueeze(2) == codes).to(images.dtype)  # [N, C, N_codes, H, W]
+        return planes.reshape(rows, channels * self.image_onehot, height, width)
 
     def stages(self) -> list[tuple[str, str, str]]:
         """(stage, shape, note) rows for `inspect`: each conv layer with its output shape, then the concatenation."""
@@ -119,9 +144,14 @@ class StructuredEncoder(nn.Module):
                 (
                     f"{part.name} (image)",
                     f"[{channels * self.frame_stack}, {height}, {width}]",
-                    f"channels first{scale}",
+                    f"channels first{'' if self.image_onehot else scale}",
                 )
             )
+            if self.image_onehot:
+                planes = channels * self.frame_stack * self.image_onehot
+                rows.append(
+                    ("  one-hot", f"[{planes}, {height}, {width}]", f"each code 0..{self.image_onehot - 1}: one plane")
+                )
             for i, layer in enumerate(stack.plan):
                 padding = "valid" if i == len(stack.plan) - 1 else "same"
                 kernel, stride = "x".join(map(str, layer.kernel)), "x".join(map(str, layer.stride))

@@ -21,6 +21,7 @@ from rnnppo.core.obs_filter import MeanStdFilter
 from rnnppo.core.runs.evaluation import load_run_policy
 from rnnppo.core.runs.trainer import train
 from rnnppo.core.spaces import ActionHead, dropped_parts, flatten_batch, obs_parts
+from rnnppo.errors import TrainingError
 from rnnppo.sweeps.space import Choice, SearchSpace
 from tests.core.space_envs import IMAGE_FILTERS, OBSERVATION_SPACES
 from tests.shared import TINY_SETTINGS, runner
@@ -210,6 +211,47 @@ def test_normalize_images_false_feeds_the_raw_pixel_values():
         encoder = StructuredEncoder(parts, 1, config, mlp)
         expected = encoder.convs["obs"](image.permute(0, 3, 1, 2) / divisor)
         torch.testing.assert_close(encoder(image.reshape(3, -1)), expected)
+
+
+def test_image_onehot_gives_the_conv_one_plane_per_code_of_each_channel():
+    """image_onehot=N: channel c's code v lights plane c·N + v (torch's one_hot is the reference), from the raw
+    codes whatever normalize_images says."""
+    parts = obs_parts(spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8))
+    image = torch.randint(0, 4, (3, 5, 5, 2)).float()  # [N, H, W, C], as the flat rows hold it
+    planes = torch.nn.functional.one_hot(image.long(), 4).permute(0, 3, 4, 1, 2).reshape(3, 8, 5, 5).float()
+    for normalize in (True, False):
+        config = TrainConfig(conv_filters=IMAGE_FILTERS, fcnet_hiddens=(), image_onehot=4, normalize_images=normalize)
+        encoder = StructuredEncoder(parts, 1, config, mlp)
+        torch.testing.assert_close(encoder.one_hot(image.permute(0, 3, 1, 2)), planes)
+        torch.testing.assert_close(encoder(image.reshape(3, -1)), encoder.convs["obs"](planes))
+    first = next(m for m in encoder.convs["obs"].layers if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 8
+
+
+@pytest.mark.parametrize("bad", [4.0, -1.0, 2.5])
+def test_an_image_value_that_is_not_a_code_stops_the_run_with_one_line_naming_it(bad):
+    """A value past the codes would light no plane and look like a real cell: it stops the run instead."""
+    parts = obs_parts(spaces.Box(0, 255, (5, 5, 2), dtype=np.uint8))
+    encoder = StructuredEncoder(parts, 1, TrainConfig(conv_filters=IMAGE_FILTERS, image_onehot=4), mlp)
+    image = torch.zeros(2, 5, 5, 2)
+    image[1, 3, 2, 1] = bad
+    with pytest.raises(
+        TrainingError, match=rf"image_onehot=4: the image holds the value {bad:g}, not a code in 0\.\.3"
+    ):
+        encoder(image.reshape(2, -1))
+
+
+def test_image_onehot_outside_0_to_256_is_refused():
+    with pytest.raises(ConfigError, match="image_onehot=-1 .*number of codes per image channel"):
+        TrainConfig(image_onehot=-1)
+
+
+def test_inspect_draws_the_one_hot_planes_before_the_conv():
+    obs_space = spaces.Dict({"image": spaces.Box(0, 255, (7, 7, 3), np.uint8), "direction": spaces.Discrete(4)})
+    description = describe(TrainConfig(num_envs=8, image_onehot=11), obs_space, spaces.Discrete(7))
+    rows = {row.stage.strip(): row for row in description.rollout}
+    assert rows["image (image)"].shape == "[8, 3, 7, 7]" and "scaled" not in rows["image (image)"].note
+    assert rows["one-hot"].shape == "[8, 33, 7, 7]" and rows["one-hot"].note == "each code 0..10: one plane"
 
 
 def test_conv_filters_round_trip_through_json_and_toml(tmp_path):

@@ -186,12 +186,14 @@ def test_the_export_command_writes_the_file_or_exits_2(tmp_path):
 
 
 @pytest.mark.slow  # two exporters: ~15 s on 2 cores
-@pytest.mark.parametrize("fmt", ["torch-export", "onnx"])
-def test_an_image_dict_policy_exports_with_the_envs_own_inputs(tmp_path, fmt):
+@pytest.mark.parametrize(("fmt", "onehot"), [("torch-export", 0), ("onnx", 256)])
+def test_an_image_dict_policy_exports_with_the_envs_own_inputs(tmp_path, fmt, onehot):
     """A Dict observation with an image (conv encoder; its columns raw past the frozen filter), a text part
     dropped, two frames stacked on the image's channels and riding in the state: the exported step takes
-    the env's parts (uint8 image, int flag, float pos) and computes what the rollout computes."""
+    the env's parts (uint8 image, int flag, float pos) and computes what the rollout computes. The ONNX
+    policy one-hot encodes the image's codes (image_onehot=256: every uint8 value is a code) inside."""
     settings = {"conv_filters": "[[4,[3,3],1],[6,[2,2],2]]", "frame_stack": 2, "lstm_use_prev_action": True}
+    settings["image_onehot"] = onehot
     env_kwargs = {"obs": "dict_image", "act": "discrete"}
     run = rnnppo.train("tests.core.space_envs:AnySpaceEnv", 64, seed=1, env_kwargs=env_kwargs, **TINY, **settings)
     policy = run.policy

@@ -203,3 +203,5 @@ def test_inert_settings_follow_the_code():
     assert set(found) == {"state_in", "max_seq_len"}  # the dense layer still has lstm_cell_size units
     assert "no memory effect" in found["max_seq_len"]
     assert set(inert_settings(off.replace(eval_episodes=0), ["eval_deterministic"])) == {"eval_deterministic"}
+    assert inert_settings(off, ["normalize_images"]) == {}
+    assert "raw codes" in inert_settings(off.replace(image_onehot=11), ["normalize_images"])["normalize_images"]

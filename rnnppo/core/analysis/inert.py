@@ -35,6 +35,11 @@ RULES: tuple[Rule, ...] = (
         "has no memory effect: rnn_type=none has no memory to truncate; it only changes how steps are "
         "grouped into minibatches",
     ),
+    (
+        lambda name: name == "normalize_images",
+        lambda config: config.image_onehot > 0,
+        "has no effect: image_onehot is set, so the conv reads one-hot planes of the raw codes",
+    ),
 )
 """(which settings, under which configuration, why). `lstm_cell_size` and `lstm_use_prev_*` are not
 here: with rnn_type=none the dense layer that replaces the cell has lstm_cell_size units and still
