@@ -127,7 +127,7 @@ class StructuredEncoder(nn.Module):
                     f"0..{self.image_onehot - 1}; set image_onehot to the number of codes (largest + 1), or 0"
                 )
         rows, channels, height, width = images.shape
-        planes = (images.unsqueeze(2) == codes).to(images.dtype)  # [N, C, N_codes, H, W]
+        planes = torch.eq(images.unsqueeze(2), codes).to(images.dtype)  # [N, C, N_codes, H, W]
         return planes.reshape(rows, channels * self.image_onehot, height, width)
 
     def stages(self) -> list[tuple[str, str, str]]:

@@ -121,10 +121,10 @@ class Tower(nn.Module):
         out, h = self.rnn(x, state_in.unsqueeze(0).contiguous())
         return out, h[0]
 
-    def features(self, obs, prev_action, prev_reward, state_in):
+    def features(self, obs, prev_action, prev_reward, state_in, valid=None):
         """forward() without the state after the last step (the update's loss never reads it): the
-        same features [S, L, F] in fewer tensor calls."""
-        x = self._rnn_inputs(obs, prev_action, prev_reward)
+        same features [S, L, F] in fewer tensor calls. `valid` [S, L] (the update's mask): see _rnn_inputs."""
+        x = self._rnn_inputs(obs, prev_action, prev_reward, valid)
         if self.rnn_type == "none":
             out = self.rnn(x)
         elif x.shape[1] == 1:
@@ -139,11 +139,25 @@ class Tower(nn.Module):
         """The cell's output [..., H] -> the heads' input [..., F]: through the head MLP when there is one."""
         return out if self.head is None else self.head(out)
 
-    def _rnn_inputs(self, obs, prev_action, prev_reward):
-        """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L] -> the recurrent core's input [S, L, E + A + 1]."""
+    def _rnn_inputs(self, obs, prev_action, prev_reward, valid=None):
+        """obs [S, L, O], prev_action [S, L, A], prev_reward [S, L] -> the recurrent core's input [S, L, E + A + 1].
+
+        With `valid` [S, L] (True on real steps; padding is on the right) a conv encoder runs on the real
+        rows only and the padded rows get zeros: they come after every real step of their sequence, so
+        no real step's output depends on them, and the loss never reads them. Short episodes pad a lot
+        (MiniGrid's 7-step episodes in 16-step sequences: ~60% of rows), and the conv is the costly part.
+        The MLP encoder keeps running on every row (its numbers stay bit for bit as they were)."""
         num_seqs, seq_len = obs.shape[:2]
-        # Time does not matter to the encoder: run it on all S*L rows at once.
-        x = self.encoder(obs.reshape(num_seqs * seq_len, -1)).reshape(num_seqs, seq_len, -1)  # [S, L, E]
+        rows = obs.reshape(num_seqs * seq_len, -1)
+        if valid is not None and isinstance(self.encoder, StructuredEncoder):
+            real = valid.reshape(-1)
+            encoded = self.encoder(rows[real])  # [V, E]
+            x = encoded.new_zeros(num_seqs * seq_len, encoded.shape[-1])
+            x[real] = encoded
+            x = x.reshape(num_seqs, seq_len, -1)  # [S, L, E]
+        else:
+            # Time does not matter to the encoder: run it on all S*L rows at once.
+            x = self.encoder(rows).reshape(num_seqs, seq_len, -1)  # [S, L, E]
         extra = []
         if self.use_prev_action:
             extra.append(prev_action)
@@ -283,16 +297,16 @@ class RecurrentPolicy(nn.Module):
         values = self.vf(critic_features).squeeze(-1)
         return dist_inputs, values, torch.cat([actor_out, critic_out], dim=-1)
 
-    def train_outputs(self, obs, prev_action, prev_reward, state_in):
+    def train_outputs(self, obs, prev_action, prev_reward, state_in, valid=None):
         """forward() as the update needs it: dist_inputs [S, L, D], values [S, L], without the state after
-        the last step (same values as forward(); fewer tensor calls per minibatch)."""
+        the last step (same values as forward() on the `valid` [S, L] steps; fewer tensor calls per minibatch)."""
         size = self.actor.state_size
-        features = self.actor.features(obs, prev_action, prev_reward, state_in[:, :size])  # [S, L, F]
+        features = self.actor.features(obs, prev_action, prev_reward, state_in[:, :size], valid)  # [S, L, F]
         dist_inputs = self.pi(features)
         if self.sde_log_std is not None:
             dist_inputs = self.sde_dist_inputs(features, dist_inputs)
         if self.critic is not None:
-            features = self.critic.features(obs, prev_action, prev_reward, state_in[:, size:])
+            features = self.critic.features(obs, prev_action, prev_reward, state_in[:, size:], valid)
         return dist_inputs, self.vf(features).squeeze(-1)
 
     def step(self, obs, prev_action, prev_reward, state):

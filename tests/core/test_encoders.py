@@ -254,6 +254,32 @@ def test_inspect_draws_the_one_hot_planes_before_the_conv():
     assert rows["one-hot"].shape == "[8, 33, 7, 7]" and rows["one-hot"].note == "each code 0..10: one plane"
 
 
+def test_the_update_runs_the_conv_on_real_steps_only_with_the_same_outputs_and_gradients():
+    """train_outputs(valid=mask) encodes only the unpadded rows: on every real step its outputs, and the
+    gradients of a loss over real steps, are those of encoding every row (padding is on the right)."""
+    space = OBSERVATION_SPACES["dict_image"]
+    head = ActionHead.for_space(spaces.Discrete(3))
+    config = TrainConfig(conv_filters=IMAGE_FILTERS, lstm_cell_size=8, head_fcnet_hiddens=(8,))
+    policy = RecurrentPolicy(55, head, config, obs_parts(space))
+    torch.manual_seed(0)
+    obs, prev_a, prev_r = torch.rand(4, 6, 55) * 255, torch.zeros(4, 6, 3), torch.zeros(4, 6)
+    state = torch.randn(4, policy.state_size)
+    mask = torch.arange(6) < torch.tensor([6, 3, 1, 5]).unsqueeze(1)  # [S, L] real steps, then padding
+    results = []
+    for valid in (None, mask):
+        policy.zero_grad()
+        dist, values = policy.train_outputs(obs, prev_a, prev_r, state, valid=valid)
+        (torch.where(mask, dist.sum(-1) + values, 0.0)).sum().backward()
+        grads = [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+        results.append((dist[mask], values[mask], grads))
+    (dist_all, values_all, grads_all), (dist_real, values_real, grads_real) = results
+    torch.testing.assert_close(dist_real, dist_all)
+    torch.testing.assert_close(values_real, values_all)
+    assert len(grads_all) == len(grads_real) > 0
+    for full, real in zip(grads_all, grads_real, strict=True):
+        torch.testing.assert_close(real, full)
+
+
 def test_conv_filters_round_trip_through_json_and_toml(tmp_path):
     from rnnppo.core.config import load_toml, to_toml
 

@@ -200,7 +200,9 @@ def update(
             obs, prev_actions, prev_rewards, actions, old_logp, advantages, value_targets, mask = (
                 x[first:stop, :length] for x in shuffled
             )  # each [M, length, ...]
-            dist_inputs, values = policy.train_outputs(obs, prev_actions, prev_rewards, shuffled_state_in[first:stop])
+            dist_inputs, values = policy.train_outputs(
+                obs, prev_actions, prev_rewards, shuffled_state_in[first:stop], valid=mask
+            )
             new_logp, entropy = head.log_prob_and_entropy(dist_inputs, policy.log_std, actions, entropy_has_gradient)
             terms = ppo_loss(
                 new_logp,
