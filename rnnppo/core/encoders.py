@@ -117,7 +117,7 @@ class StructuredEncoder(nn.Module):
     def one_hot(self, images: torch.Tensor) -> torch.Tensor:
         """image_onehot: [N, C, H, W] integer codes -> [N, C·N_codes, H, W] planes, channel c's planes together.
         A code outside 0..N-1 would give an all-zero cell that looks like a real one: it stops the run instead."""
-        codes = self.codes.to(images.dtype)
+        codes = cast(torch.Tensor, self.codes).to(images.dtype)
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             bad = (images < 0) | (images >= self.image_onehot) | (images != images.round())
             if bool(bad.any()):
