@@ -45,3 +45,18 @@ def test_the_calibration_benchmark_runs_a_case_of_each_kind():
     for index, kind in enumerate(calibration.KINDS):
         row = calibration.run_case(kind, 2, 3, 1, 1, index, calibration.population_iqm(kind, np.random.default_rng(0)))
         assert row
+
+
+def test_the_memorys7_table_gives_each_kinds_success_iqm_from_per_seed_rows(capsys):
+    """The table the benchmarks page quotes: per-seed success in, each rnn_type's IQM with its interval out."""
+    memorys7 = load("minigrid/memorys7")
+    seeds = {"lstm": [1.0, 0.54, 1.0, 0.98, 1.0], "none": [0.46, 0.46, 0.5, 0.44, 0.52]}
+    rows = [
+        {"rnn_type": kind, "seed": str(i), "env_steps": "400000", "eval_success": str(s), "eval_return": "0.5"}
+        for kind, values in seeds.items()
+        for i, s in enumerate(values)
+    ]
+    memorys7.table(rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("| lstm | 5 | 1.00, 0.54, 1.00, 0.98, 1.00 | **0.99** [")  # IQM of 0.98, 1, 1
+    assert lines[3].startswith("| none | 5 | 0.46, 0.46, 0.50, 0.44, 0.52 | **0.47** [")
