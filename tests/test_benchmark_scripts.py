@@ -60,3 +60,12 @@ def test_the_memorys7_table_gives_each_kinds_success_iqm_from_per_seed_rows(caps
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| lstm | 5 | 1.00, 0.54, 1.00, 0.98, 1.00 | **0.99** [")  # IQM of 0.98, 1, 1
     assert lines[3].startswith("| none | 5 | 0.46, 0.46, 0.50, 0.44, 0.52 | **0.47** [")
+
+
+def test_the_update_padding_benchmark_times_both_ways_on_the_presets_policy(monkeypatch, capsys):
+    pytest.importorskip("minigrid")
+    padding = load("update_padding")
+    monkeypatch.setattr(sys, "argv", ["update_padding.py", "--rounds", "1"])
+    padding.main()
+    out = capsys.readouterr().out
+    assert "| every row |" in out and "| real rows only |" in out and "x" in out.splitlines()[-1]
