@@ -69,3 +69,12 @@ def test_the_update_padding_benchmark_times_both_ways_on_the_presets_policy(monk
     padding.main()
     out = capsys.readouterr().out
     assert "| every row |" in out and "| real rows only |" in out and "x" in out.splitlines()[-1]
+
+
+def test_the_memory_poses_script_finds_the_look_back_on_memorys7_and_none_on_memorys11():
+    """The benchmarks page's claim that MemoryS7 needs no memory (and S11 does) comes from this scan."""
+    pytest.importorskip("minigrid")
+    poses = load("minigrid/memory_poses")
+    assert (5, 3, 2) in poses.poses_seeing_cue_and_an_end("MiniGrid-MemoryS7-v0", {})  # the junction, facing west
+    assert poses.poses_seeing_cue_and_an_end("MiniGrid-MemoryS11-v0", {}) == []
+    assert poses.poses_seeing_cue_and_an_end("MiniGrid-MemoryS7-v0", {"agent_view_size": 3}) == []
