@@ -331,6 +331,14 @@ def iqm_ci(values: ArrayLike, confidence: float = 0.95, bounds: tuple[float, flo
     kept = n - 2 * cut
     winsorised = np.clip(ordered, ordered[cut], ordered[n - 1 - cut])
     variance = float(winsorised.var(ddof=1))
+    if (
+        ordered[cut] == ordered[n - 1 - cut]
+    ):  # the middle values tie (0.39, 0.46, 0.46, 0.46, 0.51): a zero-width interval would lie
+        return _not_meaningful(
+            f"{n} seeds whose middle {kept} are all {ordered[cut]:.3g}: no spread to estimate an interval from",
+            n,
+            n_dropped,
+        )
     error = math.sqrt((n - 1) * variance / (kept * (kept - 1))) if kept > 1 else math.inf
     half = float(stats.t.ppf(0.5 + confidence / 2, kept - 1)) * error if kept > 1 else math.inf
     centre = float(_iqm_along(clean))

@@ -279,3 +279,10 @@ def test_the_iqm_interval_is_clipped_to_the_scores_range_and_says_no_spread():
     assert iqm_ci([1.0, 0.9, 1.0]).high > 1.0  # unclipped: the t interval runs past the success rate's top
     assert not iqm_ci([1.0, 1.0, 1.0]).meaningful and "no spread" in iqm_ci([1.0, 1.0, 1.0]).reason
     assert not iqm_ci([1.0, 2.0]).meaningful
+
+
+def test_the_iqm_interval_is_not_given_when_the_middle_seeds_tie_though_the_outer_ones_differ():
+    """Winsorising clips the outer seeds onto tied middle ones: the spread estimate is 0, not the truth."""
+    interval = iqm_ci([0.39, 0.46, 0.46, 0.46, 0.51], bounds=(0.0, 1.0))
+    assert not interval.meaningful and "middle 3 are all 0.46" in interval.reason
+    assert iqm_ci([0.39, 0.46, 0.47, 0.46, 0.51]).meaningful
