@@ -331,9 +331,8 @@ def iqm_ci(values: ArrayLike, confidence: float = 0.95, bounds: tuple[float, flo
     kept = n - 2 * cut
     winsorised = np.clip(ordered, ordered[cut], ordered[n - 1 - cut])
     variance = float(winsorised.var(ddof=1))
-    if (
-        ordered[cut] == ordered[n - 1 - cut]
-    ):  # the middle values tie (0.39, 0.46, 0.46, 0.46, 0.51): a zero-width interval would lie
+    # Middle values that tie (0.39, 0.46, 0.46, 0.46, 0.51) winsorise to no spread: a zero-width interval would lie.
+    if ordered[cut] == ordered[n - 1 - cut]:
         return _not_meaningful(
             f"{n} seeds whose middle {kept} are all {ordered[cut]:.3g}: no spread to estimate an interval from",
             n,
