@@ -68,7 +68,9 @@ def test_the_update_padding_benchmark_times_both_ways_on_the_presets_policy(monk
     monkeypatch.setattr(sys, "argv", ["update_padding.py", "--rounds", "1"])
     padding.main()
     out = capsys.readouterr().out
-    assert "| every row |" in out and "| real rows only |" in out and "x" in out.splitlines()[-1]
+    assert "| every row |" in out and "| real rows only |" in out
+    ratio = float(out.splitlines()[-1].rsplit(" ", 1)[-1].rstrip("x"))  # "... median of the rounds' ratios 2.08x"
+    assert ratio > 0
 
 
 def test_the_memory_poses_script_finds_the_look_back_on_memorys7_and_none_on_memorys11():

@@ -73,9 +73,12 @@ class StructuredEncoder(nn.Module):
         self.frame = sum(p.size for p in parts)
         self.normalize_images = config.normalize_images
         self.image_onehot = config.image_onehot
-        # codes 0..N-1 [1, 1, N, 1, 1]: compared with the image, one plane per code (ONNX-exportable, unlike one_hot)
+        # codes 0..N-1 [1, 1, N, 1, 1]: compared with the image, one plane per code (ONNX-exportable, unlike
+        # one_hot). Not persistent: it follows from the config, and model.pt files written before it load as they are.
         self.register_buffer(
-            "codes", torch.arange(max(1, config.image_onehot), dtype=torch.float32).view(1, 1, -1, 1, 1)
+            "codes",
+            torch.arange(max(1, config.image_onehot), dtype=torch.float32).view(1, 1, -1, 1, 1),
+            persistent=False,
         )
         self.convs = nn.ModuleDict()
         width = 0

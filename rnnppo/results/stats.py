@@ -329,8 +329,6 @@ def iqm_ci(values: ArrayLike, confidence: float = 0.95, bounds: tuple[float, flo
     ordered = np.sort(clean)
     cut = n // 4
     kept = n - 2 * cut
-    winsorised = np.clip(ordered, ordered[cut], ordered[n - 1 - cut])
-    variance = float(winsorised.var(ddof=1))
     # Middle values that tie (0.39, 0.46, 0.46, 0.46, 0.51) winsorise to no spread: a zero-width interval would lie.
     if ordered[cut] == ordered[n - 1 - cut]:
         return _not_meaningful(
@@ -338,6 +336,8 @@ def iqm_ci(values: ArrayLike, confidence: float = 0.95, bounds: tuple[float, flo
             n,
             n_dropped,
         )
+    winsorised = np.clip(ordered, ordered[cut], ordered[n - 1 - cut])
+    variance = float(winsorised.var(ddof=1))
     error = math.sqrt((n - 1) * variance / (kept * (kept - 1))) if kept > 1 else math.inf
     half = float(stats.t.ppf(0.5 + confidence / 2, kept - 1)) * error if kept > 1 else math.inf
     centre = float(_iqm_along(clean))

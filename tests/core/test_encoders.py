@@ -228,6 +228,20 @@ def test_image_onehot_gives_the_conv_one_plane_per_code_of_each_channel():
     assert first.in_channels == 8
 
 
+def test_an_image_policy_saved_without_the_one_hot_codes_buffer_still_loads():
+    """The codes buffer follows from the config: it is not in the state dict, so model.pt files written before
+    image_onehot existed load into today's policy (strictly, as load_run_policy loads them)."""
+    space = OBSERVATION_SPACES["dict_image"]
+    head = ActionHead.for_space(spaces.Discrete(3))
+    for onehot in (0, 256):
+        policy = RecurrentPolicy(
+            55, head, TrainConfig(conv_filters=IMAGE_FILTERS, image_onehot=onehot), obs_parts(space)
+        )
+        state = policy.state_dict()
+        assert not any(key.endswith("codes") for key in state)
+        policy.load_state_dict(state)
+
+
 @pytest.mark.parametrize("bad", [4.0, -1.0, 2.5])
 def test_an_image_value_that_is_not_a_code_stops_the_run_with_one_line_naming_it(bad):
     """A value past the codes would light no plane and look like a real cell: it stops the run instead."""
