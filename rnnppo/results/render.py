@@ -61,7 +61,7 @@ def _pct(value: Any) -> str:
 
 
 def interval(row: Any) -> str:
-    """An IQM's bootstrap interval, or why there is none ("no spread": every seed scored the same)."""
+    """An IQM's interval, or why there is none ("no spread": every seed, or every kept middle one, scored the same)."""
     if not bool(row["ci_meaningful"]):
         return "no spread" if "no spread" in str(row.get("ci_reason", "")) else NOT_MEANINGFUL
     return f"[{num(row['ci_low'])}, {num(row['ci_high'])}]"

@@ -22,7 +22,8 @@ Choices, and why:
   pooled strata), as rliable uses.
 * Below 3 values a bootstrap interval only reshuffles two numbers, so it is reported as NaN with
   ``meaningful=False`` rather than as a falsely tight range; so are values that are all equal
-  ("3 seeds, all 1: no spread to estimate"): a zero-width interval would claim certainty.
+  ("3 seeds, all 1: no spread to estimate"), and for the IQM values whose middle ones tie (winsorising
+  leaves no spread): a zero-width interval would claim certainty.
 * NaN values (crashed or unfinished runs) are dropped and counted in ``n_dropped``; empty input
   gives NaN, never an exception.
 """
@@ -318,7 +319,7 @@ SUMMARY_COLUMNS = [*_SUMMARY_DTYPES, "overlaps_best"]
 def iqm_ci(values: ArrayLike, confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> Interval:
     """Tukey-McLaughlin (Yuen) interval of the IQM: trimmed mean ± t(h - 1) × winsorised standard error,
     h = n - 2 floor(n / 4) the values kept; clipped to `bounds` (the score's possible range) when given.
-    Not meaningful below 3 values or when all are equal ("no spread")."""
+    Not meaningful below 3 values, or when all are equal or the kept middle ones tie ("no spread")."""
     _check_bootstrap_args(confidence, 1)
     clean, n_dropped = _clean(values)
     n = int(clean.size)
